@@ -1,0 +1,51 @@
+# meshpipe developer commands. `make demo` and `make test` are the README's two set-up commands.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_WORKERS ?= 4
+
+export TF_CLI_CONFIG_FILE :=
+export CHECKPOINT_DISABLE := 1
+export TF_IN_AUTOMATION := 1
+export TF_INPUT := 0
+
+.PHONY: venv demo test pytest lint render check bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+## demo: run the whole loop (meshStack -> terraform -> GitHub -> reporter -> meshStack) on the embedded sandbox
+demo: $(STAMP)
+	$(BIN)/meshpipe demo
+
+## test: lint, type-check and run the whole test suite (real terraform against the fakes)
+test: lint pytest
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/mypy
+
+## render: regenerate every module in modules/ from generator/specs/
+render: $(STAMP)
+	@for spec in generator/specs/*.yaml; do $(BIN)/meshpipe module render "$$spec" || exit 1; done
+
+## check: fail if a committed module differs from what its spec renders (drift check)
+check: $(STAMP)
+	$(BIN)/meshpipe module check
+
+## bench: repeatable measurements (ratios against a baseline measured in the same run)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

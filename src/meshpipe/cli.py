@@ -1,0 +1,79 @@
+"""The ``meshpipe`` command group.
+
+Subcommand groups live with their package and are imported only when invoked, so ``meshpipe run ...`` (called in
+every CI step) never pays for jinja2, PyYAML or the fakes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import click
+
+from meshpipe import __version__
+from meshpipe.errors import MeshpipeError
+
+#: command name -> (module, attribute, one-line help shown in ``meshpipe --help``)
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "module": ("meshpipe.trigger.cli", "module", "Render and drift-check Trigger Modules from YAML specs."),
+    "definition": ("meshpipe.trigger.definition_cli", "definition", "Render a meshStack Building Block Definition."),
+    "run": ("meshpipe.report.cli", "run", "Report a building block run's steps and status to meshStack."),
+    "sandbox": ("meshpipe.sandbox", "sandbox", "Start fake GitHub and fake meshStack on 127.0.0.1."),
+    "demo": ("meshpipe.sandbox", "demo", "Run the whole loop end to end on the sandbox."),
+    "fake": ("meshpipe.fakes.cli", "fake", "Run one fake server (GitHub or meshStack) as a process."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (the pattern from click's documentation)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module_name, attribute, _ = LAZY_COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module_name), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{module_name}.{attribute} is not a click command")
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing must not import every group (that would defeat the lazy loading), so use the static help.
+        rows = [(name, help_text) for name, (_, _, help_text) in sorted(LAZY_COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="meshpipe")
+def cli() -> None:
+    """meshpipe connects meshStack building blocks with CI/CD pipelines.
+
+    \b
+    Examples:
+      meshpipe module render generator/specs/github-workflow-trigger.yaml
+      meshpipe run register --step plan="Terraform plan" --step apply="Terraform apply"
+      meshpipe demo
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: maps :class:`MeshpipeError` to one line on stderr and exit code 1.
+
+    Commands that need another exit code (``meshpipe run exec`` returns its command's) call ``ctx.exit(code)``.
+    """
+    try:
+        cli.main(args=argv, prog_name="meshpipe", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except MeshpipeError as exc:
+        click.echo(f"meshpipe: error: {exc}", err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,7 @@
+"""Faithful local fakes of GitHub and meshStack.
+
+:class:`meshpipe.fakes.github.FakeGitHub` and :class:`meshpipe.fakes.meshstack.FakeMeshStack` are real HTTP
+servers on ``127.0.0.1`` that enforce the rules of the real APIs (see ``../shared/specs``). They run in-process
+(pytest fixtures from :mod:`meshpipe.fakes.pytest_plugin`), as a process (``meshpipe fake ...``) or together
+(``meshpipe sandbox``). Submodules are imported on demand.
+"""

@@ -1,0 +1,68 @@
+"""pytest fixtures for the fakes (registered through the ``pytest11`` entry point).
+
+One server per test session and flavour, reset before each test; handler failures inside a fake are re-raised
+in the test that caused them.
+
+* ``fake_github`` – :class:`~meshpipe.fakes.github.FakeGitHub`, flavour ``github`` (api.github.com)
+* ``fake_ghes`` – :class:`~meshpipe.fakes.github.FakeGitHub`, flavour ``ghes`` (``/api/v3``, GHES 3.19 rules)
+* ``fake_meshstack`` – :class:`~meshpipe.fakes.meshstack.FakeMeshStack`
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from meshpipe.fakes.github import FakeGitHub
+    from meshpipe.fakes.meshstack import FakeMeshStack
+
+
+@pytest.fixture(scope="session")
+def _fake_github_session() -> Iterator[FakeGitHub]:
+    from meshpipe.fakes.github import FakeGitHub
+
+    with FakeGitHub(flavour="github") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _fake_ghes_session() -> Iterator[FakeGitHub]:
+    from meshpipe.fakes.github import FakeGitHub
+
+    with FakeGitHub(flavour="ghes") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _fake_meshstack_session() -> Iterator[FakeMeshStack]:
+    from meshpipe.fakes.meshstack import FakeMeshStack
+
+    with FakeMeshStack() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_github(_fake_github_session: FakeGitHub) -> Iterator[FakeGitHub]:
+    """A clean fake github.com API (flavour ``github``)."""
+    _fake_github_session.reset()
+    yield _fake_github_session
+    _fake_github_session.raise_errors()
+
+
+@pytest.fixture
+def fake_ghes(_fake_ghes_session: FakeGitHub) -> Iterator[FakeGitHub]:
+    """A clean fake GitHub Enterprise Server 3.19 API (flavour ``ghes``)."""
+    _fake_ghes_session.reset()
+    yield _fake_ghes_session
+    _fake_ghes_session.raise_errors()
+
+
+@pytest.fixture
+def fake_meshstack(_fake_meshstack_session: FakeMeshStack) -> Iterator[FakeMeshStack]:
+    """A clean fake meshStack API."""
+    _fake_meshstack_session.reset()
+    yield _fake_meshstack_session
+    _fake_meshstack_session.raise_errors()
