@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
@@ -43,6 +43,7 @@ CONTROL_PREFIX = "/_fake"
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 Handler = Callable[["Request"], "Response"]
+_ServerT = TypeVar("_ServerT", bound="FakeServer")
 
 
 class HttpError(Exception):
@@ -217,7 +218,7 @@ class FakeServer:
         self.control_route("POST", "/faults", self._control_faults)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
-    def start(self) -> FakeServer:
+    def start(self: _ServerT) -> _ServerT:
         """Bind the socket and serve in a daemon thread; returns ``self``."""
         handler = _make_handler(self)
         self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
@@ -245,7 +246,7 @@ class FakeServer:
         finally:
             self.stop()
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self: _ServerT) -> _ServerT:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -1,0 +1,341 @@
+"""Simulated workflow runs of the fake GitHub: lifecycle, ``run-name`` rendering and the workflow body as a command.
+
+A run without a command moves queued -> in_progress -> completed over its workflow's ``duration``; the status is
+computed from timestamps whenever it is read, so no thread is needed. A run with a command executes it in a
+subprocess with a runner-like environment (``GITHUB_*``, ``RUNNER_TEMP``, event file); its exit code decides the
+conclusion and its combined stdout/stderr is kept as the run's log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshpipe.fakes.github_models import iso, owner_json, sha_for
+
+__all__ = ["WorkflowRun", "job_json", "render_run_name", "run_json"]
+
+_EXPRESSION = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
+# Variables a runner passes through from the host (everything else of the fake's own environment stays out,
+# so a host's GITHUB_TOKEN or meshStack credentials never leak into a simulated run).
+_PASS_THROUGH = ("PATH", "HOME", "LANG", "TERM", "TMPDIR", "USER", "SHELL", "VIRTUAL_ENV", "SYSTEMROOT", "TZ")
+_QUEUED_SHARE = 0.25  # share of ``duration`` a run without a command spends queued
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def render_run_name(template: str, context: dict[str, Any]) -> str:
+    """Render a workflow's ``run-name``: ``${{ inputs.X }}``, ``${{ github.event.inputs.X }}``,
+    ``${{ github.event.client_payload.X }}``, ``${{ github.ref_name }}`` and friends; unknown paths render empty."""
+
+    def lookup(match: re.Match[str]) -> str:
+        value: Any = context
+        for part in match.group(1).split("."):
+            if not isinstance(value, dict) or part not in value:
+                return ""
+            value = value[part]
+        return _as_text(value)
+
+    return _EXPRESSION.sub(lookup, template)
+
+
+@dataclass
+class WorkflowRun:
+    """One simulated workflow run."""
+
+    id: int
+    repository: str
+    workflow: str
+    workflow_id: int
+    workflow_name: str
+    workflow_path: str
+    event: str
+    head_branch: str
+    inputs: dict[str, Any]
+    display_title: str
+    html_url: str
+    url: str
+    run_number: int
+    duration: float | None
+    planned_conclusion: str
+    actor: str
+    command: list[str] | None = None
+    run_attempt: int = 1
+    created: float = field(default_factory=time.time)
+    event_payload: dict[str, Any] = field(default_factory=dict)
+    _final: tuple[str, float] | None = None  # (conclusion, completed at) once forced or the command exited
+    _started: float | None = None
+    _log: list[str] = field(default_factory=list)
+    _process: subprocess.Popen[bytes] | None = None
+    _workdir: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+    def _phase(self, now: float) -> tuple[str, str | None, float]:
+        """(status, conclusion, updated at) at ``now``."""
+        with self._lock:
+            if self._final is not None:
+                return "completed", self._final[0], self._final[1]
+            if self.command is not None:
+                if self._started is None:
+                    return "queued", None, self.created
+                return "in_progress", None, self._started
+        if self.duration is None:
+            return "queued", None, self.created
+        if now - self.created >= self.duration:
+            return "completed", self.planned_conclusion, self.created + self.duration
+        if now - self.created >= self.duration * _QUEUED_SHARE:
+            return "in_progress", None, self.created + self.duration * _QUEUED_SHARE
+        return "queued", None, self.created
+
+    @property
+    def status(self) -> str:
+        """``queued``, ``in_progress`` or ``completed``."""
+        return self._phase(time.time())[0]
+
+    @property
+    def conclusion(self) -> str | None:
+        """The conclusion once completed, else None."""
+        return self._phase(time.time())[1]
+
+    @property
+    def created_at(self) -> str:
+        """Creation time, ISO-8601 with ``Z``."""
+        return iso(self.created)
+
+    @property
+    def updated_at(self) -> str:
+        """Time of the last status change, ISO-8601 with ``Z``."""
+        return iso(self._phase(time.time())[2])
+
+    @property
+    def log(self) -> str:
+        """The run's log: the command's combined stdout/stderr, or a synthetic summary."""
+        with self._lock:
+            if self.command is not None:
+                return "".join(self._log)
+        status, conclusion, _ = self._phase(time.time())
+        return f"{self.display_title}\nstatus: {status}\nconclusion: {conclusion or ''}\n"
+
+    def finish(self, conclusion: str) -> bool:
+        """Complete the run now with ``conclusion`` (terminating a running command); False if already completed."""
+        if self.status == "completed":
+            return False
+        with self._lock:
+            self._final = (conclusion, time.time())
+            process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
+        return True
+
+    # -- the workflow body as a command ---------------------------------------------------------------------------
+    def start_command(self, env: dict[str, str], api_url: str, server_url: str) -> None:
+        """Run ``command`` in a background thread with a runner-like environment."""
+        assert self.command is not None
+        root = tempfile.mkdtemp(prefix=f"meshpipe-fake-run-{self.id}-")
+        self._workdir = root
+        temp = os.path.join(root, "temp")
+        workspace = os.path.join(root, "workspace")
+        os.makedirs(temp)
+        os.makedirs(workspace)
+        event_path = os.path.join(root, "event.json")
+        with open(event_path, "w", encoding="utf-8") as handle:
+            json.dump(self.event_payload, handle)
+        files = {name: os.path.join(temp, f"{name.lower()}.txt") for name in ("OUTPUT", "STEP_SUMMARY", "ENV")}
+        for path in files.values():
+            open(path, "w").close()
+        run_env = {key: os.environ[key] for key in _PASS_THROUGH if key in os.environ}
+        run_env.update({key: value for key, value in os.environ.items() if key.startswith(("LC_", "PYTHON"))})
+        run_env.update(
+            {
+                "CI": "true",
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_EVENT_NAME": self.event,
+                "GITHUB_EVENT_PATH": event_path,
+                "GITHUB_RUN_ID": str(self.id),
+                "GITHUB_RUN_NUMBER": str(self.run_number),
+                "GITHUB_RUN_ATTEMPT": str(self.run_attempt),
+                "GITHUB_REPOSITORY": self.repository,
+                "GITHUB_REPOSITORY_OWNER": self.repository.split("/", 1)[0],
+                "GITHUB_REF": f"refs/heads/{self.head_branch}",
+                "GITHUB_REF_NAME": self.head_branch,
+                "GITHUB_SHA": sha_for(self.repository, self.head_branch),
+                "GITHUB_WORKFLOW": self.workflow_name,
+                "GITHUB_WORKFLOW_REF": f"{self.repository}/{self.workflow_path}@refs/heads/{self.head_branch}",
+                "GITHUB_ACTOR": self.actor,
+                "GITHUB_JOB": "run",
+                "GITHUB_SERVER_URL": server_url,
+                "GITHUB_API_URL": api_url,
+                "GITHUB_WORKSPACE": workspace,
+                "GITHUB_OUTPUT": files["OUTPUT"],
+                "GITHUB_STEP_SUMMARY": files["STEP_SUMMARY"],
+                "GITHUB_ENV": files["ENV"],
+                "RUNNER_TEMP": temp,
+                "RUNNER_OS": "Linux",
+            }
+        )
+        run_env.update(env)
+        threading.Thread(
+            target=self._execute, args=(run_env, workspace), name=f"fake-run-{self.id}", daemon=True
+        ).start()
+
+    def _execute(self, env: dict[str, str], cwd: str) -> None:
+        assert self.command is not None
+        with self._lock:
+            if self._final is not None:  # cancelled before it started
+                return
+            try:
+                process = subprocess.Popen(
+                    self.command,
+                    env=env,
+                    cwd=cwd,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            except OSError as exc:
+                self._log.append(f"cannot start {self.command[0]}: {exc}\n")
+                self._final = ("failure", time.time())
+                return
+            self._process = process
+            self._started = time.time()
+        assert process.stdout is not None
+        for line in iter(process.stdout.readline, b""):
+            with self._lock:
+                self._log.append(line.decode("utf-8", "replace"))
+        code = process.wait()
+        with self._lock:
+            if self._final is None:
+                self._final = ("success" if code == 0 else "failure", time.time())
+            self._log.append(f"Process completed with exit code {code}.\n")
+
+    def stop(self) -> None:
+        """Terminate a running command and remove the run's temporary directory."""
+        with self._lock:
+            process = self._process
+            if self._final is None and self.command is not None:
+                self._final = ("cancelled", time.time())
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        if self._workdir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view for the control plane."""
+        status, conclusion, _ = self._phase(time.time())
+        return {
+            "id": self.id,
+            "repository": self.repository,
+            "workflow": self.workflow,
+            "event": self.event,
+            "head_branch": self.head_branch,
+            "status": status,
+            "conclusion": conclusion,
+            "display_title": self.display_title,
+            "inputs": self.inputs,
+            "html_url": self.html_url,
+            "url": self.url,
+            "created_at": self.created_at,
+            "run_attempt": self.run_attempt,
+        }
+
+
+def run_json(run: WorkflowRun, repository: dict[str, Any], api_url: str, html_url: str) -> dict[str, Any]:
+    """A ``workflow-run`` object."""
+    status, conclusion, updated = run._phase(time.time())
+    sha = sha_for(run.repository, run.head_branch)
+    url = run.url
+    actor = owner_json(run.actor, api_url, html_url, user_id=2, kind="User")
+    return {
+        "id": run.id,
+        "name": run.workflow_name,
+        "node_id": f"WFR_kwLO{run.id:08d}",
+        "check_suite_id": run.id + 500_000,
+        "check_suite_node_id": f"CS_kwDO{run.id:08d}",
+        "head_branch": run.head_branch,
+        "head_sha": sha,
+        "path": run.workflow_path,
+        "run_number": run.run_number,
+        "run_attempt": run.run_attempt,
+        "referenced_workflows": [],
+        "event": run.event,
+        "status": status,
+        "conclusion": conclusion,
+        "workflow_id": run.workflow_id,
+        "url": url,
+        "html_url": run.html_url,
+        "pull_requests": [],
+        "created_at": iso(run.created),
+        "updated_at": iso(updated),
+        "actor": actor,
+        "triggering_actor": actor,
+        "run_started_at": iso(run.created),
+        "jobs_url": f"{url}/jobs",
+        "logs_url": f"{url}/logs",
+        "check_suite_url": f"{repository['url']}/check-suites/{run.id + 500_000}",
+        "artifacts_url": f"{url}/artifacts",
+        "cancel_url": f"{url}/cancel",
+        "rerun_url": f"{url}/rerun",
+        "previous_attempt_url": None,
+        "workflow_url": f"{repository['url']}/actions/workflows/{run.workflow_id}",
+        "head_commit": {
+            "id": sha,
+            "tree_id": sha_for("tree", sha),
+            "message": "fake commit",
+            "timestamp": iso(run.created),
+            "author": {"name": "Fake Author", "email": "author@example.com"},
+            "committer": {"name": "Fake Author", "email": "author@example.com"},
+        },
+        "repository": repository,
+        "head_repository": repository,
+        "display_title": run.display_title,
+    }
+
+
+def job_json(run: WorkflowRun, api_url: str, html_url: str) -> dict[str, Any]:
+    """The run's single ``job`` object."""
+    status, conclusion, updated = run._phase(time.time())
+    job_id = run.id * 10 + 1
+    base = f"{api_url}/repos/{run.repository}"
+    return {
+        "id": job_id,
+        "run_id": run.id,
+        "run_url": run.url,
+        "run_attempt": run.run_attempt,
+        "node_id": f"CR_kwDO{job_id:08d}",
+        "head_sha": sha_for(run.repository, run.head_branch),
+        "url": f"{base}/actions/jobs/{job_id}",
+        "html_url": f"{run.html_url}/job/{job_id}",
+        "status": status,
+        "conclusion": conclusion,
+        "created_at": iso(run.created),
+        "started_at": iso(run.created),
+        "completed_at": iso(updated) if status == "completed" else None,
+        "name": "run",
+        "steps": [],
+        "check_run_url": f"{base}/check-runs/{job_id}",
+        "labels": ["ubuntu-latest"],
+        "runner_id": 1 if status != "queued" else None,
+        "runner_name": "fake-runner" if status != "queued" else None,
+        "runner_group_id": 1 if status != "queued" else None,
+        "runner_group_name": "Default" if status != "queued" else None,
+        "workflow_name": run.workflow_name,
+        "head_branch": run.head_branch,
+    }

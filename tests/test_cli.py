@@ -1,0 +1,45 @@
+"""The top-level command group: help, version, lazy loading and error mapping."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from meshpipe import __version__
+from meshpipe.cli import LAZY_COMMANDS
+
+
+def run_meshpipe(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "meshpipe", *args], capture_output=True, text=True, check=False)
+
+
+def test_help_lists_every_command_group() -> None:
+    result = run_meshpipe("--help")
+    assert result.returncode == 0, result.stderr
+    for name in LAZY_COMMANDS:
+        assert name in result.stdout
+
+
+def test_version_prints_the_package_version() -> None:
+    result = run_meshpipe("--version")
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+def test_help_does_not_import_any_command_group() -> None:
+    code = (
+        "import sys\n"
+        "from meshpipe.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('jinja2', 'yaml', 'requests', 'meshpipe.trigger', 'meshpipe.report', 'meshpipe.fakes')"
+        " if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in result.stdout
+
+
+def test_unknown_command_is_a_usage_error_with_exit_2() -> None:
+    result = run_meshpipe("no-such-command")
+    assert result.returncode == 2
+    assert "No such command" in result.stderr
