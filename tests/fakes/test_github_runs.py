@@ -153,6 +153,20 @@ def test_list_runs_is_newest_first_with_total_count(fake_github: FakeGitHub) -> 
     assert [r["id"] for r in body["workflow_runs"]] == ids[::-1]
 
 
+def test_repository_level_run_list_includes_every_workflow_of_the_repository(fake_github: FakeGitHub) -> None:
+    setup(fake_github)
+    fake_github.add_workflow("acme/infra", "other.yml", repository_dispatch_types=["deploy"], workflow_dispatch=False)
+    first = dispatch(fake_github, correlation_id="c-1")
+    response = call(fake_github, "POST", "/repos/acme/infra/dispatches", json={"event_type": "deploy"})
+    assert response.status_code == 204, response.text
+    listed = call(fake_github, "GET", "/repos/acme/infra/actions/runs", params={"event": "repository_dispatch"})
+    assert listed.status_code == 200, listed.text
+    assert [run["event"] for run in listed.json()["workflow_runs"]] == ["repository_dispatch"]
+    everything = call(fake_github, "GET", "/repos/acme/infra/actions/runs").json()
+    assert everything["total_count"] == 2
+    assert first in [run["id"] for run in everything["workflow_runs"]]
+
+
 def test_list_runs_filters_by_branch_event_and_status(fake_github: FakeGitHub) -> None:
     setup(fake_github, duration=None)
     on_main = dispatch(fake_github)

@@ -9,6 +9,7 @@ follows GHES 3.19 (no ``return_run_details``: unknown body fields answer 400; at
     POST /repos/{o}/{r}/dispatches                              repository_dispatch, 204
     GET  /repos/{o}/{r}/actions/workflows/{id|file}
     GET  /repos/{o}/{r}/actions/workflows/{id|file}/runs         event, branch, status, created, per_page, page
+    GET  /repos/{o}/{r}/actions/runs             (all of a repository's runs)
     GET  /repos/{o}/{r}/actions/runs/{id}        POST .../cancel        GET .../jobs
     GET  /repos/{o}/{r}/installation             (App JWT)
     POST /app/installations/{id}/access_tokens   (App JWT) 201 ghs_ token, 1 hour
@@ -281,6 +282,8 @@ class FakeGitHub(ApiHandlers, FakeServer):
         self.route("POST", p + _REPO + r"/dispatches")(self._api(self._dispatch_repository))
         self.route("GET", p + _REPO + r"/actions/workflows/(?P<workflow>[^/]+)")(self._api(self._get_workflow))
         self.route("GET", p + _REPO + r"/actions/workflows/(?P<workflow>[^/]+)/runs")(self._api(self._list_runs))
+        # Not in the spec subset, but a real endpoint: how runs of a repository_dispatch are found.
+        self.route("GET", p + _REPO + r"/actions/runs")(self._api(self._list_runs))
         self.route("GET", p + _REPO + r"/actions/runs/(?P<run_id>\d+)")(self._api(self._get_run))
         self.route("POST", p + _REPO + r"/actions/runs/(?P<run_id>\d+)/cancel")(self._api(self._cancel_run))
         self.route("GET", p + _REPO + r"/actions/runs/(?P<run_id>\d+)/jobs")(self._api(self._list_jobs))

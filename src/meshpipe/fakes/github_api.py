@@ -244,9 +244,12 @@ class ApiHandlers:
         return Response(body=workflow_json(workflow, self.api_url, self.html_url, repo.default_branch))
 
     def _list_runs(self, request: Request, caller: Caller) -> Response:
+        """List a workflow's runs, or with no ``workflow`` in the path all of a repository's runs."""
         repo = self._repository(request, caller)
-        workflow = self._workflow(repo, request)
-        runs = [r for r in self.runs if r.repository == repo.full_name and r.workflow_id == workflow.id]
+        runs = [r for r in self.runs if r.repository == repo.full_name]
+        if "workflow" in request.params:
+            workflow = self._workflow(repo, request)
+            runs = [r for r in runs if r.workflow_id == workflow.id]
         event, branch, status = (
             request.query_value("event"),
             request.query_value("branch"),

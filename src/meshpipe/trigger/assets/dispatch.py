@@ -1,0 +1,902 @@
+"""meshpipe dispatcher: start a GitHub Actions workflow for a Trigger Module and optionally wait for it.
+
+Runs on meshStack's runner through ``local-exec`` (``python3 dispatch.py apply|destroy``), so it uses the Python 3.8+
+standard library only; the optional ``cryptography`` package signs GitHub App JWTs when importable, otherwise the
+``openssl`` command does. Every value arrives in the ``MESHPIPE_DISPATCH`` JSON environment variable; secrets (the
+token, the App key, sensitive inputs) are read from the process environment by name and never printed.
+
+Environment switches for tests and operators: ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY=1`` forces the ``openssl`` signing
+path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` bounds the search for a run after a lost dispatch response and the
+best-effort lookup of the run's URL when not waiting (default 15).
+
+Exit 0 on success; on failure one line on stderr ``meshpipe-dispatch: error: ...`` and exit 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__version__ = "0.1.0"
+
+PHASES = ("apply", "destroy")
+BEHAVIORS = ("APPLY", "DESTROY", "DETECT")
+EVENTS = ("workflow_dispatch", "repository_dispatch")
+AUTH_MODES = ("auto", "token", "app")
+API_VERSION = "2022-11-28"
+HTTP_TIMEOUT_SECONDS = 30.0
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 30.0
+MAX_SINGLE_WAIT_SECONDS = 120.0
+MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS = 300.0
+SECONDARY_RATE_LIMIT_WAIT_SECONDS = 60.0
+FIND_DEADLINE_SECONDS = 300.0
+DEFAULT_SETTLE_SECONDS = 15.0
+PROGRESS_EVERY_SECONDS = 30.0
+LIST_LOOKBACK_SECONDS = 120
+MIN_SECRET_LENGTH = 4
+ERROR_PREFIX = "meshpipe-dispatch: error: "
+
+# Seams: tests replace these to run the loops without sleeping or waiting on the wall clock.
+SLEEP: Callable[[float], None] = time.sleep
+MONOTONIC: Callable[[], float] = time.monotonic
+WALL: Callable[[], float] = time.time
+JITTER: Callable[[], float] = random.random
+
+_SECRETS: set[str] = set()
+
+DEFAULT_AUTH = {
+    "mode": "auto",
+    "token_env": "GITHUB_TOKEN",
+    "app_id_env": "GITHUB_APP_ID",
+    "installation_id_env": "GITHUB_APP_INSTALLATION_ID",
+    "private_key_env": "GITHUB_APP_PEM_FILE",
+}
+CONFIG_KEYS = (
+    "version",
+    "module",
+    "api_url",
+    "repository",
+    "ref",
+    "event",
+    "workflow",
+    "event_type",
+    "inputs",
+    "secret_inputs",
+    "correlation_input",
+    "behavior",
+    "wait",
+    "wait_timeout_seconds",
+    "poll_interval_seconds",
+    "auth",
+)
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+class DispatchError(Exception):
+    """A failure reported as one line on stderr (exit 1)."""
+
+
+class ConfigError(DispatchError):
+    """The ``MESHPIPE_DISPATCH`` configuration or the environment is invalid."""
+
+
+class ApiError(DispatchError):
+    """GitHub answered with an error status."""
+
+    def __init__(self, method: str, url: str, status: int, message: str, hint: str = "") -> None:
+        self.method, self.url, self.status, self.message, self.hint = method, url, status, message, hint
+        suffix = f" (hint: {hint})" if hint else ""
+        super().__init__(f"{method} {url} -> {status}: {message}{suffix}")
+
+
+class TransportError(DispatchError):
+    """No HTTP answer. ``maybe_sent`` is False only when the request provably never left (refused, DNS)."""
+
+    def __init__(self, method: str, url: str, reason: str, maybe_sent: bool) -> None:
+        self.method, self.url, self.reason, self.maybe_sent = method, url, reason, maybe_sent
+        super().__init__(f"{method} {url} -> no response: {reason}")
+
+
+# --------------------------------------------------------------------------------------------- secrets and output
+
+
+def add_secret(value: str | None) -> None:
+    """Remember a secret so that :func:`redact` masks it in everything printed."""
+    if value and len(value) >= MIN_SECRET_LENGTH:
+        _SECRETS.add(value)
+        stripped = value.strip()
+        if stripped != value and len(stripped) >= MIN_SECRET_LENGTH:
+            _SECRETS.add(stripped)
+
+
+def redact(text: str) -> str:
+    """Replace every known secret in ``text`` with ``***`` (longest first, so overlapping secrets vanish whole)."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _write(stream: Any, text: str) -> None:
+    line = redact(text).replace("\r", " ").replace("\n", " ") + "\n"
+    try:
+        stream.write(line)
+    except UnicodeEncodeError:
+        stream.write(line.encode("ascii", "backslashreplace").decode("ascii"))
+    stream.flush()
+
+
+def log(config: Config, message: str) -> None:
+    """A progress line on stdout, prefixed with the module name."""
+    _write(sys.stdout, f"[{config.module}] {message}")
+
+
+def format_error(error: BaseException) -> str:
+    """The one stderr line for a failure, secrets masked."""
+    return redact(ERROR_PREFIX + " ".join(str(error).split()))
+
+
+# --------------------------------------------------------------------------------------------- configuration
+
+
+class Config:
+    """The validated ``MESHPIPE_DISPATCH`` configuration (non-secret values only)."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        unknown = sorted(set(data) - set(CONFIG_KEYS))
+        if unknown:
+            raise ConfigError(f"MESHPIPE_DISPATCH: unknown key {unknown[0]!r}; known keys: {', '.join(CONFIG_KEYS)}")
+        if data.get("version", 1) != 1:
+            raise ConfigError(f"MESHPIPE_DISPATCH.version: expected 1, got {data.get('version')!r}")
+        self.module = _str(data, "module", default="meshpipe-trigger")
+        if not _TOKEN.fullmatch(self.module):
+            raise ConfigError(f"MESHPIPE_DISPATCH.module: expected printable ASCII without spaces, got {self.module!r}")
+        self.api_url = _str(data, "api_url", default="https://api.github.com").rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", self.api_url):
+            raise ConfigError(f"MESHPIPE_DISPATCH.api_url: expected an http(s) URL, got {self.api_url!r}")
+        self.repository = _str(data, "repository")
+        if not _REPOSITORY.fullmatch(self.repository):
+            raise ConfigError(f"MESHPIPE_DISPATCH.repository: expected 'owner/repo', got {self.repository!r}")
+        self.event = _str(data, "event", default="workflow_dispatch")
+        if self.event not in EVENTS:
+            raise ConfigError(f"MESHPIPE_DISPATCH.event: expected one of {', '.join(EVENTS)}, got {self.event!r}")
+        self.ref = _str(data, "ref", default="main")
+        self.workflow = _opt_str(data, "workflow")
+        self.event_type = _opt_str(data, "event_type")
+        if self.event == "workflow_dispatch" and not self.workflow:
+            raise ConfigError("MESHPIPE_DISPATCH.workflow: required for event workflow_dispatch")
+        if self.event == "repository_dispatch" and not self.event_type:
+            raise ConfigError("MESHPIPE_DISPATCH.event_type: required for event repository_dispatch")
+        self.inputs = _str_map(data, "inputs")
+        self.secret_inputs = _str_map(data, "secret_inputs")
+        both = sorted(set(self.inputs) & set(self.secret_inputs))
+        if both:
+            raise ConfigError(f"MESHPIPE_DISPATCH.secret_inputs.{both[0]}: also given in inputs")
+        self.correlation_input = _opt_str(data, "correlation_input")
+        self.behavior = _opt_str(data, "behavior")
+        if self.behavior is not None and self.behavior not in BEHAVIORS:
+            raise ConfigError(f"MESHPIPE_DISPATCH.behavior: expected one of {', '.join(BEHAVIORS)} or null")
+        self.wait = data.get("wait", False)
+        if not isinstance(self.wait, bool):
+            raise ConfigError(f"MESHPIPE_DISPATCH.wait: expected true or false, got {self.wait!r}")
+        self.wait_timeout = _positive(data, "wait_timeout_seconds", 1800.0)
+        self.poll_interval = _positive(data, "poll_interval_seconds", 10.0)
+        auth = data.get("auth") or {}
+        if not isinstance(auth, dict):
+            raise ConfigError("MESHPIPE_DISPATCH.auth: expected an object")
+        unknown = sorted(set(auth) - set(DEFAULT_AUTH))
+        if unknown:
+            raise ConfigError(f"MESHPIPE_DISPATCH.auth.{unknown[0]}: unknown key; known: {', '.join(DEFAULT_AUTH)}")
+        self.auth = {key: _str(auth, key, default=default, path="auth.") for key, default in DEFAULT_AUTH.items()}
+        if self.auth["mode"] not in AUTH_MODES:
+            raise ConfigError(f"MESHPIPE_DISPATCH.auth.mode: expected one of {', '.join(AUTH_MODES)}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Config:
+        """Parse and validate ``MESHPIPE_DISPATCH`` from an environment mapping."""
+        raw = environ.get("MESHPIPE_DISPATCH")
+        if not raw:
+            raise ConfigError("MESHPIPE_DISPATCH is not set (the Trigger Module passes its configuration there)")
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"MESHPIPE_DISPATCH is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("MESHPIPE_DISPATCH: expected a JSON object")
+        return cls(data)
+
+    @property
+    def target(self) -> str:
+        """What is dispatched, for log lines: the workflow file or the repository_dispatch event type."""
+        if self.event == "workflow_dispatch":
+            return f"{self.workflow} on {self.ref}"
+        return f"repository_dispatch {self.event_type!r} to {self.repository}"
+
+
+def _str(data: Mapping[str, Any], key: str, default: str | None = None, path: str = "") -> str:
+    value = data.get(key, default)
+    if value is None:
+        value = default
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"MESHPIPE_DISPATCH.{path}{key}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: expected a string or null, got {value!r}")
+    return value
+
+
+def _str_map(data: Mapping[str, Any], key: str) -> dict[str, str]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: expected an object of strings")
+    for name, item in value.items():
+        if not isinstance(item, str):
+            raise ConfigError(f"MESHPIPE_DISPATCH.{key}.{name}: expected a string, got {type(item).__name__}")
+    return dict(value)
+
+
+def _positive(data: Mapping[str, Any], key: str, default: float) -> float:
+    value = data.get(key, default)
+    if value is None:
+        value = default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: expected a positive number, got {value!r}")
+    return float(value)
+
+
+def build_inputs(config: Config, environ: Mapping[str, str], correlation_id: str) -> dict[str, str]:
+    """The inputs to send: static ones, secret ones read from the environment now, and the correlation id."""
+    inputs = dict(config.inputs)
+    for name, env in sorted(config.secret_inputs.items()):
+        value = environ.get(env)
+        if value is None:
+            raise ConfigError(f"secret input {name!r}: environment variable {env} is not set")
+        add_secret(value)
+        inputs[name] = value
+    if config.correlation_input:
+        inputs[config.correlation_input] = correlation_id
+    return inputs
+
+
+# --------------------------------------------------------------------------------------------- HTTP
+
+
+class Response:
+    """An HTTP answer: status, lower-cased headers, raw body."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers.items()}
+        self.body = body
+
+    def json(self) -> Any:
+        """The body as JSON, or None when empty or not JSON."""
+        try:
+            return json.loads(self.body.decode("utf-8")) if self.body else None
+        except ValueError:
+            return None
+
+    @property
+    def message(self) -> str:
+        """GitHub's error message (``message`` plus any ``errors``), else the start of the body."""
+        data = self.json()
+        if isinstance(data, dict) and data.get("message"):
+            text = str(data["message"])
+            errors = data.get("errors")
+            if errors:
+                text += " " + json.dumps(errors, ensure_ascii=False)
+            return _clip(text)
+        return _clip(self.body.decode("utf-8", "replace").strip()) or "(empty body)"
+
+
+def _clip(text: str, limit: int = 500) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class _NoRaise(urllib.request.HTTPErrorProcessor):
+    def http_response(self, request: Any, response: Any) -> Any:
+        return response
+
+    https_response = http_response
+
+
+class Http:
+    """One request at a time with GitHub's headers; retries live in the callers."""
+
+    def __init__(self, user_agent: str, token: str | None = None) -> None:
+        self.user_agent = user_agent
+        self.token = token
+        self._opener = urllib.request.build_opener(_NoRaise())
+
+    def request(self, method: str, url: str, body: Any = None, token: str | None = None) -> Response:
+        """Send once; raise :class:`TransportError` when no HTTP answer arrives."""
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+            "User-Agent": self.user_agent,
+        }
+        bearer = token or self.token
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("ascii")
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=data, headers=headers, method=method)
+        try:
+            with self._opener.open(req, timeout=HTTP_TIMEOUT_SECONDS) as resp:
+                return Response(resp.status, dict(resp.headers.items()), resp.read())
+        except urllib.error.URLError as exc:
+            # urllib wraps errors of connect/send; only a refused connection or a failed DNS lookup proves
+            # that the request never reached the server.
+            reason = exc.reason
+            not_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+            raise TransportError(method, url, _reason(reason), maybe_sent=not not_sent) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransportError(method, url, _reason(exc), maybe_sent=True) from None
+        except ValueError:
+            # http.client rejects control characters in headers; its message would quote the header (the token).
+            raise DispatchError(
+                f"{method} {url}: invalid request (a header or the URL has control characters)"
+            ) from None
+
+
+def _reason(exc: object) -> str:
+    if isinstance(exc, BaseException):
+        return f"{type(exc).__name__}: {exc}".rstrip(": ")
+    return str(exc)
+
+
+# --------------------------------------------------------------------------------------------- retry policy
+
+
+def is_rate_limited(status: int, headers: Mapping[str, str], message: str) -> bool:
+    """GitHub's primary and secondary rate limits: 429, or 403 with rate-limit headers or message."""
+    if status == 429:
+        return True
+    if status != 403:
+        return False
+    return headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers or "rate limit" in message.lower()
+
+
+def rate_limit_delay(headers: Mapping[str, str], now: float) -> float:
+    """Seconds to wait after a rate limit: ``Retry-After``, else until ``x-ratelimit-reset``, else a minute."""
+    retry_after = headers.get("retry-after")
+    if retry_after is not None:
+        try:
+            return min(max(float(retry_after), 0.0), MAX_SINGLE_WAIT_SECONDS)
+        except ValueError:
+            pass
+    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
+        try:
+            return min(max(float(headers["x-ratelimit-reset"]) - now, 0.0) + 1.0, MAX_SINGLE_WAIT_SECONDS)
+        except ValueError:
+            pass
+    return SECONDARY_RATE_LIMIT_WAIT_SECONDS
+
+
+def backoff_delay(attempt: int, jitter: float) -> float:
+    """Exponential backoff for ``attempt`` (1-based) with ``jitter`` in [0, 1): half fixed, half random."""
+    base = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (1 << max(attempt - 1, 0)))
+    return base * (0.5 + jitter / 2)
+
+
+def should_retry_get(status: int | None) -> bool:
+    """GETs are safe to repeat: connection errors (``None``), 429 and 5xx."""
+    return status is None or status == 429 or status >= 500
+
+
+def post_outcome(status: int | None, maybe_sent: bool, rate_limited: bool) -> str:
+    """What to do after a dispatch POST: ``done``, ``fail``, ``retry`` (provably not started) or ``check``.
+
+    ``check`` means the POST may have started a run (5xx, timeout, dropped connection): look for a run with the
+    correlation id before posting again, so the workflow never starts twice.
+    """
+    if status is None:
+        return "check" if maybe_sent else "retry"
+    if status in (200, 201, 204):
+        return "done"
+    if rate_limited:
+        return "retry"
+    if status >= 500:
+        return "check"
+    return "fail"
+
+
+def hint_for(status: int, config: Config, auth_kind: str, *, rate_limited: bool = False, what: str = "dispatch") -> str:
+    """A short hint for an error status (GitHub's usual causes)."""
+    if rate_limited:
+        return "GitHub rate limit exceeded; wait for the reset or reduce concurrent runs"
+    if what == "app_token":
+        return {
+            401: "the GitHub App JWT was rejected: check the App id, the private key and the runner's clock (JWT "
+            "clock skew)",
+            403: "the GitHub App is not allowed to create installation tokens here",
+            404: "GitHub App installation not found: check the installation id and that the App is installed",
+        }.get(status, "")
+    if status == 401:
+        if auth_kind == "app":
+            return "the installation token was rejected: check the GitHub App credentials and the runner's clock"
+        return f"the token in {config.auth['token_env']} is invalid or expired"
+    if status == 403:
+        permission = "contents: write" if config.event == "repository_dispatch" else "actions: write"
+        return f"the token lacks the `{permission}` permission on {config.repository} (or a rate limit applies)"
+    if status == 404:
+        if what == "run":
+            return f"the run is not visible; the token needs `actions: read` on {config.repository}"
+        if config.event == "repository_dispatch":
+            return (
+                f"repository {config.repository} not found, or the token cannot see it (private repositories "
+                "answer 404)"
+            )
+        return (
+            f"repository {config.repository} or workflow file {config.workflow} not found, or the token cannot see "
+            "the repository (private repositories answer 404); the workflow file must exist on the default branch"
+        )
+    if status == 422:
+        return (
+            "GitHub rejected the dispatch: check for unexpected or missing inputs, that ref "
+            f"{config.ref!r} exists, and that the workflow has a workflow_dispatch trigger on the default branch"
+        )
+    if status == 400:
+        return "GitHub rejected the request body or the API version header"
+    if status in (301, 302, 307, 308):
+        return f"the repository {config.repository} moved or was renamed; use its new owner/name"
+    if status >= 500:
+        return "GitHub had a server error; try again later"
+    return ""
+
+
+# --------------------------------------------------------------------------------------------- the client
+
+
+class Client:
+    """Dispatch, find and wait for one run, with bounded retries."""
+
+    def __init__(self, config: Config, http: Http, auth_kind: str) -> None:
+        self.config = config
+        self.http = http
+        self.auth_kind = auth_kind
+        self.rate_limit_waited = 0.0
+        owner, repo = config.repository.split("/", 1)
+        self.repo_url = f"{config.api_url}/repos/{_q(owner)}/{_q(repo)}"
+
+    def log(self, message: str) -> None:
+        """A progress line on stdout."""
+        log(self.config, message)
+
+    def _wait_rate_limit(self, method: str, url: str, response: Response, attempt: int) -> None:
+        delay = rate_limit_delay(response.headers, WALL())
+        if attempt >= MAX_ATTEMPTS or self.rate_limit_waited + delay > MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS:
+            hint = hint_for(response.status, self.config, self.auth_kind, rate_limited=True)
+            raise ApiError(method, url, response.status, response.message, hint)
+        self.log(f"rate limited ({response.status}); retrying in {delay:g} s")
+        self.rate_limit_waited += delay
+        SLEEP(delay)
+
+    def get(self, url: str, what: str = "run") -> Any:
+        """GET JSON with retries on connection errors, 429, 5xx and rate-limit 403s."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.http.request("GET", url)
+            except TransportError:
+                if attempt >= MAX_ATTEMPTS:
+                    raise
+                SLEEP(backoff_delay(attempt, JITTER()))
+                continue
+            if response.status == 200:
+                return response.json()
+            message = response.message
+            if is_rate_limited(response.status, response.headers, message):
+                self._wait_rate_limit("GET", url, response, attempt)
+                continue
+            if should_retry_get(response.status) and attempt < MAX_ATTEMPTS:
+                SLEEP(backoff_delay(attempt, JITTER()))
+                continue
+            hint = hint_for(response.status, self.config, self.auth_kind, what=what)
+            raise ApiError("GET", url, response.status, message, hint)
+
+    def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
+        """POST the dispatch once (modulo provably safe retries); return ``(run_id or None, html_url or "")``."""
+        config = self.config
+        if config.event == "workflow_dispatch":
+            url = f"{self.repo_url}/actions/workflows/{_q(config.workflow or '')}/dispatches"
+            body: dict[str, Any] = {"ref": config.ref, "inputs": dict(inputs), "return_run_details": True}
+        else:
+            url = f"{self.repo_url}/dispatches"
+            body = {"event_type": config.event_type, "client_payload": dict(inputs)}
+        started = WALL()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.http.request("POST", url, body)
+            except TransportError as exc:
+                action = post_outcome(None, exc.maybe_sent, False)
+                failure: DispatchError = exc
+                status_text = exc.reason
+            else:
+                message = response.message if response.status >= 300 else ""
+                limited = is_rate_limited(response.status, response.headers, message)
+                action = post_outcome(response.status, True, limited)
+                if action == "done":
+                    details = response.json() if response.status == 200 else None
+                    if isinstance(details, dict) and details.get("workflow_run_id") is not None:
+                        return details["workflow_run_id"], str(details.get("html_url") or "")
+                    return None, ""
+                if (
+                    response.status in (400, 422)
+                    and "return_run_details" in message
+                    and body.pop("return_run_details", None) is not None
+                ):
+                    self.log("the server does not support return_run_details; resending without it")
+                    attempt -= 1
+                    continue
+                hint = hint_for(response.status, config, self.auth_kind, rate_limited=limited)
+                failure = ApiError("POST", url, response.status, message, hint)
+                status_text = str(response.status)
+                if action == "retry":
+                    self._wait_rate_limit("POST", url, response, attempt)
+                    continue
+            if action == "fail":
+                raise failure
+            if action == "check":
+                if not config.correlation_input:
+                    raise DispatchError(
+                        f"{failure} (the dispatch may have started a run; not sent again so the workflow cannot "
+                        "start twice; hint: set correlation_input and use it in the workflow's run-name so the "
+                        "dispatcher can check)"
+                    )
+                self.log(f"dispatch answered {status_text}; checking whether the run started anyway")
+                try:
+                    found = self.find_run(correlation_id, started, settle_seconds)
+                except DispatchError as exc:
+                    raise DispatchError(
+                        f"{failure} (the dispatch may have started a run and checking failed, so it is not sent "
+                        f"again: {exc})"
+                    ) from None
+                if found is not None:
+                    return found["id"], str(found.get("html_url") or "")
+            if attempt >= MAX_ATTEMPTS:
+                raise failure
+            if action == "retry":
+                SLEEP(backoff_delay(attempt, JITTER()))
+            self.log(f"sending the dispatch again (attempt {attempt + 1} of {MAX_ATTEMPTS})")
+
+    def runs_url(self, since: float) -> str:
+        """The run list to search for the dispatched run, filtered by event, ref and creation time."""
+        config = self.config
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since - LIST_LOOKBACK_SECONDS))
+        query: dict[str, Any] = {"event": config.event, "created": f">={created}", "per_page": 50}
+        if config.event == "workflow_dispatch":
+            query["branch"] = config.ref
+        base = (
+            f"{self.repo_url}/actions/workflows/{_q(config.workflow)}/runs"
+            if config.workflow
+            else f"{self.repo_url}/actions/runs"
+        )
+        return f"{base}?{urllib.parse.urlencode(query)}"
+
+    def find_run(self, correlation_id: str, since: float, seconds: float) -> dict[str, Any] | None:
+        """Poll the run list until a run's title carries ``correlation_id`` or ``seconds`` pass."""
+        url = self.runs_url(since)
+        deadline = MONOTONIC() + seconds
+        while True:
+            data = self.get(url, what="runs")
+            runs = data.get("workflow_runs") if isinstance(data, dict) else None
+            run = match_run(runs or [], correlation_id)
+            if run is not None:
+                return run
+            remaining = deadline - MONOTONIC()
+            if remaining <= 0:
+                return None
+            SLEEP(min(self.config.poll_interval, remaining))
+
+    def wait(self, run_id: Any, html_url: str, started: float) -> None:
+        """Poll the run until ``completed``; raise unless it concludes ``success`` within the wait timeout."""
+        config = self.config
+        url = f"{self.repo_url}/actions/runs/{_q(str(run_id))}"
+        deadline = started + config.wait_timeout
+        last_status = None
+        last_line = MONOTONIC()
+        while True:
+            run = self.get(url)
+            run = run if isinstance(run, dict) else {}
+            html_url = str(run.get("html_url") or html_url)
+            status = run.get("status")
+            now = MONOTONIC()
+            if status == "completed":
+                conclusion = run.get("conclusion")
+                if conclusion == "success":
+                    self.log(f"run {run_id} completed: success {html_url}")
+                    return
+                raise DispatchError(f"workflow run {run_id} concluded {conclusion}: {html_url}")
+            if status != last_status or now - last_line >= PROGRESS_EVERY_SECONDS:
+                self.log(f"run {run_id} {status} ({int(now - started)} s elapsed) {html_url}")
+                last_status, last_line = status, now
+            remaining = deadline - now
+            if remaining <= 0:
+                raise DispatchError(
+                    f"timed out after {config.wait_timeout:g} s waiting for {html_url or url}; "
+                    "the run continues on GitHub"
+                )
+            SLEEP(min(config.poll_interval, remaining))
+
+
+def match_run(runs: list[Any], correlation_id: str) -> dict[str, Any] | None:
+    """The first run whose ``display_title`` (or ``name``) contains the correlation id."""
+    for run in runs:
+        if not isinstance(run, dict):
+            continue
+        title = str(run.get("display_title") or "") + " " + str(run.get("name") or "")
+        if correlation_id in title and run.get("id") is not None:
+            return run
+    return None
+
+
+def _q(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+# --------------------------------------------------------------------------------------------- authentication
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def jwt_claims(app_id: str, now: float) -> dict[str, Any]:
+    """GitHub App JWT claims: issued 60 s in the past against clock drift, expiring in 9 minutes (limit 10)."""
+    issuer: Any = int(app_id) if app_id.isdigit() else app_id
+    return {"iat": int(now) - 60, "exp": int(now) + 540, "iss": issuer}
+
+
+def load_private_key(value: str) -> bytes:
+    """The App private key from PEM text (literal ``\\n`` allowed) or from the path of a PEM file."""
+    text = value.strip()
+    if "-----BEGIN" not in text and os.path.isfile(text):
+        try:
+            with open(text, "rb") as handle:
+                text = handle.read().decode("utf-8", "replace").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the GitHub App private key file: {exc.strerror}") from None
+    if "-----BEGIN" not in text:
+        raise ConfigError("the GitHub App private key is neither PEM text nor the path of a readable PEM file")
+    return (text.replace("\\n", "\n").strip() + "\n").encode("ascii", "replace")
+
+
+def sign_rs256(pem: bytes, data: bytes, environ: Mapping[str, str]) -> bytes:
+    """RSASSA-PKCS1-v1_5 SHA-256 signature with ``cryptography``, else with ``openssl`` (key in a 0600 temp file)."""
+    if environ.get("MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY") != "1":
+        try:
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        except ImportError:
+            pass
+        else:
+            try:
+                key = serialization.load_pem_private_key(pem, password=None)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"the GitHub App private key cannot be loaded: {type(exc).__name__}") from None
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise ConfigError("the GitHub App private key is not an RSA key")
+            return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    fd, path = tempfile.mkstemp(prefix="meshpipe-app-key-", suffix=".pem")
+    try:
+        os.chmod(path, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        try:
+            result = subprocess.run(
+                ["openssl", "dgst", "-sha256", "-sign", path], input=data, capture_output=True, timeout=60
+            )
+        except FileNotFoundError:
+            raise ConfigError(
+                "cannot sign the GitHub App JWT: the cryptography package is not importable and openssl is not on PATH"
+            ) from None
+        if result.returncode != 0 or not result.stdout:
+            first = (result.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[0]
+            raise ConfigError(f"openssl could not sign the GitHub App JWT: {_clip(first, 200)}")
+        return result.stdout
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def make_jwt(app_id: str, pem: bytes, now: float, environ: Mapping[str, str]) -> str:
+    """An RS256 JWT for the GitHub App."""
+    header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = _b64url(json.dumps(jwt_claims(app_id, now), separators=(",", ":")).encode())
+    signing_input = f"{header}.{claims}".encode("ascii")
+    return f"{header}.{claims}.{_b64url(sign_rs256(pem, signing_input, environ))}"
+
+
+def choose_auth(config: Config, environ: Mapping[str, str]) -> str:
+    """``token`` or ``app`` from the auth mode and which variables are set; names what is missing otherwise."""
+    auth = config.auth
+    app_vars = [auth["app_id_env"], auth["installation_id_env"], auth["private_key_env"]]
+    has_token = bool(environ.get(auth["token_env"]))
+    if auth["mode"] == "token" or (auth["mode"] == "auto" and has_token):
+        if not has_token:
+            raise ConfigError(f"no GitHub token: set the environment variable {auth['token_env']}")
+        return "token"
+    missing = [name for name in app_vars if not environ.get(name)]
+    if missing and auth["mode"] == "auto" and len(missing) == len(app_vars):
+        raise ConfigError(
+            f"no GitHub credentials: set {auth['token_env']}, or {', '.join(app_vars[:-1])} and {app_vars[-1]}"
+        )
+    if missing:
+        raise ConfigError(f"GitHub App credentials incomplete: set {', '.join(missing)}")
+    return "app"
+
+
+def resolve_token(config: Config, environ: Mapping[str, str], http: Http, auth_kind: str) -> str:
+    """The bearer token: from the token variable, or an installation token of the GitHub App."""
+    auth = config.auth
+    if auth_kind == "token":
+        token = environ[auth["token_env"]].strip()
+        add_secret(token)
+        if not _TOKEN.fullmatch(token):
+            raise ConfigError(f"the token in {auth['token_env']} contains spaces or control characters")
+        return token
+    app_id = environ[auth["app_id_env"]].strip()
+    installation = environ[auth["installation_id_env"]].strip()
+    key_value = environ[auth["private_key_env"]]
+    add_secret(key_value)
+    pem = load_private_key(key_value)
+    add_secret(pem.decode("ascii", "replace").strip())
+    jwt = make_jwt(app_id, pem, WALL(), environ)
+    add_secret(jwt)
+    url = f"{config.api_url}/app/installations/{_q(installation)}/access_tokens"
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = http.request("POST", url, token=jwt)
+        except TransportError:
+            # Creating an installation token has no side effect worth guarding; repeat like a GET.
+            if attempt >= MAX_ATTEMPTS:
+                raise
+            SLEEP(backoff_delay(attempt, JITTER()))
+            continue
+        if response.status == 201 or response.status == 200:
+            data = response.json()
+            issued = data.get("token") if isinstance(data, dict) else None
+            if not isinstance(issued, str) or not issued:
+                raise ApiError("POST", url, response.status, "no token in the response")
+            add_secret(issued)
+            if not _TOKEN.fullmatch(issued):
+                raise ApiError("POST", url, response.status, "the installation token has unexpected characters")
+            return issued
+        if should_retry_get(response.status) and attempt < MAX_ATTEMPTS:
+            delay = rate_limit_delay(response.headers, WALL()) if response.status == 429 else 0.0
+            SLEEP(delay or backoff_delay(attempt, JITTER()))
+            continue
+        message = response.message
+        limited = is_rate_limited(response.status, response.headers, message)
+        hint = hint_for(response.status, config, auth_kind, rate_limited=limited, what="app_token")
+        raise ApiError("POST", url, response.status, message, hint)
+
+
+# --------------------------------------------------------------------------------------------- entry point
+
+
+def settle_seconds(environ: Mapping[str, str]) -> float:
+    """How long to look for a run whose dispatch answer was lost (``MESHPIPE_DISPATCH_SETTLE_SECONDS``)."""
+    raw = environ.get("MESHPIPE_DISPATCH_SETTLE_SECONDS")
+    if not raw:
+        return DEFAULT_SETTLE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"MESHPIPE_DISPATCH_SETTLE_SECONDS: expected seconds, got {raw!r}") from None
+    return min(max(value, 0.0), FIND_DEADLINE_SECONDS)
+
+
+def locate_run(client: Client, correlation_id: str, dispatched_at: float, settle: float) -> tuple[Any, str]:
+    """Find the dispatched run by correlation id: required when waiting, best effort (for the log) otherwise."""
+    config = client.config
+    if not config.wait:
+        try:
+            found = client.find_run(correlation_id, dispatched_at, settle)
+        except DispatchError as exc:
+            client.log(f"could not look up the run: {exc}")
+            found = None
+        return (found["id"], str(found.get("html_url") or "")) if found else (None, "")
+    find_for = min(config.wait_timeout, FIND_DEADLINE_SECONDS)
+    found = client.find_run(correlation_id, dispatched_at, find_for)
+    if found is None:
+        source = "inputs" if config.event == "workflow_dispatch" else "github.event.client_payload"
+        raise DispatchError(
+            f"dispatched {config.target} but found no run with correlation id {correlation_id} within "
+            f"{find_for:g} s (hint: the workflow's run-name must contain "
+            f"${{{{ {source}.{config.correlation_input} }}}})"
+        )
+    return found["id"], str(found.get("html_url") or "")
+
+
+def run(argv: list[str], environ: Mapping[str, str]) -> None:
+    """Do the work of :func:`main`; raise :class:`DispatchError` on failure."""
+    phase = argv[1] if len(argv) > 1 else ""
+    if phase not in PHASES or len(argv) > 2:
+        raise ConfigError(f"usage: dispatch.py {{{'|'.join(PHASES)}}} (got {' '.join(argv[1:]) or 'nothing'})")
+    config = Config.from_env(environ)
+    # Register the credentials first so that no later message can carry them, whatever fails.
+    add_secret(environ.get(config.auth["token_env"]))
+    add_secret(environ.get(config.auth["private_key_env"]))
+    if phase == "apply" and config.behavior in ("DESTROY", "DETECT"):
+        why = "a DESTROY run applies before destroying" if config.behavior == "DESTROY" else "DETECT only plans"
+        log(config, f"behavior {config.behavior}: not dispatching the apply workflow ({why})")
+        return
+    correlation_id = uuid.uuid4().hex
+    inputs = build_inputs(config, environ, correlation_id)
+    auth_kind = choose_auth(config, environ)
+    http = Http(f"meshpipe-dispatch/{__version__} ({config.module})")
+    http.token = resolve_token(config, environ, http, auth_kind)
+    client = Client(config, http, auth_kind)
+    settle = settle_seconds(environ)
+    started = MONOTONIC()
+    dispatched_at = WALL()
+    run_id, html_url = client.dispatch(inputs, correlation_id, settle)
+    if run_id is None and config.correlation_input:
+        run_id, html_url = locate_run(client, correlation_id, dispatched_at, settle)
+    if run_id is None:
+        if config.wait:
+            raise DispatchError(
+                f"dispatched {config.target} but GitHub returned no run id, so the run cannot be awaited "
+                "(hint: set correlation_input and use it in the workflow's run-name)"
+            )
+        suffix = f" (correlation id {correlation_id})" if config.correlation_input else ""
+        client.log(f"dispatched {config.target}: run id unknown{suffix}")
+        return
+    client.log(f"dispatched {config.target}: run {run_id} {html_url}".rstrip())
+    if config.wait:
+        client.wait(run_id, html_url, started)
+
+
+def main(argv: list[str], environ: Mapping[str, str]) -> int:
+    """Run the dispatcher; return the exit code (0 success, 1 failure, 130 interrupted)."""
+    _SECRETS.clear()
+    try:
+        run(argv, environ)
+    except DispatchError as exc:
+        _write(sys.stderr, format_error(exc))
+        return 1
+    except KeyboardInterrupt:
+        _write(sys.stderr, ERROR_PREFIX + "interrupted")
+        return 130
+    except Exception as exc:  # a bug must still print one line without a traceback that could hold secrets
+        _write(sys.stderr, format_error(DispatchError(f"internal error: {_reason(exc)}")))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv, os.environ))
