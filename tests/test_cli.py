@@ -43,3 +43,16 @@ def test_unknown_command_is_a_usage_error_with_exit_2() -> None:
     result = run_meshpipe("no-such-command")
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+def test_ctx_exit_code_of_a_command_becomes_the_process_exit_code() -> None:
+    code = (
+        "import click\n"
+        "from meshpipe import cli\n"
+        "@cli.cli.command('exit-seven')\n"
+        "@click.pass_context\n"
+        "def exit_seven(ctx):\n    ctx.exit(7)\n"
+        "cli.main(['exit-seven'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 7, result.stderr

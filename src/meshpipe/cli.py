@@ -65,7 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     Commands that need another exit code (``meshpipe run exec`` returns its command's) call ``ctx.exit(code)``.
     """
     try:
-        cli.main(args=argv, prog_name="meshpipe", standalone_mode=False)
+        # Without standalone mode click returns the code given to ``ctx.exit(code)`` instead of raising.
+        returned = cli.main(args=argv, prog_name="meshpipe", standalone_mode=False)
+        if isinstance(returned, int) and returned:
+            sys.exit(returned)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

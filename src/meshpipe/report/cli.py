@@ -1,0 +1,265 @@
+"""``meshpipe run ...``: a thin command layer over :class:`meshpipe.report.Run`.
+
+Exit codes: 0 success; 1 an API or user error (one line on stderr, mapped by :func:`meshpipe.cli.main`); 2 a usage
+error; ``exec`` returns its command's exit code. Tokens come only from the environment or files, never from flags.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from meshpipe.report.errors import ConnectionFailed, RateLimitError, ReporterError, ServerError
+from meshpipe.report.github import Runner
+from meshpipe.report.model import RUN_STATUSES, STEP_STATUSES, parse_output_flag, parse_outputs_json
+from meshpipe.report.run import Run
+from meshpipe.report.settings import Settings
+
+__all__ = ["JOB_STATUSES", "run"]
+
+#: ``${{ job.status }}`` -> terminal run status
+JOB_STATUSES = {"success": "SUCCEEDED", "failure": "FAILED", "cancelled": "ABORTED"}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _common_options(func: F) -> F:
+    func = click.option(
+        "--best-effort",
+        is_flag=True,
+        help="If meshStack cannot be reached after the retries, warn and exit 0 instead of failing the step.",
+    )(func)
+    func = click.option("--run-b64", metavar="BASE64", help="The run object, base64 (meshStack's buildingBlockRun).")(
+        func
+    )
+    func = click.option("--run-url", metavar="URL", help="The run URL (meshStack's buildingBlockRunUrl).")(func)
+    return func
+
+
+class _Reporting:
+    """Turn 'meshStack unreachable' into a warning under --best-effort; annotate every other failure."""
+
+    def __init__(self, best_effort: bool, run: Run | None = None) -> None:
+        self.best_effort = best_effort
+        self.run = run
+
+    def __enter__(self) -> _Reporting:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if not isinstance(exc, ReporterError):
+            return False
+        runner = self.run.runner if self.run else Runner(on_actions=os.environ.get("GITHUB_ACTIONS") == "true")
+        if self.best_effort and isinstance(exc, (ConnectionFailed, ServerError, RateLimitError)):
+            runner.warning(f"meshStack could not be reached, continuing (--best-effort): {exc}")
+            return True
+        runner.error(str(exc))
+        return False
+
+
+def _command(func: F) -> F:
+    """Open the run from the common options and apply --best-effort around the command body."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, run_url: str | None, run_b64: str | None, best_effort: bool, **kwargs: Any) -> Any:
+        guard = _Reporting(best_effort)
+        with guard:
+            guard.run = Run(Settings.from_env(os.environ, run_url=run_url, run_b64=run_b64))
+            return func(guard.run, *args, **kwargs)
+        return None
+
+    return _common_options(wrapper)  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def run() -> None:
+    """Report a building block run's steps and status to meshStack.
+
+    The run comes from --run-url, MESHSTACK_RUN_URL, the workflow input buildingBlockRunUrl, a base64 run object
+    (--run-b64, MESHSTACK_RUN_B64, input buildingBlockRun) or the state an earlier step left in $RUNNER_TEMP.
+    Credentials: MESHSTACK_RUN_TOKEN, MESHSTACK_API_TOKEN, MESHSTACK_CLIENT_ID + MESHSTACK_CLIENT_SECRET, or the
+    token file $RUNNER_TEMP/meshstack_token.json.
+
+    \b
+    Example:
+      meshpipe run register --step plan="Terraform plan" --step apply="Terraform apply"
+      meshpipe run exec plan -- terraform plan
+      meshpipe run finish --job-status success
+    """
+
+
+@run.command()
+@click.option("--source-id", default="github", show_default=True, help="The id this pipeline reports as.")
+@click.option("--step", "steps", multiple=True, metavar="ID=NAME", help="A step in display order (repeatable).")
+@_command
+def register(current: Run, *, source_id: str, steps: tuple[str, ...]) -> None:
+    """Register this pipeline as a source of the run, with its steps (PENDING). Registering twice is fine.
+
+    \b
+    Example:
+      meshpipe run register --step plan="Terraform plan" --step apply="Terraform apply"
+    """
+    specs = []
+    for flag in steps:
+        step_id, _, name = flag.partition("=")
+        if not step_id:
+            raise click.BadParameter(f"{flag!r}: expected ID=Display name", param_hint="--step")
+        specs.append((step_id, name or step_id))
+    current.register(specs, source_id=source_id)
+    current.runner.info(f"meshpipe: registered source {source_id!r} with {len(specs)} step(s) on {current.url}")
+
+
+@run.command()
+@click.argument("step_id", metavar="ID")
+@click.option("--status", type=click.Choice(STEP_STATUSES), required=True, help="The step's new status.")
+@click.option("--user-message", help="Shown to the consuming workspace (capped at 500 characters).")
+@click.option("--system-message", help="Shown to the platform team only (the tail is kept if long).")
+@click.option("--output", "outputs", multiple=True, metavar="NAME=VALUE[:TYPE]", help="A step output (repeatable).")
+@click.option(
+    "--outputs-json",
+    metavar="JSON",
+    help='Outputs as a JSON object: {"name": value} or {"name": {"value": v, "type": "INTEGER"}}.',
+)
+@click.option("--display-name", help="The step's display name (for steps that were not registered).")
+@_command
+def step(
+    current: Run,
+    step_id: str,
+    *,
+    status: str,
+    user_message: str | None,
+    system_message: str | None,
+    outputs: tuple[str, ...],
+    outputs_json: str | None,
+    display_name: str | None,
+) -> None:
+    """Report one step's status, messages and outputs. TYPE is STRING (default), CODE, INTEGER or BOOLEAN.
+
+    \b
+    Example:
+      meshpipe run step apply --status SUCCEEDED --user-message "Bucket created" \\
+        --output bucket_url=https://console.example.com/s3/b --output replicas=3:INTEGER
+    """
+    parsed = parse_outputs_json(outputs_json) if outputs_json else {}
+    parsed.update(parse_output_flag(flag) for flag in outputs)
+    current.report_step(
+        step_id,
+        status=status,
+        user_message=user_message,
+        system_message=system_message,
+        outputs=parsed or None,
+        display_name=display_name,
+    )
+
+
+@run.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.argument("step_id", metavar="ID")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--user-message", help="User message when the command succeeds (default: '<step> succeeded').")
+@click.option("--failure-message", help="User message when the command fails (default names the exit code).")
+@click.option("--display-name", help="The step's display name (for steps that were not registered).")
+@_command
+def exec_(
+    current: Run,
+    step_id: str,
+    command: tuple[str, ...],
+    *,
+    user_message: str | None,
+    failure_message: str | None,
+    display_name: str | None,
+) -> None:
+    """Run COMMAND as step ID: IN_PROGRESS, then SUCCEEDED or FAILED with the output's tail as system message.
+
+    The output streams live. Exits with COMMAND's exit code. On SIGTERM or SIGINT (a cancelled workflow) the signal
+    goes to COMMAND, the step and the run are reported ABORTED, and the exit code is 128 + the signal number.
+
+    \b
+    Example:
+      meshpipe run exec apply --user-message "Bucket created" -- terraform apply -auto-approve
+    """
+    from meshpipe.report._exec import exec_step
+
+    argv = list(command[1:] if command[:1] == ("--",) else command)
+    if not argv:
+        raise click.UsageError("no command given after --")
+    code = exec_step(
+        current,
+        step_id,
+        argv,
+        user_message=user_message,
+        failure_message=failure_message,
+        display_name=display_name,
+        guard=lambda: _Reporting(click.get_current_context().params["best_effort"], current),
+    )
+    # sys.exit, not ctx.exit: click's non-standalone mode turns ctx.exit into a return value that gets dropped.
+    sys.exit(code)
+
+
+@run.command()
+@click.option("--status", type=click.Choice(sorted(RUN_STATUSES)), help="The terminal run status.")
+@click.option(
+    "--job-status",
+    type=click.Choice(sorted(JOB_STATUSES)),
+    help="${{ job.status }}: success, failure or cancelled (SUCCEEDED, FAILED, ABORTED).",
+)
+@_command
+def finish(current: Run, *, status: str | None, job_status: str | None) -> None:
+    """Send the run's terminal status, exactly once, and write the step summary.
+
+    With --job-status (for an `if: always()` step) a run that an earlier step already finished is left alone;
+    with --status a second terminal status is an error.
+
+    \b
+    Example:
+      meshpipe run finish --job-status ${{ job.status }}
+    """
+    if (status is None) == (job_status is None):
+        raise click.UsageError("give exactly one of --status and --job-status")
+    if job_status is not None:
+        if current.terminal_status is not None:
+            current.runner.info(f"meshpipe: the run already finished with {current.terminal_status}; nothing to send")
+            return
+        status = JOB_STATUSES[job_status]
+    assert status is not None
+    current.finish(status)
+    current.runner.info(f"meshpipe: run {current.url} finished with {status}")
+
+
+@run.command()
+@click.option("--github-output", is_flag=True, help="Also write behavior, run_url and every input to $GITHUB_OUTPUT.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@_command
+def show(current: Run, *, github_output: bool, as_json: bool) -> None:
+    """Show the run: URL, behavior and inputs (sensitive values hidden).
+
+    \b
+    Example:
+      meshpipe run show --github-output
+    """
+    runner = current.runner
+    runner.commands_to_stderr = as_json
+    obj = current.object
+    visible = {k: ("(sensitive)" if i.is_sensitive else i.value) for k, i in obj.inputs.items()}
+    if as_json:
+        document = {"run_url": obj.url, "uuid": obj.uuid, "behavior": obj.behavior, "status": obj.status}
+        runner.info(json.dumps({**document, "inputs": visible}, indent=2, sort_keys=True))
+    else:
+        runner.info(f"run:      {obj.url}\nbehavior: {obj.behavior}\nstatus:   {obj.status or '-'}")
+        for key, value in visible.items():
+            runner.info(f"input:    {key} = {json.dumps(value) if not isinstance(value, str) else value}")
+    if github_output:
+        values = {"behavior": obj.behavior, "run_url": obj.url}
+        for key, item in obj.inputs.items():
+            if item.is_sensitive:
+                if runner.output_file is None:
+                    continue  # off a runner, "writing an output" means printing it
+                runner.mask(item.as_text())
+            values[key] = item.as_text()
+        for key, value in values.items():
+            runner.set_output(key, value)

@@ -1,0 +1,120 @@
+"""GitHub Actions runner I/O, following actions/toolkit ``packages/core``.
+
+Outputs and environment go to the files named by ``$GITHUB_OUTPUT`` / ``$GITHUB_ENV`` with a random delimiter per
+write; annotations and ``::add-mask::`` go to stdout; the step summary is Markdown appended to
+``$GITHUB_STEP_SUMMARY``. Off a runner (a laptop) outputs and warnings are simply printed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+__all__ = ["Runner", "escape_data", "escape_property", "file_command"]
+
+
+def escape_data(text: str) -> str:
+    """Escape an annotation message (``%``, CR, LF)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """Escape an annotation property value (``%``, CR, LF, ``:`` and ``,``)."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def file_command(name: str, value: str) -> str:
+    """``name<<ghadelimiter_<uuid>`` block for ``$GITHUB_OUTPUT`` / ``$GITHUB_ENV`` (a fresh delimiter each time)."""
+    import uuid  # imported here: most steps never write an output, and uuid is slow to import
+
+    delimiter = f"ghadelimiter_{uuid.uuid4()}"
+    if delimiter in name or delimiter in value:  # as unlikely as it gets, but toolkit checks too
+        raise ValueError("value contains the delimiter")
+    return f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
+
+
+class Runner:
+    """The workflow-command side of a step; prints plainly when not on GitHub Actions."""
+
+    def __init__(
+        self,
+        *,
+        on_actions: bool,
+        output_file: Path | None = None,
+        env_file: Path | None = None,
+        summary_file: Path | None = None,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        commands_to_stderr: bool = False,
+    ) -> None:
+        self.on_actions = on_actions
+        #: send workflow commands to stderr (the runner reads both) so stdout can stay pure JSON
+        self.commands_to_stderr = commands_to_stderr
+        self.output_file = output_file
+        self.env_file = env_file
+        self.summary_file = summary_file
+        self._stdout = stdout
+        self._stderr = stderr
+
+    @property
+    def stdout(self) -> TextIO:
+        """The stream for workflow commands (resolved late so tests capturing sys.stdout work)."""
+        return self._stdout or sys.stdout
+
+    @property
+    def stderr(self) -> TextIO:
+        """The stream for human warnings."""
+        return self._stderr or sys.stderr
+
+    def _command(self, command: str, message: str, properties: Mapping[str, str] | None = None) -> None:
+        props = ",".join(f"{k}={escape_property(v)}" for k, v in (properties or {}).items() if v)
+        stream = self.stderr if self.commands_to_stderr else self.stdout
+        stream.write(f"::{command}{' ' + props if props else ''}::{escape_data(message)}\n")
+        stream.flush()
+
+    def mask(self, secret: str) -> None:
+        """Ask the runner to mask ``secret`` in all later log lines (only on GitHub Actions)."""
+        if self.on_actions and secret:
+            self._command("add-mask", secret)
+
+    def warning(self, message: str, *, title: str = "meshpipe") -> None:
+        """A warning line on stderr, plus a ``::warning::`` annotation on GitHub Actions."""
+        self.stderr.write(f"meshpipe: warning: {message}\n")
+        self.stderr.flush()
+        if self.on_actions:
+            self._command("warning", message, {"title": title})
+
+    def error(self, message: str, *, title: str = "meshpipe") -> None:
+        """A ``::error::`` annotation on GitHub Actions (the CLI prints the stderr line itself)."""
+        if self.on_actions:
+            self._command("error", message, {"title": title})
+
+    def info(self, message: str) -> None:
+        """A progress line on stdout."""
+        self.stdout.write(message + "\n")
+        self.stdout.flush()
+
+    def set_output(self, name: str, value: str) -> None:
+        """Write a step output to ``$GITHUB_OUTPUT``; print ``name=value`` when there is no such file."""
+        if self.output_file is None:
+            self.info(f"{name}={value}")
+            return
+        with self.output_file.open("a", encoding="utf-8", newline="") as fh:
+            fh.write(file_command(name, value))
+
+    def export_variable(self, name: str, value: str) -> None:
+        """Write an environment variable for later steps to ``$GITHUB_ENV`` (ignored off a runner)."""
+        if self.env_file is None:
+            return
+        with self.env_file.open("a", encoding="utf-8", newline="") as fh:
+            fh.write(file_command(name, value))
+
+    def summary(self, markdown: str) -> None:
+        """Append Markdown to ``$GITHUB_STEP_SUMMARY``; print it when there is no such file."""
+        if self.summary_file is None:
+            self.info(markdown.rstrip("\n"))
+            return
+        with self.summary_file.open("a", encoding="utf-8", newline="") as fh:
+            fh.write(markdown)

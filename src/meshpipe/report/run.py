@@ -1,0 +1,355 @@
+"""A building block run as a pipeline sees it: register steps, report them, finish exactly once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from meshpipe.report.errors import ConfigurationError, NotFoundError, TerminalStatusError
+from meshpipe.report.github import Runner
+from meshpipe.report.model import (
+    RUN_STATUSES,
+    STEP_STATUSES,
+    TERMINAL_STATUSES,
+    Input,
+    Output,
+    RunObject,
+    cap_system_message,
+    cap_user_message,
+)
+from meshpipe.report.settings import Settings
+from meshpipe.report.state import RunState, read_cached_login, write_token_file
+
+if TYPE_CHECKING:
+    from meshpipe.report.transport import Transport
+
+__all__ = ["Run", "Step", "StepSpec"]
+
+#: ``"plan"``, or ``("plan", "Terraform plan")``
+StepSpec = str | tuple[str, str]
+
+
+class Run:
+    """One building block run, reported from one source (``github`` by default).
+
+    Build it with :meth:`from_env`. Nothing is sent until a method is called, and ``requests`` is imported only
+    then. When ``$RUNNER_TEMP`` is set, what was reported is kept there, so later steps (even in other processes)
+    know the source, the steps and whether the run already has its terminal status.
+    """
+
+    def __init__(self, settings: Settings, *, transport: Transport | None = None, runner: Runner | None = None) -> None:
+        self.settings = settings
+        self.url = settings.require_run_url()
+        self._object = settings.run_object
+        self.state = RunState.load(settings.state_path, self.url)
+        self.runner = runner or Runner(
+            on_actions=settings.on_github_actions,
+            output_file=settings.github_output,
+            env_file=settings.github_env,
+            summary_file=settings.github_step_summary,
+        )
+        self._transport = transport
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, run_url: str | None = None, run_b64: str | None = None
+    ) -> Run:
+        """The run named by the environment (see :mod:`meshpipe.report.settings` for the precedence)."""
+        settings = Settings.from_env(os.environ if environ is None else environ, run_url=run_url, run_b64=run_b64)
+        return cls(settings)
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        """The HTTP transport, built on first use."""
+        if self._transport is None:
+            self._transport = _build_transport(self.settings, self.runner)
+        return self._transport
+
+    @property
+    def object(self) -> RunObject:
+        """The run object: the base64 one if given, else fetched once with ``GET {runUrl}``."""
+        if self._object is None:
+            data = self.transport.send("GET", self.url)
+            if not isinstance(data, dict):
+                raise ConfigurationError(f"GET {self.url} did not return a run object")
+            self._object = RunObject.parse(data, url=self.url)
+        return self._object
+
+    @property
+    def behavior(self) -> str:
+        """``APPLY``, ``DESTROY`` or ``DETECT`` (a dry run: do not change anything)."""
+        return self.object.behavior
+
+    @property
+    def inputs(self) -> dict[str, Input]:
+        """The building block's inputs by key."""
+        return self.object.inputs
+
+    @property
+    def source_id(self) -> str:
+        """The source this reporter speaks as."""
+        return self.state.source_id
+
+    @property
+    def terminal_status(self) -> str | None:
+        """The terminal status already sent for this run, if any."""
+        return self.state.terminal_status
+
+    def _links(self) -> RunObject:
+        return self._object or RunObject(url=self.url)
+
+    # -- reporting ---------------------------------------------------------------------------------------------
+
+    def register(self, steps: Iterable[StepSpec], *, source_id: str = "github") -> None:
+        """Register this source and its steps (in display order); an existing registration (409) is success."""
+        specs = [(s, s) if isinstance(s, str) else (s[0], s[1]) for s in steps]
+        if len(specs) > 50:
+            raise ConfigurationError(f"meshStack accepts at most 50 steps per source, got {len(specs)}")
+        if len({sid for sid, _ in specs}) != len(specs):
+            raise ConfigurationError("step ids must be unique")
+        if self.state.source_id != source_id:
+            self.state.source_id = source_id
+            self.state.registered = False
+        source: dict[str, Any] = {"id": source_id}
+        if self.settings.external_run_id:
+            source["externalRunId"] = self.settings.external_run_id
+        if self.settings.external_run_url:
+            source["externalRunUrl"] = self.settings.external_run_url
+        body = {
+            "source": source,
+            "steps": [{"id": sid, "displayName": name, "status": "PENDING"} for sid, name in specs],
+        }
+        self.transport.send("POST", self._links().register_url(), body, ok_statuses=(409,))
+        self.state.registered = True
+        for sid, name in specs:
+            self.state.record(sid, name)
+        self.state.save()
+
+    def step(self, step_id: str, display_name: str | None = None) -> Step:
+        """A handle on one step; use it as a context manager or call :meth:`Step.succeed` and friends."""
+        return Step(self, step_id, display_name)
+
+    def report_step(
+        self,
+        step_id: str,
+        *,
+        status: str | None = None,
+        user_message: str | None = None,
+        system_message: str | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        display_name: str | None = None,
+        run_status: str | None = None,
+    ) -> bool:
+        """Send one step update (and optionally the run status); unset fields are omitted. Returns ``runAborted``."""
+        if status is not None and status not in STEP_STATUSES:
+            raise ConfigurationError(f"step status {status!r} is not one of {', '.join(STEP_STATUSES)}")
+        self._check_not_finished(run_status)
+        step: dict[str, Any] = {"id": step_id}
+        known = self.state.step(step_id)
+        if display_name or known is None:
+            step["displayName"] = display_name or step_id
+        if status is not None:
+            step["status"] = status
+        if user_message is not None:
+            user_message = cap_user_message(user_message)
+            step["userMessage"] = user_message
+        if system_message is not None:
+            system_message = cap_system_message(system_message)
+            step["systemMessage"] = system_message
+        if outputs:
+            step["outputs"] = {name: Output.infer(value).to_wire() for name, value in outputs.items()}
+        body: dict[str, Any] = {"steps": [step]}
+        if run_status is not None:
+            body["status"] = run_status
+        aborted = self._patch(body, [(step_id, step.get("displayName", step_id))])
+        self.state.record(
+            step_id, display_name, status=status, user_message=user_message, system_message=system_message
+        )
+        if run_status in TERMINAL_STATUSES:
+            self.state.terminal_status = run_status
+        self.state.save()
+        return aborted
+
+    def finish(self, status: str, *, summary: bool = True) -> None:
+        """Send the run's terminal status (``SUCCEEDED``, ``FAILED`` or ``ABORTED``), exactly once.
+
+        Finishing ``SUCCEEDED`` while a registered step never reached ``SUCCEEDED`` sends it anyway and warns, as
+        meshStack will show the run with a warning. With ``summary`` a step table goes to the step summary.
+        """
+        if status not in TERMINAL_STATUSES:
+            raise ConfigurationError(f"run status {status!r} is not terminal; use SUCCEEDED, FAILED or ABORTED")
+        self._check_not_finished(status)
+        if status == "SUCCEEDED":
+            for record in self.state.steps:
+                if record.status != "SUCCEEDED":
+                    self.runner.warning(
+                        f"run finished SUCCEEDED but step {record.id!r} ({record.display_name}) is {record.status}; "
+                        "meshStack shows such a run with a warning"
+                    )
+        self._patch({"status": status}, [])
+        self.state.terminal_status = status
+        self.state.save()
+        if summary:
+            self.runner.summary(self.summary_markdown())
+
+    def summary_markdown(self) -> str:
+        """A Markdown table of the steps, their statuses and messages, as reported from this job."""
+        status = self.state.terminal_status or "IN_PROGRESS"
+        lines = [f"### meshStack run {status}", "", f"Run: {self.url}", ""]
+        if self.state.steps:
+            lines += ["| Step | Status | Message |", "| --- | --- | --- |"]
+            for s in self.state.steps:
+                lines.append(f"| {_cell(s.display_name)} (`{_cell(s.id)}`) | {s.status} | {_cell(s.user_message)} |")
+            lines.append("")
+        return "\n".join(lines) + "\n"
+
+    def _check_not_finished(self, new_status: str | None) -> None:
+        if self.state.terminal_status is not None:
+            what = f"the run status {new_status}" if new_status else "a step update"
+            raise TerminalStatusError(
+                f"run {self.url} already finished with {self.state.terminal_status}; refusing to send {what} "
+                "(meshStack takes exactly one terminal status)"
+            )
+        if new_status is not None and new_status not in RUN_STATUSES:
+            raise ConfigurationError(f"run status {new_status!r} is not one of {', '.join(RUN_STATUSES)}")
+
+    def _patch(self, body: dict[str, Any], steps: list[tuple[str, str]]) -> bool:
+        url = self._links().update_url(self.state.source_id)
+        try:
+            answer = self.transport.send("PATCH", url, body)
+        except NotFoundError:
+            if self.state.registered:
+                raise
+            # Reporting without `register` first: register the source (with this step) on the fly and resend.
+            self.register(steps, source_id=self.state.source_id)
+            answer = self.transport.send("PATCH", url, body)
+        return bool(answer.get("runAborted")) if isinstance(answer, dict) else False
+
+
+class Step:
+    """One step of a run. As a context manager: IN_PROGRESS on entry, SUCCEEDED on exit, FAILED on an exception.
+
+    Messages and outputs set with :meth:`user_message`, :meth:`system_message` and :meth:`output` are sent with the
+    next update (the final one, in a ``with`` block).
+    """
+
+    def __init__(self, run: Run, step_id: str, display_name: str | None = None) -> None:
+        self.run = run
+        self.id = step_id
+        self.display_name = display_name
+        self._user: str | None = None
+        self._system: str | None = None
+        self._outputs: dict[str, Any] = {}
+
+    def user_message(self, text: str) -> None:
+        """Set the message shown to the consuming workspace (sent with the next update)."""
+        self._user = text
+
+    def system_message(self, text: str) -> None:
+        """Set the operator-only message (sent with the next update)."""
+        self._system = text
+
+    def output(self, name: str, value: Any, type: str | None = None) -> None:
+        """Add an output (sent with the next update); the type is inferred unless given."""
+        self._outputs[name] = Output.infer(value, type)
+
+    def update(
+        self,
+        status: str | None = None,
+        *,
+        user_message: str | None = None,
+        system_message: str | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        run_status: str | None = None,
+    ) -> bool:
+        """Send an update now, including anything set earlier; returns meshStack's ``runAborted`` flag."""
+        merged = {**self._outputs, **(outputs or {})}
+        aborted = self.run.report_step(
+            self.id,
+            status=status,
+            user_message=user_message if user_message is not None else self._user,
+            system_message=system_message if system_message is not None else self._system,
+            outputs=merged or None,
+            display_name=self.display_name,
+            run_status=run_status,
+        )
+        self._user = self._system = None
+        self._outputs = {}
+        return aborted
+
+    def start(self, **kwargs: Any) -> bool:
+        """Report IN_PROGRESS."""
+        return self.update("IN_PROGRESS", **kwargs)
+
+    def succeed(self, **kwargs: Any) -> bool:
+        """Report SUCCEEDED (keyword arguments as for :meth:`update`)."""
+        return self.update("SUCCEEDED", **kwargs)
+
+    def fail(self, **kwargs: Any) -> bool:
+        """Report FAILED (keyword arguments as for :meth:`update`)."""
+        return self.update("FAILED", **kwargs)
+
+    def abort(self, **kwargs: Any) -> bool:
+        """Report ABORTED (keyword arguments as for :meth:`update`)."""
+        return self.update("ABORTED", **kwargs)
+
+    def __enter__(self) -> Step:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            self.succeed()
+        elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            self.abort(system_message=f"{type(exc).__name__}: the step was interrupted")
+        else:
+            self.fail(system_message=f"{type(exc).__name__}: {exc}")
+
+
+def _cell(text: str | None) -> str:
+    if not text:
+        return ""
+    return " ".join(text.split("\n")).replace("|", "\\|")
+
+
+def _build_transport(settings: Settings, runner: Runner) -> Transport:
+    from meshpipe.report.transport import ApiKeyLogin, StaticToken, Transport
+
+    credentials = settings.require_credentials()
+    transport = Transport(
+        timeout=settings.timeout, attempts=settings.retry_attempts, base_delay=settings.retry_base_delay
+    )
+    if credentials.kind == "api_key":
+        assert credentials.client_id and credentials.client_secret and credentials.login_base
+        token_file = settings.token_file
+        cached = read_cached_login(token_file)
+        if cached:
+            runner.mask(cached[0])
+            transport.add_secret(cached[0])
+
+        def on_token(token: str, expires_at: float) -> None:
+            runner.mask(token)
+            if token_file is not None:
+                write_token_file(token_file, token, base_url=credentials.login_base, expires_at=expires_at)
+
+        transport.auth = ApiKeyLogin(
+            transport,
+            credentials.login_base,
+            credentials.client_id,
+            credentials.client_secret,
+            on_token=on_token,
+            cached=cached,
+        )
+    else:
+        assert credentials.token
+        if credentials.needs_mask:
+            runner.mask(credentials.token)
+        transport.add_secret(credentials.token)
+        transport.auth = StaticToken(credentials.token)
+    return transport
