@@ -1,0 +1,179 @@
+"""Load and validate Trigger Module specs (``generator/specs/*.yaml``) into frozen dataclasses.
+
+The format is documented in ``generator/README.md``. Every error names the file, the key path (``inputs[2].type``)
+and what was expected; unknown keys are errors; GitHub's limits are enforced here, before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meshpipe.trigger.errors import SpecError
+
+if TYPE_CHECKING:
+    from meshpipe.trigger.variables import Variable
+
+__all__ = [
+    "CONTEXT_SOURCES",
+    "INPUT_TYPES",
+    "Auth",
+    "Input",
+    "ModuleSpec",
+    "Setting",
+    "load_spec",
+    "parse_spec",
+]
+
+INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+MODULE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+TF_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+WORKFLOW_FILE = re.compile(r"^[^/]+\.ya?ml$")
+REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+INPUT_TYPES = ("string", "number", "bool", "list", "map")
+#: meshStack context an input can carry; decoded from ``meshstack_building_block_run_b64`` (or the id variables).
+CONTEXT_SOURCES = ("run_url", "run_id", "building_block_id", "behavior", "workspace", "project")
+EVENTS = ("workflow_dispatch", "repository_dispatch")
+AUTH_MODES = ("auto", "token", "app")
+REDISPATCH = ("every_run", "on_change")
+GITHUB_COM_API = "https://api.github.com"
+RUN_URL_INPUT = "buildingBlockRunUrl"
+#: GitHub's caps: workflow_dispatch inputs on github.com / on GHES (and github.com before 2025-12), client_payload keys.
+LIMIT_GITHUB_COM, LIMIT_GHES, LIMIT_CLIENT_PAYLOAD = 25, 10, 10
+#: Terraform variable names a spec input may not take (module arguments and the module's own variables).
+RESERVED_VARIABLES = frozenset(
+    {"source", "version", "providers", "count", "for_each", "lifecycle", "depends_on", "locals"}
+    | {"meshstack_building_block_id", "meshstack_building_block_run_id", "meshstack_building_block_run_b64"}
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A value that is either fixed in the module or exposed as a variable (then ``value`` is its default)."""
+
+    key: str
+    value: Any
+    variable: str | None = None
+    required: bool = False
+    description: str | None = None
+
+    @property
+    def exposed(self) -> bool:
+        """Whether the module has a variable for this setting."""
+        return self.variable is not None
+
+
+@dataclass(frozen=True)
+class Input:
+    """One workflow input: a typed ``variable``, a ``static`` value, ``meshstack`` context or a ``secret`` env var."""
+
+    name: str
+    kind: str
+    description: str = ""
+    type: str = "string"
+    variable: str | None = None
+    default: Any = None
+    required: bool = False
+    allowed: tuple[Any, ...] | None = None
+    regex: str | None = None
+    value: str | None = None
+    context: str | None = None
+    env: str | None = None
+    example: Any = None
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How the dispatcher authenticates; it only names environment variables, never holds a secret."""
+
+    mode: str = "auto"
+    token_env: str = "GITHUB_TOKEN"
+    app_id_env: str = "GITHUB_APP_ID"
+    installation_id_env: str = "GITHUB_APP_INSTALLATION_ID"
+    private_key_env: str = "GITHUB_APP_PEM_FILE"
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """A validated spec: everything the templates need, nothing they have to check again."""
+
+    name: str
+    description: str
+    source: str
+    flavour: str | None
+    api_url: Setting
+    repository: Setting
+    ref: Setting
+    event: str
+    apply: Setting
+    destroy: Setting
+    auth: Auth
+    inputs: tuple[Input, ...]
+    workflow_inputs: Setting | None
+    forward_run_url: Setting
+    correlation_input: Setting
+    wait: Setting
+    wait_timeout_seconds: Setting
+    poll_interval_seconds: Setting
+    redispatch: Setting
+    python: Setting
+
+    @property
+    def variables(self) -> tuple[Variable, ...]:
+        """The module's Terraform variables in ``variables.tf`` order."""
+        from meshpipe.trigger.variables import module_variables
+
+        return module_variables(self)
+
+    @property
+    def secret_inputs(self) -> dict[str, str]:
+        """Workflow input name -> environment variable the dispatcher reads it from."""
+        return {item.name: item.env for item in self.inputs if item.kind == "secret" and item.env}
+
+    @property
+    def environment(self) -> tuple[tuple[str, str], ...]:
+        """Environment variables the module reads at dispatch time: (name, purpose); all of them secrets."""
+        auth = self.auth
+        rows: list[tuple[str, str]] = []
+        if auth.mode in ("auto", "token"):
+            rows.append((auth.token_env, "GitHub token with `actions: write` on the repository"))
+        if auth.mode in ("auto", "app"):
+            rows += [
+                (auth.app_id_env, "GitHub App id"),
+                (auth.installation_id_env, "GitHub App installation id"),
+                (auth.private_key_env, "GitHub App private key (PEM text or a path to the PEM file)"),
+            ]
+        rows += [(item.env or "", f"value of the workflow input `{item.name}`") for item in self.inputs if item.env]
+        return tuple(rows)
+
+    @property
+    def input_limit(self) -> int:
+        """The most inputs (or client_payload keys) one dispatch may carry for the target known at render time."""
+        if self.event == "repository_dispatch":
+            return LIMIT_CLIENT_PAYLOAD
+        ghes = self.flavour == "ghes" or str(self.api_url.value).rstrip("/") != GITHUB_COM_API
+        return LIMIT_GHES if ghes else LIMIT_GITHUB_COM
+
+
+def load_spec(path: Path) -> ModuleSpec:
+    """Read and validate a YAML spec file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(str(path), "", f"cannot read the spec: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(str(path), "", f"not valid YAML: {exc}") from exc
+    return parse_spec(data, str(path))
+
+
+def parse_spec(data: Any, source: str) -> ModuleSpec:
+    """Validate already-parsed spec data; ``source`` names it in errors (a path or a test's label)."""
+    from meshpipe.trigger.spec_parser import Parser
+
+    return Parser(source).module(data)

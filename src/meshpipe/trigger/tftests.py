@@ -1,0 +1,335 @@
+"""The plan-level ``terraform test`` runs rendered into every module's ``tests/`` (wiring and validations).
+
+Provisioners do not run at plan, so these runs never dispatch anything; the integration tests in meshpipe's own
+suite cover the dispatches with real applies against the fake GitHub.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshpipe.trigger.hcl import Raw
+from meshpipe.trigger.spec import RUN_URL_INPUT, ModuleSpec, Setting
+from meshpipe.trigger.variables import Variable
+
+__all__ = ["RUN_OBJECT", "TestRun", "validation_runs", "wiring_runs"]
+
+RUN_URL = "https://meshstack.example.com/api/meshobjects/meshbuildingblockruns/7d1c2a4e-0b5f-4e8a-9c3d-2f6a1b8e4c10"
+#: A trimmed meshStack run object, as meshStack passes it base64-encoded.
+RUN_OBJECT: dict[str, Any] = {
+    "kind": "meshBuildingBlockRun",
+    "metadata": {"uuid": "7d1c2a4e-0b5f-4e8a-9c3d-2f6a1b8e4c10"},
+    "spec": {
+        "behavior": "APPLY",
+        "buildingBlock": {
+            "uuid": "a3f0e9d2-5c41-4b7e-8e21-6d0c9b7a5f33",
+            "spec": {"workspaceIdentifier": "team-alpha", "projectIdentifier": "alpha-dev"},
+        },
+    },
+    "_links": {"self": {"href": RUN_URL}},
+}
+
+
+@dataclass
+class TestRun:
+    """One ``run`` block."""
+
+    name: str
+    comment: str
+    variables: list[tuple[str, Any]] = field(default_factory=list)
+    asserts: list[tuple[str, str]] = field(default_factory=list)
+    expect_failures: list[str] = field(default_factory=list)
+
+
+def _b64(run: dict[str, Any]) -> Raw:
+    from meshpipe.trigger.hcl import literal
+
+    return Raw(f"base64encode(jsonencode({literal(run, 4)}))")
+
+
+def _with_run(uuid: str) -> Raw:
+    run = {**RUN_OBJECT, "metadata": {"uuid": uuid}}
+    return _b64(run)
+
+
+def wiring_runs(spec: ModuleSpec) -> list[TestRun]:
+    """Runs that check how variables and the run object flow into the dispatch configuration."""
+    phase = "workflow" if spec.event == "workflow_dispatch" else "event_type"
+    runs = [
+        TestRun(
+            "reads_the_meshstack_run_object",
+            "The run object's URL, ids, behavior and identifiers reach the dispatch configuration.",
+            [("meshstack_building_block_run_b64", _b64(RUN_OBJECT))],
+            [
+                (f'local.run_url == "{RUN_URL}"', "run URL not read from the run object"),
+                ('local.run_id == "7d1c2a4e-0b5f-4e8a-9c3d-2f6a1b8e4c10"', "run id not read from the run object"),
+                ('local.building_block_id == "a3f0e9d2-5c41-4b7e-8e21-6d0c9b7a5f33"', "building block id not read"),
+                ('local.apply_config.behavior == "APPLY"', "behavior not passed to the dispatcher"),
+                ('local.workspace == "team-alpha" && local.project == "alpha-dev"', "identifiers not read"),
+                (f'local.apply_config.event == "{spec.event}"', "wrong event"),
+            ],
+        ),
+        TestRun(
+            "works_without_meshstack_variables",
+            "Outside meshStack there is no run object: no run URL input, no behavior.",
+            [],
+            [
+                ("local.run_url == null && local.behavior == null", "run context should be null"),
+                (f'!contains(keys(local.inputs), "{RUN_URL_INPUT}")', "run URL input without a run object"),
+            ],
+        ),
+    ]
+    forward = spec.forward_run_url
+    if forward.exposed or forward.value:
+        variables: list[tuple[str, Any]] = [("meshstack_building_block_run_b64", _b64(RUN_OBJECT))]
+        if forward.exposed:
+            variables.append(("forward_run_url", True))
+        runs.append(
+            TestRun(
+                "forwards_the_run_url",
+                f"The run URL is sent as the input {RUN_URL_INPUT}.",
+                variables,
+                [(f'local.apply_config.inputs["{RUN_URL_INPUT}"] == "{RUN_URL}"', "run URL not forwarded")],
+            )
+        )
+    if forward.exposed or not forward.value:
+        variables = [("meshstack_building_block_run_b64", _b64(RUN_OBJECT))]
+        if forward.exposed:
+            variables.append(("forward_run_url", False))
+        runs.append(
+            TestRun(
+                "keeps_the_run_url_when_forwarding_is_off",
+                "forward_run_url = false sends no run URL.",
+                variables,
+                [(f'!contains(keys(local.apply_config.inputs), "{RUN_URL_INPUT}")', "run URL forwarded anyway")],
+            )
+        )
+    runs += _url_runs(spec, phase)
+    runs += _destroy_runs(spec.destroy, phase)
+    runs += _input_runs(spec)
+    runs += _fingerprint_runs(spec.redispatch)
+    return runs
+
+
+#: API URL -> web UI base URL the outputs derive from it
+WEB_URLS = {
+    "https://api.github.com": "https://github.com",
+    "https://ghe.example.com/api/v3": "https://ghe.example.com",
+    "https://api.example.org/": "https://example.org",
+    "http://127.0.0.1:8080": "http://127.0.0.1:8080",
+}
+
+
+def _url_runs(spec: ModuleSpec, phase: str) -> list[TestRun]:
+    api_urls = list(WEB_URLS) if spec.api_url.exposed else [str(spec.api_url.value)]
+    runs: list[TestRun] = []
+    for index, api_url in enumerate(api_urls):
+        web = WEB_URLS.get(api_url) or WEB_URLS.get(api_url.rstrip("/"))
+        if web is None:
+            continue
+        variables: list[tuple[str, Any]] = [("github_api_url", api_url)] if spec.api_url.exposed else []
+        repository = "local.repository"
+        if phase == "workflow":
+            output, expected = (
+                "apply_workflow_url",
+                f"{web}/${{{repository}}}/actions/workflows/${{local.apply_workflow}}",
+            )
+        else:
+            output, expected = "actions_url", f"{web}/${{{repository}}}/actions"
+        runs.append(
+            TestRun(
+                f"derives_the_web_url_{index + 1}",
+                f"{api_url} -> {web}",
+                variables,
+                [(f'output.{output} == "{expected}"', f"{output} should start with {web}")],
+            )
+        )
+    return runs
+
+
+def _destroy_runs(destroy: Setting, phase: str) -> list[TestRun]:
+    value = "destroy.yml" if phase == "workflow" else "teardown"
+    if not destroy.exposed:
+        count = 0 if destroy.value is None else 1
+        return [
+            TestRun(
+                "destroy_hook_follows_the_spec",
+                "The destroy hook exists only with a destroy phase.",
+                [],
+                [(f"length(terraform_data.destroy_hook) == {count}", "wrong number of destroy hooks")],
+            )
+        ]
+    return [
+        TestRun(
+            "creates_the_destroy_hook_for_a_destroy_workflow",
+            "A destroy phase gets its hook, whose configuration names the destroy phase.",
+            [(destroy.variable or "", value)],
+            [
+                ("length(terraform_data.destroy_hook) == 1", "destroy hook missing"),
+                (f'local.destroy_config.{phase} == "{value}"', "destroy configuration has the wrong target"),
+            ],
+        ),
+        TestRun(
+            "has_no_destroy_hook_without_a_destroy_workflow",
+            "Without a destroy phase nothing can fire on destroy.",
+            [(destroy.variable or "", None)],
+            [("length(terraform_data.destroy_hook) == 0", "destroy hook without a destroy phase")],
+        ),
+    ]
+
+
+def _input_runs(spec: ModuleSpec) -> list[TestRun]:
+    asserts: list[tuple[str, str]] = []
+    for item in spec.inputs:
+        key = f'local.apply_config.inputs["{item.name}"]'
+        if item.kind == "static":
+            from meshpipe.trigger.hcl import string
+
+            asserts.append((f"{key} == {string(item.value or '')}", f"static input {item.name} not sent"))
+        elif item.kind == "variable" and (item.required or item.default is not None):
+            expected = f"var.{item.variable}" if item.type == "string" else f"jsonencode(var.{item.variable})"
+            asserts.append((f"{key} == {expected}", f"input {item.name} not sent as expected"))
+        elif item.kind == "secret":
+            asserts.append((f'local.secret_inputs["{item.name}"] == "{item.env}"', f"secret {item.name} not mapped"))
+            asserts.append((f'!contains(keys(local.inputs), "{item.name}")', f"secret {item.name} became a value"))
+    if not asserts:
+        return []
+    return [
+        TestRun("sends_the_declared_inputs", "Declared inputs are sent as strings; secrets only by name.", [], asserts)
+    ]
+
+
+def _fingerprint_runs(redispatch: Setting) -> list[TestRun]:
+    policies = ["every_run", "on_change"] if redispatch.exposed else [redispatch.value]
+    runs: list[TestRun] = []
+    for policy in policies:
+        extra = [("redispatch", policy)] if redispatch.exposed else []
+        first, second = f"{policy}_first_run", f"{policy}_second_run"
+        same = policy == "on_change"
+        runs.append(
+            TestRun(
+                first,
+                f"Baseline fingerprint under {policy}.",
+                [*extra, ("meshstack_building_block_run_b64", _with_run("11111111-1111-4111-8111-111111111111"))],
+            )
+        )
+        runs.append(
+            TestRun(
+                second,
+                f"A new meshStack run {'keeps' if same else 'changes'} the fingerprint under {policy}.",
+                [*extra, ("meshstack_building_block_run_b64", _with_run("22222222-2222-4222-8222-222222222222"))],
+                [
+                    (
+                        f"output.dispatch_fingerprint {'==' if same else '!='} run.{first}.dispatch_fingerprint",
+                        f"{policy}: a new run must {'not ' if same else ''}change the fingerprint",
+                    )
+                ],
+            )
+        )
+    return runs
+
+
+_BAD_STRINGS = ("", " ", "!!not-valid!!", "x" * 300, "UPPER lower", "0")
+
+
+def validation_runs(spec: ModuleSpec, variables: tuple[Variable, ...]) -> list[TestRun]:
+    """One failing run per validation (``expect_failures``) and one per precondition."""
+    bad_values: dict[str, Any] = {
+        "github_api_url": "ftp://example.com",
+        "github_repository": "not-a-repository",
+        "github_ref": " ",
+        "python": "",
+        "apply_workflow": "workflows/apply.sh",
+        "destroy_workflow": "destroy.json",
+        "apply_event_type": "has spaces",
+        "destroy_event_type": "has spaces",
+        "correlation_input": "not valid",
+        "redispatch": "sometimes",
+        "wait_timeout_seconds": 0,
+        "poll_interval_seconds": 0,
+        "meshstack_building_block_run_b64": "not base64 json!",
+    }
+    runs: list[TestRun] = []
+    for variable in variables:
+        for index, check in enumerate(variable.validations):
+            value = _bad_value(spec, variable, index, bad_values)
+            if value is _NONE:
+                continue
+            runs.append(
+                TestRun(
+                    f"rejects_invalid_{variable.name}_{index + 1}",
+                    check.error_message,
+                    [(variable.name, value)],
+                    expect_failures=[f"var.{variable.name}"],
+                )
+            )
+    names = {v.name for v in variables}
+    # The destroy hook checks the same preconditions first (the apply trigger depends on it), so the failure is
+    # expected where the first of them exists.
+    guard: list[tuple[str, Any]] = []
+    failing = "terraform_data.apply_trigger"
+    if spec.destroy.exposed:
+        guard = [(spec.destroy.variable or "", None)]
+    elif spec.destroy.value is not None:
+        failing = "terraform_data.destroy_hook"
+    if "correlation_input" in names and "workflow_inputs" in names:
+        runs.append(
+            TestRun(
+                "rejects_a_correlation_input_that_already_has_a_value",
+                "The correlation input must be free for the dispatcher to fill.",
+                [*guard, ("workflow_inputs", {"run_tag": "x"}), ("correlation_input", "run_tag")],
+                expect_failures=[failing],
+            )
+        )
+        room = spec.input_limit - len(spec.inputs)
+        runs.append(
+            TestRun(
+                "rejects_more_inputs_than_github_accepts",
+                "workflow_inputs at its cap plus a correlation input exceed GitHub's limit.",
+                [
+                    *guard,
+                    *_all_inputs_present(spec),
+                    ("workflow_inputs", Raw(f'{{ for i in range({room}) : "input_${{i}}" => "v" }}')),
+                    ("correlation_input", "correlation_id"),
+                ],
+                expect_failures=[failing],
+            )
+        )
+    return runs
+
+
+_NONE = object()
+_PLACEHOLDERS: dict[str, Any] = {"string": "example", "number": 1, "bool": True, "list": ["a"], "map": {"key": "value"}}
+
+
+def _all_inputs_present(spec: ModuleSpec) -> list[tuple[str, Any]]:
+    """Variables that give every declared input a value (and a run object for the meshStack context)."""
+    values: list[tuple[str, Any]] = [("meshstack_building_block_run_b64", _b64(RUN_OBJECT))]
+    for item in spec.inputs:
+        if item.kind == "variable" and item.variable:
+            value = item.example if item.example is not None else item.default
+            if value is None:
+                value = item.allowed[0] if item.allowed else _PLACEHOLDERS[item.type]
+            values.append((item.variable, value))
+    return values
+
+
+def _bad_value(spec: ModuleSpec, variable: Variable, index: int, fixed: dict[str, Any]) -> Any:
+    if variable.name in fixed:
+        return fixed[variable.name]
+    if variable.name == "workflow_inputs":
+        room = spec.input_limit - len(spec.inputs)
+        return Raw(f'{{ for i in range({room + 1}) : "input_${{i}}" => "v" }}') if index == 0 else {"bad name": "x"}
+    item = next((i for i in spec.inputs if i.variable == variable.name), None)
+    if item is None:
+        return _NONE
+    if item.allowed is not None and index == 0:
+        if item.type == "number":
+            return max(item.allowed) + 1
+        return next(v for v in ("not-allowed", "not-allowed-2") if v not in item.allowed)
+    if item.regex is not None:
+        pattern = re.compile(item.regex)
+        return next((v for v in _BAD_STRINGS if not pattern.search(v)), _NONE)
+    return _NONE

@@ -1,0 +1,238 @@
+"""The reference module applied and destroyed by real terraform against the fake GitHub over 127.0.0.1."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshpipe.fakes.github import FakeGitHub
+from tests.trigger.support import REPO, TOKEN, Module, b64, copy_module, run_object, run_url
+
+pytestmark = pytest.mark.terraform
+
+INPUTS = {
+    "name": {"type": "string", "required": False},
+    "size": {"type": "string", "required": False},
+    "buildingBlockRunUrl": {"type": "string", "required": False},
+    "correlation_id": {"type": "string", "required": False},
+}
+RUN_NAME = "deploy ${{ inputs.correlation_id }}"
+
+
+def workflows(fake: FakeGitHub, **options: Any) -> None:
+    fake.add_token(TOKEN)
+    settings: dict[str, Any] = {"inputs": INPUTS, "run_name": RUN_NAME, "duration": 0.3, **options}
+    fake.add_workflow(REPO, "apply.yml", **settings)
+    fake.add_workflow(REPO, "destroy.yml", **settings)
+
+
+def reference(fake: FakeGitHub, tmp_path: Path, **variables: Any) -> Module:
+    module = Module(copy_module("github-workflow-trigger", tmp_path), env={"GITHUB_TOKEN": TOKEN})
+    defaults: dict[str, Any] = {
+        "github_api_url": fake.api_url,
+        "github_repository": REPO,
+        "apply_workflow": "apply.yml",
+        "destroy_workflow": "destroy.yml",
+        "workflow_inputs": {"name": "team-bucket"},
+        "poll_interval_seconds": 0.2,
+    }
+    return module.set(**{**defaults, **variables})
+
+
+def count(fake: FakeGitHub, workflow: str) -> int:
+    return len(fake.dispatches_for(workflow=workflow))
+
+
+def test_apply_dispatches_the_apply_workflow_once_with_ref_inputs_and_headers(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    workflows(fake_github)
+    run = run_object()
+    module = reference(fake_github, tmp_path, github_ref="main", meshstack_building_block_run_b64=b64(run))
+    output = module.apply()
+    (dispatch,) = fake_github.dispatches
+    assert (dispatch.workflow, dispatch.ref, dispatch.event) == ("apply.yml", "main", "workflow_dispatch")
+    assert dispatch.inputs == {"name": "team-bucket", "buildingBlockRunUrl": run_url(run)}
+    assert dispatch.headers["authorization"] == f"Bearer {TOKEN}"
+    assert dispatch.headers["x-github-api-version"] == "2022-11-28"
+    assert dispatch.headers["accept"] == "application/vnd.github+json"
+    assert "github-workflow-trigger" in dispatch.headers["user-agent"]
+    assert "[github-workflow-trigger]" in output
+    assert "RUN-OBJECT-SECRET" not in str(dispatch.body) and "RUN-OBJECT-SECRET" not in module.state
+    outputs = module.tf.outputs()
+    assert outputs["apply_workflow_url"] == f"{fake_github.html_url}/{REPO}/actions/workflows/apply.yml"
+    assert outputs["repository"] == REPO and outputs["destroy_workflow"] == "destroy.yml"
+
+
+def test_new_meshstack_runs_under_on_change_dispatch_nothing(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    workflows(fake_github)
+    module = reference(fake_github, tmp_path, redispatch="on_change")
+    module.apply()
+    module.set(meshstack_building_block_run_b64=b64(run_object()))
+    module.apply()
+    module.set(meshstack_building_block_run_b64=b64(run_object()))
+    module.apply()
+    assert count(fake_github, "apply.yml") == 1  # the run URL is per-run context, not a change
+    assert count(fake_github, "destroy.yml") == 0
+
+
+def test_reapply_unchanged_dispatches_nothing(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    workflows(fake_github)
+    module = reference(fake_github, tmp_path, redispatch="on_change")
+    module.apply()
+    module.apply()
+    assert count(fake_github, "apply.yml") == 1
+    assert count(fake_github, "destroy.yml") == 0
+
+
+def test_new_meshstack_run_with_every_run_dispatches_apply_once_and_no_destroy(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    workflows(fake_github)
+    module = reference(fake_github, tmp_path, meshstack_building_block_run_b64=b64(run_object()))
+    module.apply()
+    second = run_object()
+    module.set(meshstack_building_block_run_b64=b64(second))
+    module.apply()
+    assert count(fake_github, "apply.yml") == 2
+    assert count(fake_github, "destroy.yml") == 0
+    assert fake_github.dispatches[-1].inputs["buildingBlockRunUrl"] == run_url(second)
+
+
+def test_run_id_variable_alone_drives_every_run(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    workflows(fake_github)
+    module = reference(fake_github, tmp_path, meshstack_building_block_run_id="run-1")
+    module.apply()
+    module.apply()
+    module.set(meshstack_building_block_run_id="run-2")
+    module.apply()
+    assert count(fake_github, "apply.yml") == 2
+    assert count(fake_github, "destroy.yml") == 0
+
+
+def test_changed_inputs_dispatch_apply_once_and_no_destroy(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    workflows(fake_github)
+    module = reference(fake_github, tmp_path, redispatch="on_change")
+    module.apply()
+    module.set(workflow_inputs={"name": "team-bucket", "size": "large"})
+    module.apply()
+    assert count(fake_github, "apply.yml") == 2
+    assert count(fake_github, "destroy.yml") == 0
+    assert fake_github.dispatches[-1].inputs == {"name": "team-bucket", "size": "large"}
+
+
+def test_destroy_fires_the_destroy_workflow_once_with_the_latest_inputs(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    workflows(fake_github)
+    module = reference(fake_github, tmp_path)
+    module.apply()
+    module.set(workflow_inputs={"name": "renamed"})
+    module.apply()
+    module.destroy()
+    (destroy,) = fake_github.dispatches_for(workflow="destroy.yml")
+    assert destroy.inputs == {"name": "renamed"}
+    assert destroy.ref == "main"
+    assert count(fake_github, "apply.yml") == 2
+
+
+def test_without_destroy_workflow_destroy_calls_nothing(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    workflows(fake_github)
+    module = reference(fake_github, tmp_path, destroy_workflow=None)
+    module.apply()
+    calls = len(fake_github.log())
+    module.destroy()
+    assert len(fake_github.log()) == calls
+    assert count(fake_github, "destroy.yml") == 0
+
+
+def test_failed_apply_dispatch_fails_the_apply_and_a_later_destroy_still_fires(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    workflows(fake_github)
+    module = reference(fake_github, tmp_path, apply_workflow="missing.yml")
+    output = module.apply(check=False)
+    assert "meshpipe-dispatch: error: POST " in output
+    assert "missing.yml/dispatches -> 404" in output
+    assert fake_github.dispatches == []
+    module.destroy()
+    assert count(fake_github, "destroy.yml") == 1
+
+
+def test_destroy_run_object_fires_no_apply_dispatch_then_destroy_fires_once(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    workflows(fake_github)
+    module = reference(fake_github, tmp_path, meshstack_building_block_run_b64=b64(run_object("DESTROY")))
+    module.apply()
+    assert fake_github.dispatches == []
+    module.destroy()
+    assert count(fake_github, "destroy.yml") == 1
+    assert count(fake_github, "apply.yml") == 0
+
+
+def test_detect_run_only_plans_and_nothing_fires(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    workflows(fake_github)
+    module = reference(fake_github, tmp_path, meshstack_building_block_run_b64=b64(run_object("DETECT")))
+    module.tf.write_vars(module.variables)
+    plan = module.tf.run("plan", "-no-color", "-input=false").output
+    assert "terraform_data.apply_trigger will be created" in plan
+    assert fake_github.log() == []
+
+
+def test_ghes_falls_back_and_waits_for_the_run_found_by_correlation_id(fake_ghes: FakeGitHub, tmp_path: Path) -> None:
+    workflows(fake_ghes)
+    module = reference(fake_ghes, tmp_path, correlation_input="correlation_id", wait_for_completion=True)
+    output = module.apply()
+    (dispatch,) = fake_ghes.dispatches
+    assert "return_run_details" not in dispatch.body
+    (run,) = fake_ghes.runs
+    assert dispatch.inputs["correlation_id"] in run.display_title
+    assert run.status == "completed" and f"run {run.id} completed: success" in output
+    assert module.tf.outputs()["apply_workflow_url"] == f"{fake_ghes.html_url}/{REPO}/actions/workflows/apply.yml"
+
+
+def test_waiting_succeeds_when_the_run_concludes_success(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    workflows(fake_github, duration=0.5)
+    module = reference(fake_github, tmp_path, wait_for_completion=True)
+    output = module.apply()
+    (run,) = fake_github.runs
+    assert fake_github.run(run.id).status == "completed"
+    assert f"run {run.id} completed: success {run.html_url}" in output
+
+
+def test_waiting_fails_the_apply_with_the_run_url_when_the_run_fails(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    workflows(fake_github, conclusion="failure")
+    module = reference(fake_github, tmp_path, wait_for_completion=True)
+    output = module.apply(check=False)
+    (run,) = fake_github.runs
+    assert f"meshpipe-dispatch: error: workflow run {run.id} concluded failure: {run.html_url}" in output
+    assert "Error: local-exec provisioner error" in output
+
+
+def test_waiting_times_out_within_its_bound(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    workflows(fake_github, duration=None)
+    module = reference(fake_github, tmp_path, wait_for_completion=True, wait_timeout_seconds=1)
+    started = time.monotonic()
+    output = module.apply(check=False)
+    elapsed = time.monotonic() - started
+    assert "timed out after 1 s waiting for" in output
+    assert elapsed < 30
+
+
+def test_429_with_retry_after_then_success_starts_exactly_one_run(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    workflows(fake_github)
+    fake_github.add_fault(status=429, times=1, method="POST", path=r".*/dispatches", retry_after=0.2)
+    output = reference(fake_github, tmp_path, correlation_input="correlation_id").apply()
+    assert len(fake_github.runs) == 1, output
+    assert [r.status for r in fake_github.log(method="POST")] == [429, 200]
+
+
+def test_502_on_the_dispatch_still_starts_exactly_one_run(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    workflows(fake_github)
+    fake_github.add_fault(status=502, times=1, method="POST", path=r".*/dispatches", after=True)
+    output = reference(fake_github, tmp_path, correlation_input="correlation_id").apply()
+    assert len(fake_github.runs) == 1, output

@@ -1,0 +1,252 @@
+"""Spec validation: every kind of bad spec names the file, the key path and what was expected."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from meshpipe.trigger.cli import module
+from meshpipe.trigger.errors import SpecError
+from meshpipe.trigger.spec import load_spec, parse_spec
+
+BASE: dict[str, Any] = {
+    "name": "demo-trigger",
+    "description": "A demo.",
+    "github": {"repository": {"required": True}},
+    "workflows": {"apply": "apply.yml"},
+}
+
+
+def spec(**changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(BASE)
+    data.update(changes)
+    return data
+
+
+def typed(count: int) -> list[dict[str, Any]]:
+    return [{"name": f"input_{i}", "type": "string", "default": "x"} for i in range(count)]
+
+
+BAD_SPECS = [
+    ("unknown_top_level_key", spec(colour="blue"), "colour", "unknown key; expected one of name, description"),
+    ("missing_name", {k: v for k, v in BASE.items() if k != "name"}, "name", "required key is missing"),
+    ("bad_module_name", spec(name="Demo Trigger"), "name", "expected a lower-case name"),
+    ("wrong_type_github", spec(github="acme/infra"), "github", "expected a mapping, got a string"),
+    ("bad_repository", spec(github={"repository": "acme"}), "github.repository", "expected a repository as owner/repo"),
+    ("bad_api_url", spec(github={"repository": "a/b", "api_url": "github.com"}), "github.api_url", "http(s) URL"),
+    (
+        "setting_with_both_forms",
+        spec(github={"repository": {"required": True, "default": "a/b"}}),
+        "github.repository",
+        "exactly one of `default: VALUE` or `required: true`",
+    ),
+    ("bad_workflow_file", spec(workflows={"apply": "apply.sh"}), "workflows.apply", "ending in .yml or .yaml"),
+    ("workflow_with_path", spec(workflows={"apply": ".github/workflows/a.yml"}), "workflows.apply", "without '/'"),
+    ("bad_event", spec(event="push"), "event", "expected one of workflow_dispatch, repository_dispatch"),
+    (
+        "event_types_with_workflow_dispatch",
+        spec(event_types={"apply": "deploy"}),
+        "event_types",
+        "not used with event workflow_dispatch",
+    ),
+    ("bad_auth_mode", spec(auth={"mode": "oauth"}), "auth.mode", "expected one of auto, token, app"),
+    ("bad_env_name", spec(auth={"token_env": "MY-TOKEN"}), "auth.token_env", "an environment variable name"),
+    ("inputs_not_a_list", spec(inputs={"a": 1}), "inputs", "expected a list, got a mapping"),
+    (
+        "bad_input_type",
+        spec(inputs=[{"name": "a", "type": "string"}, {"name": "b", "type": "text"}]),
+        "inputs[1].type",
+        "expected one of string, number, bool, list, map",
+    ),
+    ("bad_input_name", spec(inputs=[{"name": "1st", "type": "string"}]), "inputs[0].name", "GitHub input name"),
+    ("input_name_with_space", spec(inputs=[{"name": "my input", "value": "x"}]), "inputs[0].name", "input name"),
+    (
+        "duplicate_input_names_case_insensitive",
+        spec(inputs=[{"name": "Env", "value": "a"}, {"name": "env", "value": "b"}]),
+        "inputs[1].name",
+        "duplicate input name 'env' (GitHub ignores case)",
+    ),
+    (
+        "unknown_input_key",
+        spec(inputs=[{"name": "a", "type": "string", "secret": True}]),
+        "inputs[0].secret",
+        "unknown key",
+    ),
+    (
+        "wrong_default_type",
+        spec(inputs=[{"name": "n", "type": "number", "default": "three"}]),
+        "inputs[0].default",
+        "expected a finite number, got a string",
+    ),
+    (
+        "default_not_allowed",
+        spec(inputs=[{"name": "env", "type": "string", "allowed": ["dev", "prod"], "default": "qa"}]),
+        "inputs[0].default",
+        "'qa' is not one of the allowed values",
+    ),
+    (
+        "allowed_on_bool",
+        spec(inputs=[{"name": "b", "type": "bool", "allowed": [True]}]),
+        "inputs[0].allowed",
+        "only string and number inputs take `allowed`",
+    ),
+    (
+        "bad_regex",
+        spec(inputs=[{"name": "s", "type": "string", "regex": "([a-z", "example": "a"}]),
+        "inputs[0].regex",
+        "not a valid regular expression",
+    ),
+    (
+        "regex_without_example",
+        spec(inputs=[{"name": "s", "type": "string", "regex": "^a$"}]),
+        "inputs[0].example",
+        "needs an `example`",
+    ),
+    ("sensitive_without_env", spec(inputs=[{"name": "s", "sensitive": True}]), "inputs[0].env", "required key"),
+    (
+        "sensitive_false",
+        spec(inputs=[{"name": "s", "sensitive": False, "env": "S"}]),
+        "inputs[0].sensitive",
+        "expected true",
+    ),
+    (
+        "bad_meshstack_context",
+        spec(inputs=[{"name": "c", "meshstack": "tenant"}]),
+        "inputs[0].meshstack",
+        "expected one of run_url, run_id, building_block_id, behavior, workspace, project",
+    ),
+    (
+        "reserved_variable",
+        spec(inputs=[{"name": "count", "type": "number", "default": 1}]),
+        "inputs[0].variable",
+        "'count' is reserved",
+    ),
+    (
+        "variable_clash",
+        spec(inputs=[{"name": "python", "type": "string", "default": "x"}]),
+        "inputs[0].variable",
+        "already used by python",
+    ),
+    ("bad_redispatch", spec(redispatch="sometimes"), "redispatch", "expected one of every_run, on_change"),
+    ("bad_timeout", spec(wait={"timeout_seconds": 0}), "wait.timeout_seconds", "a number greater than 0"),
+    ("infinite_timeout", spec(wait={"timeout_seconds": float("inf")}), "wait.timeout_seconds", "greater than 0"),
+    ("bool_is_not_a_number", spec(wait={"poll_interval_seconds": True}), "wait.poll_interval_seconds", "a number"),
+    ("wait_unknown_key", spec(wait={"enabled": True, "retries": 3}), "wait.retries", "unknown key"),
+    ("bad_correlation", spec(correlation_input="has space"), "correlation_input", "GitHub input name"),
+    (
+        "too_many_inputs_github_com",
+        spec(inputs=typed(24), correlation_input="cid"),
+        "inputs",
+        "26 workflow inputs (24 declared + buildingBlockRunUrl + the correlation input) exceed GitHub's limit of 25 "
+        "for github.com",
+    ),
+    (
+        "too_many_inputs_ghes",
+        spec(github={"repository": "a/b", "api_url": "https://ghe.example.com/api/v3"}, inputs=typed(10)),
+        "inputs",
+        "exceed GitHub's limit of 10 for GitHub Enterprise Server",
+    ),
+    (
+        "too_many_client_payload_keys",
+        {
+            **{k: v for k, v in BASE.items() if k != "workflows"},
+            "event": "repository_dispatch",
+            "event_types": {"apply": "deploy"},
+            "inputs": typed(10),
+        },
+        "inputs",
+        "12 client_payload keys (10 declared + buildingBlockRunUrl + the correlation input)",
+    ),
+    (
+        "correlation_clashes_with_input",
+        spec(correlation_input="cid", inputs=[{"name": "CID", "value": "x"}]),
+        "inputs[0].name",
+        "clashes with correlation_input",
+    ),
+    ("workflow_inputs_fixed_map", spec(workflow_inputs={"a": "b"}), "workflow_inputs.a", "unknown key"),
+]
+
+
+@pytest.mark.parametrize(("data", "path", "message"), [case[1:] for case in BAD_SPECS], ids=[c[0] for c in BAD_SPECS])
+def test_bad_spec_is_rejected_with_file_key_path_and_expectation(data: Any, path: str, message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(data, "generator/specs/bad.yaml")
+    assert caught.value.path == path
+    assert str(caught.value).startswith(f"generator/specs/bad.yaml: {path}: ")
+    assert message in str(caught.value)
+
+
+def test_25_inputs_fit_github_com_when_run_url_and_correlation_are_off() -> None:
+    parsed = parse_spec(
+        spec(inputs=typed(25), forward_run_url=False, correlation_input=None, workflow_inputs=False), "ok.yaml"
+    )
+    assert len(parsed.inputs) == 25 and parsed.input_limit == 25
+
+
+def test_ghes_flavour_lowers_the_limit_even_for_a_default_api_url() -> None:
+    data = spec(github={"repository": "a/b", "flavour": "ghes"}, inputs=typed(9), forward_run_url=False)
+    assert parse_spec(data, "ok.yaml").input_limit == 10
+    with pytest.raises(SpecError, match="limit of 10"):
+        parse_spec({**data, "inputs": typed(11)}, "bad.yaml")
+
+
+def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: [unclosed\n", encoding="utf-8")
+    with pytest.raises(SpecError, match=r"broken\.yaml: not valid YAML"):
+        load_spec(path)
+
+
+def test_a_bad_spec_writes_nothing(tmp_path: Path) -> None:
+    specs = tmp_path / "generator" / "specs"
+    specs.mkdir(parents=True)
+    path = specs / "demo-trigger.yaml"
+    path.write_text(
+        "name: demo-trigger\ndescription: d\ngithub: {repository: a/b}\ninputs:\n  - {name: x, type: int}\n"
+    )
+    result = CliRunner().invoke(module, ["render", str(path)])
+    assert result.exit_code == 1
+    assert "inputs[0].type: expected one of string, number, bool, list, map, got a string 'int'" in str(
+        result.exception
+    )
+    assert not (tmp_path / "modules").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["generator"]
+
+
+def test_omitted_settings_are_exposed_with_the_standard_defaults() -> None:
+    parsed = parse_spec(BASE, "ok.yaml")
+    names = [v.name for v in parsed.variables]
+    assert names[:5] == ["github_api_url", "github_repository", "github_ref", "destroy_workflow", "workflow_inputs"]
+    assert "apply_workflow" not in names  # fixed in BASE
+    assert {"redispatch", "wait_for_completion", "python", "meshstack_building_block_run_b64"} <= set(names)
+
+
+REFERENCE_INTERFACE = {
+    "github_repository": ("string", "required"),
+    "github_api_url": ("string", "https://api.github.com"),
+    "github_ref": ("string", "main"),
+    "apply_workflow": ("string", "required"),
+    "destroy_workflow": ("string", None),
+    "workflow_inputs": ("map(string)", {}),
+    "forward_run_url": ("bool", True),
+    "correlation_input": ("string", None),
+    "redispatch": ("string", "every_run"),
+    "wait_for_completion": ("bool", False),
+    "wait_timeout_seconds": ("number", 1800),
+    "poll_interval_seconds": ("number", 10),
+    "python": ("string", "python3"),
+    "meshstack_building_block_id": ("string", None),
+    "meshstack_building_block_run_id": ("string", None),
+    "meshstack_building_block_run_b64": ("string", None),
+}
+
+
+def test_reference_spec_has_exactly_the_architecture_interface() -> None:
+    parsed = load_spec(Path(__file__).resolve().parents[2] / "generator/specs/github-workflow-trigger.yaml")
+    actual = {v.name: (v.type, "required" if v.required else v.default) for v in parsed.variables}
+    assert actual == REFERENCE_INTERFACE
+    assert all(v.description for v in parsed.variables)
