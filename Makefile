@@ -35,9 +35,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
-## render: regenerate every module in modules/ from generator/specs/
+## render: regenerate everything generated: modules/ from generator/specs/, the examples, the README's command reference
 render: $(STAMP)
 	@for spec in generator/specs/*.yaml; do $(BIN)/meshpipe module render "$$spec" || exit 1; done
+	bash examples/regenerate.sh
 
 ## check: fail if a committed module differs from what its spec renders (drift check)
 check: $(STAMP)

@@ -237,6 +237,14 @@ def test_exec_failing_command_reports_failed_and_returns_its_code(job: Job) -> N
     assert message.endswith("Error: quota exceeded\n[meshpipe] exit code 3")
 
 
+def test_exec_options_after_the_step_id_are_options_not_the_command(job: Job) -> None:
+    _ok(job("register", "--step", "apply=Terraform apply"))
+    _ok(job("exec", "apply", "--user-message", "Bucket created", "--", sys.executable, "-c", "print('ok')"))
+    step = job.steps()[0]
+    assert step["status"] == "SUCCEEDED"
+    assert step["userMessage"] == "Bucket created"
+
+
 def test_exec_unknown_command_fails_the_step_with_127(job: Job) -> None:
     result = job("exec", "apply", "--", "no-such-command-meshpipe")
     assert result.returncode == 127

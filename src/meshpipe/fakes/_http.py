@@ -31,8 +31,8 @@ from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
     "CONTROL_PREFIX",
-    "Fault",
     "FakeServer",
+    "Fault",
     "HttpError",
     "RecordedRequest",
     "Request",
@@ -408,7 +408,7 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = f"meshpipe-{server.name}"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+        def log_message(self, format: str, *args: Any) -> None:
             """Silence the default stderr access log; the request log is the record."""
 
         def _serve(self) -> None:
@@ -450,4 +450,3 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
     return _Handler
-

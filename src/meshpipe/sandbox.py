@@ -1,0 +1,379 @@
+"""The sandbox: fake GitHub and fake meshStack started together and seeded with the team-bucket example.
+
+:class:`Sandbox` is the one place that starts and seeds the two fakes; ``meshpipe sandbox`` (a long-running
+process for developing a building block), ``meshpipe demo`` (:mod:`meshpipe.demo`) and the tests all use it.
+
+Seeding mirrors what a platform team sets up once: a GitHub token allowed to dispatch workflows, a meshStack API key
+for the workflows to report with, the repository holding the example's workflows, and those workflows, whose body is
+the example's ``pipeline.py`` run with the environment a real workflow would get from its secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from meshpipe.errors import MeshpipeError
+
+if TYPE_CHECKING:
+    from meshpipe.fakes.github import FakeGitHub
+    from meshpipe.fakes.meshstack import FakeMeshStack
+
+__all__ = [
+    "DEFAULT_EXAMPLE",
+    "REPOSITORY_ROOT",
+    "Sandbox",
+    "StopSignal",
+    "WorkflowFile",
+    "demo",
+    "find_example",
+    "load_workflow",
+    "sandbox",
+]
+
+#: The source checkout this package runs from (``make demo`` installs it editable, so this is the clone).
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_EXAMPLE = "team-bucket"
+SANDBOX_REPOSITORY = "acme/team-bucket"
+PLATFORM_WORKSPACE = "platform-team"
+
+
+def find_example(name_or_path: str | Path = DEFAULT_EXAMPLE) -> Path:
+    """The directory of an example: a path, or a name under ``examples/`` of the checkout (or of the current directory,
+    for a non-editable installation run from a clone)."""
+    candidates = [Path(name_or_path)] + [
+        root / "examples" / str(name_or_path) for root in (REPOSITORY_ROOT, Path.cwd())
+    ]
+    candidate = next((path for path in candidates if (path / "pipeline.py").is_file()), None)
+    if candidate is None:
+        raise MeshpipeError(
+            f"example not found: {name_or_path} (expected a directory with pipeline.py, e.g. examples/team-bucket; "
+            "run meshpipe from a clone of the repository)"
+        )
+    return candidate.resolve()
+
+
+@dataclass(frozen=True)
+class WorkflowFile:
+    """What the sandbox needs from a GitHub workflow file: its name, run-name and workflow_dispatch inputs."""
+
+    file: str
+    name: str | None
+    run_name: str | None
+    inputs: dict[str, dict[str, Any]]
+
+
+def load_workflow(path: Path) -> WorkflowFile:
+    """Read a workflow file's ``name``, ``run-name`` and ``on.workflow_dispatch.inputs``."""
+    import yaml
+
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        raise MeshpipeError(f"{path}: not a workflow (expected a mapping)")
+    # YAML 1.1 reads the bare key `on` as the boolean true.
+    triggers = document.get("on", document.get(True))
+    dispatch = triggers.get("workflow_dispatch") if isinstance(triggers, dict) else None
+    if not isinstance(dispatch, dict):
+        raise MeshpipeError(f"{path}: the workflow has no workflow_dispatch trigger with inputs")
+    inputs: dict[str, dict[str, Any]] = {}
+    for name, declared in (dispatch.get("inputs") or {}).items():
+        declared = declared or {}
+        entry: dict[str, Any] = {
+            "type": declared.get("type", "string"),
+            "required": bool(declared.get("required", False)),
+        }
+        if "default" in declared:
+            default = declared["default"]
+            entry["default"] = str(default).lower() if isinstance(default, bool) else str(default)
+        if "options" in declared:
+            entry["options"] = [str(option) for option in declared["options"]]
+        inputs[str(name)] = entry
+    return WorkflowFile(path.name, document.get("name"), document.get("run-name"), inputs)
+
+
+@dataclass
+class Credentials:
+    """The sandbox's credentials, random per start (they are fake, so printing them is the point)."""
+
+    github_token: str = field(default_factory=lambda: "ghp_sandbox" + secrets.token_hex(16))
+    client_id: str = field(default_factory=lambda: "sandbox-key-" + secrets.token_hex(4))
+    client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+
+class Sandbox:
+    """Fake GitHub and fake meshStack on 127.0.0.1, seeded with an example's repository and workflows.
+
+    Use it as a context manager::
+
+        with Sandbox() as box:
+            run = box.meshstack.create_run(behavior="APPLY", inputs={...})
+            ...  # terraform apply with box.module_env() and box.github_api_url
+    """
+
+    def __init__(
+        self,
+        example: str | Path = DEFAULT_EXAMPLE,
+        *,
+        github_port: int = 0,
+        meshstack_port: int = 0,
+        flavour: str = "github",
+        repository: str = SANDBOX_REPOSITORY,
+        state_dir: Path | None = None,
+    ) -> None:
+        self.example = find_example(example)
+        self.flavour = flavour
+        self.repository = repository
+        self.credentials = Credentials()
+        #: Where the example's pipeline keeps its "buckets" (a directory per bucket), so a demo can look.
+        self.state_dir = state_dir
+        self._github_port = github_port
+        self._meshstack_port = meshstack_port
+        self._github: FakeGitHub | None = None
+        self._meshstack: FakeMeshStack | None = None
+        self._owned_state_dir: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        """Start both fakes and seed them; stops whatever started if seeding fails."""
+        from meshpipe.fakes.github import FakeGitHub
+        from meshpipe.fakes.meshstack import FakeMeshStack
+
+        if self.state_dir is None:
+            import tempfile
+
+            self._owned_state_dir = tempfile.TemporaryDirectory(prefix="meshpipe-sandbox-")
+            self.state_dir = Path(self._owned_state_dir.name)
+        try:
+            self._github = FakeGitHub(flavour=self.flavour, port=self._github_port)
+            self._github.start()
+            self._meshstack = FakeMeshStack(port=self._meshstack_port)
+            self._meshstack.start()
+            self.seed()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop both fakes (idempotent)."""
+        for server in (self._github, self._meshstack):
+            if server is not None:
+                server.stop()
+        self._github = self._meshstack = None
+        if self._owned_state_dir is not None:
+            self._owned_state_dir.cleanup()
+            self._owned_state_dir = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- accessors -------------------------------------------------------------------------------------------
+    @property
+    def github(self) -> FakeGitHub:
+        """The running fake GitHub."""
+        if self._github is None:
+            raise MeshpipeError("the sandbox is not running")
+        return self._github
+
+    @property
+    def meshstack(self) -> FakeMeshStack:
+        """The running fake meshStack."""
+        if self._meshstack is None:
+            raise MeshpipeError("the sandbox is not running")
+        return self._meshstack
+
+    @property
+    def status_url(self) -> str:
+        """The fake meshStack's status page (runs, sources, steps, messages, outputs; refreshes itself)."""
+        return self.meshstack.url.rstrip("/") + "/"
+
+    def workflows(self) -> list[WorkflowFile]:
+        """The example's workflow files (``.github/workflows/*.yml``), sorted by file name."""
+        directory = self.example / ".github" / "workflows"
+        return [load_workflow(path) for path in sorted(directory.glob("*.yml"))]
+
+    # -- seeding ---------------------------------------------------------------------------------------------
+    def workflow_env(self) -> dict[str, str]:
+        """What a real workflow would get from the repository's secrets and variables, plus a usable PATH.
+
+        The venv's bin directory goes first so that ``meshpipe`` in the body is this installation.
+        """
+        bin_dir = str(Path(sys.executable).parent)
+        return {
+            "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", os.defpath)]),
+            "PYTHONUNBUFFERED": "1",
+            "MESHSTACK_ENDPOINT": self.meshstack.url,
+            "MESHSTACK_CLIENT_ID": self.credentials.client_id,
+            "MESHSTACK_CLIENT_SECRET": self.credentials.client_secret,
+            "TEAM_BUCKET_STATE_DIR": str(self.state_dir),
+        }
+
+    def seed(self) -> None:
+        """Token, API key, repository and the example's workflows (body: ``pipeline.py job <phase>``)."""
+        github, meshstack = self.github, self.meshstack
+        github.add_token(self.credentials.github_token, repositories=[self.repository])
+        meshstack.add_api_key(self.credentials.client_id, self.credentials.client_secret, workspace=PLATFORM_WORKSPACE)
+        github.add_repository(self.repository)
+        env = self.workflow_env()
+        for workflow in self.workflows():
+            phase = Path(workflow.file).stem
+            github.add_workflow(
+                self.repository,
+                workflow.file,
+                inputs=workflow.inputs,
+                name=workflow.name,
+                run_name=workflow.run_name,
+                command=[sys.executable, str(self.example / "pipeline.py"), "job", phase],
+                env=env,
+            )
+
+    # -- what a shell or terraform needs ---------------------------------------------------------------------
+    @property
+    def github_api_url(self) -> str:
+        """The module's ``github_api_url`` (``/api/v3`` on the ghes flavour)."""
+        return self.github.api_url
+
+    def exports(self) -> dict[str, str]:
+        """Environment for a shell that runs terraform against the sandbox and ``meshpipe run`` by hand."""
+        return {
+            "GITHUB_TOKEN": self.credentials.github_token,
+            "TF_VAR_github_api_url": self.github_api_url,
+            "TF_VAR_github_repository": self.repository,
+            "MESHSTACK_ENDPOINT": self.meshstack.url,
+            "MESHSTACK_CLIENT_ID": self.credentials.client_id,
+            "MESHSTACK_CLIENT_SECRET": self.credentials.client_secret,
+        }
+
+    def module_env(self) -> dict[str, str]:
+        """The secret environment of terraform (what meshStack passes as environment inputs): only the token."""
+        return {"GITHUB_TOKEN": self.credentials.github_token}
+
+    def describe(self) -> str:
+        """The banner ``meshpipe sandbox`` prints."""
+        import shlex
+
+        lines = [
+            f"fake GitHub ({self.flavour}):  {self.github.html_url}   API: {self.github_api_url}",
+            f"fake meshStack:            {self.meshstack.url}",
+            f"status page:               {self.status_url}",
+            f"repository:                {self.repository}",
+            "workflows:                 " + ", ".join(w.file for w in self.workflows()) + f" (body: {self.example.name}"
+            "/pipeline.py)",
+            f"GitHub token:              {self.credentials.github_token}",
+            f"meshStack API key:         {self.credentials.client_id} / {self.credentials.client_secret}"
+            f" (workspace {PLATFORM_WORKSPACE})",
+            "",
+            "# paste into a shell:",
+        ]
+        lines += [f"export {name}={shlex.quote(value)}" for name, value in self.exports().items()]
+        return "\n".join(lines)
+
+
+class StopSignal:
+    """Catches SIGINT and SIGTERM (Ctrl-C, a service manager) from ``__enter__`` on; :meth:`wait` blocks for one.
+
+    Installing the handlers before anything is printed means a signal sent right after the banner still ends the
+    process cleanly instead of as a KeyboardInterrupt.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._received: list[str] = []
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self._received.append(signal.Signals(signum).name)
+        self._event.set()
+
+    def __enter__(self) -> StopSignal:
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def wait(self) -> str:
+        """Block until a signal arrives; return its name."""
+        while not self._event.wait(0.5):
+            pass
+        return self._received[0]
+
+
+# -- commands ------------------------------------------------------------------------------------------------
+@click.command()
+@click.option("--github-port", type=int, default=0, show_default=True, help="Port of the fake GitHub (0: any free).")
+@click.option("--meshstack-port", type=int, default=0, show_default=True, help="Port of the fake meshStack.")
+@click.option(
+    "--flavour",
+    type=click.Choice(["github", "ghes"]),
+    default="github",
+    show_default=True,
+    help="github.com, or GitHub Enterprise Server (API under /api/v3).",
+)
+@click.option("--example", default=DEFAULT_EXAMPLE, show_default=True, help="Example name or directory to seed.")
+def sandbox(github_port: int, meshstack_port: int, flavour: str, example: str) -> None:
+    """Start fake GitHub and fake meshStack on 127.0.0.1 until Ctrl-C.
+
+    Seeds a GitHub token, a meshStack API key, the example's repository and its workflows, whose body is the
+    example's pipeline.py. Prints the URLs, the credentials and the export lines for a shell.
+
+    \b
+    Example:
+      meshpipe sandbox --github-port 8080 --meshstack-port 8081
+    """
+    with (
+        StopSignal() as stop,
+        Sandbox(example, github_port=github_port, meshstack_port=meshstack_port, flavour=flavour) as box,
+    ):
+        click.echo(box.describe())
+        click.echo("\nsandbox running; press Ctrl-C to stop", err=True)
+        received = stop.wait()
+    click.echo(f"sandbox stopped ({received})", err=True)
+
+
+@click.command()
+@click.option("--keep-running", is_flag=True, help="Leave the sandbox up after the demo until Ctrl-C.")
+@click.option("--example", default=DEFAULT_EXAMPLE, show_default=True, help="Example name or directory to run.")
+@click.option("--timeout", type=float, default=120, show_default=True, help="Bound for each terraform command.")
+@click.option(
+    "--flavour",
+    type=click.Choice(["github", "ghes"]),
+    default="github",
+    show_default=True,
+    help="Run against a fake github.com, or a fake GitHub Enterprise Server (no run details on dispatch).",
+)
+def demo(keep_running: bool, example: str, timeout: float, flavour: str) -> None:
+    """Run the whole loop end to end on the sandbox, with real terraform.
+
+    meshStack orders the block (an APPLY run) -> terraform applies the example's Trigger Module -> fake GitHub runs
+    the apply workflow -> the workflow reports its steps with `meshpipe run` -> meshStack shows the run. Then a
+    DESTROY run fires the destroy workflow the same way. Prints each run's timeline and exits 1 if anything did
+    not end as expected.
+
+    \b
+    Example:
+      make demo        # the same as: .venv/bin/meshpipe demo
+    """
+    from meshpipe.demo import run_demo
+
+    ok = run_demo(example=example, keep_running=keep_running, timeout=timeout, flavour=flavour, echo=click.echo)
+    if not ok:
+        # sys.exit, not ctx.exit: click's non-standalone mode turns ctx.exit into a return value that gets dropped.
+        sys.exit(1)

@@ -1,0 +1,342 @@
+"""Render a ``meshstack_building_block_definition`` (meshcloud/meshstack provider) for a spec's Trigger Module.
+
+:func:`build_definition` maps the module to a :class:`Definition` (plain data the tests assert on);
+:func:`render_definition` writes it as HCL through ``templates/definition.tf.j2``, ``terraform fmt``-clean by
+construction (the :mod:`meshpipe.trigger.hcl` helpers align attributes the way fmt does).
+
+How each module variable becomes a definition input:
+
+* a spec input backed by a variable -> ``USER_INPUT`` (the consuming workspace fills it in); its default becomes
+  ``default_value``, allowed strings a ``SINGLE_SELECT``, a regex ``value_validation_regex``;
+* a module setting with a value (``github_api_url``, ``wait_for_completion``, ...) -> ``STATIC`` with the value
+  ``jsonencode``-d as ``argument``; a required setting without a value becomes a variable of the definition file;
+* ``meshstack_building_block_id``, ``..._run_id``, ``..._run_b64`` -> not mapped: meshStack's Terraform runner sets
+  them on every run by itself (and generates their declarations when a module lacks them), so an input of that
+  name would only collide with the runner's own value;
+* an optional setting whose module default is ``null`` -> not mapped (the module default applies);
+* every secret the module reads from its environment (GitHub token or App key, sensitive inputs) -> a ``STATIC``
+  input with ``is_environment = true`` whose value is ``sensitive.argument.secret_value = var.<name>``: a variable of
+  the definition file, never a literal, so no secret is written to a file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshpipe.errors import MeshpipeError
+from meshpipe.trigger import hcl
+from meshpipe.trigger.spec import ModuleSpec
+from meshpipe.trigger.variables import MESHSTACK_VARIABLES
+
+__all__ = [
+    "DEFAULT_TERRAFORM_VERSION",
+    "DEFAULT_WORKSPACE",
+    "IO_TYPES",
+    "OUTPUT_ASSIGNMENTS",
+    "OUTPUT_TYPES",
+    "Definition",
+    "DefinitionInput",
+    "DefinitionOutput",
+    "DefinitionVariable",
+    "build_definition",
+    "module_outputs",
+    "parse_output_option",
+    "render_definition",
+]
+
+DEFAULT_WORKSPACE = "platform-team"
+DEFAULT_TERRAFORM_VERSION = "1.9.0"
+#: Terraform type -> meshStack IO type
+IO_TYPES = {"string": "STRING", "number": "INTEGER", "bool": "BOOLEAN", "list(string)": "CODE", "map(string)": "CODE"}
+OUTPUT_TYPES = ("STRING", "CODE", "INTEGER", "BOOLEAN")
+OUTPUT_ASSIGNMENTS = ("NONE", "PLATFORM_TENANT_ID", "SIGN_IN_URL", "RESOURCE_URL", "SUMMARY")
+DESCRIPTION_LIMIT = 255
+MESHSTACK_PROVIDED = frozenset(name for name, _ in MESHSTACK_VARIABLES)
+
+
+@dataclass(frozen=True)
+class DefinitionVariable:
+    """A variable of the rendered definition file (a secret, or a required setting the platform team provides)."""
+
+    name: str
+    description: str
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class DefinitionInput:
+    """One entry of ``version_spec.inputs``; ``argument``/``default_value``/``secret`` are HCL expressions."""
+
+    name: str
+    display_name: str
+    type: str
+    assignment_type: str
+    description: str = ""
+    argument: str | None = None
+    default_value: str | None = None
+    is_environment: bool = False
+    secret: str | None = None
+    selectable_values: tuple[str, ...] | None = None
+    validation_regex: str | None = None
+    validation_message: str | None = None
+
+    def attributes(self) -> dict[str, Any]:
+        """The input's attributes in the provider's schema, unset ones left out."""
+        body: dict[str, Any] = {
+            "display_name": self.display_name,
+            "description": self.description or None,
+            "type": self.type,
+            "assignment_type": self.assignment_type,
+            "argument": None if self.argument is None else hcl.Raw(self.argument),
+            "default_value": None if self.default_value is None else hcl.Raw(self.default_value),
+            "selectable_values": None if self.selectable_values is None else list(self.selectable_values),
+            "value_validation_regex": self.validation_regex,
+            "validation_regex_error_message": self.validation_message,
+            "is_environment": True if self.is_environment else None,
+            "sensitive": None if self.secret is None else {"argument": {"secret_value": hcl.Raw(self.secret)}},
+        }
+        return {key: value for key, value in body.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class DefinitionOutput:
+    """One entry of ``version_spec.outputs``."""
+
+    name: str
+    display_name: str
+    type: str = "STRING"
+    assignment_type: str = "NONE"
+
+
+@dataclass(frozen=True)
+class Definition:
+    """Everything the definition template needs."""
+
+    spec_path: str
+    module: str
+    resource_name: str
+    display_name: str
+    description: str
+    workspace: str
+    repository_url: str
+    path: str
+    ref: str
+    terraform_version: str
+    is_async: bool
+    inputs: tuple[DefinitionInput, ...]
+    outputs: tuple[DefinitionOutput, ...]
+    variables: tuple[DefinitionVariable, ...]
+    #: module variable -> why it has no input
+    unmapped: dict[str, str] = field(default_factory=dict)
+    #: the command that regenerates the file, named in its first line
+    command: str = ""
+
+    def input(self, name: str) -> DefinitionInput:
+        """The input named ``name`` (KeyError if there is none)."""
+        for item in self.inputs:
+            if item.name == name:
+                return item
+        raise KeyError(name)
+
+
+_WORDS = {"github": "GitHub", "api": "API", "url": "URL", "id": "ID", "ghes": "GHES"}
+
+
+def _display(name: str) -> str:
+    words = name.replace("-", " ").replace("_", " ").split()
+    text = " ".join(_WORDS.get(word.lower(), word) for word in words)
+    return text[:1].upper() + text[1:]
+
+
+def _inline(value: Any) -> str:
+    """A value as a one-line HCL expression (fmt keeps one-line object and tuple constructors as they are)."""
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = ", ".join(f"{hcl.identifier_or_string(str(key))} = {_inline(item)}" for key, item in value.items())
+        return "{ " + items + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_inline(item) for item in value) + "]"
+    return hcl.literal(value)
+
+
+def _encoded(value: Any, io_type: str) -> str:
+    """``jsonencode(...)`` of a value; CODE is encoded twice (meshStack parses a CODE value as an HCL expression)."""
+    expression = f"jsonencode({_inline(value)})"
+    return f"jsonencode({expression})" if io_type == "CODE" else expression
+
+
+def _secret_variable(env: str) -> str:
+    return env.lower()
+
+
+def module_outputs(spec: ModuleSpec, spec_path: str) -> tuple[str, ...]:
+    """The output names of the module rendered from ``spec`` (read from its ``outputs.tf``)."""
+    from meshpipe.trigger.render import render_module
+
+    files = render_module(spec, spec_path=spec_path)
+    return tuple(re.findall(r'^output\s+"([^"]+)"', files.get("outputs.tf", ""), flags=re.MULTILINE))
+
+
+def parse_output_option(option: str) -> DefinitionOutput:
+    """``NAME[=TYPE[:ASSIGNMENT]]`` as given to ``--output`` (an output the workflow reports, e.g. a URL)."""
+    name, _, rest = option.partition("=")
+    io_type, _, assignment = rest.partition(":")
+    io_type, assignment = (io_type or "STRING").upper(), (assignment or "NONE").upper()
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        raise MeshpipeError(f"--output {option!r}: the name must be an identifier")
+    if io_type not in OUTPUT_TYPES:
+        raise MeshpipeError(f"--output {option!r}: type must be one of {', '.join(OUTPUT_TYPES)}")
+    if assignment not in OUTPUT_ASSIGNMENTS:
+        raise MeshpipeError(f"--output {option!r}: assignment must be one of {', '.join(OUTPUT_ASSIGNMENTS)}")
+    return DefinitionOutput(name, _display(name), io_type, assignment)
+
+
+def _secrets(spec: ModuleSpec) -> list[tuple[str, str]]:
+    """(environment variable, purpose) of every secret the module reads, for the spec's auth mode."""
+    rows = list(spec.environment)
+    if spec.auth.mode == "auto":
+        # auto uses the token when it is set; publishing the token is the simpler set-up (render with an
+        # `auth: {mode: app}` spec to publish the App's key instead).
+        app = {spec.auth.app_id_env, spec.auth.installation_id_env, spec.auth.private_key_env}
+        rows = [row for row in rows if row[0] not in app]
+    return rows
+
+
+def build_definition(
+    spec: ModuleSpec,
+    *,
+    spec_path: str,
+    repository_url: str | None = None,
+    path: str | None = None,
+    ref: str = "main",
+    workspace: str = DEFAULT_WORKSPACE,
+    terraform_version: str = DEFAULT_TERRAFORM_VERSION,
+    is_async: bool | None = None,
+    display_name: str | None = None,
+    outputs: tuple[DefinitionOutput, ...] = (),
+    module_output_names: tuple[str, ...] | None = None,
+    command: str | None = None,
+) -> Definition:
+    """Map ``spec``'s module to a Building Block Definition (see the module docstring for the rules).
+
+    ``is_async=None`` picks sync when the module waits for the workflow by default, else async.
+    """
+    waits = bool(spec.wait.value)
+    if is_async is None:
+        is_async = not waits
+    if not is_async and not waits and not spec.wait.exposed:
+        raise MeshpipeError(
+            f"{spec_path}: a sync definition needs a module that waits for the workflow; the spec fixes wait off"
+        )
+    by_variable = {item.variable: item for item in spec.inputs if item.kind == "variable" and item.variable}
+    inputs: list[DefinitionInput] = []
+    variables: list[DefinitionVariable] = []
+    unmapped: dict[str, str] = {}
+    for variable in spec.variables:
+        name = variable.name
+        io_type = IO_TYPES[variable.type]
+        if name in MESHSTACK_PROVIDED:
+            unmapped[name] = "set by meshStack on every run"
+            continue
+        item = by_variable.get(name)
+        if item is not None:
+            selectable = None
+            if item.allowed is not None and item.type == "string":
+                io_type, selectable = "SINGLE_SELECT", tuple(str(option) for option in item.allowed)
+            inputs.append(
+                DefinitionInput(
+                    name=name,
+                    display_name=_display(name),
+                    type=io_type,
+                    assignment_type="USER_INPUT",
+                    description=item.description,
+                    default_value=None if item.default is None else _encoded(item.default, io_type),
+                    selectable_values=selectable,
+                    validation_regex=item.regex,
+                    validation_message=None if item.regex is None else f"{_display(name)} must match {item.regex}",
+                )
+            )
+            continue
+        value: Any = variable.default
+        if name == "wait_for_completion" and not is_async:
+            value = True  # sync: the module's wait decides whether the run succeeds
+        if variable.required:
+            variables.append(DefinitionVariable(name, variable.description))
+            argument = f"jsonencode(var.{name})" if io_type != "CODE" else f"jsonencode(jsonencode(var.{name}))"
+        elif value is None:
+            unmapped[name] = "optional; the module's default (null) applies"
+            continue
+        else:
+            argument = _encoded(value, io_type)
+        inputs.append(DefinitionInput(name, _display(name), io_type, "STATIC", variable.description, argument=argument))
+    for env, purpose in _secrets(spec):
+        secret = _secret_variable(env)
+        variables.append(DefinitionVariable(secret, f"{purpose}; passed to the module as ${env}", sensitive=True))
+        inputs.append(
+            DefinitionInput(
+                name=env,
+                display_name=env,
+                type="STRING",
+                assignment_type="STATIC",
+                description=f"{purpose} (environment variable of terraform, never a Terraform value)",
+                is_environment=True,
+                secret=f"var.{secret}",
+            )
+        )
+    names = module_output_names if module_output_names is not None else module_outputs(spec, spec_path)
+    declared = [DefinitionOutput(name, _display(name)) for name in names]
+    taken = {output.name for output in outputs}
+    description = spec.description if len(spec.description) <= DESCRIPTION_LIMIT else spec.description[:252] + "..."
+    default_path = f"modules/{spec.name}"
+    repository = spec.repository.value if isinstance(spec.repository.value, str) else "OWNER/REPOSITORY"
+    return Definition(
+        spec_path=spec_path,
+        module=spec.name,
+        resource_name=spec.name.replace("-", "_"),
+        display_name=display_name or _display(spec.name).title(),
+        description=description,
+        workspace=workspace,
+        repository_url=repository_url or f"https://github.com/{repository}.git",
+        path=path or default_path,
+        ref=ref,
+        terraform_version=terraform_version,
+        is_async=is_async,
+        inputs=tuple(inputs),
+        outputs=tuple([output for output in declared if output.name not in taken] + list(outputs)),
+        variables=tuple(variables),
+        unmapped=unmapped,
+        command=command or f"meshpipe definition render {spec_path}",
+    )
+
+
+def render_definition(definition: Definition) -> str:
+    """The definition as a ``.tf`` file, fmt-clean; its first line says it is generated."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("meshpipe.trigger", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # the output is HCL
+    )
+    inputs = {item.name: item.attributes() for item in definition.inputs}
+    outputs = {
+        item.name: {"display_name": item.display_name, "type": item.type, "assignment_type": item.assignment_type}
+        for item in definition.outputs
+    }
+    try:
+        template = environment.get_template("definition.tf.j2")
+        return template.render(
+            d=definition,
+            string=hcl.string,
+            literal=hcl.literal,
+            inputs=hcl.literal(inputs, 4),
+            outputs=hcl.literal(outputs, 4),
+        )
+    except jinja2.TemplateError as exc:
+        raise MeshpipeError(f"cannot render definition.tf.j2 for {definition.spec_path}: {exc}") from exc

@@ -1,0 +1,120 @@
+"""``meshpipe definition ...``: publish a Trigger Module as a meshStack Building Block Definition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from meshpipe.trigger.definition import DEFAULT_TERRAFORM_VERSION, DEFAULT_WORKSPACE
+
+__all__ = ["definition"]
+
+
+@click.group()
+def definition() -> None:
+    """Render a meshStack Building Block Definition for a spec's Trigger Module."""
+
+
+@definition.command("render")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output-file",
+    "output_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the definition here instead of to stdout.",
+)
+@click.option(
+    "--repository-url",
+    help="Git URL of the repository hosting the module [default: https://github.com/<spec's github.repository>.git].",
+)
+@click.option("--path", "module_path", help="Directory of the module in that repository [default: modules/<name>].")
+@click.option("--ref", default="main", show_default=True, help="Branch or tag meshStack checks out.")
+@click.option(
+    "--workspace",
+    default=DEFAULT_WORKSPACE,
+    show_default=True,
+    help="meshStack workspace that owns the definition (service management enabled).",
+)
+@click.option(
+    "--terraform-version",
+    default=DEFAULT_TERRAFORM_VERSION,
+    show_default=True,
+    help="Terraform/OpenTofu version meshStack's runner uses.",
+)
+@click.option(
+    "--async/--sync",
+    "is_async",
+    default=None,
+    help="async: the workflow finishes the run with `meshpipe run`; sync: the module's "
+    "wait_for_completion decides [default: sync if the spec waits by default, else async].",
+)
+@click.option("--display-name", help="Name in the marketplace; say what the pipeline does [default: from the spec].")
+@click.option(
+    "--output",
+    "extra_outputs",
+    multiple=True,
+    metavar="NAME[=TYPE[:ASSIGNMENT]]",
+    help="An output the workflow reports (e.g. bucket_url=STRING:RESOURCE_URL); repeatable.",
+)
+def render(
+    spec: Path,
+    output_file: Path | None,
+    repository_url: str | None,
+    module_path: str | None,
+    ref: str,
+    workspace: str,
+    terraform_version: str,
+    is_async: bool | None,
+    display_name: str | None,
+    extra_outputs: tuple[str, ...],
+) -> None:
+    """Write a meshstack_building_block_definition resource for SPEC's module.
+
+    One input per module variable (user inputs, static settings, the GitHub token or App key as a sensitive
+    environment input read from a variable of the file), the module's outputs, and the async/sync choice.
+
+    \b
+    Example:
+      meshpipe definition render examples/team-bucket/spec.yaml --path examples/team-bucket/module \\
+        --output bucket_url=STRING:RESOURCE_URL -o definition.tf
+    """
+    import shlex
+
+    from meshpipe.trigger.definition import build_definition, parse_output_option, render_definition
+    from meshpipe.trigger.spec import load_spec
+
+    spec_path = spec.as_posix()
+    options = {
+        "--repository-url": repository_url,
+        "--path": module_path,
+        "--ref": ref,
+        "--workspace": workspace,
+        "--terraform-version": terraform_version,
+        "--display-name": display_name,
+    }
+    words = ["meshpipe", "definition", "render", spec_path]
+    words += [word for flag, value in options.items() if value is not None for word in (flag, value)]
+    words += [] if is_async is None else ["--async" if is_async else "--sync"]
+    words += [word for option in extra_outputs for word in ("--output", option)]
+    words += [] if output_file is None else ["-o", output_file.as_posix()]
+    result = build_definition(
+        load_spec(spec),
+        spec_path=spec_path,
+        repository_url=repository_url,
+        path=module_path,
+        ref=ref,
+        workspace=workspace,
+        terraform_version=terraform_version,
+        is_async=is_async,
+        display_name=display_name,
+        outputs=tuple(parse_output_option(option) for option in extra_outputs),
+        command=shlex.join(words),
+    )
+    text = render_definition(result)
+    if output_file is None:
+        click.echo(text, nl=False)
+    else:
+        output_file.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output_file}", err=True)

@@ -1,0 +1,182 @@
+"""``meshpipe definition render``: a meshstack_building_block_definition for a spec's module.
+
+The provider cannot be downloaded here, so the rendered file is held to ``terraform fmt -check`` and to structural
+assertions on the intermediate :class:`Definition` and on the text.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshpipe.terraform import Terraform
+from meshpipe.trigger.definition import Definition, build_definition, parse_output_option, render_definition
+from meshpipe.trigger.spec import ModuleSpec, parse_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+TEAM_BUCKET_SPEC = ROOT / "examples" / "team-bucket" / "spec.yaml"
+MESHSTACK_VARIABLES = {
+    "meshstack_building_block_id",
+    "meshstack_building_block_run_id",
+    "meshstack_building_block_run_b64",
+}
+
+
+def spec(**overrides: Any) -> ModuleSpec:
+    data: dict[str, Any] = {
+        "name": "everything",
+        "description": "A module with every kind of input.",
+        "github": {"api_url": {"default": "https://ghes.example.com/api/v3"}},  # repository omitted -> required
+        "workflows": {"apply": "apply.yml", "destroy": "destroy.yml"},
+        "inputs": [
+            {"name": "size", "type": "string", "allowed": ["small", "large"], "default": "small"},
+            {"name": "bucket_name", "type": "string", "regex": "^[a-z]+$", "example": "abc"},
+            {"name": "replicas", "type": "number", "default": 2},
+            {"name": "public", "type": "bool", "default": False},
+            {"name": "zones", "type": "list", "default": ["a", "b"]},
+            {"name": "labels", "type": "map", "default": {"team": "alpha"}},
+            {"name": "db_password", "sensitive": True, "env": "DB_PASSWORD"},
+            {"name": "workspace", "meshstack": "workspace"},
+        ],
+        "correlation_input": {"default": None},
+        "wait": {"enabled": {"default": True}},
+    }
+    data.update(overrides)
+    return parse_spec(data, "inline")
+
+
+def definition(module_spec: ModuleSpec | None = None, **options: Any) -> Definition:
+    return build_definition(
+        module_spec or spec(), spec_path="inline.yaml", module_output_names=("repository",), **options
+    )
+
+
+def test_every_module_variable_is_an_input_or_explained() -> None:
+    module_spec = spec()
+    result = definition(module_spec)
+    names = {item.name for item in result.inputs}
+    for variable in module_spec.variables:
+        assert variable.name in names or variable.name in result.unmapped, variable.name
+    assert set(result.unmapped) >= MESHSTACK_VARIABLES
+    assert not names & MESHSTACK_VARIABLES
+    assert result.unmapped["correlation_input"].startswith("optional")
+
+
+def test_io_types_follow_the_terraform_types() -> None:
+    result = definition()
+    assert result.input("replicas").type == "INTEGER"
+    assert result.input("public").type == "BOOLEAN"
+    assert result.input("zones").type == "CODE"
+    assert result.input("labels").type == "CODE"
+    assert result.input("bucket_name").type == "STRING"
+    size = result.input("size")
+    assert (size.type, size.selectable_values) == ("SINGLE_SELECT", ("small", "large"))
+
+
+def test_user_variables_are_user_inputs_and_settings_are_static() -> None:
+    result = definition()
+    bucket = result.input("bucket_name")
+    assert bucket.assignment_type == "USER_INPUT"
+    assert bucket.default_value is None and bucket.argument is None
+    assert bucket.validation_regex == "^[a-z]+$"
+    assert result.input("replicas").default_value == "jsonencode(2)"
+    assert result.input("zones").default_value == 'jsonencode(jsonencode(["a", "b"]))'  # CODE is encoded twice
+    api = result.input("github_api_url")
+    assert (api.assignment_type, api.argument) == ("STATIC", 'jsonencode("https://ghes.example.com/api/v3")')
+
+
+def test_a_required_setting_becomes_a_variable_of_the_definition_file() -> None:
+    result = definition()
+    assert result.input("github_repository").argument == "jsonencode(var.github_repository)"
+    assert "github_repository" in {variable.name for variable in result.variables}
+
+
+def test_secrets_are_sensitive_environment_inputs_read_from_variables() -> None:
+    result = definition()
+    secrets = {item.name: item for item in result.inputs if item.secret is not None}
+    assert set(secrets) == {"GITHUB_TOKEN", "DB_PASSWORD"}
+    for name, item in secrets.items():
+        assert item.is_environment and item.assignment_type == "STATIC"
+        assert item.secret == f"var.{name.lower()}"
+        assert item.argument is None
+    sensitive = {variable.name for variable in result.variables if variable.sensitive}
+    assert sensitive == {"github_token", "db_password"}
+
+
+def test_app_auth_publishes_the_app_variables_instead_of_a_token() -> None:
+    result = definition(spec(auth={"mode": "app"}))
+    secrets = {item.name for item in result.inputs if item.secret is not None}
+    assert secrets == {"GITHUB_APP_ID", "GITHUB_APP_INSTALLATION_ID", "GITHUB_APP_PEM_FILE", "DB_PASSWORD"}
+
+
+def test_async_defaults_to_the_specs_wait_setting_and_sync_forces_waiting() -> None:
+    assert definition().is_async is False  # the spec waits by default -> sync
+    no_wait = spec(wait={"enabled": {"default": False}})
+    assert definition(no_wait).is_async is True
+    forced = definition(no_wait, is_async=False)
+    assert forced.input("wait_for_completion").argument == "jsonencode(true)"
+
+
+def test_sync_is_refused_when_the_spec_fixes_waiting_off() -> None:
+    from meshpipe.errors import MeshpipeError
+
+    with pytest.raises(MeshpipeError, match="sync definition needs a module that waits"):
+        definition(spec(wait={"enabled": False}), is_async=False)
+
+
+def test_extra_outputs_carry_type_and_assignment() -> None:
+    result = definition(outputs=(parse_output_option("bucket_url=STRING:RESOURCE_URL"),))
+    by_name = {output.name: output for output in result.outputs}
+    assert by_name["bucket_url"].assignment_type == "RESOURCE_URL"
+    assert by_name["repository"].assignment_type == "NONE"
+
+
+@pytest.mark.terraform
+def test_rendered_file_is_fmt_clean_and_names_every_input(tmp_path: Path) -> None:
+    result = definition(outputs=(parse_output_option("bucket_url=STRING:RESOURCE_URL"),))
+    text = render_definition(result)
+    (tmp_path / "definition.tf").write_text(text, encoding="utf-8")
+    fmt = Terraform(tmp_path).run("fmt", "-check", "-diff", "definition.tf", check=False)
+    assert fmt.returncode == 0, fmt.output
+    assert text.startswith("# Generated by meshpipe from inline.yaml; do not edit.")
+    assert 'resource "meshstack_building_block_definition" "everything"' in text
+    for item in result.inputs:
+        assert re.search(rf"^      {item.name} = {{$", text, flags=re.MULTILINE), item.name
+    assert "secret_value = var.github_token" in text
+    assert re.search(r'variable "github_token" \{\n[^}]*sensitive\s+= true', text)
+    assert "async = false" in text and "the workflow's conclusion decides" in text
+
+
+def test_cli_renders_the_team_bucket_definition_without_secrets(tmp_path: Path) -> None:
+    target = tmp_path / "definition.tf"
+    canary = "ghp_canary_must_not_appear_0123456789"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "meshpipe", "definition", "render", str(TEAM_BUCKET_SPEC),
+            "--path", "examples/team-bucket/module", "--ref", "v1.0.0", "--async",
+            "--output", "bucket_url=STRING:RESOURCE_URL", "-o", str(target),
+        ],
+        capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin", "GITHUB_TOKEN": canary},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    text = target.read_text(encoding="utf-8")
+    assert text.splitlines()[0].startswith("# Generated by meshpipe from ")
+    assert 'repository_path   = "examples/team-bucket/module"' in text
+    assert 'ref_name          = "v1.0.0"' in text
+    assert "async = true" in text
+    assert canary not in text + result.stdout + result.stderr
+
+
+def test_cli_rejects_a_bad_output_option_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "meshpipe", "definition", "render", str(TEAM_BUCKET_SPEC), "--output", "x=FLOAT"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["meshpipe: error: --output 'x=FLOAT': type must be one of "
+                                                  "STRING, CODE, INTEGER, BOOLEAN"]  # fmt: skip

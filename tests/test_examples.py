@@ -1,0 +1,203 @@
+"""The team-bucket example stays honest: its module is what its spec renders, its workflows declare exactly the
+inputs the module sends, its pipeline does what the workflows do, and the whole thing runs on the sandbox."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from meshpipe.demo import DEMO_INPUTS, expected_steps, module_variables, terraform_vars
+from meshpipe.sandbox import Sandbox, load_workflow
+from meshpipe.terraform import Terraform
+from meshpipe.trigger.render import render_module
+from meshpipe.trigger.spec import RUN_URL_INPUT, load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "team-bucket"
+SPEC_PATH = "examples/team-bucket/spec.yaml"
+WORKFLOWS = {phase: EXAMPLE / ".github" / "workflows" / f"{phase}.yml" for phase in ("apply", "destroy")}
+
+
+def workflow_document(phase: str) -> dict[Any, Any]:
+    document = yaml.safe_load(WORKFLOWS[phase].read_text(encoding="utf-8"))
+    assert isinstance(document, dict)
+    return document
+
+
+def spec_input_names() -> set[str]:
+    spec = load_spec(EXAMPLE / "spec.yaml")
+    names = {item.name for item in spec.inputs}
+    if spec.forward_run_url.value:
+        names.add(RUN_URL_INPUT)
+    if spec.correlation_input.value:
+        names.add(str(spec.correlation_input.value))
+    return names
+
+
+def test_module_is_exactly_what_the_spec_renders() -> None:
+    files = render_module(load_spec(EXAMPLE / "spec.yaml"), spec_path=SPEC_PATH)
+    module = EXAMPLE / "module"
+    on_disk = {
+        path.relative_to(module).as_posix()
+        for path in module.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and ".terraform" not in path.as_posix()
+    }
+    assert on_disk == set(files), "run: examples/regenerate.sh"
+    for relpath, text in files.items():
+        assert (module / relpath).read_text(encoding="utf-8") == text, (
+            f"{relpath} drifted from the spec; run: examples/regenerate.sh"
+        )
+
+
+@pytest.mark.parametrize("phase", ["apply", "destroy"])
+def test_workflow_declares_the_run_url_and_shows_the_correlation_id(phase: str) -> None:
+    document = workflow_document(phase)
+    inputs = document[True]["workflow_dispatch"]["inputs"]  # YAML 1.1 reads `on` as true
+    assert inputs[RUN_URL_INPUT]["required"] is True
+    assert "correlation_id" in inputs
+    assert "${{ inputs.correlation_id }}" in document["run-name"]
+
+
+@pytest.mark.parametrize("phase", ["apply", "destroy"])
+def test_workflow_declares_exactly_the_inputs_the_spec_sends(phase: str) -> None:
+    assert set(load_workflow(WORKFLOWS[phase]).inputs) == spec_input_names()
+
+
+@pytest.mark.parametrize("phase", ["apply", "destroy"])
+def test_workflow_finishes_the_run_always_with_the_job_status(phase: str) -> None:
+    steps = next(iter(workflow_document(phase)["jobs"].values()))["steps"]
+    last = steps[-1]
+    assert last["if"] == "always()"
+    assert last["uses"] == "./"  # the composite action at the repository root
+    assert last["with"] == {"command": "finish", "job-status": "${{ job.status }}"}
+    # No step interpolates an input into its shell line (inputs are untrusted).
+    for step in steps:
+        assert "inputs." not in str(step.get("run", ""))
+
+
+def test_the_composite_action_takes_the_inputs_the_workflows_use() -> None:
+    action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+    for phase in ("apply", "destroy"):
+        for step in next(iter(workflow_document(phase)["jobs"].values()))["steps"]:
+            if step.get("uses") == "./":
+                assert set(step["with"]) <= set(action["inputs"]), step["name"]
+
+
+@pytest.mark.parametrize("phase", ["apply", "destroy"])
+def test_pipeline_registers_the_same_steps_as_the_workflow(phase: str) -> None:
+    steps = next(iter(workflow_document(phase)["jobs"].values()))["steps"]
+    register = next(step for step in steps if step.get("with", {}).get("command") == "register")
+    registered = [line.split("=", 1)[0] for line in register["with"]["steps"].splitlines() if line.strip()]
+    assert registered == expected_steps(EXAMPLE)[phase]
+    for step_id in registered:
+        assert any(f"pipeline.py {step_id}" in str(step.get("run", "")) for step in steps), step_id
+
+
+def _wait_until(condition: Any, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.terraform
+def test_module_dispatches_exactly_the_declared_inputs_and_the_example_runs_end_to_end(tmp_path: Path) -> None:
+    workdir = tmp_path / "module"
+    shutil.copytree(EXAMPLE / "module", workdir)
+    declared = module_variables(workdir)
+    with Sandbox() as box:
+        terraform = Terraform(workdir, env=box.module_env(), timeout=120)
+        terraform.init()
+        apply_run = box.meshstack.create_run(behavior="APPLY", inputs=DEMO_INPUTS)
+        terraform.write_vars(terraform_vars(box, apply_run, declared))
+        terraform.apply()
+        destroy_run = box.meshstack.create_run(
+            behavior="DESTROY",
+            inputs=DEMO_INPUTS,
+            building_block_uuid=apply_run.object["spec"]["buildingBlock"]["uuid"],
+        )
+        terraform.write_vars(terraform_vars(box, destroy_run, declared))
+        terraform.apply()
+        terraform.destroy()
+        _wait_until(lambda: destroy_run.status in ("SUCCEEDED", "FAILED"))
+
+        for phase in ("apply", "destroy"):
+            (dispatch,) = box.github.dispatches_for(workflow=f"{phase}.yml")
+            assert set(dispatch.inputs) == set(load_workflow(WORKFLOWS[phase]).inputs)
+        apply_inputs = box.github.dispatches_for(workflow="apply.yml")[0].inputs
+        assert apply_inputs[RUN_URL_INPUT] == apply_run.url
+        assert apply_inputs["versioning"] == "true" and apply_inputs["retention_days"] == "30"
+        assert apply_inputs["workspace"] == apply_run.object["spec"]["buildingBlock"]["spec"]["workspaceIdentifier"]
+        assert box.github.dispatches_for(workflow="destroy.yml")[0].inputs[RUN_URL_INPUT] == destroy_run.url
+        assert (apply_run.status, destroy_run.status) == ("SUCCEEDED", "SUCCEEDED")
+        steps = apply_run.sources["github"]["steps"]
+        assert [step["status"] for step in steps] == ["SUCCEEDED"] * 3
+        assert apply_run.outputs["bucket_url"]["value"] == "https://storage.example.com/alpha-dev-data"
+        assert not (Path(str(box.state_dir)) / "alpha-dev-data").exists()
+        # The token reached terraform only through its environment: not in state, variables or dispatched inputs.
+        token = box.credentials.github_token
+        for path in workdir.glob("*.tf*"):
+            assert token not in path.read_text(encoding="utf-8"), path.name
+        for dispatch in box.github.dispatches:
+            assert token not in str(dispatch.inputs) and box.credentials.client_secret not in str(dispatch.inputs)
+
+
+def test_pipeline_tells_the_user_why_inputs_are_invalid() -> None:
+    with Sandbox() as box:
+        run = box.meshstack.create_run(behavior="APPLY", inputs={"bucket_name": "Not_Valid"})
+        response = requests.post(
+            f"{box.github_api_url}/repos/{box.repository}/actions/workflows/apply.yml/dispatches",
+            headers={"Authorization": f"Bearer {box.credentials.github_token}"},
+            json={"ref": "main", "inputs": {RUN_URL_INPUT: run.url, "bucket_name": "Not_Valid"}},
+            timeout=5,
+        )
+        assert response.status_code == 204, response.text
+        _wait_until(lambda: run.status in ("SUCCEEDED", "FAILED"))
+        _wait_until(lambda: box.github.runs[0].conclusion is not None)
+        assert run.status == "FAILED"
+        validate, provision, _ = run.sources["github"]["steps"]
+        assert validate["status"] == "FAILED"
+        assert "bucket name 'Not_Valid' must be 3-63 lower-case letters" in validate["userMessage"]
+        assert provision["status"] == "PENDING"
+        assert box.github.runs[0].conclusion == "failure"
+
+
+def test_published_definition_is_what_its_command_renders(tmp_path: Path) -> None:
+    committed = (EXAMPLE / "publish" / "definition.tf").read_text(encoding="utf-8")
+    command = shlex.split(committed.splitlines()[0].split("; run: ", 1)[1])
+    assert command[:3] == ["meshpipe", "definition", "render"] and command[-2] == "-o"
+    target = tmp_path / "definition.tf"
+    result = subprocess.run(
+        [sys.executable, "-m", "meshpipe", *command[1:-1], str(target)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = target.read_text(encoding="utf-8")
+    assert rendered.splitlines()[1:] == committed.splitlines()[1:], "run: examples/regenerate.sh"
+    fmt = Terraform(tmp_path).run("fmt", "-check", "-diff", "definition.tf", check=False)
+    assert fmt.returncode == 0, fmt.output
+
+
+@pytest.mark.terraform
+def test_example_module_passes_validate_fmt_and_its_own_terraform_tests(tmp_path: Path) -> None:
+    workdir = tmp_path / "module"
+    shutil.copytree(EXAMPLE / "module", workdir)
+    terraform = Terraform(workdir)
+    terraform.init()
+    terraform.run("validate", "-no-color")
+    terraform.run("fmt", "-check", "-recursive")
+    result = terraform.run("test", "-no-color")
+    assert re.search(r"Success! \d+ passed, 0 failed", result.stdout), result.output
