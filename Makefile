@@ -43,6 +43,7 @@ render: $(STAMP)
 ## check: fail if a committed module differs from what its spec renders (drift check)
 check: $(STAMP)
 	$(BIN)/meshpipe module check
+	$(BIN)/meshpipe module check examples/team-bucket/spec.yaml -o examples/team-bucket/module
 
 ## bench: repeatable measurements (ratios against a baseline measured in the same run)
 bench: $(STAMP)

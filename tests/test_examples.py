@@ -19,7 +19,6 @@ import yaml
 from meshpipe.demo import DEMO_INPUTS, expected_steps, module_variables, terraform_vars
 from meshpipe.sandbox import Sandbox, load_workflow
 from meshpipe.terraform import Terraform
-from meshpipe.trigger.render import render_module
 from meshpipe.trigger.spec import RUN_URL_INPUT, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,18 +44,20 @@ def spec_input_names() -> set[str]:
 
 
 def test_module_is_exactly_what_the_spec_renders() -> None:
-    files = render_module(load_spec(EXAMPLE / "spec.yaml"), spec_path=SPEC_PATH)
-    module = EXAMPLE / "module"
-    on_disk = {
-        path.relative_to(module).as_posix()
-        for path in module.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and ".terraform" not in path.as_posix()
-    }
-    assert on_disk == set(files), "run: examples/regenerate.sh"
-    for relpath, text in files.items():
-        assert (module / relpath).read_text(encoding="utf-8") == text, (
-            f"{relpath} drifted from the spec; run: examples/regenerate.sh"
-        )
+    result = subprocess.run(
+        [sys.executable, "-m", "meshpipe", "module", "check", SPEC_PATH, "-o", "examples/team-bucket/module"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"run: examples/regenerate.sh\n{result.stdout}{result.stderr}"
+    assert "up to date" in result.stdout
+
+
+def test_module_header_names_the_command_that_regenerates_it_in_place() -> None:
+    first_line = (EXAMPLE / "module" / "main.tf").read_text(encoding="utf-8").splitlines()[0]
+    assert first_line.endswith(f"meshpipe module render {SPEC_PATH} -o examples/team-bucket/module")
 
 
 @pytest.mark.parametrize("phase", ["apply", "destroy"])

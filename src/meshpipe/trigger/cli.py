@@ -22,12 +22,21 @@ def project_root(spec_path: Path) -> Path:
     return Path.cwd()
 
 
-def spec_label(spec_path: Path, root: Path) -> str:
-    """The spec's path as the generated headers print it (relative to the project root, POSIX style)."""
+def path_label(path: Path, root: Path) -> str:
+    """A path as the generated headers print it (relative to the project root, POSIX style)."""
     try:
-        return spec_path.resolve().relative_to(root).as_posix()
+        return path.resolve().relative_to(root).as_posix()
     except ValueError:
-        return spec_path.as_posix()
+        return path.as_posix()
+
+
+def _render(spec: Path, output: Path | None) -> tuple[dict[str, str], Path]:
+    """Render ``spec`` in memory; returns the files and the module directory they belong in."""
+    root = project_root(spec)
+    parsed = load_spec(spec)
+    target = output if output is not None else root / "modules" / parsed.name
+    output_label = path_label(output, root) if output is not None else None
+    return render_module(parsed, spec_path=path_label(spec, root), output_dir=output_label), target
 
 
 @click.group()
@@ -53,10 +62,7 @@ def render(spec: Path, output: Path | None) -> None:
       meshpipe module render generator/specs/github-workflow-trigger.yaml
       meshpipe module render my-spec.yaml -o /tmp/my-module
     """
-    root = project_root(spec)
-    parsed = load_spec(spec)
-    files = render_module(parsed, spec_path=spec_label(spec, root))
-    target = output if output is not None else root / "modules" / parsed.name
+    files, target = _render(spec, output)
     write_module(files, target)
     click.echo(f"wrote {len(files)} files to {target}")
     for relative in sorted(files):
@@ -65,7 +71,15 @@ def render(spec: Path, output: Path | None) -> None:
 
 @module.command()
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-def check(specs: tuple[Path, ...]) -> None:
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The module directory to compare with, for a single SPEC rendered with -o (default: modules/<name>).",
+)
+def check(specs: tuple[Path, ...], output: Path | None) -> None:
     """Fail if a committed module differs from what its spec renders (drift check).
 
     Renders each SPEC in memory (default: every generator/specs/*.yaml under the current directory) and compares it
@@ -75,16 +89,17 @@ def check(specs: tuple[Path, ...]) -> None:
     Example:
       meshpipe module check
       meshpipe module check generator/specs/github-workflow-trigger.yaml
+      meshpipe module check examples/team-bucket/spec.yaml -o examples/team-bucket/module
     """
     paths = list(specs) or sorted(Path("generator/specs").glob("*.yaml"))
     if not paths:
         raise SpecError("generator/specs", "", "no specs found; pass SPEC paths or run from the project root")
+    if output is not None and len(paths) != 1:
+        raise click.UsageError("-o/--output needs exactly one SPEC")
     drifted = 0
     for path in paths:
-        root = project_root(path)
-        parsed = load_spec(path)
-        target = root / "modules" / parsed.name
-        problems = drift(render_module(parsed, spec_path=spec_label(path, root)), target)
+        files, target = _render(path, output)
+        problems = drift(files, target)
         for line in problems:
             click.echo(line, nl=not line.endswith("\n"))
         drifted += bool(problems)

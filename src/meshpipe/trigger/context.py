@@ -230,7 +230,7 @@ def _ref_text(setting: Setting) -> str:
     return f"var.{setting.variable}" if setting.exposed else hcl.literal(setting.value)
 
 
-def build_context(spec: ModuleSpec, *, header: str, spec_path: str) -> dict[str, Any]:
+def build_context(spec: ModuleSpec, *, header: str, spec_path: str, command: str) -> dict[str, Any]:
     """Everything the templates use; templates do layout only."""
     variables = spec.variables
     examples = {v.name: _example(v, spec) for v in variables if v.required}
@@ -238,6 +238,7 @@ def build_context(spec: ModuleSpec, *, header: str, spec_path: str) -> dict[str,
         "header": header,
         "spec": spec,
         "spec_path": spec_path,
+        "render_command": command,
         "variables": variables,
         "examples": examples,
         "locals": _locals(spec),
