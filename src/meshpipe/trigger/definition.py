@@ -27,6 +27,7 @@ from typing import Any
 
 from meshpipe.errors import MeshpipeError
 from meshpipe.trigger import hcl
+from meshpipe.trigger.errors import RenderError
 from meshpipe.trigger.spec import ModuleSpec
 from meshpipe.trigger.variables import MESHSTACK_VARIABLES
 
@@ -46,6 +47,7 @@ __all__ = [
     "render_definition",
 ]
 
+DEFINITION_TEMPLATE = "definition.tf.j2"
 DEFAULT_WORKSPACE = "platform-team"
 DEFAULT_TERRAFORM_VERSION = "1.9.0"
 #: Terraform type -> meshStack IO type
@@ -312,25 +314,19 @@ def build_definition(
     )
 
 
-def render_definition(definition: Definition) -> str:
+def render_definition(definition: Definition, output: str = "definition.tf") -> str:
     """The definition as a ``.tf`` file, fmt-clean; its first line says it is generated."""
     import jinja2
 
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("meshpipe.trigger", "templates"),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # the output is HCL
-    )
+    from meshpipe.trigger.render import environment
+
     inputs = {item.name: item.attributes() for item in definition.inputs}
     outputs = {
         item.name: {"display_name": item.display_name, "type": item.type, "assignment_type": item.assignment_type}
         for item in definition.outputs
     }
     try:
-        template = environment.get_template("definition.tf.j2")
+        template = environment().get_template(DEFINITION_TEMPLATE)
         return template.render(
             d=definition,
             string=hcl.string,
@@ -339,4 +335,4 @@ def render_definition(definition: Definition) -> str:
             outputs=hcl.literal(outputs, 4),
         )
     except jinja2.TemplateError as exc:
-        raise MeshpipeError(f"cannot render definition.tf.j2 for {definition.spec_path}: {exc}") from exc
+        raise RenderError(DEFINITION_TEMPLATE, output, str(exc)) from exc
