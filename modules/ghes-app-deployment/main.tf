@@ -117,8 +117,8 @@ resource "terraform_data" "destroy_hook" {
       error_message = "Two workflow inputs differ only in case; GitHub treats input names case-insensitively."
     }
     precondition {
-      condition     = local.correlation_input == null ? true : !contains([for name in keys(local.inputs) : lower(name)], lower(local.correlation_input))
-      error_message = "correlation_input names an input that already has a value; the dispatcher fills it with the correlation id, so choose an input that is not in workflow_inputs."
+      condition     = local.correlation_input == null ? true : !contains([for name in concat(keys(local.inputs), keys(local.secret_inputs)) : lower(name)], lower(local.correlation_input))
+      error_message = "correlation_input names an input that already has a value; the dispatcher fills it with the correlation id, so choose an input that the module does not send already (workflow_inputs, declared and secret inputs)."
     }
   }
 
@@ -147,8 +147,8 @@ resource "terraform_data" "apply_trigger" {
       error_message = "Two workflow inputs differ only in case; GitHub treats input names case-insensitively."
     }
     precondition {
-      condition     = local.correlation_input == null ? true : !contains([for name in keys(local.inputs) : lower(name)], lower(local.correlation_input))
-      error_message = "correlation_input names an input that already has a value; the dispatcher fills it with the correlation id, so choose an input that is not in workflow_inputs."
+      condition     = local.correlation_input == null ? true : !contains([for name in concat(keys(local.inputs), keys(local.secret_inputs)) : lower(name)], lower(local.correlation_input))
+      error_message = "correlation_input names an input that already has a value; the dispatcher fills it with the correlation id, so choose an input that the module does not send already (workflow_inputs, declared and secret inputs)."
     }
   }
 

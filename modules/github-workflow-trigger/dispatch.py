@@ -124,9 +124,10 @@ def add_secret(value: str | None) -> None:
     """Remember a secret so that :func:`redact` masks it in everything printed."""
     if value and len(value) >= MIN_SECRET_LENGTH:
         _SECRETS.add(value)
-        stripped = value.strip()
-        if stripped != value and len(stripped) >= MIN_SECRET_LENGTH:
-            _SECRETS.add(stripped)
+        # Also the forms a message takes on its way out: stripped, and whitespace collapsed to one line.
+        for variant in (value.strip(), " ".join(value.split())):
+            if variant != value and len(variant) >= MIN_SECRET_LENGTH:
+                _SECRETS.add(variant)
 
 
 def redact(text: str) -> str:
@@ -597,7 +598,8 @@ class Client:
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since - LIST_LOOKBACK_SECONDS))
         query: dict[str, Any] = {"event": config.event, "created": f">={created}", "per_page": 50}
         if config.event == "workflow_dispatch":
-            query["branch"] = config.ref
+            # A run's head_branch is the short name even when the dispatch named refs/heads/... or refs/tags/...
+            query["branch"] = re.sub(r"^refs/(heads|tags)/", "", config.ref)
         base = (
             f"{self.repo_url}/actions/workflows/{_q(config.workflow)}/runs"
             if config.workflow
@@ -816,6 +818,8 @@ def settle_seconds(environ: Mapping[str, str]) -> float:
         return DEFAULT_SETTLE_SECONDS
     try:
         value = float(raw)
+        if value != value:  # NaN: the search would never reach its deadline
+            raise ValueError(raw)
     except ValueError:
         raise ConfigError(f"MESHPIPE_DISPATCH_SETTLE_SECONDS: expected seconds, got {raw!r}") from None
     return min(max(value, 0.0), FIND_DEADLINE_SECONDS)

@@ -279,6 +279,15 @@ def test_redact_masks_every_secret_and_ignores_tiny_ones(dispatcher: ModuleType)
     assert "ghp_canary" not in dispatcher.format_error(dispatcher.DispatchError(text))
 
 
+def test_redact_masks_a_multi_line_secret_after_whitespace_is_collapsed(dispatcher: ModuleType) -> None:
+    # Error lines and GitHub's messages are collapsed to one line before they are printed.
+    dispatcher.add_secret("first-secret-line\nsecond  secret-line")
+    line = dispatcher.format_error(dispatcher.DispatchError("echoed: first-secret-line\nsecond  secret-line"))
+    assert "secret-line" not in line and line.endswith("echoed: ***")
+    clipped = dispatcher.Response(422, {}, json.dumps({"message": "x first-secret-line\n second secret-line"}).encode())
+    assert "secret-line" not in dispatcher.redact(clipped.message)
+
+
 # ------------------------------------------------------------------------------------------------ authentication
 
 
@@ -464,6 +473,24 @@ def test_dispatch_after_502_finds_the_run_instead_of_posting_again(dispatcher: M
     assert [r[0] for r in http.requests] == ["POST", "GET"]
     assert "event=workflow_dispatch" in http.requests[1][1]
     assert "branch=main" in http.requests[1][1]
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("", 15.0), ("0", 0.0), ("-3", 0.0), ("1e9", 300.0), ("inf", 300.0)])
+def test_settle_seconds_is_bounded(dispatcher: ModuleType, raw: str, seconds: float) -> None:
+    assert dispatcher.settle_seconds({"MESHPIPE_DISPATCH_SETTLE_SECONDS": raw}) == seconds
+
+
+def test_settle_seconds_rejects_nan_which_would_make_the_run_search_endless(dispatcher: ModuleType) -> None:
+    with pytest.raises(dispatcher.ConfigError, match="MESHPIPE_DISPATCH_SETTLE_SECONDS"):
+        dispatcher.settle_seconds({"MESHPIPE_DISPATCH_SETTLE_SECONDS": "nan"})
+
+
+@pytest.mark.parametrize(("ref", "branch"), [("refs/heads/main", "main"), ("refs/tags/v1.2", "v1.2"), ("v1.2", "v1.2")])
+def test_run_search_filters_by_the_short_branch_or_tag_name(dispatcher: ModuleType, ref: str, branch: str) -> None:
+    # GitHub accepts a full ref for the dispatch, but a run's head_branch (the list filter) is the short name.
+    client, _ = make_client(dispatcher, [], ref=ref)
+    query = dispatcher.urllib.parse.parse_qs(dispatcher.urllib.parse.urlsplit(client.runs_url(1000.0)).query)
+    assert query["branch"] == [branch]
 
 
 def test_dispatch_after_timeout_reposts_only_when_no_run_appeared(dispatcher: ModuleType, clock: Clock) -> None:

@@ -106,3 +106,15 @@ def test_fixed_settings_become_literals_not_variables(tmp_path: Path) -> None:
     assert 'repository            = "acme/infra"' in main
     assert '"say \\"hi\\" \\\\ $${var.nope} %%{ if x } `rm -rf /` $(touch MARKER)\\nnext line äö"' in main
     assert re.search(r"\n  input_limit\s+= 10\n", main)
+
+
+def test_correlation_input_cannot_take_over_a_secret_input(tmp_path: Path) -> None:
+    # The dispatcher writes the correlation id last, so it would silently replace the secret's value.
+    workdir = render_inline(INLINE_SPECS["typed-optional-inputs"], tmp_path)
+    tf = Terraform(workdir)
+    tf.init()
+    variables = {"github_repository": "a/b", "apply_workflow": "apply.yml", "service_name": "svc", "size": 1}
+    tf.write_vars({**variables, "correlation_input": "API_KEY"})
+    result = tf.run("plan", "-no-color", "-input=false", check=False)
+    assert result.returncode != 0
+    assert "correlation_input names an input that already has a value" in result.output

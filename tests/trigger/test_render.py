@@ -16,7 +16,7 @@ from meshpipe.trigger import render as render_mod
 from meshpipe.trigger.cli import module
 from meshpipe.trigger.errors import RenderError, WriteError
 from meshpipe.trigger.render import render_module, write_module
-from meshpipe.trigger.spec import load_spec
+from meshpipe.trigger.spec import load_spec, parse_spec
 from tests.trigger.support import MODULES, ROOT, SPECS
 
 SPEC_PATHS = sorted(SPECS.glob("*.yaml"))
@@ -156,6 +156,31 @@ def test_hcl_literal_lays_out_nested_values_like_terraform_fmt() -> None:
     assert text == '  a = 1\n  long_name = {\n    x             = "y"\n    "needs quote" = [1, 2]\n  }\n  b = null\n'
     assert json.loads(hcl.literal([True, None, 2.5])) == [True, None, 2.5]
     assert hcl.literal({"null": 1, "for": 2, "ok": 3}, 0) == '{\n  "null" = 1\n  "for"  = 2\n  ok     = 3\n}'
+
+
+def test_hcl_object_key_with_a_trailing_newline_is_quoted() -> None:
+    # Python's `$` matches before a final newline; a bare key "x\n" would break the file.
+    assert hcl.identifier_or_string("x\n") == '"x\\n"'
+    assert hcl.literal({"x\n": "v"}, 0) == '{\n  "x\\n" = "v"\n}'
+
+
+def test_spec_text_with_newlines_cannot_escape_a_test_file_comment() -> None:
+    injected = 'run "injected" {'
+    data = {
+        "name": "hostile-comments",
+        "description": "d",
+        "github": {"repository": "a/b"},
+        "workflows": {"apply": "apply.yml"},
+        "inputs": [
+            {"name": "tier", "type": "string", "allowed": ["ok", f"x\n{injected}\n}}"], "default": "ok"},
+            {"name": "code", "type": "string", "regex": f"ok|\n{injected}\n}}\n", "default": "ok"},
+        ],
+    }
+    files = render_module(parse_spec(data, "inline.yaml"), spec_path="inline.yaml")
+    for name in ("tests/validation.tftest.hcl", "tests/wiring.tftest.hcl"):
+        lines = files[name].splitlines()
+        assert injected not in lines, name
+        assert not any(line.startswith("}") and line != "}" for line in lines), name
 
 
 def test_every_command_has_help_with_an_example() -> None:

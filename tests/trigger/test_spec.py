@@ -168,6 +168,40 @@ BAD_SPECS = [
         "clashes with correlation_input",
     ),
     ("workflow_inputs_fixed_map", spec(workflow_inputs={"a": "b"}), "workflow_inputs.a", "unknown key"),
+    # A pattern must match the whole value: Python's `$` also matches before a final newline (YAML `|` adds one).
+    (
+        "workflow_inputs_default_bad_key",
+        spec(workflow_inputs={"default": {"ok": "x", "bad name": "y"}}),
+        "workflow_inputs.default",
+        "GitHub input name",
+    ),
+    (
+        "workflow_inputs_default_clashes_with_a_declared_input",
+        spec(inputs=[{"name": "Env", "value": "a"}], workflow_inputs={"default": {"env": "b"}}),
+        "workflow_inputs.default",
+        "'env' is already sent by the module",
+    ),
+    (
+        "workflow_inputs_default_counts_toward_the_limit",
+        spec(inputs=typed(20), workflow_inputs={"default": {f"extra_{i}": "x" for i in range(4)}}),
+        "inputs",
+        "26 workflow inputs (20 declared + 4 in workflow_inputs + buildingBlockRunUrl + the correlation input)",
+    ),
+    ("module_name_with_trailing_newline", spec(name="demo-trigger\n"), "name", "expected a lower-case name"),
+    (
+        "input_name_with_trailing_newline",
+        spec(inputs=[{"name": "env\n", "value": "x"}]),
+        "inputs[0].name",
+        "GitHub input name",
+    ),
+    ("env_name_with_trailing_newline", spec(auth={"token_env": "TOKEN\n"}), "auth.token_env", "environment variable"),
+    ("repository_with_trailing_newline", spec(github={"repository": "a/b\n"}), "github.repository", "owner/repo"),
+    (
+        "api_url_with_trailing_newline",
+        spec(github={"repository": "a/b", "api_url": "https://x\n"}),
+        "github.api_url",
+        "URL",
+    ),
 ]
 
 

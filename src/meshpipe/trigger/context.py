@@ -209,10 +209,11 @@ def _preconditions(spec: ModuleSpec) -> list[tuple[str, str]]:
             "Two workflow inputs differ only in case; GitHub treats input names case-insensitively.",
         ),
         (
-            "local.correlation_input == null ? true : !contains([for name in keys(local.inputs) : lower(name)], "
-            "lower(local.correlation_input))",
+            "local.correlation_input == null ? true : !contains([for name in concat(keys(local.inputs), "
+            "keys(local.secret_inputs)) : lower(name)], lower(local.correlation_input))",
             "correlation_input names an input that already has a value; the dispatcher fills it with the "
-            "correlation id, so choose an input that is not in workflow_inputs.",
+            "correlation id, so choose an input that the module does not send already (workflow_inputs, declared "
+            "and secret inputs).",
         ),
     ]
     declared = sorted(item.name.lower() for item in spec.inputs)

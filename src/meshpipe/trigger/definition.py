@@ -187,7 +187,7 @@ def parse_output_option(option: str) -> DefinitionOutput:
     name, _, rest = option.partition("=")
     io_type, _, assignment = rest.partition(":")
     io_type, assignment = (io_type or "STRING").upper(), (assignment or "NONE").upper()
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise MeshpipeError(f"--output {option!r}: the name must be an identifier")
     if io_type not in OUTPUT_TYPES:
         raise MeshpipeError(f"--output {option!r}: type must be one of {', '.join(OUTPUT_TYPES)}")

@@ -45,7 +45,7 @@ _KEYWORDS = frozenset({"true", "false", "null", "for", "in", "if", "else", "endi
 
 def identifier_or_string(key: str) -> str:
     """An object key: bare when it is a plain identifier, else quoted."""
-    return key if _IDENTIFIER.match(key) and key not in _KEYWORDS else string(key)
+    return key if _IDENTIFIER.fullmatch(key) and key not in _KEYWORDS else string(key)
 
 
 def literal(value: Any, indent: int = 0) -> str:

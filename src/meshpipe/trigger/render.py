@@ -51,15 +51,21 @@ def environment() -> jinja2.Environment:
     env.filters["hcl"] = hcl.literal
     env.filters["hcl_string"] = hcl.string
     env.filters["md"] = markdown_cell
+    env.filters["one_line"] = one_line
     # Without its final newline, so ``{{ attrs(...) }}`` sits on a template line of its own.
     env.globals["attrs"] = lambda items, indent: hcl.attributes(items, indent).rstrip("\n")
     env.globals["Raw"] = hcl.Raw
     return env
 
 
+def one_line(value: object) -> str:
+    """Text with every run of whitespace (newlines included) collapsed to one space: safe in a ``#`` comment."""
+    return " ".join(str(value).split())
+
+
 def markdown_cell(value: object) -> str:
     """Text safe inside a Markdown table cell: one line, pipes escaped."""
-    return " ".join(str(value).split()).replace("|", "\\|")
+    return one_line(value).replace("|", "\\|")
 
 
 def render_command(spec_path: str, output_dir: str | None = None) -> str:

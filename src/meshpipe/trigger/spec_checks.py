@@ -44,10 +44,13 @@ def non_empty_string(value: Any) -> str | None:
 
 
 def pattern(regex: re.Pattern[str], expected: str) -> Check:
-    """A check accepting strings that ``regex`` matches."""
+    """A check accepting strings that ``regex`` matches as a whole.
+
+    ``fullmatch``, not ``match``: Python's ``$`` also matches before a final newline, which Terraform's RE2 does not.
+    """
 
     def check(value: Any) -> str | None:
-        return None if isinstance(value, str) and regex.match(value) else expected
+        return None if isinstance(value, str) and regex.fullmatch(value) else expected
 
     return check
 

@@ -116,6 +116,8 @@ class Parser(InputParser):
                 self.fail(
                     "workflow_inputs", "expected `false` or a mapping with `default` (static inputs go in `inputs`)"
                 )
+            for key in workflow_inputs.value or {}:
+                self.check(key, "workflow_inputs.default", INPUT_CHECK)
         spec = ModuleSpec(
             name=name,
             description=description.strip(),
@@ -211,10 +213,20 @@ class Parser(InputParser):
                 self.fail(f"inputs[{index}].name", "clashes with correlation_input, which the dispatcher fills")
         if RUN_URL_INPUT.lower() in names and RUN_URL_INPUT in extra:
             self.fail(f"inputs[{names[RUN_URL_INPUT.lower()]}].name", f"{RUN_URL_INPUT} is sent by forward_run_url")
-        total = len(spec.inputs) + len(extra)
+        # The default of workflow_inputs is sent too, unless a caller overrides it.
+        defaults = (spec.workflow_inputs.value or {}) if spec.workflow_inputs is not None else {}
+        taken_inputs = set(names)
+        if isinstance(spec.correlation_input.value, str):
+            taken_inputs.add(spec.correlation_input.value.lower())
+        for key in defaults:
+            if key.lower() in taken_inputs:
+                self.fail("workflow_inputs.default", f"{key!r} is already sent by the module (declared or correlation)")
+        preset = len(defaults)
+        total = len(spec.inputs) + preset + len(extra)
         if total > spec.input_limit:
             what = "client_payload keys" if spec.event == "repository_dispatch" else "workflow inputs"
-            parts = " + ".join([f"{len(spec.inputs)} declared", *extra])
+            counted = [f"{len(spec.inputs)} declared"] + ([f"{preset} in workflow_inputs"] if preset else [])
+            parts = " + ".join([*counted, *extra])
             target = (
                 "repository_dispatch"
                 if spec.event == "repository_dispatch"

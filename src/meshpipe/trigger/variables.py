@@ -80,11 +80,6 @@ class Variable:
     nullable: bool = True
     validations: tuple[Validation, ...] = ()
 
-    @property
-    def default_hcl(self) -> str:
-        """The default as an HCL expression (only meaningful when not required)."""
-        return hcl.literal(self.default, 2)
-
 
 #: settings whose null means "none" (so null never falls back to the default)
 NULLABLE_SETTINGS = frozenset({"destroy_workflow", "destroy_event_type", "correlation_input"})
