@@ -60,6 +60,14 @@ def test_module_header_names_the_command_that_regenerates_it_in_place() -> None:
     assert first_line.endswith(f"meshpipe module render {SPEC_PATH} -o examples/team-bucket/module")
 
 
+def test_readme_lists_only_files_the_example_has() -> None:
+    tree = (EXAMPLE / "README.md").read_text(encoding="utf-8").split("```")[1]
+    listed = [line.split()[0] for line in tree.splitlines()[2:] if line.strip()]
+    assert listed and all((EXAMPLE / name).exists() for name in listed), [
+        name for name in listed if not (EXAMPLE / name).exists()
+    ]
+
+
 @pytest.mark.parametrize("phase", ["apply", "destroy"])
 def test_workflow_declares_the_run_url_and_shows_the_correlation_id(phase: str) -> None:
     document = workflow_document(phase)

@@ -122,6 +122,20 @@ def test_faults_can_be_scripted_through_the_control_plane(fake_github: FakeGitHu
     assert call(fake_github, "GET", "/repos/acme/infra").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [{"path": "/repos/("}, {"status": "503"}, {"status": 42}, {"times": "2"}, {"delay": "slow"}, {"retry_after": "1"}],
+)
+def test_a_malformed_fault_is_refused_instead_of_breaking_every_later_request(
+    fake_github: FakeGitHub, fault: dict[str, object]
+) -> None:
+    setup(fake_github)
+    response = requests.post(f"{fake_github.url}/_fake/faults", json=fault, timeout=10)
+    assert response.status_code == 400, response.text
+    assert call(fake_github, "GET", "/repos/acme/infra").status_code == 200
+    assert fake_github.errors == []
+
+
 def test_request_log_records_method_path_headers_body_and_status(fake_github: FakeGitHub) -> None:
     setup(fake_github)
     call(fake_github, "POST", DISPATCH, json={"ref": "main"})

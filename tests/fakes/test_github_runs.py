@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -322,6 +323,41 @@ def test_command_run_is_in_progress_while_running_and_cancel_terminates_it(
     assert run.conclusion == "cancelled"
     wait_for(lambda: "exit code" in run.log)
     assert run.status == "completed" and run.conclusion == "cancelled"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its new parent) counts as gone
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ", 1)[1].startswith("Z"))
+
+
+@pytest.mark.parametrize("how", ["cancel", "reset"])
+def test_cancel_and_reset_stop_the_whole_workflow_body_not_just_its_first_process(
+    fake_github: FakeGitHub, tmp_path: Path, how: str
+) -> None:
+    # A workflow body is usually a script that starts more processes (pipeline.py -> meshpipe run exec -> terraform);
+    # killing only the first one leaves the rest running after the run was cancelled or the sandbox stopped.
+    pid_file = tmp_path / "grandchild.pid"
+    script = (
+        "import pathlib, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(child.pid))\n"
+        "child.wait()\n"
+    )
+    setup_command(fake_github, script)
+    run_id = dispatch(fake_github)
+    wait_for(lambda: pid_file.exists() and pid_file.read_text() != "")
+    grandchild = int(pid_file.read_text())
+    assert _alive(grandchild)
+    if how == "cancel":
+        assert call(fake_github, "POST", f"/repos/acme/infra/actions/runs/{run_id}/cancel").status_code == 202
+    else:
+        fake_github.reset()
+    wait_for(lambda: not _alive(grandchild), timeout=10)
 
 
 def test_repository_dispatch_command_gets_action_and_client_payload_in_event_file(fake_github: FakeGitHub) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -484,3 +485,13 @@ def test_final_update_whose_response_was_lost_can_be_resent(run: FakeRun, fake_m
     assert run.status == "SUCCEEDED"  # the server did the work, the client never heard
     assert update(run, final).json() == {"runAborted": False}
     assert len(run.updates) == 1
+
+
+@pytest.mark.parametrize("length", ["-1", "abc"])
+def test_a_malformed_content_length_is_a_400_not_a_hang_or_a_dropped_connection(
+    fake_meshstack: FakeMeshStack, length: str
+) -> None:
+    with socket.create_connection((fake_meshstack.host, fake_meshstack.port), timeout=5) as sock:
+        sock.sendall(f"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode())
+        status_line = sock.makefile("rb").readline()
+    assert status_line.startswith(b"HTTP/1.1 400"), status_line

@@ -159,6 +159,22 @@ def test_api_token_of_the_consuming_workspace_may_read_the_run(fake_meshstack: F
     assert _get(run.url, "ephemeral").status_code == 200
 
 
+def test_a_key_of_the_consuming_workspace_may_not_report_on_the_run(fake_meshstack: FakeMeshStack) -> None:
+    # OpenAPI, register source: "you can only update runs whose underlying building block definitions are owned
+    # by the workspace the API key is scoped to". Reading is what the consuming workspace's key may do.
+    fake_meshstack.add_api_token("ephemeral", workspace="team-alpha")
+    run = fake_meshstack.create_run(workspace="team-alpha", definition_workspace="platform-team")
+    headers = {"Authorization": "Bearer ephemeral", "Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE}
+    body = {"source": {"id": "github"}, "steps": []}
+    response = requests.post(f"{run.url}/status/source", json=body, headers=headers, timeout=5)
+    assert response.status_code == 403
+    assert "platform-team" in response.json()["message"]
+    fake_meshstack.add_api_token("owner", workspace="platform-team")
+    owner = dict(headers, Authorization="Bearer owner")
+    assert requests.post(f"{run.url}/status/source", json=body, headers=owner, timeout=5).status_code == 200
+    assert requests.patch(f"{run.url}/status/source/github", json={}, headers=headers, timeout=5).status_code == 403
+
+
 def test_basic_auth_is_not_accepted(fake_meshstack: FakeMeshStack) -> None:
     fake_meshstack.add_api_key("key-id", "key-secret")
     run = fake_meshstack.create_run()

@@ -176,6 +176,19 @@ def test_status_page_escapes_untrusted_messages(fake_meshstack: FakeMeshStack) -
     assert "src&lt;i&gt;" in page
 
 
+def test_status_page_links_only_http_external_run_urls(fake_meshstack: FakeMeshStack) -> None:
+    # externalRunUrl is any string a client sends; escaping does not stop a javascript: link from running on click.
+    fake_meshstack.add_api_token(TOKEN)
+    for source, url in (("evil", "javascript:alert(document.cookie)"), ("data", " data:text/html,<b>x</b>")):
+        _report(fake_meshstack.create_run(), {"source": {"id": source, "externalRunUrl": url}, "steps": []})
+    _report(fake_meshstack.create_run(), {"source": {"id": "ok", "externalRunUrl": "https://gh.example/runs/7"},
+                                          "steps": []})  # fmt: skip
+    page = requests.get(f"{fake_meshstack.url}/", timeout=5).text
+    assert 'href="javascript:' not in page and 'href=" data:' not in page
+    assert "javascript:alert(document.cookie)" in page  # still shown, as text
+    assert '<a href="https://gh.example/runs/7">' in page
+
+
 def test_status_page_hides_sensitive_inputs_and_outputs(fake_meshstack: FakeMeshStack) -> None:
     fake_meshstack.add_api_token(TOKEN)
     inputs = [{"key": "SECRET", "value": "canary-input-91", "type": "STRING", "isSensitive": True}]

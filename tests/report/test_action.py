@@ -108,3 +108,26 @@ def test_example_workflow_uses_only_real_inputs_and_always_finishes() -> None:
     last = steps[-1]
     assert last["if"] == "always()"
     assert last["with"] == {"command": "finish", "job-status": "${{ job.status }}"}
+
+
+def _readme_workflow() -> dict[str, Any]:
+    section = (ACTION.parent / "README.md").read_text().split("<!-- reporter-section -->")[1]
+    block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    return yaml.safe_load(block.group(1))
+
+
+def test_example_workflows_never_put_a_dispatch_input_token_into_env() -> None:
+    # Dispatch inputs are not secrets, and the runner prints every step's env in its log header before the step
+    # runs, so `env: MESHSTACK_RUN_TOKEN: ${{ inputs.MESHSTACK_RUN_TOKEN }}` shows the token in clear text before
+    # meshpipe can mask it. The token must be read from the event file and masked before it reaches $GITHUB_ENV.
+    examples = yaml.safe_load((ACTION.parent / "examples" / "workflows" / "reporting.yml").read_text())
+    for workflow in (examples, _readme_workflow()):
+        (job,) = workflow["jobs"].values()
+        envs = [workflow.get("env") or {}, job.get("env") or {}] + [s.get("env") or {} for s in job["steps"]]
+        assert not [v for env in envs for v in env.values() if "inputs.MESHSTACK_" in str(v)]
+        steps = [s for s in job["steps"] if "MESHSTACK_RUN_TOKEN" in s.get("run", "")]
+        assert steps and steps[0] is job["steps"][0], "the token is masked before any other step runs"
+        script = steps[0]["run"]
+        assert "GITHUB_EVENT_PATH" in script and "${{" not in script
+        assert script.index("::add-mask::") < script.index("GITHUB_ENV")

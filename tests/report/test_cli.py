@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -118,6 +119,15 @@ def test_show_github_output_writes_inputs_with_random_delimiters(make_job: Calla
     )
     assert re.fullmatch(pattern, text), text
     assert len(set(re.findall(DELIM, text))) == 5
+
+
+def test_show_cannot_be_made_to_print_a_workflow_command_by_an_input(make_job: Callable[..., Job]) -> None:
+    # Inputs are typed by the consuming workspace; the runner obeys any stdout line that starts with `::`.
+    evil = "alpha\n::error::injected\r::add-mask::x\n  ::warning::also"
+    job = make_job(inputs=[{"key": "bucket_name", "value": evil, "type": "STRING"}])
+    out = _unmask(_ok(job("show")).stdout, job.run.run_token)
+    assert not [line for line in re.split(r"\r\n|\r|\n", out) if line.lstrip().startswith("::")], out
+    assert f"input:    bucket_name = {json.dumps(evil)}\n" in out  # still shown, escaped
 
 
 def test_show_masks_sensitive_inputs_before_writing_them(make_job: Callable[..., Job]) -> None:
@@ -284,6 +294,57 @@ def test_exec_sigterm_is_forwarded_and_reports_aborted(job: Job) -> None:
     assert "already finished with ABORTED" in result.stdout
 
 
+def test_exec_sigterm_reaches_a_shell_commands_children_and_reports_promptly(job: Job) -> None:
+    # `sh -c` is how most steps run; its child (here `sleep`) holds the output pipe. If only the shell got the
+    # signal, meshpipe would wait for the child to finish on its own and the runner would kill it unreported.
+    _ok(job("register", "--step", "apply=Apply"))
+    proc = subprocess.Popen(
+        [*CLI, "exec", "apply", "--", "sh", "-c", "echo working; sleep 60; echo not reached"],
+        env=job.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == f"::add-mask::{job.run.run_token}\n"
+    assert proc.stdout.readline() == "working\n"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 8, "meshpipe waited for the shell's child instead of stopping it"
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "not reached" not in out
+    assert job.steps()[0]["status"] == "ABORTED"
+    assert job.fake.run(job.run.uuid).sources["github"]["status"] == "ABORTED"
+
+
+def test_exec_sigterm_while_reporting_the_start_still_ends_aborted_without_running_the_command(
+    job: Job, tmp_path: Path
+) -> None:
+    # Cancellation can land while the IN_PROGRESS update is still on its way (slow meshStack, retries); the default
+    # SIGTERM action would kill meshpipe there and leave the step IN_PROGRESS with no terminal status.
+    _ok(job("register", "--step", "apply=Apply"))
+    job.fake.add_fault(delay=2, method="PATCH", times=1)
+    ran = tmp_path / "ran"
+    proc = subprocess.Popen(
+        [*CLI, "exec", "apply", "--", sys.executable, "-c", f"open({str(ran)!r}, 'w').close()"],
+        env=job.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == f"::add-mask::{job.run.run_token}\n"  # the transport is up: PATCH under way
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert not ran.exists()
+    step = job.steps()[0]
+    assert (step["status"], step["userMessage"]) == ("ABORTED", "Apply was cancelled")
+    assert job.fake.run(job.run.uuid).sources["github"]["status"] == "ABORTED"
+
+
 def test_terminal_status_is_sent_exactly_once(job: Job) -> None:
     _ok(job("register", "--step", "a=A"))
     _ok(job("step", "a", "--status", "SUCCEEDED"))
@@ -359,6 +420,7 @@ def test_missing_run_is_a_one_line_error() -> None:
         ("step", "a"),
         ("step", "a", "--status", "DONE"),
         ("finish",),
+        ("finish", "--status", "IN_PROGRESS"),  # not a terminal status: refused by the option itself
         ("finish", "--status", "FAILED", "--job-status", "failure"),
         ("exec", "a"),
         ("nope",),
@@ -414,3 +476,14 @@ def test_finish_maps_the_job_status(job: Job, job_status: str, run_status: str) 
     _ok(job("finish", "--job-status", job_status))
     assert job.fake.run(job.run.uuid).sources["github"]["status"] == run_status
     assert job.summary.read_text().startswith(f"### meshStack run {run_status}\n")
+
+
+def test_exec_never_sends_the_token_in_the_log_tail(job: Job) -> None:
+    # GitHub masks the token in its log after ::add-mask::, but the tail also goes to meshStack as system message.
+    _ok(job("register", "--step", "apply=Apply"))
+    script = "import os, sys; print('auth: Bearer ' + os.environ['MESHSTACK_RUN_TOKEN']); sys.exit(1)"
+    result = job("exec", "apply", "--", sys.executable, "-c", script)
+    assert result.returncode == 1
+    message = str(job.steps()[0]["systemMessage"])
+    assert job.run.run_token not in message
+    assert message.startswith("auth: Bearer ***")

@@ -289,3 +289,26 @@ def test_keyboard_interrupt_in_a_step_reports_aborted(fake_meshstack: FakeMeshSt
         raise KeyboardInterrupt
     step = _fake_run(fake_meshstack, env).sources["github"]["steps"][0]
     assert (step["displayName"], step["status"]) == ("Long step", "ABORTED")
+
+
+def test_empty_messages_are_omitted_not_sent_as_empty_strings(
+    fake_meshstack: FakeMeshStack, env: dict[str, str]
+) -> None:
+    # An empty string would overwrite the message meshStack already shows; ARCHITECTURE: never sent as "".
+    run = _run(env)
+    run.register([("plan", "Plan")])
+    run.report_step("plan", status="IN_PROGRESS", user_message="Planning", system_message="terraform init ok")
+    run.report_step("plan", status="SUCCEEDED", user_message="", system_message="")
+    last = _fake_run(fake_meshstack, env).updates[-1]
+    assert last["steps"] == [{"id": "plan", "status": "SUCCEEDED"}]
+    step = _fake_run(fake_meshstack, env).sources["github"]["steps"][0]
+    assert (step["userMessage"], step["systemMessage"]) == ("Planning", "terraform init ok")
+
+
+def test_step_summary_keeps_each_step_on_one_table_row(fake_meshstack: FakeMeshStack, env: dict[str, str]) -> None:
+    # Markdown ends a line at CR as well as LF: a progress-style message must not split the table row.
+    run = _run(env)
+    run.register([("plan", "Plan | dry")])
+    run.report_step("plan", status="SUCCEEDED", user_message="10%\r50%\r\n100% | done\u2028ok")
+    rows = [line for line in run.summary_markdown().splitlines() if line.startswith("| Plan")]
+    assert rows == ["| Plan \\| dry (`plan`) | SUCCEEDED | 10% 50% 100% \\| done ok |"]

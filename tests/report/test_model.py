@@ -65,6 +65,17 @@ def test_parses_behavior_inputs_and_links_with_templated_null() -> None:
     assert run.update_url("github") == URL + "/status/source/github"
 
 
+def test_sensitive_input_values_never_appear_in_a_repr() -> None:
+    # A base64 run object is the runner-facing one: its sensitive inputs arrive decrypted.
+    data = _run()
+    data["spec"]["buildingBlock"]["spec"]["inputs"][2]["value"] = "canary-run-token-77"
+    run = RunObject.parse(data)
+    assert run.inputs["MESHSTACK_RUN_TOKEN"].value == "canary-run-token-77"
+    assert "canary-run-token-77" not in repr(run)
+    assert "canary-run-token-77" not in repr(run.inputs["MESHSTACK_RUN_TOKEN"])
+    assert "'b'" in repr(run.inputs["name"])  # plain inputs stay readable
+
+
 def test_links_win_over_the_fallback() -> None:
     run = RunObject.parse(
         _run(

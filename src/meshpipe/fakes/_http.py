@@ -177,7 +177,34 @@ class Fault:
         unknown = set(data) - known
         if unknown:
             raise HttpError(400, f"unknown fault keys: {sorted(unknown)}; known: {sorted(known)}")
+        # Checked here: a bad fault would otherwise fail every later request that reaches it, as a 500.
+        for key, kinds in _FAULT_TYPES.items():
+            value = data.get(key)
+            is_bool_key = kinds == (bool,)  # JSON true/false must not pass for a number, nor 1 for a flag
+            if value is not None and (not isinstance(value, kinds) or isinstance(value, bool) is not is_bool_key):
+                raise HttpError(400, f"fault key {key!r}: expected {' or '.join(k.__name__ for k in kinds)}")
+        status = data.get("status")
+        if status is not None and not 100 <= status <= 599:
+            raise HttpError(400, f"fault key 'status': {status} is not an HTTP status code")
+        if data.get("path") is not None:
+            try:
+                re.compile(data["path"])
+            except re.error as exc:
+                raise HttpError(400, f"fault key 'path': not a regular expression: {exc}") from None
         return cls(**data)
+
+
+_FAULT_TYPES: dict[str, tuple[type, ...]] = {
+    "status": (int,),
+    "times": (int,),
+    "retry_after": (int, float),
+    "delay": (int, float),
+    "drop": (bool,),
+    "after": (bool,),
+    "headers": (dict,),
+    "method": (str,),
+    "path": (str,),
+}
 
 
 class _DropConnection(Exception):
@@ -413,7 +440,13 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:  # reading "-1" bytes would block until the client hangs up
+                self.send_error(400, "Bad Content-Length")
+                return
             if length > MAX_BODY_BYTES:
                 self.send_error(413)
                 return

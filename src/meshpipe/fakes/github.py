@@ -55,7 +55,7 @@ _USER_AGENT_MESSAGE = (
 
 
 class FakeGitHub(ApiHandlers, FakeServer):
-    """A fake GitHub API server; see the module docstring and ``/tmp/team/CONTRACTS.md`` for the API."""
+    """A fake GitHub API server; see the module docstring for the API and the control plane."""
 
     name = "fake-github"
 
@@ -154,7 +154,13 @@ class FakeGitHub(ApiHandlers, FakeServer):
         command: list[str] | None = None,
         env: dict[str, str] | None = None,
     ) -> Workflow:
-        """Add a workflow file (creating the repository if missing); see CONTRACTS.md for the keywords."""
+        """Add a workflow file (creating the repository if missing).
+
+        ``inputs`` are its ``workflow_dispatch`` inputs (``{"name": {"type", "required", "default", "options"}}``);
+        a run of it concludes ``conclusion`` after ``duration`` seconds (``None``: only when completed through the
+        control plane), or, with ``command``, runs that command as the body with ``env`` added to a runner-like
+        environment and concludes by its exit code.
+        """
         for input_name, spec in (inputs or {}).items():
             kind = spec.get("type", "string")
             if kind not in ("string", "boolean", "number", "choice", "environment"):

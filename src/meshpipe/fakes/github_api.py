@@ -384,10 +384,6 @@ class ApiHandlers:
         return Response(status=201, body=body)
 
 
-def _lower(repositories: list[str] | None) -> list[str] | None:
-    return None if repositories is None else [name.lower() for name in repositories]
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

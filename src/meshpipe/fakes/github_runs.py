@@ -8,10 +8,12 @@ conclusion and its combined stdout/stderr is kept as the run's log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -140,8 +142,8 @@ class WorkflowRun:
         with self._lock:
             self._final = (conclusion, time.time())
             process = self._process
-        if process is not None and process.poll() is None:
-            process.terminate()
+        if process is not None:
+            _signal_group(process, signal.SIGTERM)
         return True
 
     # -- the workflow body as a command ---------------------------------------------------------------------------
@@ -208,6 +210,7 @@ class WorkflowRun:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # a group of its own, so cancel and stop reach every process it starts
                 )
             except OSError as exc:
                 self._log.append(f"cannot start {self.command[0]}: {exc}\n")
@@ -231,8 +234,8 @@ class WorkflowRun:
             process = self._process
             if self._final is None and self.command is not None:
                 self._final = ("cancelled", time.time())
-        if process is not None and process.poll() is None:
-            process.kill()
+        if process is not None:
+            _signal_group(process, signal.SIGKILL)
             process.wait()
         if self._workdir:
             shutil.rmtree(self._workdir, ignore_errors=True)
@@ -255,6 +258,13 @@ class WorkflowRun:
             "created_at": self.created_at,
             "run_attempt": self.run_attempt,
         }
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    """Signal the command's whole process group, while its leader is unreaped (so the group id is still ours)."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
 
 
 def run_json(run: WorkflowRun, repository: dict[str, Any], api_url: str, html_url: str) -> dict[str, Any]:

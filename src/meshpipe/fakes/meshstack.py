@@ -12,10 +12,10 @@ API (``../shared/reference/meshstack-run-api.md``, ``../shared/specs/meshstack-b
     GET   /                                                an HTML status page that refreshes itself
 
 Checks happen in this order: authentication (401), ``Content-Type`` (415), ``Accept`` (406), the run (404),
-permission (403: a run token on another run, or a key of an unrelated workspace), the body (400), then the
-source (404 unregistered, 409 duplicate or closed). Errors answer in Spring Boot's JSON shape
-``{"timestamp", "status", "error", "message"}``. The register call answers 200 with an empty body (the real body
-is unverified; clients ignore it).
+permission (403: a run token on another run, a key of an unrelated workspace, or one of the consuming workspace
+reporting on the run), the body (400), then the source (404 unregistered, 409 duplicate or closed). Errors answer
+in Spring Boot's JSON shape ``{"timestamp", "status", "error", "message"}``. The register call answers 200 with an
+empty body (the real body is unverified; clients ignore it).
 
 The control plane (create runs, read state and update history, keys, tokens, abort) is described in
 :mod:`meshpipe.fakes.meshstack_control`; run state and body rules live in :mod:`~meshpipe.fakes.meshstack_runs`
@@ -219,11 +219,16 @@ class FakeMeshStack(FakeServer):
         return run
 
     @staticmethod
-    def _permit(info: TokenInfo, run: FakeRun) -> None:
+    def _permit(info: TokenInfo, run: FakeRun, *, write: bool = False) -> None:
+        # Keys of the consuming workspace (e.g. the ephemeral MESHSTACK_API_TOKEN) may read the run; reporting on it
+        # needs the definition's owner: "you can only update runs whose underlying building block definitions are
+        # owned by the workspace the API key is scoped to" (OpenAPI, register source).
         if info.kind == "run":
             if info.run_uuid != run.uuid:
                 raise HttpError(403, f"This run token is not valid for meshBuildingBlockRun '{run.uuid}'")
-        elif info.workspace not in (run.definition_workspace, run.workspace):
+            return
+        allowed = (run.definition_workspace,) if write else (run.definition_workspace, run.workspace)
+        if info.workspace not in allowed:
             raise HttpError(
                 403,
                 f"Workspace '{info.workspace}' may not access meshBuildingBlockRun '{run.uuid}': its building block "
@@ -236,7 +241,7 @@ class FakeMeshStack(FakeServer):
             self._require_content_type(request)
         self._require_accept(request)
         run = self.find(request)
-        self._permit(info, run)
+        self._permit(info, run, write=body)
         return run
 
     @staticmethod

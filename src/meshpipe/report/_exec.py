@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import FrameType
+from typing import Any
 
 from meshpipe.report.model import SYSTEM_MESSAGE_LIMIT, cap_system_message
 from meshpipe.report.run import Run
@@ -30,26 +32,60 @@ class _Outcome:
         self.signal: int | None = None
 
 
-def stream_command(argv: list[str], *, grace: float = KILL_GRACE_SECONDS) -> _Outcome:
+class _Signals:
+    """SIGTERM and SIGINT for the whole of ``exec``: remembered (the first one wins), and forwarded to the command's
+    process group while a command runs; the group is killed if it outlives ``grace``.
+
+    Installed before the IN_PROGRESS update and kept until the final one, so a cancellation that lands while a
+    report is on its way is noted instead of killing us between two updates (no terminal status at all).
+    """
+
+    def __init__(self, grace: float = KILL_GRACE_SECONDS) -> None:
+        self.grace = grace
+        self.received: int | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._timer: threading.Timer | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.received = self.received or signum
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            self.signal_group(signum)
+            if self._timer is None:
+                self._timer = threading.Timer(self.grace, self.signal_group, (signal.SIGKILL,))
+                self._timer.daemon = True
+                self._timer.start()
+
+    def signal_group(self, signum: int) -> None:
+        """Signal the running command's process group."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
+                os.killpg(self.proc.pid, signum)
+
+
+def stream_command(argv: list[str], signals: _Signals) -> _Outcome:
     """Run ``argv`` with its output (stdout and stderr merged) copied live to our stdout, keeping a bounded tail.
 
-    SIGTERM and SIGINT received meanwhile are forwarded to the command; it is killed if it outlives ``grace``.
+    The command gets a process group of its own, which ``signals`` forwards SIGTERM and SIGINT to: a ``sh -c``
+    command's children hold the output pipe, so signalling only the shell would leave us reading until they finish
+    on their own, long after the runner gave up on us.
     """
     outcome = _Outcome()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    killer: list[threading.Timer] = []
-
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        outcome.signal = outcome.signal or signum
-        if proc.poll() is None:
-            proc.send_signal(signum)
-            if not killer:
-                timer = threading.Timer(grace, proc.kill)
-                timer.daemon = True
-                timer.start()
-                killer.append(timer)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    signals.proc = proc
     tail = bytearray()
     out = sys.stdout.buffer
     try:
@@ -63,13 +99,10 @@ def stream_command(argv: list[str], *, grace: float = KILL_GRACE_SECONDS) -> _Ou
                 del tail[: len(tail) - _TAIL_BYTES]
         outcome.code = proc.wait()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for timer in killer:
-            timer.cancel()
         if proc.poll() is None:
-            proc.kill()
+            signals.signal_group(signal.SIGKILL)
             proc.wait()
+    outcome.signal = signals.received
     outcome.tail = bytes(tail)
     return outcome
 
@@ -93,33 +126,37 @@ def exec_step(
     step = run.step(step_id, display_name)
     known = run.state.step(step_id)
     name = display_name or (known.display_name if known else step_id)
-    with guard():
-        step.start()
-    try:
-        outcome = stream_command(argv)
-    except OSError as exc:
+    with _Signals() as signals:
         with guard():
-            step.fail(user_message=failure_message or f"{name} failed", system_message=f"cannot start {argv[0]}: {exc}")
-        sys.stderr.write(f"meshpipe: error: cannot start {argv[0]!r}: {exc.strerror or exc}\n")
-        return 127
-    if outcome.signal is not None:
-        signame = signal.Signals(outcome.signal).name
+            step.start()
+        outcome = _Outcome()
+        if signals.received is None:  # cancelled while reporting the start: the command never runs
+            try:
+                outcome = stream_command(argv, signals)
+            except OSError as exc:
+                with guard():
+                    step.fail(
+                        user_message=failure_message or f"{name} failed",
+                        system_message=f"cannot start {argv[0]}: {exc}",
+                    )
+                sys.stderr.write(f"meshpipe: error: cannot start {argv[0]!r}: {exc.strerror or exc}\n")
+                return 127
+        received = signals.received
+        if received is not None:
+            note = f"\n[meshpipe] received {signal.Signals(received).name}; the command was stopped"
+            with guard():
+                step.abort(user_message=f"{name} was cancelled", system_message=_tail_text(outcome.tail, note))
+                if run.terminal_status is None:
+                    run.finish("ABORTED")
+            return 128 + received
+        code = outcome.code
         with guard():
-            step.abort(
-                user_message=f"{name} was cancelled",
-                system_message=_tail_text(outcome.tail, f"\n[meshpipe] received {signame}; the command was stopped"),
-            )
-            if run.terminal_status is None:
-                run.finish("ABORTED")
-        return 128 + outcome.signal
-    code = outcome.code
-    with guard():
-        if code == 0:
-            step.succeed(user_message=user_message or f"{name} succeeded", system_message=_tail_text(outcome.tail))
-        else:
-            shown = code if code >= 0 else 128 - code  # killed by a signal: shell convention
-            step.fail(
-                user_message=failure_message or f"{name} failed (exit code {shown})",
-                system_message=_tail_text(outcome.tail, f"\n[meshpipe] exit code {shown}"),
-            )
-    return code if code >= 0 else 128 - code
+            if code == 0:
+                step.succeed(user_message=user_message or f"{name} succeeded", system_message=_tail_text(outcome.tail))
+            else:
+                shown = code if code >= 0 else 128 - code  # killed by a signal: shell convention
+                step.fail(
+                    user_message=failure_message or f"{name} failed (exit code {shown})",
+                    system_message=_tail_text(outcome.tail, f"\n[meshpipe] exit code {shown}"),
+                )
+        return code if code >= 0 else 128 - code

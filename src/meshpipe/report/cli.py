@@ -17,7 +17,7 @@ import click
 
 from meshpipe.report.errors import ConnectionFailed, RateLimitError, ReporterError, ServerError
 from meshpipe.report.github import Runner
-from meshpipe.report.model import RUN_STATUSES, STEP_STATUSES, parse_output_flag, parse_outputs_json
+from meshpipe.report.model import STEP_STATUSES, TERMINAL_STATUSES, parse_output_flag, parse_outputs_json
 from meshpipe.report.run import Run
 from meshpipe.report.settings import Settings
 
@@ -202,7 +202,7 @@ def exec_(
 
 
 @run.command()
-@click.option("--status", type=click.Choice(sorted(RUN_STATUSES)), help="The terminal run status.")
+@click.option("--status", type=click.Choice(sorted(TERMINAL_STATUSES)), help="The terminal run status.")
 @click.option(
     "--job-status",
     type=click.Choice(sorted(JOB_STATUSES)),
@@ -252,7 +252,7 @@ def show(current: Run, *, github_output: bool, as_json: bool) -> None:
     else:
         runner.info(f"run:      {obj.url}\nbehavior: {obj.behavior}\nstatus:   {obj.status or '-'}")
         for key, value in visible.items():
-            runner.info(f"input:    {key} = {json.dumps(value) if not isinstance(value, str) else value}")
+            runner.info(f"input:    {_one_line(key)} = {_one_line(value)}")
     if github_output:
         values = {"behavior": obj.behavior, "run_url": obj.url}
         for key, item in obj.inputs.items():
@@ -263,3 +263,14 @@ def show(current: Run, *, github_output: bool, as_json: bool) -> None:
             values[key] = item.as_text()
         for key, value in values.items():
             runner.set_output(key, value)
+
+
+def _one_line(value: Any) -> str:
+    """A string as it is when it fits on one line, anything else as JSON.
+
+    Inputs are typed by the consuming workspace, and a runner obeys every stdout line that starts with ``::``: a
+    line break inside a printed value must not start a workflow command.
+    """
+    if isinstance(value, str) and value.splitlines() in ([value], []):
+        return value
+    return json.dumps(value)

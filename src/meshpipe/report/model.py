@@ -157,7 +157,7 @@ def parse_outputs_json(text: str) -> dict[str, Output]:
     return outputs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Input:
     """One building block input as the run object carries it."""
 
@@ -166,6 +166,14 @@ class Input:
     type: str
     is_sensitive: bool = False
     is_environment: bool = False
+
+    def __repr__(self) -> str:
+        # A base64 run object carries sensitive values decrypted; a repr (a traceback, a log line) must not.
+        value = "***" if self.is_sensitive else repr(self.value)
+        return (
+            f"Input(key={self.key!r}, value={value}, type={self.type!r}, is_sensitive={self.is_sensitive}, "
+            f"is_environment={self.is_environment})"
+        )
 
     def as_text(self) -> str:
         """The value as a workflow would want it in a string: JSON for booleans, numbers and lists."""

@@ -144,7 +144,10 @@ class Run:
         display_name: str | None = None,
         run_status: str | None = None,
     ) -> bool:
-        """Send one step update (and optionally the run status); unset fields are omitted. Returns ``runAborted``."""
+        """Send one step update (and optionally the run status); unset (None or empty) fields are omitted.
+
+        Returns meshStack's ``runAborted`` flag.
+        """
         if status is not None and status not in STEP_STATUSES:
             raise ConfigurationError(f"step status {status!r} is not one of {', '.join(STEP_STATUSES)}")
         self._check_not_finished(run_status)
@@ -154,11 +157,14 @@ class Run:
             step["displayName"] = display_name or step_id
         if status is not None:
             step["status"] = status
+        # An empty message counts as unset: sent as "" it would wipe the message meshStack shows. A token in a
+        # message (a log tail that echoed it) is redacted: GitHub masks it in its log, meshStack would not.
+        redact = self.transport.redact
+        user_message = cap_user_message(redact(user_message)) if user_message else None
+        system_message = cap_system_message(redact(system_message)) if system_message else None
         if user_message is not None:
-            user_message = cap_user_message(user_message)
             step["userMessage"] = user_message
         if system_message is not None:
-            system_message = cap_system_message(system_message)
             step["systemMessage"] = system_message
         if outputs:
             step["outputs"] = {name: Output.infer(value).to_wire() for name, value in outputs.items()}
@@ -315,7 +321,8 @@ class Step:
 def _cell(text: str | None) -> str:
     if not text:
         return ""
-    return " ".join(text.split("\n")).replace("|", "\\|")
+    # splitlines, not split("\n"): Markdown also ends a line at a bare CR.
+    return " ".join(text.splitlines()).replace("|", "\\|")
 
 
 def _build_transport(settings: Settings, runner: Runner) -> Transport:

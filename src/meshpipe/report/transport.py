@@ -270,7 +270,7 @@ class Transport:
         if isinstance(exc, requests.Timeout):
             return f"no answer within {self.timeout:g} s"
         match = re.search(r"\[Errno -?\d+\] [^'\"()]+", str(exc))
-        return self._redact(match.group(0).strip() if match else type(exc).__name__)
+        return self.redact(match.group(0).strip() if match else type(exc).__name__)
 
     def _server_message(self, response: requests.Response) -> str:
         text = response.text.strip()
@@ -284,12 +284,13 @@ class Transport:
                     text = data[key]
                     break
         # Redact before cutting: a cut could leave half a token that no longer matches.
-        text = " ".join(self._redact(text).split())
+        text = " ".join(self.redact(text).split())
         if len(text) > 300:
             text = text[:297] + "..."
         return text
 
-    def _redact(self, text: str) -> str:
+    def redact(self, text: str) -> str:
+        """``text`` with every remembered secret replaced by ``***``."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
