@@ -95,10 +95,10 @@ locals {
 
 # Fires the destroy workflow on destroy. A resource of its own, with a stable identity, so that replacing the apply
 # trigger never fires it and a failed (tainted) apply trigger does not disable it. Never create_before_destroy:
-# destroy-time provisioners do not run then.
+# destroy-time provisioners do not run then. It always exists (no count): were it to depend on the destroy
+# workflow, a later version without one would destroy the hook on the next apply and so fire the old one.
+# Without a destroy workflow its configuration says so and the dispatcher fires nothing.
 resource "terraform_data" "destroy_hook" {
-  count = local.destroy_workflow == null ? 0 : 1
-
   # Destroy-time provisioners may reference only self, so the hook keeps the non-secret configuration it needs.
   # A change is an in-place update that fires nothing; the destroy then carries the latest inputs.
   input = {
@@ -130,6 +130,12 @@ resource "terraform_data" "destroy_hook" {
       MESHPIPE_DISPATCH = self.input.config
     }
   }
+}
+
+# Deployments rendered before the hook lost its count hold it as destroy_hook[0]: adopt it in place, firing nothing.
+moved {
+  from = terraform_data.destroy_hook[0]
+  to   = terraform_data.destroy_hook
 }
 
 # Fires the apply workflow when it is created, i.e. whenever the fingerprint changes. It has no destroy-time

@@ -4,7 +4,9 @@
 Runs on meshStack's runner through ``local-exec`` (``python3 dispatch.py apply|destroy``), so it uses the Python 3.8+
 standard library only; the optional ``cryptography`` package signs GitHub App JWTs when importable, otherwise the
 ``openssl`` command does. Every value arrives in the ``MESHPIPE_DISPATCH`` JSON environment variable; secrets (the
-token, the App key, sensitive inputs) are read from the process environment by name and never printed.
+token, the App key, sensitive inputs) are read from the process environment by name and never printed. In phase
+``destroy`` a configuration without a ``workflow`` (or ``event_type``) means the module has no destroy workflow: the
+dispatcher logs that nothing fires and exits 0 without any request or credentials.
 
 Environment switches for tests and operators: ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY=1`` forces the ``openssl`` signing
 path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` bounds the search for a run after a lost dispatch response and the
@@ -162,7 +164,7 @@ def format_error(error: BaseException) -> str:
 class Config:
     """The validated ``MESHPIPE_DISPATCH`` configuration (non-secret values only)."""
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
+    def __init__(self, data: Mapping[str, Any], phase: str = "apply") -> None:
         unknown = sorted(set(data) - set(CONFIG_KEYS))
         if unknown:
             raise ConfigError(f"MESHPIPE_DISPATCH: unknown key {unknown[0]!r}; known keys: {', '.join(CONFIG_KEYS)}")
@@ -183,9 +185,10 @@ class Config:
         self.ref = _str(data, "ref", default="main")
         self.workflow = _opt_str(data, "workflow")
         self.event_type = _opt_str(data, "event_type")
-        if self.event == "workflow_dispatch" and not self.workflow:
+        # Only the destroy phase may have no target: the module then has no destroy workflow and fires nothing.
+        if self.event == "workflow_dispatch" and not self.workflow and phase != "destroy":
             raise ConfigError("MESHPIPE_DISPATCH.workflow: required for event workflow_dispatch")
-        if self.event == "repository_dispatch" and not self.event_type:
+        if self.event == "repository_dispatch" and not self.event_type and phase != "destroy":
             raise ConfigError("MESHPIPE_DISPATCH.event_type: required for event repository_dispatch")
         self.inputs = _str_map(data, "inputs")
         self.secret_inputs = _str_map(data, "secret_inputs")
@@ -212,8 +215,8 @@ class Config:
             raise ConfigError(f"MESHPIPE_DISPATCH.auth.mode: expected one of {', '.join(AUTH_MODES)}")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Config:
-        """Parse and validate ``MESHPIPE_DISPATCH`` from an environment mapping."""
+    def from_env(cls, environ: Mapping[str, str], phase: str = "apply") -> Config:
+        """Parse and validate ``MESHPIPE_DISPATCH`` from an environment mapping (for ``phase``)."""
         raw = environ.get("MESHPIPE_DISPATCH")
         if not raw:
             raise ConfigError("MESHPIPE_DISPATCH is not set (the Trigger Module passes its configuration there)")
@@ -223,7 +226,12 @@ class Config:
             raise ConfigError(f"MESHPIPE_DISPATCH is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError("MESHPIPE_DISPATCH: expected a JSON object")
-        return cls(data)
+        return cls(data, phase)
+
+    @property
+    def has_target(self) -> bool:
+        """Whether there is something to dispatch: a workflow file or a repository_dispatch event type."""
+        return bool(self.workflow if self.event == "workflow_dispatch" else self.event_type)
 
     @property
     def target(self) -> str:
@@ -852,10 +860,15 @@ def run(argv: list[str], environ: Mapping[str, str]) -> None:
     phase = argv[1] if len(argv) > 1 else ""
     if phase not in PHASES or len(argv) > 2:
         raise ConfigError(f"usage: dispatch.py {{{'|'.join(PHASES)}}} (got {' '.join(argv[1:]) or 'nothing'})")
-    config = Config.from_env(environ)
+    config = Config.from_env(environ, phase)
     # Register the credentials first so that no later message can carry them, whatever fails.
     add_secret(environ.get(config.auth["token_env"]))
     add_secret(environ.get(config.auth["private_key_env"]))
+    if phase == "destroy" and not config.has_target:
+        # The module's destroy hook always runs; a version without a destroy workflow disables the teardown.
+        what = "workflow" if config.event == "workflow_dispatch" else "event type"
+        log(config, f"no destroy {what} configured: nothing to fire")
+        return
     if phase == "apply" and config.behavior in ("DESTROY", "DETECT"):
         why = "a DESTROY run applies before destroying" if config.behavior == "DESTROY" else "DETECT only plans"
         log(config, f"behavior {config.behavior}: not dispatching the apply workflow ({why})")

@@ -348,9 +348,15 @@ def _b64decode(part: str) -> bytes:
 
 @pytest.mark.parametrize("no_cryptography", [False, True], ids=["cryptography", "openssl"])
 def test_make_jwt_is_a_verifiable_rs256_token(
-    dispatcher: ModuleType, rsa_key: rsa.RSAPrivateKey, no_cryptography: bool
+    dispatcher: ModuleType,
+    rsa_key: rsa.RSAPrivateKey,
+    no_cryptography: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     environ = {"MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY": "1"} if no_cryptography else {}
+    # A temp directory of this test's own: other test workers sign keys in the shared one at the same time.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     before = set(os.listdir(tempfile.gettempdir()))
     token = dispatcher.make_jwt("42", pem_of(rsa_key).encode(), 1_700_000_000.0, environ)
     header, claims, signature = token.split(".")
@@ -588,6 +594,51 @@ def test_main_apply_skips_destroy_and_detect_runs(
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1
     assert f"behavior {behavior}: not dispatching" in out[0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        ({"workflow": None}, "[github-workflow-trigger] no destroy workflow configured: nothing to fire"),
+        (
+            {"event": "repository_dispatch", "workflow": None, "event_type": None},
+            "[github-workflow-trigger] no destroy event type configured: nothing to fire",
+        ),
+    ],
+)
+def test_main_destroy_without_a_destroy_target_sends_nothing_and_needs_no_credentials(
+    dispatcher: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    overrides: dict[str, Any],
+    line: str,
+) -> None:
+    def no_http(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("no HTTP request may be made")
+
+    monkeypatch.setattr(dispatcher, "Http", no_http)
+    monkeypatch.setattr(dispatcher.urllib.request, "urlopen", no_http)
+    monkeypatch.setattr(dispatcher.urllib.request, "build_opener", no_http)
+    # no GITHUB_TOKEN, no App variables, a secret input whose variable is unset, an API URL at a closed port
+    environ = env_for(api_url="http://127.0.0.1:9", secret_inputs={"api_key": "SERVICE_API_KEY"}, **overrides)
+    assert dispatcher.main(["dispatch.py", "destroy"], environ) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [line]
+    assert captured.err == ""
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [({"workflow": None}, "workflow"), ({"event": "repository_dispatch", "workflow": None}, "event_type")],
+)
+def test_main_apply_without_an_apply_target_is_an_error(
+    dispatcher: ModuleType, capsys: pytest.CaptureFixture[str], overrides: dict[str, Any], key: str
+) -> None:
+    environ = {**env_for(api_url="http://127.0.0.1:9", **overrides), "GITHUB_TOKEN": "ghp_unused_token_value"}
+    assert dispatcher.main(["dispatch.py", "apply"], environ) == 1
+    err = capsys.readouterr().err
+    event = overrides.get("event", "workflow_dispatch")
+    assert err == f"meshpipe-dispatch: error: MESHPIPE_DISPATCH.{key}: required for event {event}\n"
 
 
 def test_main_turns_unexpected_exceptions_into_one_redacted_line(

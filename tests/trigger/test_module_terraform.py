@@ -37,6 +37,12 @@ INLINE_SPECS: dict[str, dict[str, Any]] = {
             {"name": "run", "meshstack": "run_id"},
         ],
     },
+    "no-destroy-phase": {
+        "name": "no-destroy-phase",
+        "description": "A fixed apply workflow and no destroy phase: the destroy hook exists and fires nothing.",
+        "github": {"repository": "acme/infra"},
+        "workflows": {"apply": "apply.yml", "destroy": None},
+    },
     "typed-optional-inputs": {
         "name": "typed-optional-inputs",
         "description": "Typed inputs, required and optional (null), with allowed values and regexes.",

@@ -156,14 +156,13 @@ run "rejects_a_correlation_input_that_already_has_a_value" {
   command = plan
 
   variables {
-    destroy_workflow = null
     workflow_inputs = {
       run_tag = "x"
     }
     correlation_input = "run_tag"
   }
 
-  expect_failures = [terraform_data.apply_trigger]
+  expect_failures = [terraform_data.destroy_hook]
 }
 
 # workflow_inputs at its cap plus a correlation input exceed GitHub's limit.
@@ -171,7 +170,6 @@ run "rejects_more_inputs_than_github_accepts" {
   command = plan
 
   variables {
-    destroy_workflow = null
     meshstack_building_block_run_b64 = base64encode(jsonencode({
       kind = "meshBuildingBlockRun"
       metadata = {
@@ -197,5 +195,5 @@ run "rejects_more_inputs_than_github_accepts" {
     correlation_input = "correlation_id"
   }
 
-  expect_failures = [terraform_data.apply_trigger]
+  expect_failures = [terraform_data.destroy_hook]
 }

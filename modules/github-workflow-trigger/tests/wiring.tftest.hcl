@@ -206,8 +206,8 @@ run "derives_the_web_url_4" {
   }
 }
 
-# A destroy phase gets its hook, whose configuration names the destroy phase.
-run "creates_the_destroy_hook_for_a_destroy_workflow" {
+# A destroy phase is named in the hook's configuration.
+run "configures_the_destroy_hook_for_a_destroy_workflow" {
   command = plan
 
   variables {
@@ -215,8 +215,8 @@ run "creates_the_destroy_hook_for_a_destroy_workflow" {
   }
 
   assert {
-    condition     = length(terraform_data.destroy_hook) == 1
-    error_message = "destroy hook missing"
+    condition     = jsondecode(terraform_data.destroy_hook.input.config).workflow == "destroy.yml"
+    error_message = "destroy hook configured with the wrong target"
   }
 
   assert {
@@ -225,8 +225,8 @@ run "creates_the_destroy_hook_for_a_destroy_workflow" {
   }
 }
 
-# Without a destroy phase nothing can fire on destroy.
-run "has_no_destroy_hook_without_a_destroy_workflow" {
+# Without a destroy phase the hook stays and names no target: the dispatcher fires nothing on destroy.
+run "keeps_the_destroy_hook_without_a_destroy_workflow" {
   command = plan
 
   variables {
@@ -234,8 +234,8 @@ run "has_no_destroy_hook_without_a_destroy_workflow" {
   }
 
   assert {
-    condition     = length(terraform_data.destroy_hook) == 0
-    error_message = "destroy hook without a destroy phase"
+    condition     = jsondecode(terraform_data.destroy_hook.input.config).workflow == null
+    error_message = "destroy hook configured with a target without a destroy phase"
   }
 }
 

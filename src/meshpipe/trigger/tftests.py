@@ -150,32 +150,36 @@ def _url_runs(spec: ModuleSpec, phase: str) -> list[TestRun]:
 
 
 def _destroy_runs(destroy: Setting, phase: str) -> list[TestRun]:
+    """The destroy hook always exists (a later version without a destroy phase must not destroy it, which would fire
+    the old destroy phase); its configuration names the destroy phase, or null to fire nothing."""
+    from meshpipe.trigger.hcl import literal
+
     value = "destroy.yml" if phase == "workflow" else "teardown"
+    target = f"jsondecode(terraform_data.destroy_hook.input.config).{phase}"
     if not destroy.exposed:
-        count = 0 if destroy.value is None else 1
         return [
             TestRun(
                 "destroy_hook_follows_the_spec",
-                "The destroy hook exists only with a destroy phase.",
+                "The destroy hook always exists; its configuration names the spec's destroy phase (null: none).",
                 [],
-                [(f"length(terraform_data.destroy_hook) == {count}", "wrong number of destroy hooks")],
+                [(f"{target} == {literal(destroy.value)}", "destroy hook configured with the wrong target")],
             )
         ]
     return [
         TestRun(
-            "creates_the_destroy_hook_for_a_destroy_workflow",
-            "A destroy phase gets its hook, whose configuration names the destroy phase.",
+            "configures_the_destroy_hook_for_a_destroy_workflow",
+            "A destroy phase is named in the hook's configuration.",
             [(destroy.variable or "", value)],
             [
-                ("length(terraform_data.destroy_hook) == 1", "destroy hook missing"),
+                (f'{target} == "{value}"', "destroy hook configured with the wrong target"),
                 (f'local.destroy_config.{phase} == "{value}"', "destroy configuration has the wrong target"),
             ],
         ),
         TestRun(
-            "has_no_destroy_hook_without_a_destroy_workflow",
-            "Without a destroy phase nothing can fire on destroy.",
+            "keeps_the_destroy_hook_without_a_destroy_workflow",
+            "Without a destroy phase the hook stays and names no target: the dispatcher fires nothing on destroy.",
             [(destroy.variable or "", None)],
-            [("length(terraform_data.destroy_hook) == 0", "destroy hook without a destroy phase")],
+            [(f"{target} == null", "destroy hook configured with a target without a destroy phase")],
         ),
     ]
 
@@ -266,20 +270,15 @@ def validation_runs(spec: ModuleSpec, variables: tuple[Variable, ...]) -> list[T
                 )
             )
     names = {v.name for v in variables}
-    # The destroy hook checks the same preconditions first (the apply trigger depends on it), so the failure is
-    # expected where the first of them exists.
-    guard: list[tuple[str, Any]] = []
-    failing = "terraform_data.apply_trigger"
-    if spec.destroy.exposed:
-        guard = [(spec.destroy.variable or "", None)]
-    elif spec.destroy.value is not None:
-        failing = "terraform_data.destroy_hook"
+    # The destroy hook, which always exists, checks the same preconditions first (the apply trigger depends on it),
+    # so the failure is expected there.
+    failing = "terraform_data.destroy_hook"
     if "correlation_input" in names and "workflow_inputs" in names:
         runs.append(
             TestRun(
                 "rejects_a_correlation_input_that_already_has_a_value",
                 "The correlation input must be free for the dispatcher to fill.",
-                [*guard, ("workflow_inputs", {"run_tag": "x"}), ("correlation_input", "run_tag")],
+                [("workflow_inputs", {"run_tag": "x"}), ("correlation_input", "run_tag")],
                 expect_failures=[failing],
             )
         )
@@ -289,7 +288,6 @@ def validation_runs(spec: ModuleSpec, variables: tuple[Variable, ...]) -> list[T
                 "rejects_more_inputs_than_github_accepts",
                 "workflow_inputs at its cap plus a correlation input exceed GitHub's limit.",
                 [
-                    *guard,
                     *_all_inputs_present(spec),
                     ("workflow_inputs", Raw(f'{{ for i in range({room}) : "input_${{i}}" => "v" }}')),
                     ("correlation_input", "correlation_id"),

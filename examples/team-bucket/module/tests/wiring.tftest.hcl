@@ -169,13 +169,13 @@ run "derives_the_web_url_4" {
   }
 }
 
-# The destroy hook exists only with a destroy phase.
+# The destroy hook always exists; its configuration names the spec's destroy phase (null: none).
 run "destroy_hook_follows_the_spec" {
   command = plan
 
   assert {
-    condition     = length(terraform_data.destroy_hook) == 1
-    error_message = "wrong number of destroy hooks"
+    condition     = jsondecode(terraform_data.destroy_hook.input.config).workflow == "destroy.yml"
+    error_message = "destroy hook configured with the wrong target"
   }
 }
 
