@@ -35,9 +35,14 @@ def _common_options(func: F) -> F:
         is_flag=True,
         help="If meshStack cannot be reached after the retries, warn and exit 0 instead of failing the step.",
     )(func)
-    func = click.option("--run-b64", metavar="BASE64", help="The run object, base64 (meshStack's buildingBlockRun).")(
-        func
-    )
+    func = click.option(
+        "--run-b64",
+        metavar="BASE64",
+        help=(
+            "The run object, base64 (meshStack's buildingBlockRun). It can carry decrypted inputs and other"
+            " processes can read argv: prefer MESHSTACK_RUN_B64 or the workflow input."
+        ),
+    )(func)
     func = click.option("--run-url", metavar="URL", help="The run URL (meshStack's buildingBlockRunUrl).")(func)
     return func
 
