@@ -1,6 +1,6 @@
 """GitHub Actions runner I/O, following actions/toolkit ``packages/core``.
 
-Outputs and environment go to the files named by ``$GITHUB_OUTPUT`` / ``$GITHUB_ENV`` with a random delimiter per
+Outputs go to the file named by ``$GITHUB_OUTPUT`` with a random delimiter per
 write; annotations and ``::add-mask::`` go to stdout; the step summary is Markdown appended to
 ``$GITHUB_STEP_SUMMARY``. Off a runner (a laptop) outputs and warnings are simply printed.
 """
@@ -26,7 +26,8 @@ def escape_property(text: str) -> str:
 
 
 def file_command(name: str, value: str) -> str:
-    """``name<<ghadelimiter_<uuid>`` block for ``$GITHUB_OUTPUT`` / ``$GITHUB_ENV`` (a fresh delimiter each time)."""
+    """``name<<ghadelimiter_<uuid>`` block for a runner file command such as ``$GITHUB_OUTPUT`` (a fresh delimiter
+    each time)."""
     import uuid  # imported here: most steps never write an output, and uuid is slow to import
 
     delimiter = f"ghadelimiter_{uuid.uuid4()}"
@@ -43,7 +44,6 @@ class Runner:
         *,
         on_actions: bool,
         output_file: Path | None = None,
-        env_file: Path | None = None,
         summary_file: Path | None = None,
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
@@ -53,7 +53,6 @@ class Runner:
         #: send workflow commands to stderr (the runner reads both) so stdout can stay pure JSON
         self.commands_to_stderr = commands_to_stderr
         self.output_file = output_file
-        self.env_file = env_file
         self.summary_file = summary_file
         self._stdout = stdout
         self._stderr = stderr
@@ -102,13 +101,6 @@ class Runner:
             self.info(f"{name}={value}")
             return
         with self.output_file.open("a", encoding="utf-8", newline="") as fh:
-            fh.write(file_command(name, value))
-
-    def export_variable(self, name: str, value: str) -> None:
-        """Write an environment variable for later steps to ``$GITHUB_ENV`` (ignored off a runner)."""
-        if self.env_file is None:
-            return
-        with self.env_file.open("a", encoding="utf-8", newline="") as fh:
             fh.write(file_command(name, value))
 
     def summary(self, markdown: str) -> None:

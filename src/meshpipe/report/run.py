@@ -47,7 +47,6 @@ class Run:
         self.runner = runner or Runner(
             on_actions=settings.on_github_actions,
             output_file=settings.github_output,
-            env_file=settings.github_env,
             summary_file=settings.github_step_summary,
         )
         self._transport = transport

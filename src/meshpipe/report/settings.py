@@ -57,7 +57,6 @@ class Settings:
     credentials: Credentials | None
     runner_temp: Path | None
     github_output: Path | None
-    github_env: Path | None
     github_step_summary: Path | None
     on_github_actions: bool
     external_run_id: str | None
@@ -125,7 +124,6 @@ class Settings:
             credentials=_credentials(env, runner_temp, obj, url),
             runner_temp=runner_temp,
             github_output=_path(env.get("GITHUB_OUTPUT")),
-            github_env=_path(env.get("GITHUB_ENV")),
             github_step_summary=_path(env.get("GITHUB_STEP_SUMMARY")),
             on_github_actions=env.get("GITHUB_ACTIONS") == "true",
             external_run_id=gh_run_id,
