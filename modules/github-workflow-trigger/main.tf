@@ -97,6 +97,7 @@ resource "terraform_data" "destroy_hook" {
     config = jsonencode(local.destroy_config)
   }
 
+  # These checks guard the apply trigger too: it depends on this hook, which always exists.
   lifecycle {
     precondition {
       condition     = local.input_count <= local.input_limit
@@ -132,21 +133,6 @@ moved {
 # provisioner, so its replacement fires nothing else.
 resource "terraform_data" "apply_trigger" {
   triggers_replace = [local.fingerprint]
-
-  lifecycle {
-    precondition {
-      condition     = local.input_count <= local.input_limit
-      error_message = "A dispatch would carry more inputs than GitHub accepts (25 on github.com; 10 on GitHub Enterprise Server and for repository_dispatch client_payload keys), counting workflow_inputs, declared inputs, secret inputs, buildingBlockRunUrl and the correlation input."
-    }
-    precondition {
-      condition     = length(distinct([for name in keys(local.inputs) : lower(name)])) == length(local.inputs)
-      error_message = "Two workflow inputs differ only in case; GitHub treats input names case-insensitively."
-    }
-    precondition {
-      condition     = local.correlation_input == null ? true : !contains([for name in concat(keys(local.inputs), keys(local.secret_inputs)) : lower(name)], lower(local.correlation_input))
-      error_message = "correlation_input names an input that already has a value; the dispatcher fills it with the correlation id, so choose an input that the module does not send already (workflow_inputs, declared and secret inputs)."
-    }
-  }
 
   provisioner "local-exec" {
     interpreter = [local.python, "${path.module}/dispatch.py"]
