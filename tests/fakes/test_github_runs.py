@@ -330,9 +330,12 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # a zombie (exited, not yet reaped by its new parent) counts as gone
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(") ", 1)[1].startswith("Z"))
+    # a zombie (exited, not yet reaped by its new parent) counts as gone; the process may vanish while we read
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return not stat.split(") ", 1)[1].startswith("Z")
 
 
 @pytest.mark.parametrize("how", ["cancel", "reset"])
