@@ -7,6 +7,19 @@ token, the App key, sensitive inputs) are read from the process environment by n
 ``destroy`` a configuration without a ``workflow`` (or ``event_type``) means the module has no destroy workflow: the
 dispatcher logs that nothing fires and exits 0 without any request or credentials.
 
+The configuration may come in chunks ``MESHPIPE_DISPATCH_0``, ``MESHPIPE_DISPATCH_1``, ... (joined in index order up
+to the first missing index; they win over a single ``MESHPIPE_DISPATCH``), since one variable holds at most 128 KiB.
+An unknown key fails an apply and only warns in a destroy: a destroy must stay possible.
+
+The meshStack run is resolved at execution time. The definition's pre-run script writes the run file (``run_file``,
+``.meshpipe-run.json`` in terraform's working directory: mode, run URL and uuid, behavior, building block uuid,
+workspace, project — nothing secret). When it exists (and names the same building block), its values win over the
+configuration's: the behavior, the run URL sent as ``run_url_input``, every ``context_inputs`` field and the run
+uuid. A saved-plan replay thus dispatches with the APPLY run's URL, and a destroy carries the DESTROY run's URL. A
+malformed run file fails an apply with one line; a destroy warns and uses its stored configuration. The apply phase
+fires nothing for DESTROY (async destroy applies first) and DETECT, and treats an unknown behavior like APPLY with a
+warning; the destroy phase never refuses a behavior.
+
 Environment switches for tests and operators: ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY=1`` forces the ``openssl`` signing
 path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` bounds the search for a run after a lost dispatch response and the
 best-effort lookup of the run's URL when not waiting (default 15).
@@ -88,7 +101,24 @@ CONFIG_KEYS = (
     "wait_timeout_seconds",
     "poll_interval_seconds",
     "auth",
+    "run_file",
+    "run_url_input",
+    "context_inputs",
+    "run_id",
+    "building_block_id",
+    "fingerprint",
 )
+#: fields of the run file a ``context_inputs`` entry may name, and the run file key each one is read from
+CONTEXT_FIELDS = {
+    "run_url": "url",
+    "run_id": "uuid",
+    "building_block_id": "buildingBlockUuid",
+    "behavior": "behavior",
+    "workspace": "workspace",
+    "project": "project",
+}
+MAX_RUN_FILE_BYTES = 64 * 1024
+WARNING_PREFIX = "meshpipe-dispatch: warning: "
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -152,6 +182,11 @@ def log(config: Config, message: str) -> None:
     _write(sys.stdout, f"[{config.module}] {message}")
 
 
+def warn(message: str) -> None:
+    """A warning line on stderr: something was off, the dispatcher carries on."""
+    _write(sys.stderr, WARNING_PREFIX + message)
+
+
 def format_error(error: BaseException) -> str:
     """The one stderr line for a failure, secrets masked."""
     return redact(ERROR_PREFIX + " ".join(str(error).split()))
@@ -166,7 +201,10 @@ class Config:
     def __init__(self, data: Mapping[str, Any], phase: str = "apply") -> None:
         unknown = sorted(set(data) - set(CONFIG_KEYS))
         if unknown:
-            raise ConfigError(f"MESHPIPE_DISPATCH: unknown key {unknown[0]!r}; known keys: {', '.join(CONFIG_KEYS)}")
+            message = f"MESHPIPE_DISPATCH: unknown key {unknown[0]!r}; known keys: {', '.join(CONFIG_KEYS)}"
+            if phase != "destroy":
+                raise ConfigError(message)
+            warn(message + " (ignored: a destroy must stay possible)")  # e.g. stored by a newer module version
         if data.get("version", 1) != 1:
             raise ConfigError(f"MESHPIPE_DISPATCH.version: expected 1, got {data.get('version')!r}")
         self.module = _str(data, "module", default="meshpipe-trigger")
@@ -195,9 +233,20 @@ class Config:
         if both:
             raise ConfigError(f"MESHPIPE_DISPATCH.secret_inputs.{both[0]}: also given in inputs")
         self.correlation_input = _opt_str(data, "correlation_input")
+        # Any string: an unknown behavior (a future IMPORT) is treated like APPLY at run time, never refused.
         self.behavior = _opt_str(data, "behavior")
-        if self.behavior is not None and self.behavior not in BEHAVIORS:
-            raise ConfigError(f"MESHPIPE_DISPATCH.behavior: expected one of {', '.join(BEHAVIORS)} or null")
+        self.run_file = _opt_str(data, "run_file")
+        self.run_url_input = _opt_str(data, "run_url_input")
+        self.context_inputs = _str_map(data, "context_inputs")
+        for name, field in self.context_inputs.items():
+            if field not in CONTEXT_FIELDS:
+                raise ConfigError(
+                    f"MESHPIPE_DISPATCH.context_inputs.{name}: expected one of {', '.join(CONTEXT_FIELDS)}, "
+                    f"got {field!r}"
+                )
+        self.run_id = _opt_str(data, "run_id")
+        self.building_block_id = _opt_str(data, "building_block_id")
+        self.fingerprint = _opt_str(data, "fingerprint")
         self.wait = data.get("wait", False)
         if not isinstance(self.wait, bool):
             raise ConfigError(f"MESHPIPE_DISPATCH.wait: expected true or false, got {self.wait!r}")
@@ -215,16 +264,26 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], phase: str = "apply") -> Config:
-        """Parse and validate ``MESHPIPE_DISPATCH`` from an environment mapping (for ``phase``)."""
-        raw = environ.get("MESHPIPE_DISPATCH")
+        """Parse and validate the configuration (for ``phase``) from an environment mapping.
+
+        It is ``MESHPIPE_DISPATCH_0``, ``MESHPIPE_DISPATCH_1``, ... concatenated in index order up to the first
+        missing index (one variable holds at most 128 KiB), or a single ``MESHPIPE_DISPATCH``.
+        """
+        name = "MESHPIPE_DISPATCH"
+        parts: list[str] = []
+        while f"MESHPIPE_DISPATCH_{len(parts)}" in environ:
+            parts.append(environ[f"MESHPIPE_DISPATCH_{len(parts)}"])
+        if parts:
+            name = f"MESHPIPE_DISPATCH_0..{len(parts) - 1}"
+        raw = "".join(parts) if parts else environ.get("MESHPIPE_DISPATCH")
         if not raw:
             raise ConfigError("MESHPIPE_DISPATCH is not set (the Trigger Module passes its configuration there)")
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            raise ConfigError(f"MESHPIPE_DISPATCH is not valid JSON: {exc}") from None
+            raise ConfigError(f"{name} is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
-            raise ConfigError("MESHPIPE_DISPATCH: expected a JSON object")
+            raise ConfigError(f"{name}: expected a JSON object")
         return cls(data, phase)
 
     @property
@@ -277,9 +336,83 @@ def _positive(data: Mapping[str, Any], key: str, default: float) -> float:
     return float(value)
 
 
-def build_inputs(config: Config, environ: Mapping[str, str], correlation_id: str) -> dict[str, str]:
-    """The inputs to send: static ones, secret ones read from the environment now, and the correlation id."""
+# --------------------------------------------------------------------------------------------- the meshStack run
+
+
+class RunContext:
+    """What the dispatcher knows about the current meshStack run, and where it learnt it.
+
+    Terraform's values (from the deprecated run variables) come first; the run file that the definition's pre-run
+    script writes on every run wins over them, because a saved-plan replay or a DETECT run has no run variables and a
+    plan freezes what Terraform knew at plan time.
+    """
+
+    def __init__(self, config: Config, run_file: Mapping[str, str | None] | None = None) -> None:
+        self.from_file = run_file is not None
+        file = run_file or {}
+        known = {"behavior": config.behavior, "uuid": config.run_id, "buildingBlockUuid": config.building_block_id}
+        known["url"] = config.inputs.get(config.run_url_input) if config.run_url_input else None
+        for name, field in config.context_inputs.items():
+            if known.get(CONTEXT_FIELDS[field]) is None:
+                known[CONTEXT_FIELDS[field]] = config.inputs.get(name)
+        self.values = {key: file.get(key) or known.get(key) for key in set(known) | set(file)}
+        # A run file without a behavior still names the mode the runner runs in.
+        self.behavior = self.values.get("behavior") or (file.get("mode") if file else None)
+        self.run_id = self.values.get("uuid")
+        self.building_block_id = self.values.get("buildingBlockUuid")
+
+    def field(self, name: str) -> str | None:
+        """The value of a ``context_inputs`` field (``run_url``, ``workspace``, ...)."""
+        return self.behavior if name == "behavior" else self.values.get(CONTEXT_FIELDS[name])
+
+
+def read_run_file(config: Config, phase: str) -> dict[str, str | None] | None:
+    """The run file the pre-run script wrote, or None when there is none (or, in destroy, when it is unusable).
+
+    A malformed file fails an apply with one line; a destroy warns and falls back to its stored configuration,
+    because a destroy must stay possible. A file of another building block is ignored with a warning.
+    """
+    if not config.run_file or not os.path.isfile(config.run_file):
+        return None
+    try:
+        with open(config.run_file, "rb") as handle:
+            raw = handle.read(MAX_RUN_FILE_BYTES + 1)
+        if len(raw) > MAX_RUN_FILE_BYTES:
+            raise ValueError(f"larger than {MAX_RUN_FILE_BYTES // 1024} KiB")
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        if data.get("version") != 1:
+            raise ValueError(f"version: expected 1, got {data.get('version')!r}")
+        for key, value in data.items():
+            if key != "version" and value is not None and not isinstance(value, str):
+                raise ValueError(f"{key}: expected a string or null, got {type(value).__name__}")
+    except (OSError, ValueError) as exc:
+        message = f"run file {config.run_file}: {_reason(exc) if isinstance(exc, OSError) else exc}"
+        if phase != "destroy":
+            raise ConfigError(message + " (the definition's pre-run script writes it)") from None
+        warn(message + "; using the stored configuration instead")
+        return None
+    found, expected = data.get("buildingBlockUuid"), config.building_block_id
+    if found and expected and found != expected:
+        warn(f"run file {config.run_file} belongs to building block {found}, not {expected}: ignored")
+        return None
+    return {key: value for key, value in data.items() if key != "version"}
+
+
+def build_inputs(
+    config: Config, environ: Mapping[str, str], correlation_id: str, context: RunContext | None = None
+) -> dict[str, str]:
+    """The inputs to send: static ones, the run's context, secret ones read from the environment now, and the
+    correlation id."""
     inputs = dict(config.inputs)
+    if context is not None and context.from_file:
+        for name, field in config.context_inputs.items():
+            value = context.field(field)
+            if value is not None:
+                inputs[name] = value
+        if config.run_url_input and context.field("run_url"):
+            inputs[config.run_url_input] = context.field("run_url") or ""
     for name, env in sorted(config.secret_inputs.items()):
         value = environ.get(env)
         if value is None:
@@ -868,12 +1001,15 @@ def run(argv: list[str], environ: Mapping[str, str]) -> None:
         what = "workflow" if config.event == "workflow_dispatch" else "event type"
         log(config, f"no destroy {what} configured: nothing to fire")
         return
-    if phase == "apply" and config.behavior in ("DESTROY", "DETECT"):
-        why = "a DESTROY run applies before destroying" if config.behavior == "DESTROY" else "DETECT only plans"
-        log(config, f"behavior {config.behavior}: not dispatching the apply workflow ({why})")
+    context = RunContext(config, read_run_file(config, phase))
+    if phase == "apply" and context.behavior in ("DESTROY", "DETECT"):
+        why = "a DESTROY run applies before destroying" if context.behavior == "DESTROY" else "DETECT only plans"
+        log(config, f"behavior {context.behavior}: not dispatching the apply workflow ({why})")
         return
+    if phase == "apply" and context.behavior not in (None, *BEHAVIORS):
+        warn(f"unknown behavior {context.behavior!r}: treated like APPLY")
     correlation_id = uuid.uuid4().hex
-    inputs = build_inputs(config, environ, correlation_id)
+    inputs = build_inputs(config, environ, correlation_id, context)
     auth_kind = choose_auth(config, environ)
     http = Http(f"meshpipe-dispatch/{__version__} ({config.module})")
     http.token = resolve_token(config, environ, http, auth_kind)
