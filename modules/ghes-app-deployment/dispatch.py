@@ -2,11 +2,13 @@
 """meshpipe dispatcher: start a GitHub Actions workflow for a Trigger Module and optionally wait for it.
 
 Runs on meshStack's runner through ``local-exec`` (``python3 dispatch.py apply|destroy``), so it uses the Python 3.8+
-standard library only; the optional ``cryptography`` package signs GitHub App JWTs when importable, otherwise the
-``openssl`` command does. Every value arrives in the ``MESHPIPE_DISPATCH`` JSON environment variable; secrets (the
-token, the App key, sensitive inputs) are read from the process environment by name and never printed. In phase
-``destroy`` a configuration without a ``workflow`` (or ``event_type``) means the module has no destroy workflow: the
-dispatcher logs that nothing fires and exits 0 without any request or credentials.
+standard library only; GitHub App JWTs are signed (RS256) with the optional ``cryptography`` package when it is
+importable, otherwise with the standard library (a small DER reader for PKCS#1 and PKCS#8 keys, CRT signing): the
+runner image has no ``openssl`` command and nothing guarantees ``cryptography``. Every value arrives in the
+``MESHPIPE_DISPATCH`` JSON environment variable; secrets (the token, the App key, sensitive inputs) are read from
+the process environment by name and never printed. In phase ``destroy`` a configuration without a ``workflow`` (or
+``event_type``) means the module has no destroy workflow: the dispatcher logs that nothing fires and exits 0 without
+any request or credentials.
 
 The configuration may come in chunks ``MESHPIPE_DISPATCH_0``, ``MESHPIPE_DISPATCH_1``, ... (joined in index order up
 to the first missing index; they win over a single ``MESHPIPE_DISPATCH``), since one variable holds at most 128 KiB.
@@ -21,8 +23,8 @@ malformed run file fails an apply with one line; a destroy warns and uses its st
 fires nothing for DESTROY (async destroy applies first) and DETECT, and treats an unknown behavior like APPLY with a
 warning; the destroy phase never refuses a behavior.
 
-Environment switches for tests and operators: ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY=1`` forces the ``openssl`` signing
-path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` bounds the search for a run after a lost dispatch response and the
+Environment switches for tests and operators: ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY=1`` forces the standard library
+signing path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` bounds the search for a run after a lost dispatch response and the
 best-effort lookup of the run's URL when not waiting (default 15).
 
 Exit 0 on success; on failure one line on stderr ``meshpipe-dispatch: error: ...`` and exit 1.
@@ -31,16 +33,13 @@ Exit 0 on success; on failure one line on stderr ``meshpipe-dispatch: error: ...
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.client
 import json
 import os
 import random
 import re
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -836,8 +835,93 @@ def load_private_key(value: str) -> bytes:
     return (text.replace("\\n", "\n").strip() + "\n").encode("ascii", "replace")
 
 
+# SHA-256's DigestInfo prefix for EMSA-PKCS1-v1_5 (RFC 8017, section 9.2, note 1).
+SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+RSA_ENCRYPTION_OID = bytes.fromhex("2a864886f70d010101")  # 1.2.840.113549.1.1.1
+
+
+def _der_items(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    """The DER elements between ``start`` and ``end``, each as (tag, content start, content end)."""
+    items = []
+    while start < end:
+        if start + 2 > end:
+            raise ValueError("truncated DER")
+        tag, length, start = data[start], data[start + 1], start + 2
+        if length & 0x80:
+            size = length & 0x7F
+            if not 0 < size <= 4 or start + size > end:
+                raise ValueError("bad DER length")
+            length, start = int.from_bytes(data[start : start + size], "big"), start + size
+        if start + length > end:
+            raise ValueError("truncated DER")
+        items.append((tag, start, start + length))
+        start += length
+    return items
+
+
+def _der_sequence(data: bytes, item: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    if item[0] != 0x30:
+        raise ValueError("expected a DER SEQUENCE")
+    return _der_items(data, item[1], item[2])
+
+
+def rsa_numbers(pem: bytes) -> list[int]:
+    """``[n, e, d, p, q, dP, dQ, qInv]`` of an unencrypted RSA key in PKCS#1 or PKCS#8 PEM form."""
+    import binascii
+
+    text = pem.decode("ascii", "replace")
+    begin = text.find("-----BEGIN ") + 11
+    label = text[begin : text.find("-----", begin)]
+    if "ENCRYPTED" in label or "Proc-Type: 4,ENCRYPTED" in text:
+        raise ConfigError("the GitHub App private key is encrypted; use an unencrypted PKCS#1 or PKCS#8 key")
+    if label not in ("RSA PRIVATE KEY", "PRIVATE KEY"):
+        raise ConfigError(f"the GitHub App private key is a {label[:30]!r} PEM, not an RSA private key")
+    body = "".join(line for line in text.splitlines() if line and not line.startswith("-----"))
+    try:
+        der = binascii.a2b_base64(body.encode("ascii", "replace"))
+        (top,) = _der_items(der, 0, len(der))
+        items = _der_sequence(der, top)
+        if label == "PRIVATE KEY":  # PKCS#8 PrivateKeyInfo: version, AlgorithmIdentifier, privateKey OCTET STRING
+            oid = _der_sequence(der, items[1])[0]
+            if oid[0] != 0x06 or der[oid[1] : oid[2]] != RSA_ENCRYPTION_OID:
+                raise ConfigError("the GitHub App private key is not an RSA key")
+            if items[2][0] != 0x04:
+                raise ValueError("expected an OCTET STRING")
+            (top,) = _der_items(der, items[2][1], items[2][2])
+            items = _der_sequence(der, top)
+        numbers = [int.from_bytes(der[start:end], "big") for tag, start, end in items[1:9] if tag == 0x02]
+        if len(numbers) != 8 or der[items[0][1] : items[0][2]] != b"\x00":
+            raise ValueError("not a two-prime RSAPrivateKey")
+    except (ValueError, IndexError, binascii.Error):
+        raise ConfigError("the GitHub App private key cannot be parsed (expected an RSA key in PEM form)") from None
+    return numbers
+
+
+def sign_rs256_stdlib(pem: bytes, data: bytes) -> bytes:
+    """RSASSA-PKCS1-v1_5 with SHA-256 (RFC 8017, 8.2.1) with the standard library, using the CRT parameters."""
+    import hashlib
+
+    n, e, _, p, q, dp, dq, qinv = rsa_numbers(pem)
+    size = (n.bit_length() + 7) // 8
+    digest_info = SHA256_DIGEST_INFO + hashlib.sha256(data).digest()
+    if size < len(digest_info) + 11:
+        raise ConfigError("the GitHub App private key is too short for RS256")
+    encoded = b"\x00\x01" + b"\xff" * (size - len(digest_info) - 3) + b"\x00" + digest_info
+    message = int.from_bytes(encoded, "big")
+    s1, s2 = pow(message, dp, p), pow(message, dq, q)
+    signature = s2 + ((qinv * (s1 - s2)) % p) * q
+    # Check before use: a key with inconsistent parameters would otherwise send a signature that leaks a factor.
+    if pow(signature, e, n) != message:
+        raise ConfigError("the GitHub App private key is inconsistent (its RSA parameters do not match)")
+    return signature.to_bytes(size, "big")
+
+
 def sign_rs256(pem: bytes, data: bytes, environ: Mapping[str, str]) -> bytes:
-    """RSASSA-PKCS1-v1_5 SHA-256 signature with ``cryptography``, else with ``openssl`` (key in a 0600 temp file)."""
+    """RS256 signature with ``cryptography`` when importable, else with the standard library.
+
+    ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY=1`` forces the standard library path (the runner image cannot rely on
+    ``cryptography``). Both paths refuse encrypted, non-RSA and unparsable keys with the same line.
+    """
     if environ.get("MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY") != "1":
         try:
             from cryptography.hazmat.primitives import hashes, serialization
@@ -845,33 +929,17 @@ def sign_rs256(pem: bytes, data: bytes, environ: Mapping[str, str]) -> bytes:
         except ImportError:
             pass
         else:
+            rsa_numbers(pem)  # the same checks and messages as the standard library path
             try:
                 key = serialization.load_pem_private_key(pem, password=None)
-            except (ValueError, TypeError) as exc:
-                raise ConfigError(f"the GitHub App private key cannot be loaded: {type(exc).__name__}") from None
+            except (ValueError, TypeError):
+                raise ConfigError(
+                    "the GitHub App private key cannot be parsed (expected an RSA key in PEM form)"
+                ) from None
             if not isinstance(key, rsa.RSAPrivateKey):
                 raise ConfigError("the GitHub App private key is not an RSA key")
             return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    fd, path = tempfile.mkstemp(prefix="meshpipe-app-key-", suffix=".pem")
-    try:
-        os.chmod(path, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-        try:
-            result = subprocess.run(
-                ["openssl", "dgst", "-sha256", "-sign", path], input=data, capture_output=True, timeout=60
-            )
-        except FileNotFoundError:
-            raise ConfigError(
-                "cannot sign the GitHub App JWT: the cryptography package is not importable and openssl is not on PATH"
-            ) from None
-        if result.returncode != 0 or not result.stdout:
-            first = (result.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[0]
-            raise ConfigError(f"openssl could not sign the GitHub App JWT: {_clip(first, 200)}")
-        return result.stdout
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+    return sign_rs256_stdlib(pem, data)
 
 
 def make_jwt(app_id: str, pem: bytes, now: float, environ: Mapping[str, str]) -> str:
