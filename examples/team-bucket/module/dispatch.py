@@ -23,6 +23,11 @@ malformed run file fails an apply with one line; a destroy warns and uses its st
 fires nothing for DESTROY (async destroy applies first) and DETECT, and treats an unknown behavior like APPLY with a
 warning; the destroy phase never refuses a behavior.
 
+Networks: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured (urllib reads them), and a CA bundle named by
+``CUSTOM_CA_CERTS_PATH`` (meshStack's runner passes it), else ``SSL_CERT_FILE`` or ``REQUESTS_CA_BUNDLE``, is trusted
+in addition to the system's. The runner cleans the environment: proxies reach the dispatcher only when the definition
+declares them as environment inputs.
+
 Environment switches for tests and operators: ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY=1`` forces the standard library
 signing path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` bounds the search for a run after a lost dispatch response and the
 best-effort lookup of the run's URL when not waiting (default 15).
@@ -39,6 +44,7 @@ import os
 import random
 import re
 import socket
+import ssl
 import sys
 import time
 import urllib.error
@@ -119,6 +125,8 @@ CONTEXT_FIELDS = {
 }
 MAX_RUN_FILE_BYTES = 64 * 1024
 WARNING_PREFIX = "meshpipe-dispatch: warning: "
+#: where a custom CA bundle may be named, first found wins (meshStack's runner passes CUSTOM_CA_CERTS_PATH)
+CA_BUNDLE_VARIABLES = ("CUSTOM_CA_CERTS_PATH", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -470,10 +478,15 @@ class _NoRaise(urllib.request.HTTPErrorProcessor):
 class Http:
     """One request at a time with GitHub's headers; retries live in the callers."""
 
-    def __init__(self, user_agent: str, token: str | None = None) -> None:
+    def __init__(self, user_agent: str, token: str | None = None, environ: Mapping[str, str] | None = None) -> None:
         self.user_agent = user_agent
         self.token = token
-        self._opener = urllib.request.build_opener(_NoRaise())
+        # Proxies: urllib's default ProxyHandler reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY from the environment.
+        handlers: list[Any] = [_NoRaise()]
+        context = ssl_context(environ or {})
+        if context is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        self._opener = urllib.request.build_opener(*handlers)
 
     def request(self, method: str, url: str, body: Any = None, token: str | None = None) -> Response:
         """Send once; raise :class:`TransportError` when no HTTP answer arrives."""
@@ -497,8 +510,11 @@ class Http:
             # urllib wraps errors of connect/send; only a refused connection or a failed DNS lookup proves
             # that the request never reached the server.
             reason = exc.reason
-            not_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
-            raise TransportError(method, url, _reason(reason), maybe_sent=not not_sent) from None
+            not_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror, ssl.CertificateError))
+            text = _reason(reason)
+            if isinstance(reason, ssl.CertificateError):
+                text += f" (hint: give the CA bundle's path in {' or '.join(CA_BUNDLE_VARIABLES)})"
+            raise TransportError(method, url, text, maybe_sent=not not_sent) from None
         except (OSError, http.client.HTTPException) as exc:
             raise TransportError(method, url, _reason(exc), maybe_sent=True) from None
         except ValueError:
@@ -506,6 +522,24 @@ class Http:
             raise DispatchError(
                 f"{method} {url}: invalid request (a header or the URL has control characters)"
             ) from None
+
+
+def ssl_context(environ: Mapping[str, str]) -> ssl.SSLContext | None:
+    """A TLS context that also trusts the CA bundle (file or directory) named by the first variable set, if any."""
+    for name in CA_BUNDLE_VARIABLES:
+        path = environ.get(name)
+        if not path:
+            continue
+        context = ssl.create_default_context()
+        try:
+            if os.path.isdir(path):
+                context.load_verify_locations(capath=path)
+            else:
+                context.load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"{name}: cannot load the CA bundle {path}: {_reason(exc)}") from None
+        return context
+    return None
 
 
 def _reason(exc: object) -> str:
@@ -1080,7 +1114,7 @@ def run(argv: list[str], environ: Mapping[str, str]) -> None:
     correlation_id = uuid.uuid4().hex
     inputs = build_inputs(config, environ, correlation_id, context)
     auth_kind = choose_auth(config, environ)
-    http = Http(f"meshpipe-dispatch/{__version__} ({config.module})")
+    http = Http(f"meshpipe-dispatch/{__version__} ({config.module})", environ=environ)
     http.token = resolve_token(config, environ, http, auth_kind)
     client = Client(config, http, auth_kind)
     settle = settle_seconds(environ)
