@@ -85,6 +85,11 @@ CONFIG_KEYS = (
     "secret_inputs",
     "correlation_input",
     "behavior",
+    "run_id",
+    "building_block_id",
+    "run_file",
+    "run_url_input",
+    "context_inputs",
     "wait",
     "wait_timeout_seconds",
     "poll_interval_seconds",
@@ -217,7 +222,7 @@ class Config:
     @classmethod
     def from_env(cls, environ: Mapping[str, str], phase: str = "apply") -> Config:
         """Parse and validate ``MESHPIPE_DISPATCH`` from an environment mapping (for ``phase``)."""
-        raw = environ.get("MESHPIPE_DISPATCH")
+        raw = environ.get("MESHPIPE_DISPATCH") or config_from_chunks(environ)
         if not raw:
             raise ConfigError("MESHPIPE_DISPATCH is not set (the Trigger Module passes its configuration there)")
         try:
@@ -239,6 +244,22 @@ class Config:
         if self.event == "workflow_dispatch":
             return f"{self.workflow} on {self.ref}"
         return f"repository_dispatch {self.event_type!r} to {self.repository}"
+
+
+def config_from_chunks(environ: Mapping[str, str]) -> str | None:
+    """The configuration the module passes base64-encoded in ``MESHPIPE_DISPATCH_B64_0``, ``_1``, ... (None if absent).
+
+    One environment variable may hold at most 128 KiB, and inputs GitHub accepts can exceed that once JSON-escaped.
+    """
+    chunks: list[str] = []
+    while f"MESHPIPE_DISPATCH_B64_{len(chunks)}" in environ:
+        chunks.append(environ[f"MESHPIPE_DISPATCH_B64_{len(chunks)}"])
+    if not chunks:
+        return None
+    try:
+        return base64.b64decode("".join(chunks), validate=True).decode("utf-8")
+    except ValueError:
+        raise ConfigError("MESHPIPE_DISPATCH_B64_*: not base64-encoded UTF-8") from None
 
 
 def _str(data: Mapping[str, Any], key: str, default: str | None = None, path: str = "") -> str:
