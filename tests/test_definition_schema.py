@@ -174,3 +174,11 @@ def test_the_pre_run_script_stores_the_run_but_never_its_token_or_inputs(tmp_pat
     assert stored_path.stat().st_mode & 0o777 == 0o600
     assert canary not in stored_path.read_text() + result.stdout + result.stderr
     assert "stored run 5f0c3c52-2b6f-4f7e-9d55-1c3a7e0b9a11 DETECT" in result.stdout
+
+
+def test_the_readme_shows_the_pre_run_script_to_paste_verbatim() -> None:
+    """Platform teams who click through meshStack copy the script from the README: it must be the current one."""
+    from meshpipe.trigger.prerun import PRE_RUN_SCRIPT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"```bash\n{PRE_RUN_SCRIPT}```\n" in readme

@@ -218,13 +218,36 @@ def test_destroy_run_object_fires_no_apply_dispatch_then_destroy_fires_once(
     assert count(fake_github, "apply.yml") == 0
 
 
-def test_detect_run_only_plans_and_nothing_fires(fake_github: FakeGitHub, tmp_path: Path) -> None:
+def test_a_detect_run_object_applied_fires_nothing(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    """meshStack only plans a DETECT run; were one applied anyway, the module must still fire nothing.
+
+    Reproduction (issue 8): the old test only planned, and plan never runs provisioners, so a module that fired the
+    apply workflow on DETECT passed it.
+    """
     workflows(fake_github)
     module = reference(fake_github, tmp_path, meshstack_building_block_run_b64=b64(run_object("DETECT")))
-    module.tf.write_vars(module.variables)
-    plan = module.tf.run("plan", "-no-color", "-input=false").output
-    assert "terraform_data.apply_trigger will be created" in plan
-    assert fake_github.log() == []
+    output = module.apply()
+    assert fake_github.dispatches == [], output
+    assert "behavior DETECT: not dispatching the apply workflow" in output
+    module.destroy()
+    assert count(fake_github, "destroy.yml") == 1 and count(fake_github, "apply.yml") == 0
+
+
+def test_an_input_of_25000_angle_brackets_applies_and_destroys_byte_exact(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    """Any input GitHub accepts must apply and destroy.
+
+    Reproduction (issue 8): jsonencode writes each `<` as `\\u003c`, so 25,000 of them made the configuration longer
+    than one environment variable may be (128 KiB): apply failed with "argument list too long", destroy forever.
+    """
+    workflows(fake_github)
+    value = "<" * 25000
+    module = reference(fake_github, tmp_path, workflow_inputs={"name": value})
+    module.apply()
+    module.destroy()
+    assert [d.workflow for d in fake_github.dispatches] == ["apply.yml", "destroy.yml"]
+    assert all(d.inputs["name"] == value for d in fake_github.dispatches)
 
 
 def test_ghes_falls_back_and_waits_for_the_run_found_by_correlation_id(fake_ghes: FakeGitHub, tmp_path: Path) -> None:
