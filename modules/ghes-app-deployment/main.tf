@@ -24,7 +24,7 @@ locals {
   wait                  = var.wait_for_completion
   wait_timeout_seconds  = var.wait_timeout_seconds
   poll_interval_seconds = var.poll_interval_seconds
-  python                = var.python
+  python                = var.python == "python3" && fileexists("/usr/bin/python3") ? "/usr/bin/python3" : var.python
 
   # Inputs the spec declares; null values are left out. Per-run context is kept apart: on_change ignores it.
   declared_inputs = {

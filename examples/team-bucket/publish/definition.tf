@@ -130,7 +130,7 @@ resource "meshstack_building_block_definition" "team_bucket" {
       }
       python = {
         display_name    = "Python"
-        description     = "Python 3 interpreter that runs the bundled dispatcher (standard library only)."
+        description     = "Python 3 interpreter that runs the bundled dispatcher (standard library only); python3 means /usr/bin/python3 when it exists, else python3 from PATH."
         type            = "STRING"
         assignment_type = "STATIC"
         argument        = jsonencode("python3")
