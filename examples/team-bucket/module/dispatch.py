@@ -316,16 +316,21 @@ class Config:
     def from_env(cls, environ: Mapping[str, str], phase: str = "apply") -> Config:
         """Parse and validate the configuration (for ``phase``) from an environment mapping.
 
-        It is ``MESHPIPE_DISPATCH_0``, ``MESHPIPE_DISPATCH_1``, ... concatenated in index order up to the first
-        missing index (one variable holds at most 128 KiB), or a single ``MESHPIPE_DISPATCH``.
+        The module passes it base64-encoded in ``MESHPIPE_DISPATCH_B64_0``, ``_1``, ... (one variable holds at most
+        128 KiB, and base64 keeps every character one byte); also accepted: ``MESHPIPE_DISPATCH_0``, ``_1``, ...
+        concatenated in index order up to the first missing index, or a single ``MESHPIPE_DISPATCH``.
         """
         name = "MESHPIPE_DISPATCH"
-        parts: list[str] = []
-        while f"MESHPIPE_DISPATCH_{len(parts)}" in environ:
-            parts.append(environ[f"MESHPIPE_DISPATCH_{len(parts)}"])
-        if parts:
-            name = f"MESHPIPE_DISPATCH_0..{len(parts) - 1}"
-        raw = "".join(parts) if parts else environ.get("MESHPIPE_DISPATCH")
+        raw = config_from_chunks(environ)
+        if raw is not None:
+            name = "MESHPIPE_DISPATCH_B64_*"
+        else:
+            parts: list[str] = []
+            while f"MESHPIPE_DISPATCH_{len(parts)}" in environ:
+                parts.append(environ[f"MESHPIPE_DISPATCH_{len(parts)}"])
+            if parts:
+                name = f"MESHPIPE_DISPATCH_0..{len(parts) - 1}"
+            raw = "".join(parts) if parts else environ.get("MESHPIPE_DISPATCH")
         if not raw:
             raise ConfigError("MESHPIPE_DISPATCH is not set (the Trigger Module passes its configuration there)")
         try:
@@ -347,6 +352,22 @@ class Config:
         if self.event == "workflow_dispatch":
             return f"{self.workflow} on {self.ref}"
         return f"repository_dispatch {self.event_type!r} to {self.repository}"
+
+
+def config_from_chunks(environ: Mapping[str, str]) -> str | None:
+    """The configuration the module passes base64-encoded in ``MESHPIPE_DISPATCH_B64_0``, ``_1``, ... (None if absent).
+
+    One environment variable may hold at most 128 KiB, and inputs GitHub accepts can exceed that once JSON-escaped.
+    """
+    chunks: list[str] = []
+    while f"MESHPIPE_DISPATCH_B64_{len(chunks)}" in environ:
+        chunks.append(environ[f"MESHPIPE_DISPATCH_B64_{len(chunks)}"])
+    if not chunks:
+        return None
+    try:
+        return base64.b64decode("".join(chunks), validate=True).decode("utf-8")
+    except ValueError:
+        raise ConfigError("MESHPIPE_DISPATCH_B64_*: not base64-encoded UTF-8") from None
 
 
 def _str(data: Mapping[str, Any], key: str, default: str | None = None, path: str = "") -> str:
