@@ -177,7 +177,7 @@ def test_a_new_process_for_the_same_run_picks_up_the_run_a_killed_attempt_starte
     again -> a second POST and a second workflow run."""
     setup_repo(fake_github, duration=None)
     first = _start(fake_github, tmp_path)
-    wait_until(lambda: len(fake_github.dispatches) == 1)
+    wait_until(lambda: any('"state": "sent"' in p.read_text() for p in tmp_path.glob(".meshpipe-dispatch-*.json")))
     first.kill()
     first.communicate(timeout=10)
     (run,) = fake_github.runs

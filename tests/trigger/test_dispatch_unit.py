@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -518,7 +519,7 @@ def test_settle_seconds_rejects_nan_which_would_make_the_run_search_endless(disp
 def test_run_search_filters_by_the_short_branch_or_tag_name(dispatcher: ModuleType, ref: str, branch: str) -> None:
     # GitHub accepts a full ref for the dispatch, but a run's head_branch (the list filter) is the short name.
     client, _ = make_client(dispatcher, [], ref=ref)
-    query = dispatcher.urllib.parse.parse_qs(dispatcher.urllib.parse.urlsplit(client.runs_url(1000.0)).query)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(client.runs_url(1000.0)).query)
     assert query["branch"] == [branch]
 
 
@@ -592,11 +593,12 @@ def test_wait_prints_progress_on_change_and_every_30_seconds(
     client.wait(7, "u", clock.now)
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        "[github-workflow-trigger] run 7 queued (0 s elapsed) u",
-        "[github-workflow-trigger] run 7 in_progress (20 s elapsed) u",
-        "[github-workflow-trigger] run 7 in_progress (50 s elapsed) u",
+        "[github-workflow-trigger] run 7 queued (1 s elapsed) u",
+        "[github-workflow-trigger] run 7 in_progress (7 s elapsed) u",
+        "[github-workflow-trigger] run 7 in_progress (45 s elapsed) u",
         "[github-workflow-trigger] run 7 completed: success u",
     ]
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0]  # polls back off to the interval
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -640,8 +642,6 @@ def test_main_destroy_without_a_destroy_target_sends_nothing_and_needs_no_creden
         raise AssertionError("no HTTP request may be made")
 
     monkeypatch.setattr(dispatcher, "Http", no_http)
-    monkeypatch.setattr(dispatcher.urllib.request, "urlopen", no_http)
-    monkeypatch.setattr(dispatcher.urllib.request, "build_opener", no_http)
     # no GITHUB_TOKEN, no App variables, a secret input whose variable is unset, an API URL at a closed port
     environ = env_for(api_url="http://127.0.0.1:9", secret_inputs={"api_key": "SERVICE_API_KEY"}, **overrides)
     assert dispatcher.main(["dispatch.py", "destroy"], environ) == 0

@@ -57,21 +57,18 @@ Exit 0 on success; on failure one line on stderr ``meshpipe-dispatch: error: ...
 
 from __future__ import annotations
 
-import base64
-import http.client
+# Only what every path needs is imported here; HTTP, TLS, hashing and the rest are imported where they are used, so
+# that a DETECT run or a destroy without a destroy workflow starts in a few milliseconds (issue 10).
 import json
 import os
-import random
-import re
-import socket
-import ssl
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Mapping
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 __version__ = "0.1.0"
 
@@ -103,7 +100,7 @@ ERROR_PREFIX = "meshpipe-dispatch: error: "
 SLEEP: Callable[[float], None] = time.sleep
 MONOTONIC: Callable[[], float] = time.monotonic
 WALL: Callable[[], float] = time.time
-JITTER: Callable[[], float] = random.random
+JITTER: Callable[[], float] = lambda: int.from_bytes(os.urandom(7), "big") / (1 << 56)  # noqa: E731
 
 _SECRETS: set[str] = set()
 #: terraform's pid when the dispatcher started (set by :func:`main`); None in unit tests
@@ -153,8 +150,13 @@ MAX_RUN_FILE_BYTES = 64 * 1024
 WARNING_PREFIX = "meshpipe-dispatch: warning: "
 #: where a custom CA bundle may be named, first found wins (meshStack's runner passes CUSTOM_CA_CERTS_PATH)
 CA_BUNDLE_VARIABLES = ("CUSTOM_CA_CERTS_PATH", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
-_TOKEN = re.compile(r"[\x21-\x7e]+")
-_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+def _printable(text: str) -> bool:
+    """Printable ASCII without spaces."""
+    return bool(text) and all("\x21" <= char <= "\x7e" for char in text)
 
 
 class DispatchError(Exception):
@@ -199,13 +201,19 @@ def add_secret(value: str | None) -> None:
     """
     if not value or len(value) < MIN_SECRET_LENGTH:
         return
-    from urllib.parse import quote, quote_plus
-
     forms = {value, value.strip(), " ".join(value.split())}
     for form in list(forms):
         forms.update((json.dumps(form)[1:-1], json.dumps(form, ensure_ascii=False)[1:-1]))
-        forms.update((quote(form, safe=""), quote_plus(form, safe="")))
+        forms.update((_percent(form, ""), _percent(form, " ").replace(" ", "+")))
     _SECRETS.update(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
+
+
+def _percent(text: str, keep: str) -> str:
+    """``text`` percent-encoded as ``urllib.parse.quote(text, safe="")`` does, leaving the characters in ``keep``."""
+    return "".join(
+        chr(byte) if chr(byte) in _NAME_CHARS or chr(byte) in keep or byte == 0x7E else f"%{byte:02X}"
+        for byte in text.encode("utf-8")
+    )
 
 
 def redact(text: str) -> str:
@@ -258,13 +266,15 @@ class Config:
         if data.get("version", 1) != 1:
             raise ConfigError(f"MESHPIPE_DISPATCH.version: expected 1, got {data.get('version')!r}")
         self.module = _str(data, "module", default="meshpipe-trigger")
-        if not _TOKEN.fullmatch(self.module):
+        if not _printable(self.module):
             raise ConfigError(f"MESHPIPE_DISPATCH.module: expected printable ASCII without spaces, got {self.module!r}")
         self.api_url = _str(data, "api_url", default="https://api.github.com").rstrip("/")
-        if not re.match(r"^https?://[^/\s]+", self.api_url):
+        scheme, _, rest = self.api_url.partition("://")
+        if scheme not in ("http", "https") or not _printable(rest.split("/", 1)[0]):
             raise ConfigError(f"MESHPIPE_DISPATCH.api_url: expected an http(s) URL, got {self.api_url!r}")
         self.repository = _str(data, "repository")
-        if not _REPOSITORY.fullmatch(self.repository):
+        owner, _, name = self.repository.partition("/")
+        if not (owner and name and set(owner) <= _NAME_CHARS and set(name) <= _NAME_CHARS):
             raise ConfigError(f"MESHPIPE_DISPATCH.repository: expected 'owner/repo', got {self.repository!r}")
         self.event = _str(data, "event", default="workflow_dispatch")
         if self.event not in EVENTS:
@@ -364,9 +374,14 @@ def config_from_chunks(environ: Mapping[str, str]) -> str | None:
         chunks.append(environ[f"MESHPIPE_DISPATCH_B64_{len(chunks)}"])
     if not chunks:
         return None
+    import binascii
+
+    text = "".join(chunks)
     try:
-        return base64.b64decode("".join(chunks), validate=True).decode("utf-8")
-    except ValueError:
+        if not set(text) <= _B64_CHARS or len(text) % 4:
+            raise ValueError(text[:0])
+        return binascii.a2b_base64(text).decode("utf-8")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise ConfigError("MESHPIPE_DISPATCH_B64_*: not base64-encoded UTF-8") from None
 
 
@@ -532,13 +547,6 @@ def _clip(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-class _NoRaise(urllib.request.HTTPErrorProcessor):
-    def http_response(self, request: Any, response: Any) -> Any:
-        return response
-
-    https_response = http_response
-
-
 class Http:
     """One request at a time with GitHub's headers; retries live in the callers."""
 
@@ -552,8 +560,18 @@ class Http:
         self.user_agent = user_agent
         self.token = token
         self.deadline = deadline
+        import urllib.request
+
+        class NoRaise(urllib.request.HTTPErrorProcessor):
+            """Hands every status to the caller (which decides about retries) instead of raising."""
+
+            def http_response(self, request: Any, response: Any) -> Any:
+                return response
+
+            https_response = http_response
+
         # Proxies: urllib's default ProxyHandler reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY from the environment.
-        handlers: list[Any] = [_NoRaise()]
+        handlers: list[Any] = [NoRaise()]
         context = ssl_context(environ or {})
         if context is not None:
             handlers.append(urllib.request.HTTPSHandler(context=context))
@@ -573,6 +591,12 @@ class Http:
         if body is not None:
             data = json.dumps(body).encode("ascii")
             headers["Content-Type"] = "application/json"
+        import http.client
+        import socket
+        import ssl
+        import urllib.error
+        import urllib.request
+
         req = urllib.request.Request(url, data=data, headers=headers, method=method)
         check_parent()
         try:
@@ -643,6 +667,8 @@ def ssl_context(environ: Mapping[str, str]) -> ssl.SSLContext | None:
         path = environ.get(name)
         if not path:
             continue
+        import ssl
+
         context = ssl.create_default_context()
         try:
             if os.path.isdir(path):
@@ -901,13 +927,16 @@ class Client:
         query: dict[str, Any] = {"event": config.event, "created": f">={created}", "per_page": 50}
         if config.event == "workflow_dispatch":
             # A run's head_branch is the short name even when the dispatch named refs/heads/... or refs/tags/...
-            query["branch"] = re.sub(r"^refs/(heads|tags)/", "", config.ref)
+            ref = config.ref
+            for prefix in ("refs/heads/", "refs/tags/"):
+                ref = ref[len(prefix) :] if ref.startswith(prefix) else ref
+            query["branch"] = ref
         base = (
             f"{self.repo_url}/actions/workflows/{_q(config.workflow)}/runs"
             if config.workflow
             else f"{self.repo_url}/actions/runs"
         )
-        return f"{base}?{urllib.parse.urlencode(query)}"
+        return f"{base}?{'&'.join(f'{key}={_q(str(value))}' for key, value in query.items())}"
 
     def find_run(self, correlation_id: str, since: float, seconds: float) -> dict[str, Any] | None:
         """Poll the run list until a run's title carries ``correlation_id`` or ``seconds`` pass.
@@ -931,13 +960,20 @@ class Client:
             delay = min(delay * 2, LIST_POLL_CAP_SECONDS)
 
     def wait(self, run_id: Any, html_url: str, started: float) -> None:
-        """Poll the run until ``completed``; raise unless it concludes ``success`` within the wait timeout."""
+        """Poll the run until ``completed``; raise unless it concludes ``success`` within the wait timeout.
+
+        The first poll comes a second after the dispatch and the gaps double up to ``poll_interval``: a short run is
+        seen finished within about a second, a long one costs a request per interval.
+        """
         config = self.config
         url = f"{self.repo_url}/actions/runs/{_q(str(run_id))}"
         deadline = started + config.wait_timeout
         last_status = None
         last_line = MONOTONIC()
+        delay = 1.0
         while True:
+            pause(min(delay, config.poll_interval, max(deadline - MONOTONIC(), 0.0)))
+            delay *= 2
             run = self.get(url)
             run = run if isinstance(run, dict) else {}
             html_url = str(run.get("html_url") or html_url)
@@ -960,7 +996,6 @@ class Client:
                     f"timed out after {config.wait_timeout:g} s waiting for {html_url or url}; "
                     "the run continues on GitHub"
                 )
-            pause(min(config.poll_interval, remaining))
 
 
 def match_run(runs: list[Any], correlation_id: str) -> dict[str, Any] | None:
@@ -975,14 +1010,17 @@ def match_run(runs: list[Any], correlation_id: str) -> dict[str, Any] | None:
 
 
 def _q(value: str) -> str:
-    return urllib.parse.quote(value, safe="")
+    return _percent(value, "")
 
 
 # --------------------------------------------------------------------------------------------- authentication
 
 
 def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    import binascii
+
+    encoded = binascii.b2a_base64(data, newline=False).rstrip(b"=")
+    return encoded.replace(b"+", b"-").replace(b"/", b"_").decode("ascii")
 
 
 def jwt_claims(app_id: str, now: float) -> dict[str, Any]:
