@@ -55,8 +55,8 @@ class FakeMeshStack(FakeServer):
 
     name = "meshstack"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(host, port)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, control_token: str | None = None) -> None:
+        super().__init__(host, port, control_token=control_token)
         self.auth = TokenStore()
         self._runs: dict[str, FakeRun] = {}
         self._run_numbers: dict[str, int] = {}
