@@ -160,8 +160,10 @@ def test_error_bodies_use_the_spring_shape(fake_meshstack: FakeMeshStack) -> Non
 def test_inputs_given_as_list_keep_their_types(fake_meshstack: FakeMeshStack) -> None:
     inputs = [{"key": "tags", "value": '["a"]', "type": "CODE"}, {"key": "size", "value": 3}]
     run = fake_meshstack.create_run(inputs=inputs)
-    items = run.object["spec"]["buildingBlock"]["spec"]["inputs"]
+    items = run.runner_object["spec"]["buildingBlock"]["spec"]["inputs"]
     assert [(i["key"], i["type"], i["value"]) for i in items] == [("tags", "CODE", '["a"]'), ("size", "INTEGER", 3)]
+    shown = run.object["spec"]["buildingBlock"]["spec"]["inputs"]  # the GET view: strings, as described
+    assert [i["value"] for i in shown] == ['["a"]', "3"]
     with pytest.raises(ValueError, match="type must be one of"):
         fake_meshstack.create_run(inputs=[{"key": "x", "value": 1, "type": "NUMBER"}])
 
