@@ -216,7 +216,7 @@ class RunObject:
             if isinstance(item, Mapping) and "key" in item:
                 inputs[str(item["key"])] = Input(
                     key=str(item["key"]),
-                    value=item.get("value"),
+                    value=_typed_value(item.get("value"), str(item.get("type") or "STRING")),
                     type=str(item.get("type") or "STRING"),
                     is_sensitive=bool(item.get("isSensitive")),
                     is_environment=bool(item.get("isEnvironment")),
@@ -242,6 +242,21 @@ class RunObject:
         if self.update_source_href and "{sourceId}" in self.update_source_href:
             return self.update_source_href.replace("{sourceId}", sid)
         return f"{self.url}/status/source/{sid}"
+
+
+def _typed_value(value: Any, kind: str) -> Any:
+    """An input value as a JSON value: the run's GET answers strings (``"3"``, ``"true"``), the runner's copy JSON."""
+    if not isinstance(value, str):
+        return value
+    if kind == "BOOLEAN" and value in ("true", "false"):
+        return value == "true"
+    if kind == "INTEGER" or (kind == "MULTI_SELECT" and value.startswith("[")):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return parsed if isinstance(parsed, (int, list)) and not isinstance(parsed, bool) else value
+    return value
 
 
 def _href(links: Any, name: str) -> str | None:
