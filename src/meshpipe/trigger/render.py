@@ -1,4 +1,4 @@
-"""Render a Trigger Module from a :class:`~meshpipe.trigger.spec.ModuleSpec`, in memory, then write it atomically.
+"""Render a Trigger Module from a :class:`~meshpipe.trigger.spec.ModuleSpec` in memory (written by :mod:`.writing`).
 
 One Jinja environment (:func:`environment`) renders every file; the HCL pieces that must be fmt-clean come from
 :mod:`meshpipe.trigger.hcl`, so the output is ``terraform fmt``-clean by construction and byte-for-byte deterministic.
@@ -6,18 +6,15 @@ One Jinja environment (:func:`environment`) renders every file; the HCL pieces t
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from importlib import resources
-from pathlib import Path
 
 import jinja2
 
 from meshpipe.trigger import hcl
 from meshpipe.trigger.context import build_context
-from meshpipe.trigger.errors import RenderError, WriteError
+from meshpipe.trigger.errors import RenderError
 from meshpipe.trigger.spec import ModuleSpec
+from meshpipe.trigger.writing import write_module
 
 __all__ = ["OUTPUTS", "environment", "header", "render_module", "write_module"]
 
@@ -109,36 +106,3 @@ def render_module(spec: ModuleSpec, *, spec_path: str, output_dir: str | None = 
         except jinja2.TemplateError as exc:
             raise RenderError(template_name, output, str(exc)) from exc
     return files
-
-
-def write_module(files: dict[str, str], target: Path) -> None:
-    """Replace ``target`` with exactly ``files``: all or nothing.
-
-    The files go to a temporary directory beside ``target`` first; only a complete tree is swapped in, so a failure
-    leaves ``target`` as it was (no partial files).
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-    backup = target.parent / f".{target.name}.old-{os.getpid()}"
-    try:
-        for relative, text in sorted(files.items()):
-            path = staging / relative
-            if path.resolve().parent != staging.resolve() and staging.resolve() not in path.resolve().parents:
-                raise WriteError(f"refusing to write {relative!r} outside {target}")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8", newline="\n")
-        staging.chmod(0o755)
-        if target.exists():
-            target.rename(backup)
-        try:
-            staging.rename(target)
-        except OSError:
-            if backup.exists():
-                backup.rename(target)
-            raise
-    except OSError as exc:
-        raise WriteError(f"cannot write module to {target}: {exc}") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(backup, ignore_errors=True)
