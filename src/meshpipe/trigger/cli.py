@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import shlex
 from pathlib import Path
 
 import click
 
-from meshpipe.trigger.errors import DriftError, SpecError
+from meshpipe.trigger.errors import DriftError, OptionError, SpecError
+from meshpipe.trigger.headers import control_character, relative_label
 from meshpipe.trigger.render import render_module, write_module
 from meshpipe.trigger.spec import load_spec
 
@@ -15,28 +17,30 @@ __all__ = ["module"]
 
 
 def project_root(spec_path: Path) -> Path:
-    """The directory that contains ``generator/`` above the spec (else the current directory)."""
+    """The directory that contains ``generator/`` above the spec, else the spec's own directory.
+
+    Never the working directory: where a module goes must not depend on where the command runs.
+    """
     for parent in spec_path.resolve().parents:
         if parent.name == "generator":
             return parent.parent
-    return Path.cwd()
+    return spec_path.resolve().parent
 
 
-def path_label(path: Path, root: Path) -> str:
-    """A path as the generated headers print it (relative to the project root, POSIX style)."""
-    try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+def check_paths(**paths: Path | None) -> None:
+    """Refuse a path with a control character (one line, exit 2): it could never be named safely in a header."""
+    for option, path in paths.items():
+        found = None if path is None else control_character(str(path))
+        if found is not None:
+            raise OptionError(f"{option}: the path contains the control character {found}; rename it")
 
 
 def _render(spec: Path, output: Path | None) -> tuple[dict[str, str], Path]:
     """Render ``spec`` in memory; returns the files and the module directory they belong in."""
-    root = project_root(spec)
+    check_paths(SPEC=spec, **{"-o/--output": output})
     parsed = load_spec(spec)
-    target = output if output is not None else root / "modules" / parsed.name
-    output_label = path_label(output, root) if output is not None else None
-    return render_module(parsed, spec_path=path_label(spec, root), output_dir=output_label), target
+    target = output if output is not None else project_root(spec) / "modules" / parsed.name
+    return render_module(parsed, spec_path=relative_label(spec, target)), target
 
 
 @click.group()
@@ -52,7 +56,8 @@ def module() -> None:
     "output",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Target directory (default: modules/<name> under the spec's project root).",
+    help="Target directory (default: modules/<name> in the project holding the spec's generator/ directory, "
+    "else beside the spec).",
 )
 @click.option(
     "--force",
@@ -109,16 +114,17 @@ def check(specs: tuple[Path, ...], output: Path | None) -> None:
         raise SpecError("generator/specs", "", "no specs found; pass SPEC paths or run from the project root")
     if output is not None and len(paths) != 1:
         raise click.UsageError("-o/--output needs exactly one SPEC")
-    drifted = 0
+    drifted: list[str] = []
     for path in paths:
         files, target = _render(path, output)
         problems = drift(files, target)
         for line in problems:
             click.echo(line, nl=not line.endswith("\n"))
-        drifted += bool(problems)
+        if problems:
+            drifted.append(shlex.join(["meshpipe", "module", "render", str(path), "-o", str(target)]))
         click.echo(f"{target}: {'drift' if problems else 'up to date'}")
     if drifted:
-        raise DriftError(f"{drifted} of {len(paths)} modules drifted; run `make render` (meshpipe module render)")
+        raise DriftError(f"{len(drifted)} of {len(paths)} modules drifted; regenerate with: " + "; ".join(drifted))
 
 
 def drift(files: dict[str, str], target: Path) -> list[str]:

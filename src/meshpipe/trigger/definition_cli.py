@@ -85,9 +85,12 @@ def render(
     import shlex
 
     from meshpipe.trigger.definition import build_definition, parse_output_option, render_definition
+    from meshpipe.trigger.errors import OptionError
+    from meshpipe.trigger.headers import control_character, relative_label
     from meshpipe.trigger.spec import load_spec
 
-    spec_path = spec.as_posix()
+    # Paths in the header are relative to the written file's directory, so they do not depend on where this ran.
+    spec_path = spec.as_posix() if output_file is None else relative_label(spec, output_file.parent)
     options = {
         "--repository-url": repository_url,
         "--path": module_path,
@@ -96,11 +99,17 @@ def render(
         "--terraform-version": terraform_version,
         "--display-name": display_name,
     }
+    values = {"SPEC": str(spec), "-o": None if output_file is None else str(output_file), **options}
+    values.update({f"--output {index + 1}": option for index, option in enumerate(extra_outputs)})
+    for flag, value in values.items():
+        found = None if value is None else control_character(value)
+        if found is not None:
+            raise OptionError(f"{flag}: the value contains the control character {found}; give it on one line")
     words = ["meshpipe", "definition", "render", spec_path]
     words += [word for flag, value in options.items() if value is not None for word in (flag, value)]
     words += [] if is_async is None else ["--async" if is_async else "--sync"]
     words += [word for option in extra_outputs for word in ("--output", option)]
-    words += [] if output_file is None else ["-o", output_file.as_posix()]
+    words += [] if output_file is None else ["-o", output_file.name]
     result = build_definition(
         load_spec(spec),
         spec_path=spec_path,
