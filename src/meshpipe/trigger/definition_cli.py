@@ -11,6 +11,12 @@ from meshpipe.trigger.definition import DEFAULT_TERRAFORM_VERSION, DEFAULT_WORKS
 __all__ = ["definition"]
 
 
+def looks_like_a_file(option: str) -> bool:
+    """Whether an ``--output`` value is a file name someone meant for ``-o`` (``definition.tf``, ``out/x.tf``)."""
+    name = option.partition("=")[0]
+    return "." in name or "/" in name  # never in an output name, which is an identifier
+
+
 @click.group()
 def definition() -> None:
     """Render a meshStack Building Block Definition for a spec's Trigger Module."""
@@ -20,11 +26,14 @@ def definition() -> None:
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "-o",
-    "--output-file",
+    "--out",
     "output_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the definition here instead of to stdout.",
+    metavar="FILE",
+    help="Write the definition to FILE instead of to stdout (only over a file meshpipe generated, unless --force).",
 )
+# The old spelling; it cannot be mistaken for --output (which declares an output), so it keeps working.
+@click.option("--output-file", "legacy_output_file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
 @click.option(
     "--repository-url",
     help="Git URL of the repository hosting the module [default: https://github.com/<spec's github.repository>.git].",
@@ -56,12 +65,14 @@ def definition() -> None:
     "extra_outputs",
     multiple=True,
     metavar="NAME[=TYPE[:ASSIGNMENT]]",
-    help="An output the workflow reports (e.g. bucket_url=STRING:RESOURCE_URL); repeatable.",
+    help="Declare an output the workflow reports (e.g. bucket_url=STRING:RESOURCE_URL); repeatable. "
+    "To write the file, use -o/--out.",
 )
 @click.option("--force", is_flag=True, help="Replace the output file even if meshpipe did not generate it.")
 def render(
     spec: Path,
     output_file: Path | None,
+    legacy_output_file: Path | None,
     repository_url: str | None,
     module_path: str | None,
     ref: str,
@@ -80,13 +91,24 @@ def render(
     \b
     Example:
       meshpipe definition render examples/team-bucket/spec.yaml --path examples/team-bucket/module \\
-        --output bucket_url=STRING:RESOURCE_URL -o definition.tf
+        --output bucket_url=STRING:RESOURCE_URL --out definition.tf
     """
     import shlex
 
     from meshpipe.trigger.definition import build_definition, parse_output_option, render_definition
     from meshpipe.trigger.errors import OptionError
     from meshpipe.trigger.headers import control_character, relative_label
+
+    if legacy_output_file is not None:
+        if output_file is not None:
+            raise OptionError("-o/--out and --output-file name the same file; give one")
+        output_file = legacy_output_file
+    for option in extra_outputs:
+        if looks_like_a_file(option):
+            raise OptionError(
+                f"--output {option!r} declares an output NAME[=TYPE[:ASSIGNMENT]]; to write the definition to a "
+                f"file use -o/--out {option}"
+            )
     from meshpipe.trigger.spec import load_spec
 
     # Paths in the header are relative to the written file's directory, so they do not depend on where this ran.
