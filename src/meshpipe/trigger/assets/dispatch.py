@@ -9,9 +9,10 @@ the process environment by name and never printed. In phase ``destroy`` a config
 ``event_type``) means the module has no destroy workflow: the dispatcher logs that nothing fires and exits 0 without
 any request or credentials.
 
-The configuration may come in chunks ``MESHPIPE_DISPATCH_0``, ``MESHPIPE_DISPATCH_1``, ... (joined in index order up
-to the first missing index; they win over a single ``MESHPIPE_DISPATCH``), since one variable holds at most 128 KiB.
-An unknown key fails an apply and only warns in a destroy: a destroy must stay possible.
+One variable holds at most 128 KiB, so the configuration may come in chunks, joined in index order up to the first
+missing index: base64 in ``MESHPIPE_DISPATCH_B64_0``, ``_1``, ... (what the modules pass), else JSON text in
+``MESHPIPE_DISPATCH_0``, ``_1``, ..., else a single ``MESHPIPE_DISPATCH``. An unknown key fails an apply and only
+warns in a destroy: a destroy must stay possible.
 
 The meshStack run is resolved at execution time. The definition's pre-run script writes the run file (``run_file``,
 ``.meshpipe-run.json`` in terraform's working directory: mode, run URL and uuid, behavior, building block uuid,
