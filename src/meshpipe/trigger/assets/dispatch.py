@@ -702,6 +702,7 @@ class _Deadline:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self.armed = False
         self.previous: Any = None
 
     def __enter__(self) -> None:
@@ -711,14 +712,16 @@ class _Deadline:
             self.previous = signal.signal(signal.SIGALRM, _expire)
         except (AttributeError, ValueError):  # no SIGALRM (Windows), or not the main thread
             return
+        self.armed = True
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
 
     def __exit__(self, *exc: object) -> None:
         import signal
 
-        if self.previous is not None:
+        if self.armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous)
+            # None: the previous handler was not installed from Python; the default is the closest equivalent.
+            signal.signal(signal.SIGALRM, signal.SIG_DFL if self.previous is None else self.previous)
 
 
 def _expire(signum: int, frame: object) -> None:
