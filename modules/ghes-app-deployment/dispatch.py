@@ -185,10 +185,14 @@ class ApiError(DispatchError):
 
 
 class TransportError(DispatchError):
-    """No HTTP answer. ``maybe_sent`` is False only when the request provably never left (refused, DNS)."""
+    """No HTTP answer. ``maybe_sent`` is False only when the connection could not be made, so nothing was sent.
 
-    def __init__(self, method: str, url: str, reason: str, maybe_sent: bool) -> None:
+    ``permanent`` failures (a rejected certificate) are not worth another attempt.
+    """
+
+    def __init__(self, method: str, url: str, reason: str, maybe_sent: bool, permanent: bool = False) -> None:
         self.method, self.url, self.reason, self.maybe_sent = method, url, reason, maybe_sent
+        self.permanent = permanent
         super().__init__(f"{method} {url} -> no response: {reason}")
 
 
@@ -637,9 +641,10 @@ class Http:
             raise TransportError(method, url, reason, maybe_sent=connected) from None
         except (OSError, http.client.HTTPException) as exc:
             text = _reason(exc)
-            if "CERTIFICATE_VERIFY_FAILED" in text or type(exc).__name__ == "SSLCertVerificationError":
+            rejected = "CERTIFICATE_VERIFY_FAILED" in text or type(exc).__name__ == "SSLCertVerificationError"
+            if rejected:
                 text += f" (hint: give the CA bundle's path in {' or '.join(CA_BUNDLE_VARIABLES)})"
-            raise TransportError(method, url, text, maybe_sent=connected) from None
+            raise TransportError(method, url, text, maybe_sent=connected, permanent=rejected) from None
         except ValueError:
             # http.client rejects control characters in headers; its message would quote the header (the token).
             raise DispatchError(
@@ -899,8 +904,8 @@ class Client:
             attempt += 1
             try:
                 response = self.http.request(method, url, token=token)
-            except TransportError:
-                if attempt >= MAX_ATTEMPTS:
+            except TransportError as exc:
+                if attempt >= MAX_ATTEMPTS or exc.permanent:
                     raise
                 pause(backoff_delay(attempt, JITTER()))
                 continue
@@ -936,6 +941,8 @@ class Client:
             try:
                 response = self.http.request("POST", url, body)
             except TransportError as exc:
+                if exc.permanent:
+                    raise
                 action = post_outcome(None, exc.maybe_sent, False)
                 failure: DispatchError = exc
                 status_text = exc.reason

@@ -209,6 +209,7 @@ def test_an_untrusted_certificate_is_one_line_naming_the_ca_variables_and_is_nev
     line = one_error_line(result)
     assert "CERTIFICATE_VERIFY_FAILED" in line and "CUSTOM_CA_CERTS_PATH" in line
     assert server.seen == []  # type: ignore[attr-defined]
+    assert "sending the dispatch again" not in result.stdout  # a rejected certificate is not retried
 
 
 def test_an_unreadable_ca_bundle_is_one_line(fake_github: FakeGitHub, tmp_path: Path) -> None:
