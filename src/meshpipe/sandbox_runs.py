@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from meshpipe.fakes.runner import RunOutcome, TerraformDefinition, TerraformRunner
     from meshpipe.sandbox import Sandbox
 
-__all__ = ["TERMINAL", "BlockRuns", "definition_path"]
+__all__ = ["TERMINAL", "BlockRuns", "RunnerLoop", "add_run_routes", "definition_path", "usage"]
 
 TERMINAL = ("SUCCEEDED", "FAILED", "ABORTED")
 
@@ -123,3 +123,82 @@ def _repository(example: Path, repository_path: str) -> tuple[Path, str]:
     if (example / "module" / "main.tf").is_file():
         return example, "module"
     raise MeshpipeError(f"cannot find the module: no {repository_path!r} above {example}, no {example / 'module'}")
+
+
+class RunnerLoop:
+    """The runner's poll loop for ``meshpipe sandbox``: claims pending runs and executes them, one at a time."""
+
+    def __init__(self, runs: BlockRuns, *, interval: float = 0.5, report: Callable[[str], None] | None = None) -> None:
+        import threading
+
+        self.runs = runs
+        self.interval = interval
+        self.report = report or (lambda _line: None)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sandbox-runner", daemon=True)
+
+    def start(self) -> RunnerLoop:
+        """Start polling."""
+        self._thread.start()
+        return self
+
+    def stop(self, seconds: float = 10) -> None:
+        """Stop polling (a run in progress gets ``seconds`` to end; the thread is a daemon either way)."""
+        self._stop.set()
+        self._thread.join(seconds)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                outcome = self.runs.execute_next()
+            except Exception as exc:  # one line, then keep polling: the sandbox must stay up
+                self.report(f"runner: {type(exc).__name__}: {exc}")
+                continue
+            if outcome is not None:
+                self.report(f"runner: {outcome.behavior} run {outcome.run_uuid} -> {outcome.status}")
+
+
+def add_run_routes(runs: BlockRuns) -> None:
+    """``POST /_fake/block-runs {"behavior", "inputs", "building_block_uuid"}`` on the fake meshStack: a run of the
+    definition, for the runner loop to execute (approve a DETECT run with ``POST /_fake/runs/{uuid}/approve``)."""
+    from meshpipe.fakes._http import HttpError, Request, Response
+    from meshpipe.fakes.runner import DefinitionError
+
+    fake = runs.box.meshstack
+    known = {"behavior", "inputs", "building_block_uuid"}
+
+    def create(request: Request) -> Response:
+        data = request.json() or {}
+        if not isinstance(data, dict) or set(data) - known:
+            raise HttpError(400, f"a JSON object with the keys {sorted(known)} is required")
+        if data.get("behavior") not in ("APPLY", "DETECT", "DESTROY"):
+            raise HttpError(400, "behavior must be one of APPLY, DETECT, DESTROY")
+        try:
+            run = runs.create_run(
+                data["behavior"], data.get("inputs") or {}, building_block_uuid=data.get("building_block_uuid")
+            )
+        except DefinitionError as exc:
+            raise HttpError(400, str(exc)) from None
+        return Response(status=201, body=fake.run_view(run))
+
+    fake.control_route("POST", "/block-runs", create)
+
+
+def usage(runs: BlockRuns) -> str:
+    """How to order, preview, approve and delete a block on the running sandbox (printed by ``meshpipe sandbox``)."""
+    base = runs.box.meshstack.url
+    example = {name: "..." for name, item in runs.definition.inputs.items() if item.assignment_type == "USER_INPUT"}
+    inputs = ", ".join(f'"{name}": "{value}"' for name, value in list(example.items())[:1])
+    post = f"curl -s -X POST -H 'Content-Type: application/json' {base}/_fake"
+    return "\n".join(
+        [
+            f"runner emulation: runner {runs.runner.runner_uuid} executes every run of {runs.path}",
+            "# a DETECT run (plan only); then approve it: an APPLY run replaying the plan",
+            f'{post}/block-runs -d \'{{"behavior": "DETECT", "inputs": {{{inputs}}}}}\'',
+            f"{post}/runs/<DETECT run uuid>/approve",
+            "# a fresh APPLY, or a DESTROY of the same building block",
+            f'{post}/block-runs -d \'{{"behavior": "APPLY", "inputs": {{{inputs}}}}}\'',
+            f'{post}/block-runs -d \'{{"behavior": "DESTROY", "inputs": {{{inputs}}}, '
+            '"building_block_uuid": "<uuid>"}\'',
+        ]
+    )

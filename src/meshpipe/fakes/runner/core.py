@@ -126,6 +126,9 @@ class TerraformRunner:
         """Execute ``run`` (the runner-facing run object) and report it; never raises for a failing run."""
         behavior = run["spec"]["behavior"]
         implementation = run["spec"]["buildingBlockDefinition"]["spec"]["implementation"]
+        if not implementation.get("repositoryUrl"):
+            # not a run of a Terraform definition (e.g. a bare run from the control plane): nothing to execute
+            raise ValueError(f"run {run['metadata']['uuid']} carries no Terraform implementation (repositoryUrl)")
         is_async = bool(implementation.get("async"))
         log = RunLog(self.on_line)
         report = RunnerReport(run, self.runner_uuid, steps_for(behavior, is_async), log)
