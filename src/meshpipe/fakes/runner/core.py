@@ -21,7 +21,6 @@ outputs (into the ``trigger`` step).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -35,9 +34,10 @@ from typing import Any
 
 import requests
 
+from meshpipe.errors import MeshpipeError
 from meshpipe.fakes.runner import workdir as wd
 from meshpipe.fakes.runner.process import CommandFailed, RunCancelled, run_command
-from meshpipe.fakes.runner.reporting import RunLog, RunnerReport, steps_for
+from meshpipe.fakes.runner.reporting import RunLog, RunnerReport, output_values, steps_for
 
 __all__ = ["DEFAULT_RUNNER_UUID", "PLAN_FILE", "RunOutcome", "TerraformRunner"]
 
@@ -135,6 +135,7 @@ class TerraformRunner:
         report.register()
         temp = Path(tempfile.mkdtemp(prefix="meshstack-run-", dir=self.work_root))
         ctx = _Context(run, behavior, implementation, temp / "module", report, deadline=time.monotonic() + self.timeout)
+        # the liveness loop only sets report.aborted; the running command and the step loop watch that event
         report.start_liveness(self.liveness_seconds, lambda: None)
         outcome = RunOutcome(run["metadata"]["uuid"], behavior, "IN_PROGRESS")
         current = "trigger" if is_async else "sources"
@@ -161,7 +162,7 @@ class TerraformRunner:
             log.line(str(exc))
             report.fail(current, status="ABORTED")
             outcome.error = str(exc)
-        except (CommandFailed, OSError, requests.RequestException, ValueError, KeyError) as exc:
+        except (CommandFailed, MeshpipeError, OSError, requests.RequestException, ValueError, KeyError) as exc:
             log.line(f"Error: {exc}")
             report.fail(current, user_message=getattr(exc, "user_message", None))
             outcome.error = str(exc)
@@ -198,53 +199,9 @@ class TerraformRunner:
         return None
 
     def _inputs(self, ctx: _Context) -> None:
-        spec = ctx.run["spec"]
-        inputs = spec["buildingBlock"]["spec"].get("inputs") or []
-        plain = {i["key"] for i in inputs if not i.get("isEnvironment")}
-        values: dict[str, Any] = {}
-        raw: dict[str, str] = {}
-        env_inputs: dict[str, Any] = {}
-        for item in inputs:
-            key, value = item["key"], item["value"]
-            if item.get("isEnvironment"):
-                if key.startswith("TF_VAR_") and key[len("TF_VAR_") :] not in plain:
-                    values[key[len("TF_VAR_") :]] = value
-                elif not key.startswith("TF_VAR_"):
-                    env_inputs[key] = value
-            elif item.get("type") == "FILE":
-                raise ValueError(f"input {key}: FILE inputs are not emulated")
-            elif item.get("type") in ("CODE", "LIST") and isinstance(value, str):
-                raw[key] = value  # parsed as a raw HCL expression (tfcmd_vars.go AddRawVariable)
-            else:
-                values[key] = value
-        replay = "planArtifact" in ctx.run["_links"]
-        values["meshstack_building_block_id"] = spec["buildingBlock"]["uuid"]
-        if ctx.behavior in ("APPLY", "DESTROY") and not replay:
-            compact = json.dumps(ctx.run, separators=(",", ":"))
-            values["meshstack_building_block_run_id"] = ctx.run["metadata"]["uuid"]
-            values["meshstack_building_block_run_b64"] = base64.b64encode(compact.encode()).decode()
-        declared, has_backend = wd.module_declares(ctx.workdir)
-        missing = [name for name in wd.RUN_VARIABLES if name not in declared]
-        if missing:
-            (ctx.workdir / wd.RUN_VARS_FILE).write_text(wd.run_vars_declarations(missing), encoding="utf-8")
-        tfvars = ctx.workdir / wd.TFVARS_FILE
-        tfvars.write_text(wd.tfvars(values, raw), encoding="utf-8")
-        tfvars.chmod(0o600)
-        extra = {"PWD": str(ctx.workdir)}
-        if ctx.implementation.get("useMeshHttpBackendFallback", True) and not has_backend:
-            block = spec["buildingBlock"]
-            state_url = (
-                f"{ctx.run['_links']['meshstackBaseUrl']['href']}/api/terraform/state/workspace/"
-                f"{block['spec']['workspaceIdentifier']}/buildingBlock/{block['uuid']}"
-            )
-            (ctx.workdir / wd.BACKEND_FILE).write_text(wd.backend_block(state_url), encoding="utf-8")
-            extra.update(TF_HTTP_USERNAME="x", TF_HTTP_PASSWORD=spec["runToken"])
-            ctx.report.log.line(f"Using meshStack's state backend at {state_url}")
-        ctx.env = wd.clean_environment(self.environ, env_inputs, extra)
-        names = ", ".join(sorted([*values, *raw]))
-        ctx.report.log.line(f"Wrote {len(values) + len(raw)} variables to {wd.TFVARS_FILE}: {names}")
-        if env_inputs:
-            ctx.report.log.line(f"Environment inputs: {', '.join(sorted(env_inputs))}")
+        ctx.env, lines = wd.write_inputs(ctx.run, ctx.implementation, ctx.workdir, self.environ)
+        for line in lines:
+            ctx.report.log.line(line)
         return None
 
     def _terraform(self, ctx: _Context, *args: str, ok: tuple[int, ...] = (0,)) -> int:
@@ -343,17 +300,7 @@ class TerraformRunner:
         lines: list[str] = []
         self._terraform_quiet(ctx, lines)
         raw = json.loads("\n".join(lines) or "{}")
-        for name, item in raw.items():
-            value = item.get("value")
-            if isinstance(value, bool):
-                kind = "BOOLEAN"
-            elif isinstance(value, (int, float)):
-                kind = "INTEGER"
-            elif isinstance(value, str):
-                kind = "STRING"
-            else:
-                kind, value = "CODE", json.dumps(value, indent=2)
-            ctx.report.outputs[name] = {"value": value, "type": kind, "isSensitive": bool(item.get("sensitive"))}
+        ctx.report.outputs.update(output_values(raw))
         ctx.report.log.line(f"Collected {len(raw)} outputs: {', '.join(sorted(raw))}")
         return None
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-__all__ = ["ABORTED_LATER", "MEDIA_TYPE", "RunLog", "RunnerReport", "steps_for"]
+__all__ = ["ABORTED_LATER", "MEDIA_TYPE", "RunLog", "RunnerReport", "output_values", "steps_for"]
 
 MEDIA_TYPE = "application/vnd.meshcloud.api.meshbuildingblockrun.v1.hal+json"
 ABORTED_LATER = "Aborted due to failure in an earlier step"
@@ -186,3 +186,23 @@ class RunnerReport:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(HTTP_TIMEOUT_SECONDS + 1)
+
+
+def output_values(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``terraform output -json`` as run outputs: number -> INTEGER, bool -> BOOLEAN, string -> STRING, anything
+    else -> CODE as pretty JSON; ``isSensitive`` from the output (tfcmd.go ``collectOutput``)."""
+    import json
+
+    outputs = {}
+    for name, item in raw.items():
+        value = item.get("value")
+        if isinstance(value, bool):
+            kind = "BOOLEAN"
+        elif isinstance(value, (int, float)):
+            kind = "INTEGER"
+        elif isinstance(value, str):
+            kind = "STRING"
+        else:
+            kind, value = "CODE", json.dumps(value, indent=2)
+        outputs[name] = {"value": value, "type": kind, "isSensitive": bool(item.get("sensitive"))}
+    return outputs

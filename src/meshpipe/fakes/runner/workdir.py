@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -37,6 +38,7 @@ __all__ = [
     "hcl_value",
     "module_declares",
     "tfvars",
+    "write_inputs",
 ]
 
 #: The runner's allow-list (reference, step 2); TMP* and TF_LOG* are prefixes.
@@ -157,3 +159,63 @@ def clean_environment(
     env.update({key: _env_string(value) for key, value in env_inputs.items()})
     env.update(extra or {})
     return env
+
+
+def _split_inputs(inputs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """tfvars values, raw HCL expressions (CODE/LIST) and environment inputs (§6.3)."""
+    plain = {item["key"] for item in inputs if not item.get("isEnvironment")}
+    values: dict[str, Any] = {}
+    raw: dict[str, str] = {}
+    env_inputs: dict[str, Any] = {}
+    for item in inputs:
+        key, value = item["key"], item["value"]
+        if item.get("isEnvironment"):
+            if not key.startswith("TF_VAR_"):
+                env_inputs[key] = value
+            elif key[len("TF_VAR_") :] not in plain:  # a same-named plain input wins
+                values[key[len("TF_VAR_") :]] = value
+        elif item.get("type") == "FILE":
+            raise DefinitionError(f"input {key}: FILE inputs are not emulated")
+        elif item.get("type") in ("CODE", "LIST") and isinstance(value, str):
+            raw[key] = value  # parsed as a raw HCL expression (tfcmd_vars.go AddRawVariable)
+        else:
+            values[key] = value
+    return values, raw, env_inputs
+
+
+def write_inputs(
+    run: dict[str, Any], implementation: Mapping[str, Any], workdir: Path, environ: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """Write the tfvars file, missing run variable declarations and the backend; return the run's environment and
+    the log lines saying what was written (names only, never values)."""
+    spec = run["spec"]
+    block = spec["buildingBlock"]
+    values, raw, env_inputs = _split_inputs(block["spec"].get("inputs") or [])
+    values["meshstack_building_block_id"] = block["uuid"]
+    # Deprecated run variables only on a fresh APPLY or DESTROY: never on DETECT, never on a replayed plan.
+    if spec["behavior"] in ("APPLY", "DESTROY") and "planArtifact" not in run["_links"]:
+        compact = json.dumps(run, separators=(",", ":"))
+        values["meshstack_building_block_run_id"] = run["metadata"]["uuid"]
+        values["meshstack_building_block_run_b64"] = base64.b64encode(compact.encode()).decode()
+    declared, has_backend = module_declares(workdir)
+    missing = [name for name in RUN_VARIABLES if name not in declared]
+    if missing:
+        (workdir / RUN_VARS_FILE).write_text(run_vars_declarations(missing), encoding="utf-8")
+    path = workdir / TFVARS_FILE
+    path.write_text(tfvars(values, raw), encoding="utf-8")
+    path.chmod(0o600)
+    lines = []
+    extra = {"PWD": str(workdir)}
+    if implementation.get("useMeshHttpBackendFallback", True) and not has_backend:
+        state_url = (
+            f"{run['_links']['meshstackBaseUrl']['href']}/api/terraform/state/workspace/"
+            f"{block['spec']['workspaceIdentifier']}/buildingBlock/{block['uuid']}"
+        )
+        (workdir / BACKEND_FILE).write_text(backend_block(state_url), encoding="utf-8")
+        extra.update(TF_HTTP_USERNAME="x", TF_HTTP_PASSWORD=spec["runToken"])
+        lines.append(f"Using meshStack's state backend at {state_url}")
+    names = ", ".join(sorted([*values, *raw]))
+    lines.append(f"Wrote {len(values) + len(raw)} variables to {TFVARS_FILE}: {names}")
+    if env_inputs:
+        lines.append(f"Environment inputs: {', '.join(sorted(env_inputs))}")
+    return clean_environment(environ, env_inputs, extra), lines
