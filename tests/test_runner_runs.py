@@ -120,7 +120,13 @@ def test_async_destroy_applies_with_the_destroy_run_then_fires_the_destroy_workf
     assert set(sources(box, destroy.uuid)) == {DEFAULT_RUNNER_UUID, "github"}
     runner = sources(box, destroy.uuid)[DEFAULT_RUNNER_UUID]
     assert runner["status"] == "IN_PROGRESS" and step_ids(box, destroy.uuid) == ["trigger"]
-    assert box.meshstack.runner_api.state_of(apply.building_block_uuid)["resources"] == []  # type: ignore[index]
+    # state went through meshStack's HTTP backend with Basic auth, locked and unlocked around each command
+    api = box.meshstack.runner_api
+    assert api.state_of(apply.building_block_uuid)["resources"] == []  # type: ignore[index]
+    state_requests = box.meshstack.log(path=r"^/api/terraform/state/")
+    assert {(r.method, r.path.endswith("/lock")) for r in state_requests} >= {("POST", True), ("DELETE", True)}
+    assert all((r.headers.get("authorization") or "").startswith("Basic ") for r in state_requests)
+    assert api.locks == {}
 
 
 def test_sync_destroy_fires_the_destroy_workflow_with_the_destroy_runs_url(box: Sandbox, tmp_path: Path) -> None:
