@@ -19,10 +19,13 @@ from meshpipe.fakes.runner import DEFAULT_RUNNER_UUID
 
 pytestmark = pytest.mark.terraform
 
+CONTROL: dict[str, str] = {"Content-Type": "application/json"}
+
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A running `meshpipe sandbox`; yields the fake meshStack's URL and the file its stderr goes to."""
+    """A running `meshpipe sandbox`; yields the fake meshStack's URL and the file its stderr goes to (the control
+    secret goes to the module-level CONTROL headers)."""
     stderr = tmp_path / "stderr.txt"
     with stderr.open("w") as sink:
         process = subprocess.Popen(
@@ -38,6 +41,8 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             for line in process.stdout:
                 if line.startswith("export MESHSTACK_ENDPOINT="):
                     url = line.strip().split("=", 1)[1].strip("'")
+                if line.startswith("export MESHPIPE_FAKE_CONTROL_TOKEN="):
+                    CONTROL["X-Meshpipe-Fake-Control"] = line.strip().split("=", 1)[1].strip("'")
                 if line.startswith("runner emulation:"):
                     break
             assert url, stderr.read_text()
@@ -62,7 +67,7 @@ def wait_for(condition: Callable[[], Any], seconds: float = 60) -> Any:
 
 
 def run_view(url: str, uuid: str) -> dict[str, Any]:
-    answer: dict[str, Any] = requests.get(f"{url}/_fake/runs/{uuid}", timeout=5).json()
+    answer: dict[str, Any] = requests.get(f"{url}/_fake/runs/{uuid}", headers=CONTROL, timeout=5).json()
     return answer
 
 
@@ -76,13 +81,16 @@ def runner_done(url: str, uuid: str) -> dict[str, Any] | None:
 def test_sandbox_executes_a_detect_run_and_its_approval_through_the_runner(sandbox: tuple[str, Path]) -> None:
     url, stderr = sandbox
     created = requests.post(
-        f"{url}/_fake/block-runs", json={"behavior": "DETECT", "inputs": {"bucket_name": "alpha-dev-data"}}, timeout=5
+        f"{url}/_fake/block-runs",
+        json={"behavior": "DETECT", "inputs": {"bucket_name": "alpha-dev-data"}},
+        headers=CONTROL,
+        timeout=5,
     )
     assert created.status_code == 201, created.text
     detect = created.json()["uuid"]
     wait_for(lambda: runner_done(url, detect))
-    assert requests.get(f"{url}/_fake/states", timeout=5).json()["artifacts"].get(detect)
-    approved = requests.post(f"{url}/_fake/runs/{detect}/approve", timeout=5)
+    assert requests.get(f"{url}/_fake/states", headers=CONTROL, timeout=5).json()["artifacts"].get(detect)
+    approved = requests.post(f"{url}/_fake/runs/{detect}/approve", headers=CONTROL, timeout=5)
     assert approved.status_code == 201, approved.text
     apply = approved.json()
     assert apply["spec"]["behavior"] == "APPLY"
@@ -94,9 +102,9 @@ def test_sandbox_executes_a_detect_run_and_its_approval_through_the_runner(sandb
 
 def test_block_runs_rejects_an_unknown_behavior_or_input(sandbox: tuple[str, Path]) -> None:
     url, _ = sandbox
-    bad = requests.post(f"{url}/_fake/block-runs", json={"behavior": "IMPORT"}, timeout=5)
+    bad = requests.post(f"{url}/_fake/block-runs", json={"behavior": "IMPORT"}, headers=CONTROL, timeout=5)
     assert bad.status_code == 400 and "behavior must be one of" in bad.text
     unknown = requests.post(
-        f"{url}/_fake/block-runs", json={"behavior": "APPLY", "inputs": {"colour": "red"}}, timeout=5
+        f"{url}/_fake/block-runs", json={"behavior": "APPLY", "inputs": {"colour": "red"}}, headers=CONTROL, timeout=5
     )
     assert unknown.status_code == 400 and "no input named colour" in unknown.text
