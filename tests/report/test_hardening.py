@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -156,6 +157,33 @@ def test_a_server_dripping_one_byte_at_a_time_is_cut_off_at_the_total_deadline(j
             MESHPIPE_RETRY_ATTEMPTS="1",
         )  # fmt: skip
     assert "could not connect: no complete answer within 1 s" in _one_error_line(result)
+
+
+def test_a_tls_handshake_dripping_one_byte_at_a_time_is_cut_off_at_the_total_deadline() -> None:
+    """The deadline covers the connection too: a server answering the TLS ClientHello with a record header and
+    then one byte every 0.2 s must not keep the handshake alive past it."""
+
+    def tls_drip(conn: Any, _head: bytes) -> None:
+        conn.sendall(b"\x16\x03\x03\x40\x00")  # a handshake record of 16 KiB follows... slowly
+        for _ in range(300):
+            conn.sendall(b"\x00")
+            time.sleep(0.2)
+
+    with raw_server(tls_drip, head=False) as slow:
+        url = f"https://127.0.0.1:{slow.port}/api/meshobjects/meshbuildingblockruns/r1"
+        transport = Transport(timeout=1, attempts=1, base_delay=0)
+        with pytest.raises(ConnectionFailed, match="no complete answer within 1 s"):
+            transport.send("GET", url, auth=False)
+
+
+def test_a_proxy_dripping_its_connect_answer_is_cut_off_at_the_total_deadline() -> None:
+    """Through ``HTTPS_PROXY`` the CONNECT answer is read line by line, each read with its own timeout: only the
+    deadline on the whole exchange stops a proxy that sends one byte every 0.2 s."""
+    with raw_server(drip(interval=0.2, seconds=60)) as proxy:
+        transport = Transport(timeout=1, attempts=1, base_delay=0, proxy_env={"HTTPS_PROXY": proxy.url})
+        with pytest.raises(ConnectionFailed, match="no complete answer within 1 s"):
+            transport.send("GET", "https://mesh.example/api/meshobjects/meshbuildingblockruns/r1", auth=False)
+        assert proxy.requests[0].startswith(b"CONNECT mesh.example:443 HTTP/1.")
 
 
 def test_an_endless_response_body_is_not_read_past_the_cap() -> None:
