@@ -140,6 +140,8 @@ class RecordedRequest:
     body: bytes
     status: int
     time: float
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: bytes = b""  # what the fake answered, so tests can hold every answer against a description
 
     def json(self) -> Any:
         """The request body parsed as JSON (``None`` when empty or not JSON)."""
@@ -483,6 +485,8 @@ class FakeServer:
                     body=request.body,
                     status=response.status,
                     time=time.time(),
+                    response_headers={"Content-Type": response.content_type, **response.headers},
+                    response_body=response.encoded(),
                 )
             )
         return response
