@@ -148,7 +148,7 @@ def test_rendered_file_is_fmt_clean_and_names_every_input(tmp_path: Path) -> Non
     assert 'resource "meshstack_building_block_definition" "everything"' in text
     for item in result.inputs:
         assert re.search(rf"^      {item.name} = {{$", text, flags=re.MULTILINE), item.name
-    assert "secret_value = var.github_token" in text
+    assert re.search(r"secret_value\s+= var.github_token\n", text)
     assert re.search(r'variable "github_token" \{\n[^}]*sensitive\s+= true', text)
     assert "async = false" in text and "the workflow's conclusion decides" in text
 

@@ -24,7 +24,7 @@ locals {
   wait                  = var.wait_for_completion
   wait_timeout_seconds  = var.wait_timeout_seconds
   poll_interval_seconds = var.poll_interval_seconds
-  python                = var.python
+  python                = var.python == "python3" && fileexists("/usr/bin/python3") ? "/usr/bin/python3" : var.python
 
   # Inputs the spec declares; null values are left out. Per-run context is kept apart: on_change ignores it.
   declared_inputs = {}
@@ -53,6 +53,11 @@ locals {
     secret_inputs         = local.secret_inputs
     correlation_input     = local.correlation_input
     behavior              = local.behavior
+    run_id                = local.run_id
+    building_block_id     = local.building_block_id
+    run_file              = ".meshpipe-run.json"
+    run_url_input         = local.forward_run_url ? "buildingBlockRunUrl" : null
+    context_inputs        = {}
     wait                  = local.wait
     wait_timeout_seconds  = local.wait_timeout_seconds
     poll_interval_seconds = local.poll_interval_seconds
@@ -68,7 +73,9 @@ locals {
   apply_config   = merge(local.dispatch, { workflow = local.apply_workflow, event_type = null })
   destroy_config = merge(local.dispatch, { workflow = local.destroy_workflow, event_type = null })
 
-  # A new apply dispatch is due whenever this changes: every_run adds the meshStack run id, on_change does not.
+  # A new apply dispatch is due whenever this changes. every_run adds the meshStack run id, or, on a run without one
+  # (a DETECT whose plan an APPLY may replay, or terraform outside meshStack), the apply time, so each APPLY fires
+  # once; on_change does not.
   fingerprint_basis = {
     api_url       = local.api_url
     repository    = local.repository
@@ -77,10 +84,13 @@ locals {
     workflow      = local.apply_workflow
     inputs        = local.stable_inputs
     secret_inputs = local.secret_inputs
-    run_id        = local.redispatch == "every_run" ? local.run_id : null
+    run_id        = local.redispatch == "every_run" ? (local.run_id != null ? local.run_id : timestamp()) : null
   }
 
   fingerprint = sha256(jsonencode(local.fingerprint_basis))
+
+  # The apply configuration as the dispatcher receives it (see the destroy hook's provisioner).
+  apply_config_b64 = base64encode(jsonencode(local.apply_config))
 }
 
 # Fires the destroy workflow on destroy. A resource of its own, with a stable identity, so that replacing the apply
@@ -117,16 +127,9 @@ resource "terraform_data" "destroy_hook" {
     when        = destroy
     interpreter = [self.input.python, self.input.script]
     command     = "destroy"
-    environment = {
-      MESHPIPE_DISPATCH = self.input.config
-    }
+    # One environment variable holds at most 128 KiB, so the configuration travels base64-encoded in chunks.
+    environment = { for index in range(ceil(length(base64encode(self.input.config)) / 100000)) : "MESHPIPE_DISPATCH_B64_${index}" => substr(base64encode(self.input.config), index * 100000, 100000) }
   }
-}
-
-# Deployments rendered before the hook lost its count hold it as destroy_hook[0]: adopt it in place, firing nothing.
-moved {
-  from = terraform_data.destroy_hook[0]
-  to   = terraform_data.destroy_hook
 }
 
 # Fires the apply workflow when it is created, i.e. whenever the fingerprint changes. It has no destroy-time
@@ -137,9 +140,7 @@ resource "terraform_data" "apply_trigger" {
   provisioner "local-exec" {
     interpreter = [local.python, "${path.module}/dispatch.py"]
     command     = "apply"
-    environment = {
-      MESHPIPE_DISPATCH = jsonencode(local.apply_config)
-    }
+    environment = { for index in range(ceil(length(local.apply_config_b64) / 100000)) : "MESHPIPE_DISPATCH_B64_${index}" => substr(local.apply_config_b64, index * 100000, 100000) }
   }
 
   # The hook exists before the first dispatch and is destroyed last.

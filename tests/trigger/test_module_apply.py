@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -156,7 +155,7 @@ def test_removing_the_destroy_workflow_in_a_later_version_disables_teardown_with
     # A platform team publishes a version whose destroy workflow is null: meshStack's next apply of every existing
     # building block must not fire the old destroy workflow, and neither may a later destroy.
     workflows(fake_github)
-    module = reference(fake_github, tmp_path, destroy_workflow="destroy.yml")
+    module = reference(fake_github, tmp_path, destroy_workflow="destroy.yml", redispatch="on_change")
     module.apply()
     module.set(destroy_workflow=None)
     output = module.apply()
@@ -181,6 +180,7 @@ def test_repository_dispatch_without_a_destroy_event_type_sends_nothing_on_destr
         "event": "repository_dispatch",
         "event_types": {"apply": "deploy", "destroy": {"default": "teardown"}},
         "auth": {"mode": "token"},
+        "redispatch": "on_change",
     }
     module = Module(render_inline(spec, tmp_path), env={"GITHUB_TOKEN": TOKEN})
     module.apply()
@@ -191,41 +191,6 @@ def test_repository_dispatch_without_a_destroy_event_type_sends_nothing_on_destr
     assert len(fake_github.log()) == calls, output
     assert [d.event_type for d in fake_github.dispatches] == ["deploy"]
     assert "[events-without-teardown] no destroy event type configured: nothing to fire" in output
-
-
-def _counted_hook_module(workdir: Path) -> str:
-    """The module as the counted-hook generator rendered it: ``destroy_hook`` with ``count``, no ``moved`` block."""
-    main = workdir / "main.tf"
-    current = main.read_text(encoding="utf-8")
-    old = re.sub(r"\n(# [^\n]*\n)*moved \{[^}]*\}\n", "\n", current)
-    old = old.replace(
-        'resource "terraform_data" "destroy_hook" {\n',
-        'resource "terraform_data" "destroy_hook" {\n  count = local.destroy_workflow == null ? 0 : 1\n\n',
-    )
-    assert "count = local.destroy_workflow" in old and "moved {" not in old
-    main.write_text(old, encoding="utf-8")
-    return current
-
-
-@pytest.mark.parametrize("later_destroy_workflow", ["destroy.yml", None])
-def test_upgrading_a_deployment_of_the_counted_hook_fires_nothing(
-    fake_github: FakeGitHub, tmp_path: Path, later_destroy_workflow: str | None
-) -> None:
-    # State written by the earlier rendering holds terraform_data.destroy_hook[0]; applying the current module (with
-    # or without a destroy workflow) adopts it in place and fires nothing; the destroy then follows the new setting.
-    workflows(fake_github)
-    module = reference(fake_github, tmp_path, destroy_workflow="destroy.yml")
-    current = _counted_hook_module(module.tf.workdir)
-    module.apply()
-    assert "terraform_data.destroy_hook[0]" in module.tf.run("state", "list").stdout
-    (module.tf.workdir / "main.tf").write_text(current, encoding="utf-8")
-    module.set(destroy_workflow=later_destroy_workflow)
-    output = module.apply()
-    assert count(fake_github, "destroy.yml") == 0, output
-    assert count(fake_github, "apply.yml") == 1
-    assert "terraform_data.destroy_hook" in module.tf.run("state", "list").stdout.splitlines()
-    module.destroy()
-    assert count(fake_github, "destroy.yml") == (0 if later_destroy_workflow is None else 1)
 
 
 def test_failed_apply_dispatch_fails_the_apply_and_a_later_destroy_still_fires(
@@ -253,13 +218,36 @@ def test_destroy_run_object_fires_no_apply_dispatch_then_destroy_fires_once(
     assert count(fake_github, "apply.yml") == 0
 
 
-def test_detect_run_only_plans_and_nothing_fires(fake_github: FakeGitHub, tmp_path: Path) -> None:
+def test_a_detect_run_object_applied_fires_nothing(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    """meshStack only plans a DETECT run; were one applied anyway, the module must still fire nothing.
+
+    Reproduction (issue 8): the old test only planned, and plan never runs provisioners, so a module that fired the
+    apply workflow on DETECT passed it.
+    """
     workflows(fake_github)
     module = reference(fake_github, tmp_path, meshstack_building_block_run_b64=b64(run_object("DETECT")))
-    module.tf.write_vars(module.variables)
-    plan = module.tf.run("plan", "-no-color", "-input=false").output
-    assert "terraform_data.apply_trigger will be created" in plan
-    assert fake_github.log() == []
+    output = module.apply()
+    assert fake_github.dispatches == [], output
+    assert "behavior DETECT: not dispatching the apply workflow" in output
+    module.destroy()
+    assert count(fake_github, "destroy.yml") == 1 and count(fake_github, "apply.yml") == 0
+
+
+def test_an_input_of_25000_angle_brackets_applies_and_destroys_byte_exact(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    """Any input GitHub accepts must apply and destroy.
+
+    Reproduction (issue 8): jsonencode writes each `<` as `\\u003c`, so 25,000 of them made the configuration longer
+    than one environment variable may be (128 KiB): apply failed with "argument list too long", destroy forever.
+    """
+    workflows(fake_github)
+    value = "<" * 25000
+    module = reference(fake_github, tmp_path, workflow_inputs={"name": value})
+    module.apply()
+    module.destroy()
+    assert [d.workflow for d in fake_github.dispatches] == ["apply.yml", "destroy.yml"]
+    assert all(d.inputs["name"] == value for d in fake_github.dispatches)
 
 
 def test_ghes_falls_back_and_waits_for_the_run_found_by_correlation_id(fake_ghes: FakeGitHub, tmp_path: Path) -> None:

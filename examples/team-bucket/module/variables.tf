@@ -69,7 +69,7 @@ variable "poll_interval_seconds" {
 }
 
 variable "python" {
-  description = "Python 3 interpreter that runs the bundled dispatcher (standard library only)."
+  description = "Python 3 interpreter that runs the bundled dispatcher (standard library only); python3 means /usr/bin/python3 when it exists, else python3 from PATH."
   type        = string
   default     = "python3"
   nullable    = false

@@ -4,6 +4,18 @@
 # Configure the provider for your meshStack (MESHSTACK_ENDPOINT, MESHSTACK_API_KEY, MESHSTACK_API_SECRET), give
 # the variables below their values (secrets e.g. as TF_VAR_... in the environment), then plan and apply.
 
+terraform {
+  # Write-only attributes (the secrets' secret_value, never stored in state) need Terraform >= 1.11.
+  required_version = ">= 1.11.0"
+
+  required_providers {
+    meshstack = {
+      source  = "meshcloud/meshstack"
+      version = ">= 0.25.0"
+    }
+  }
+}
+
 variable "github_token" {
   description = "GitHub token with `actions: write` on the repository; passed to the module as $GITHUB_TOKEN"
   type        = string
@@ -31,10 +43,34 @@ resource "meshstack_building_block_definition" "team_bucket" {
         repository_url    = "https://github.com/acme/team-bucket.git"
         repository_path   = "examples/team-bucket/module"
         ref_name          = "main"
-        # async = true: once terraform has dispatched the workflow, meshStack marks the run IN_PROGRESS and hands
-        # it over; the workflow must report its steps and finish the run with `meshpipe run ... finish`, or the
-        # run stays IN_PROGRESS until meshStack's timeout. For DESTROY, meshStack applies before it destroys.
+        # async = true: once terraform has dispatched the workflow, meshStack's runner reports the run IN_PROGRESS
+        # and hands it over; the workflow must report its steps and finish the run with `meshpipe run ... finish`,
+        # or the run stays IN_PROGRESS until meshStack's timeout. For DESTROY, the runner applies (with the DESTROY
+        # run; the module fires no apply workflow then) before it destroys, so the destroy workflow gets that run.
         async = true
+
+        # Runs before init/plan/apply on every run with the run JSON on stdin and the mode as $1. It stores the
+        # run's URL, ids and behavior (never its token or inputs) for the module's dispatcher, which otherwise knows
+        # no run on a DETECT or on an APPLY replaying a DETECT's plan (meshStack sets no run variables then).
+        pre_run_script = <<-EOT
+          # meshpipe: store the non-secret part of this run (url, uuid, behavior, buildingBlockUuid, workspace, project) in .meshpipe-run.json
+          # for the Trigger Module's dispatcher. The run token and the inputs are never stored or printed.
+          python3 -I -S -c '
+          import json, os, sys
+          run = json.load(sys.stdin)
+          def get(path):
+              value = run
+              for key in path.split("."):
+                  value = value.get(key) if isinstance(value, dict) else None
+              return value if isinstance(value, str) else None
+          stored = {"version": 1, "mode": sys.argv[1] if len(sys.argv) > 1 else None}
+          stored.update((key, get(path)) for key, path in {"url": "_links.self.href", "uuid": "metadata.uuid", "behavior": "spec.behavior", "buildingBlockUuid": "spec.buildingBlock.uuid", "workspace": "spec.buildingBlock.spec.workspaceIdentifier", "project": "spec.buildingBlock.spec.projectIdentifier"}.items())
+          fd = os.open(".meshpipe-run.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+          with os.fdopen(fd, "w") as handle:
+              json.dump(stored, handle)
+          print("meshpipe: stored run", stored["uuid"], stored["behavior"], "for the Trigger Module in .meshpipe-run.json")
+          ' "$1"
+        EOT
       }
     }
 
@@ -94,7 +130,7 @@ resource "meshstack_building_block_definition" "team_bucket" {
       }
       python = {
         display_name    = "Python"
-        description     = "Python 3 interpreter that runs the bundled dispatcher (standard library only)."
+        description     = "Python 3 interpreter that runs the bundled dispatcher (standard library only); python3 means /usr/bin/python3 when it exists, else python3 from PATH."
         type            = "STRING"
         assignment_type = "STATIC"
         argument        = jsonencode("python3")
@@ -107,7 +143,8 @@ resource "meshstack_building_block_definition" "team_bucket" {
         is_environment  = true
         sensitive = {
           argument = {
-            secret_value = var.github_token
+            secret_value   = var.github_token
+            secret_version = nonsensitive(sha256(var.github_token))
           }
         }
       }

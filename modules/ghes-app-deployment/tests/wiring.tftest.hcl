@@ -62,6 +62,16 @@ run "reads_the_meshstack_run_object" {
     condition     = local.apply_config.event == "workflow_dispatch"
     error_message = "wrong event"
   }
+
+  assert {
+    condition     = local.apply_config.run_id == "7d1c2a4e-0b5f-4e8a-9c3d-2f6a1b8e4c10"
+    error_message = "run id not passed"
+  }
+
+  assert {
+    condition     = local.apply_config.run_file == ".meshpipe-run.json"
+    error_message = "the dispatcher is not told the pre-run file"
+  }
 }
 
 # Outside meshStack there is no run object: no run URL input, no behavior.
@@ -110,6 +120,11 @@ run "forwards_the_run_url" {
   assert {
     condition     = local.apply_config.inputs["buildingBlockRunUrl"] == "https://meshstack.example.com/api/meshobjects/meshbuildingblockruns/7d1c2a4e-0b5f-4e8a-9c3d-2f6a1b8e4c10"
     error_message = "run URL not forwarded"
+  }
+
+  assert {
+    condition     = local.apply_config.run_url_input == "buildingBlockRunUrl"
+    error_message = "the pre-run file's URL not forwarded"
   }
 }
 
@@ -248,7 +263,7 @@ run "sends_the_declared_inputs" {
 }
 
 # Baseline fingerprint under every_run.
-run "every_run_first_run" {
+run "every_run_baseline_fingerprint" {
   command = plan
 
   variables {
@@ -270,15 +285,15 @@ run "every_run_first_run" {
       }
       _links = {
         self = {
-          href = "https://meshstack.example.com/api/meshobjects/meshbuildingblockruns/7d1c2a4e-0b5f-4e8a-9c3d-2f6a1b8e4c10"
+          href = "https://meshstack.example.com/api/meshobjects/meshbuildingblockruns/11111111-1111-4111-8111-111111111111"
         }
       }
     }))
   }
 }
 
-# A new meshStack run changes the fingerprint under every_run.
-run "every_run_second_run" {
+# A new meshStack run (uuid and URL) changes the fingerprint under every_run.
+run "every_run_new_run_changes_the_fingerprint" {
   command = plan
 
   variables {
@@ -300,20 +315,20 @@ run "every_run_second_run" {
       }
       _links = {
         self = {
-          href = "https://meshstack.example.com/api/meshobjects/meshbuildingblockruns/7d1c2a4e-0b5f-4e8a-9c3d-2f6a1b8e4c10"
+          href = "https://meshstack.example.com/api/meshobjects/meshbuildingblockruns/22222222-2222-4222-8222-222222222222"
         }
       }
     }))
   }
 
   assert {
-    condition     = output.dispatch_fingerprint != run.every_run_first_run.dispatch_fingerprint
+    condition     = output.dispatch_fingerprint != run.every_run_baseline_fingerprint.dispatch_fingerprint
     error_message = "every_run: a new run must change the fingerprint"
   }
 }
 
 # Baseline fingerprint under on_change.
-run "on_change_first_run" {
+run "on_change_baseline_fingerprint" {
   command = plan
 
   variables {
@@ -335,15 +350,15 @@ run "on_change_first_run" {
       }
       _links = {
         self = {
-          href = "https://meshstack.example.com/api/meshobjects/meshbuildingblockruns/7d1c2a4e-0b5f-4e8a-9c3d-2f6a1b8e4c10"
+          href = "https://meshstack.example.com/api/meshobjects/meshbuildingblockruns/11111111-1111-4111-8111-111111111111"
         }
       }
     }))
   }
 }
 
-# A new meshStack run keeps the fingerprint under on_change.
-run "on_change_second_run" {
+# A new meshStack run (uuid and URL) keeps the fingerprint under on_change.
+run "on_change_new_run_keeps_the_fingerprint" {
   command = plan
 
   variables {
@@ -365,14 +380,49 @@ run "on_change_second_run" {
       }
       _links = {
         self = {
-          href = "https://meshstack.example.com/api/meshobjects/meshbuildingblockruns/7d1c2a4e-0b5f-4e8a-9c3d-2f6a1b8e4c10"
+          href = "https://meshstack.example.com/api/meshobjects/meshbuildingblockruns/22222222-2222-4222-8222-222222222222"
         }
       }
     }))
   }
 
   assert {
-    condition     = output.dispatch_fingerprint == run.on_change_first_run.dispatch_fingerprint
+    condition     = output.dispatch_fingerprint == run.on_change_baseline_fingerprint.dispatch_fingerprint
     error_message = "on_change: a new run must not change the fingerprint"
+  }
+}
+
+# A run whose URL alone differs keeps the fingerprint under on_change.
+run "on_change_run_url_alone_keeps_the_fingerprint" {
+  command = plan
+
+  variables {
+    redispatch = "on_change"
+    meshstack_building_block_run_b64 = base64encode(jsonencode({
+      kind = "meshBuildingBlockRun"
+      metadata = {
+        uuid = "11111111-1111-4111-8111-111111111111"
+      }
+      spec = {
+        behavior = "APPLY"
+        buildingBlock = {
+          uuid = "a3f0e9d2-5c41-4b7e-8e21-6d0c9b7a5f33"
+          spec = {
+            workspaceIdentifier = "team-alpha"
+            projectIdentifier   = "alpha-dev"
+          }
+        }
+      }
+      _links = {
+        self = {
+          href = "https://meshstack.example.com/api/meshobjects/meshbuildingblockruns/33333333-3333-4333-8333-333333333333"
+        }
+      }
+    }))
+  }
+
+  assert {
+    condition     = output.dispatch_fingerprint == run.on_change_baseline_fingerprint.dispatch_fingerprint
+    error_message = "on_change: the run URL must not change the fingerprint"
   }
 }

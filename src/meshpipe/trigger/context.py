@@ -7,6 +7,7 @@ from typing import Any
 
 from meshpipe.trigger import hcl
 from meshpipe.trigger.hcl import Raw
+from meshpipe.trigger.prerun import RUN_FILE
 from meshpipe.trigger.spec import GITHUB_COM_API, LIMIT_GHES, RUN_URL_INPUT, Input, ModuleSpec, Setting
 from meshpipe.trigger.tftests import validation_runs, wiring_runs
 from meshpipe.trigger.variables import Variable
@@ -22,8 +23,9 @@ CONTEXT_EXPRESSIONS: dict[str, str] = {
     "workspace": "local.workspace",
     "project": "local.project",
 }
-#: context that changes from run to run: never part of the on_change fingerprint
-PER_RUN_CONTEXT = ("run_url", "run_id", "behavior")
+#: Environment variables carry the dispatcher's configuration base64-encoded in chunks of this many characters: one
+#: variable may hold at most 128 KiB (MAX_ARG_STRLEN) and base64 keeps every character a single byte.
+CONFIG_CHUNK = 100000
 
 
 def _ref(setting: Setting) -> Any:
@@ -41,6 +43,17 @@ def _input_expression(item: Input) -> Raw | str:
     if item.required or item.default is not None:
         return Raw(f"jsonencode({ref})")
     return Raw(f"{ref} == null ? null : jsonencode({ref})")
+
+
+#: The interpreter meshStack's runner image (Alpine) and Debian-like systems have; preferred over a ``python3`` found
+#: through ``PATH``, which may be a version manager's shim costing 100 ms and more per start.
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _python(setting: Setting) -> Raw:
+    """The interpreter: the setting, except that the default ``python3`` means the system interpreter if present."""
+    chosen = _ref_text(setting)
+    return Raw(f'{chosen} == "python3" && fileexists("{SYSTEM_PYTHON}") ? "{SYSTEM_PYTHON}" : {chosen}')
 
 
 def _example(variable: Variable, spec: ModuleSpec) -> Any:
@@ -73,12 +86,13 @@ def _locals(spec: ModuleSpec) -> dict[str, list[tuple[str, Any]]]:
         ("wait", _ref(spec.wait)),
         ("wait_timeout_seconds", _ref(spec.wait_timeout_seconds)),
         ("poll_interval_seconds", _ref(spec.poll_interval_seconds)),
-        ("python", _ref(spec.python)),
+        ("python", _python(spec.python)),
     ]
-    stable = {i.name: _input_expression(i) for i in spec.inputs if i.kind in ("static", "variable", "meshstack")}
-    per_run = {
-        i.name: stable.pop(i.name) for i in spec.inputs if i.kind == "meshstack" and i.context in PER_RUN_CONTEXT
-    }
+    stable = {i.name: _input_expression(i) for i in spec.inputs if i.kind in ("static", "variable")}
+    # meshStack context stays out of the on_change fingerprint: part of it changes with every run, and a DETECT run
+    # (whose plan an APPLY may replay) gets no run object at all, so even the workspace is unknown then.
+    per_run = {i.name: _input_expression(i) for i in spec.inputs if i.kind == "meshstack"}
+    context_inputs = {i.name: i.context for i in spec.inputs if i.kind == "meshstack"}
     if spec.event == "repository_dispatch" or spec.flavour == "ghes":
         limit: Any = LIMIT_GHES
     else:
@@ -127,6 +141,11 @@ def _locals(spec: ModuleSpec) -> dict[str, list[tuple[str, Any]]]:
         ("secret_inputs", Raw("local.secret_inputs")),
         ("correlation_input", Raw("local.correlation_input")),
         ("behavior", Raw("local.behavior")),
+        ("run_id", Raw("local.run_id")),
+        ("building_block_id", Raw("local.building_block_id")),
+        ("run_file", RUN_FILE),
+        ("run_url_input", Raw(f'local.forward_run_url ? "{RUN_URL_INPUT}" : null')),
+        ("context_inputs", context_inputs),
         ("wait", Raw("local.wait")),
         ("wait_timeout_seconds", Raw("local.wait_timeout_seconds")),
         ("poll_interval_seconds", Raw("local.poll_interval_seconds")),
@@ -150,7 +169,10 @@ def _locals(spec: ModuleSpec) -> dict[str, list[tuple[str, Any]]]:
         (phase, Raw(f"local.apply_{phase}")),
         ("inputs", Raw("local.stable_inputs")),
         ("secret_inputs", Raw("local.secret_inputs")),
-        ("run_id", Raw('local.redispatch == "every_run" ? local.run_id : null')),
+        (
+            "run_id",
+            Raw('local.redispatch == "every_run" ? (local.run_id != null ? local.run_id : timestamp()) : null'),
+        ),
     ]
     context = [
         ("run_url", Raw("try(tostring(local.run._links.self.href), null)")),
@@ -246,6 +268,7 @@ def build_context(spec: ModuleSpec, *, header: str, spec_path: str, command: str
         "preconditions": _preconditions(spec),
         "phase": "workflow" if spec.event == "workflow_dispatch" else "event_type",
         "run_url_input": RUN_URL_INPUT,
+        "chunk": CONFIG_CHUNK,
         "wiring_runs": wiring_runs(spec),
         "validation_runs": validation_runs(spec, variables),
         "json": lambda value: json.dumps(value, ensure_ascii=False),

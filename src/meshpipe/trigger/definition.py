@@ -16,7 +16,14 @@ How each module variable becomes a definition input:
 * an optional setting whose module default is ``null`` -> not mapped (the module default applies);
 * every secret the module reads from its environment (GitHub token or App key, sensitive inputs) -> a ``STATIC``
   input with ``is_environment = true`` whose value is ``sensitive.argument.secret_value = var.<name>``: a variable of
-  the definition file, never a literal, so no secret is written to a file.
+  the definition file, never a literal, so no secret is written to a file. ``secret_value`` is write-only (not
+  stored in state), so the provider sends it again only when ``secret_version`` changes: the version is a hash of
+  the value (``nonsensitive(sha256(var.<name>))``), so a rotated secret reaches meshStack on the next apply.
+
+The implementation carries the pre-run script of :mod:`meshpipe.trigger.prerun`, which tells the module's dispatcher
+which run it serves on every run (DETECT and saved-plan replays included, where meshStack sets no run variables).
+The file declares the provider (``meshcloud/meshstack``; without ``required_providers`` Terraform would look for
+``hashicorp/meshstack``) and Terraform >= 1.11, the first version with write-only attributes.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any
 from meshpipe.errors import MeshpipeError
 from meshpipe.trigger import hcl
 from meshpipe.trigger.errors import RenderError
+from meshpipe.trigger.prerun import PRE_RUN_SCRIPT
 from meshpipe.trigger.spec import ModuleSpec
 from meshpipe.trigger.variables import MESHSTACK_VARIABLES
 
@@ -55,6 +63,10 @@ IO_TYPES = {"string": "STRING", "number": "INTEGER", "bool": "BOOLEAN", "list(st
 OUTPUT_TYPES = ("STRING", "CODE", "INTEGER", "BOOLEAN")
 OUTPUT_ASSIGNMENTS = ("NONE", "PLATFORM_TENANT_ID", "SIGN_IN_URL", "RESOURCE_URL", "SUMMARY")
 DESCRIPTION_LIMIT = 255
+#: The provider and the Terraform version the rendered file declares (write-only attributes need Terraform 1.11).
+PROVIDER_SOURCE = "meshcloud/meshstack"
+PROVIDER_VERSION = ">= 0.25.0"
+REQUIRED_TERRAFORM = ">= 1.11.0"
 MESHSTACK_PROVIDED = frozenset(name for name, _ in MESHSTACK_VARIABLES)
 
 
@@ -97,9 +109,14 @@ class DefinitionInput:
             "value_validation_regex": self.validation_regex,
             "validation_regex_error_message": self.validation_message,
             "is_environment": True if self.is_environment else None,
-            "sensitive": None if self.secret is None else {"argument": {"secret_value": hcl.Raw(self.secret)}},
+            "sensitive": None if self.secret is None else {"argument": self._secret_argument(self.secret)},
         }
         return {key: value for key, value in body.items() if value is not None}
+
+    @staticmethod
+    def _secret_argument(secret: str) -> dict[str, hcl.Raw]:
+        # The write-only value is re-sent only when the version changes: hash the value, so rotating it is enough.
+        return {"secret_value": hcl.Raw(secret), "secret_version": hcl.Raw(f"nonsensitive(sha256({secret}))")}
 
 
 @dataclass(frozen=True)
@@ -134,6 +151,8 @@ class Definition:
     unmapped: dict[str, str] = field(default_factory=dict)
     #: the command that regenerates the file, named in its first line
     command: str = ""
+    #: bash run by meshStack's runner before init/plan/apply on every run (see :mod:`meshpipe.trigger.prerun`)
+    pre_run_script: str = PRE_RUN_SCRIPT
 
     def input(self, name: str) -> DefinitionInput:
         """The input named ``name`` (KeyError if there is none)."""
@@ -334,6 +353,10 @@ def render_definition(definition: Definition, output: str = "definition.tf") -> 
             literal=hcl.literal,
             inputs=hcl.literal(inputs, 4),
             outputs=hcl.literal(outputs, 4),
+            heredoc=hcl.heredoc_body,
+            required_terraform=REQUIRED_TERRAFORM,
+            provider_source=PROVIDER_SOURCE,
+            provider_version=PROVIDER_VERSION,
         )
     except jinja2.TemplateError as exc:
         raise RenderError(DEFINITION_TEMPLATE, output, str(exc)) from exc

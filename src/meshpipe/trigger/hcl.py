@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Raw", "attributes", "identifier_or_string", "literal", "string"]
+__all__ = ["Raw", "attributes", "heredoc_body", "identifier_or_string", "literal", "string"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -37,6 +37,18 @@ def string(value: str) -> str:
     out = _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", out)
     out = out.replace("${", "$${").replace("%{", "%%{")
     return f'"{out}"'
+
+
+def heredoc_body(text: str, indent: int) -> str:
+    """``text`` as the lines of an indented heredoc (``<<-EOT``) at ``indent`` spaces, without the final newline.
+
+    Template introducers are doubled so nothing is interpolated; a line equal to the delimiter cannot occur because
+    every line is indented and the closing ``EOT`` is matched only on a line of its own.
+    """
+    escaped = text.replace("${", "$${").replace("%{", "%%{")
+    if _CONTROL.search(escaped.replace("\t", "")):
+        raise ValueError("a heredoc cannot hold control characters")
+    return "\n".join((" " * indent + line) if line.strip() else "" for line in escaped.rstrip("\n").split("\n"))
 
 
 #: bare words HCL reads as values or keywords, so they are quoted as object keys

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshpipe.trigger.hcl import Raw
+from meshpipe.trigger.prerun import RUN_FILE
 from meshpipe.trigger.regex import searcher
 from meshpipe.trigger.spec import RUN_URL_INPUT, ModuleSpec, Setting
 from meshpipe.trigger.variables import Variable
@@ -49,9 +50,10 @@ def _b64(run: dict[str, Any]) -> Raw:
     return Raw(f"base64encode(jsonencode({literal(run, 4)}))")
 
 
-def _with_run(uuid: str) -> Raw:
-    run = {**RUN_OBJECT, "metadata": {"uuid": uuid}}
-    return _b64(run)
+def _with_run(uuid: str, url_uuid: str | None = None) -> Raw:
+    """The run object of another run: its uuid and its URL change together (``url_uuid`` alone: only the URL)."""
+    url = RUN_URL.rsplit("/", 1)[0] + "/" + (url_uuid or uuid)
+    return _b64({**RUN_OBJECT, "metadata": {"uuid": uuid}, "_links": {"self": {"href": url}}})
 
 
 def wiring_runs(spec: ModuleSpec) -> list[TestRun]:
@@ -69,6 +71,8 @@ def wiring_runs(spec: ModuleSpec) -> list[TestRun]:
                 ('local.apply_config.behavior == "APPLY"', "behavior not passed to the dispatcher"),
                 ('local.workspace == "team-alpha" && local.project == "alpha-dev"', "identifiers not read"),
                 (f'local.apply_config.event == "{spec.event}"', "wrong event"),
+                ('local.apply_config.run_id == "7d1c2a4e-0b5f-4e8a-9c3d-2f6a1b8e4c10"', "run id not passed"),
+                (f'local.apply_config.run_file == "{RUN_FILE}"', "the dispatcher is not told the pre-run file"),
             ],
         ),
         TestRun(
@@ -91,7 +95,10 @@ def wiring_runs(spec: ModuleSpec) -> list[TestRun]:
                 "forwards_the_run_url",
                 f"The run URL is sent as the input {RUN_URL_INPUT}.",
                 variables,
-                [(f'local.apply_config.inputs["{RUN_URL_INPUT}"] == "{RUN_URL}"', "run URL not forwarded")],
+                [
+                    (f'local.apply_config.inputs["{RUN_URL_INPUT}"] == "{RUN_URL}"', "run URL not forwarded"),
+                    (f'local.apply_config.run_url_input == "{RUN_URL_INPUT}"', "the pre-run file's URL not forwarded"),
+                ],
             )
         )
     if forward.exposed or not forward.value:
@@ -100,10 +107,13 @@ def wiring_runs(spec: ModuleSpec) -> list[TestRun]:
             variables.append(("forward_run_url", False))
         runs.append(
             TestRun(
-                "keeps_the_run_url_when_forwarding_is_off",
-                "forward_run_url = false sends no run URL.",
+                "sends_no_run_url_when_forwarding_is_off",
+                "forward_run_url = false sends no run URL, neither from the run object nor from the pre-run file.",
                 variables,
-                [(f'!contains(keys(local.apply_config.inputs), "{RUN_URL_INPUT}")', "run URL forwarded anyway")],
+                [
+                    (f'!contains(keys(local.apply_config.inputs), "{RUN_URL_INPUT}")', "run URL forwarded anyway"),
+                    ("local.apply_config.run_url_input == null", "the dispatcher would forward the pre-run file's URL"),
+                ],
             )
         )
     runs += _url_runs(spec, phase)
@@ -206,12 +216,15 @@ def _input_runs(spec: ModuleSpec) -> list[TestRun]:
 
 
 def _fingerprint_runs(redispatch: Setting) -> list[TestRun]:
+    """Whether a new meshStack run (new uuid and URL) changes the fingerprint; under on_change a run URL alone never
+    does either (it is per-run context, like the uuid)."""
     policies = ["every_run", "on_change"] if redispatch.exposed else [redispatch.value]
     runs: list[TestRun] = []
     for policy in policies:
         extra = [("redispatch", policy)] if redispatch.exposed else []
-        first, second = f"{policy}_first_run", f"{policy}_second_run"
+        first = f"{policy}_baseline_fingerprint"
         same = policy == "on_change"
+        verb = "keeps" if same else "changes"
         runs.append(
             TestRun(
                 first,
@@ -221,8 +234,8 @@ def _fingerprint_runs(redispatch: Setting) -> list[TestRun]:
         )
         runs.append(
             TestRun(
-                second,
-                f"A new meshStack run {'keeps' if same else 'changes'} the fingerprint under {policy}.",
+                f"{policy}_new_run_{verb}_the_fingerprint",
+                f"A new meshStack run (uuid and URL) {verb} the fingerprint under {policy}.",
                 [*extra, ("meshstack_building_block_run_b64", _with_run("22222222-2222-4222-8222-222222222222"))],
                 [
                     (
@@ -232,6 +245,26 @@ def _fingerprint_runs(redispatch: Setting) -> list[TestRun]:
                 ],
             )
         )
+        if same:
+            runs.append(
+                TestRun(
+                    f"{policy}_run_url_alone_keeps_the_fingerprint",
+                    "A run whose URL alone differs keeps the fingerprint under on_change.",
+                    [
+                        *extra,
+                        (
+                            "meshstack_building_block_run_b64",
+                            _with_run("11111111-1111-4111-8111-111111111111", "33333333-3333-4333-8333-333333333333"),
+                        ),
+                    ],
+                    [
+                        (
+                            f"output.dispatch_fingerprint == run.{first}.dispatch_fingerprint",
+                            "on_change: the run URL must not change the fingerprint",
+                        )
+                    ],
+                )
+            )
     return runs
 
 
