@@ -133,7 +133,7 @@ resource "terraform_data" "destroy_hook" {
 
   provisioner "local-exec" {
     when        = destroy
-    interpreter = [self.input.python, self.input.script]
+    interpreter = [self.input.python, "-I", "-S", self.input.script]
     command     = "destroy"
     # One environment variable holds at most 128 KiB, so the configuration travels base64-encoded in chunks.
     environment = { for index in range(ceil(length(base64encode(self.input.config)) / 100000)) : "MESHPIPE_DISPATCH_B64_${index}" => substr(base64encode(self.input.config), index * 100000, 100000) }
@@ -146,7 +146,9 @@ resource "terraform_data" "apply_trigger" {
   triggers_replace = [local.fingerprint]
 
   provisioner "local-exec" {
-    interpreter = [local.python, "${path.module}/dispatch.py"]
+    # -I -S: isolated from PYTHON* variables and the user's site, and no site-packages to scan at start-up; the
+    # dispatcher needs nothing but the standard library.
+    interpreter = [local.python, "-I", "-S", "${path.module}/dispatch.py"]
     command     = "apply"
     environment = { for index in range(ceil(length(local.apply_config_b64) / 100000)) : "MESHPIPE_DISPATCH_B64_${index}" => substr(local.apply_config_b64, index * 100000, 100000) }
   }
