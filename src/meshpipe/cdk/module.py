@@ -37,6 +37,8 @@ def use_runner_backend(stack: cdk.TerraformStack) -> None:
 
     The CDK adds a ``local`` backend with an absolute path of the synthesizing machine when a stack declares none;
     meshStack's runner writes its HTTP backend (state kept in meshStack) only for a root module without a backend.
+    The runner looks for backends and variable declarations in ``*.json`` files too (it parses them with HCL's JSON
+    parser: ``tf-block-runner/tfrun/tfconfig_parse.go``), so it sees the synthesized ``cdk.tf.json``.
     """
     stack.add_override("terraform.backend", None)
 
@@ -63,7 +65,8 @@ class TriggerModule(cdk.TerraformHclModule):
 
     ``expose_interface=True`` makes the stack look like the module to meshStack: a root variable of the same
     name, type and default for each variable not set here (meshStack writes inputs and run variables for the root
-    module), and a root output for each module output. One such module per stack.
+    module; it declares no run variable twice, as it reads ``cdk.tf.json``'s declarations), and a root output for each
+    module output. One such module per stack.
 
     The module's outputs are properties (tokens): :attr:`apply_workflow_url`, ... or :meth:`output`.
     """
