@@ -39,6 +39,7 @@ from meshpipe.fakes._http import FakeServer, HttpError, Request, Response
 from meshpipe.fakes.github_api import RUN_CONCLUSIONS, ApiHandlers, Caller
 from meshpipe.fakes.github_auth import JwtError, looks_like_jwt, verify_jwt
 from meshpipe.fakes.github_models import App, Dispatch, Repository, Token, Workflow
+from meshpipe.fakes.github_pages import add_web_pages
 from meshpipe.fakes.github_runs import WorkflowRun
 
 __all__ = ["API_VERSIONS", "Dispatch", "FakeGitHub", "Workflow", "WorkflowRun"]
@@ -74,6 +75,7 @@ class FakeGitHub(ApiHandlers, FakeServer):
         self._clear()
         self._register_routes()
         self._register_control_routes()
+        add_web_pages(self)  # a run's html_url answers (meshpipe.fakes.github_pages)
 
     def _clear(self) -> None:
         self.repositories: dict[str, Repository] = {}
