@@ -39,7 +39,6 @@ from meshpipe.fakes._http import FakeServer, HttpError, Request, Response
 from meshpipe.fakes.github_api import RUN_CONCLUSIONS, ApiHandlers, Caller
 from meshpipe.fakes.github_auth import JwtError, looks_like_jwt, verify_jwt
 from meshpipe.fakes.github_models import App, Dispatch, Repository, Token, Workflow
-from meshpipe.fakes.github_pages import add_web_pages
 from meshpipe.fakes.github_runs import WorkflowRun
 
 __all__ = ["API_VERSIONS", "Dispatch", "FakeGitHub", "Workflow", "WorkflowRun"]
@@ -75,7 +74,9 @@ class FakeGitHub(ApiHandlers, FakeServer):
         self._clear()
         self._register_routes()
         self._register_control_routes()
-        add_web_pages(self)  # a run's html_url answers (meshpipe.fakes.github_pages)
+        from meshpipe.fakes.github_pages import add_web_pages
+
+        add_web_pages(self)  # a run's html_url answers with a page (the status page links it)
 
     def _clear(self) -> None:
         self.repositories: dict[str, Repository] = {}
