@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CORE_STAMP := $(VENV)/.installed-core
 PYTEST_WORKERS ?= 4
 
 export TF_CLI_CONFIG_FILE :=
@@ -14,14 +15,18 @@ export TF_INPUT := 0
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The demo needs meshpipe and its run-time dependencies only; the tests add the test extra (linters, PyGithub, ...).
+$(CORE_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $(CORE_STAMP)
+
+$(STAMP): pyproject.toml $(CORE_STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
 ## demo: run the whole loop (meshStack -> terraform -> GitHub -> reporter -> meshStack) on the embedded sandbox
-demo: $(STAMP)
+demo: $(CORE_STAMP)
 	$(BIN)/meshpipe demo
 
 ## test: lint, type-check and run the whole test suite (real terraform against the fakes)
@@ -40,10 +45,11 @@ render: $(STAMP)
 	@for spec in generator/specs/*.yaml; do $(BIN)/meshpipe module render "$$spec" || exit 1; done
 	bash examples/regenerate.sh
 
-## check: fail if a committed module differs from what its spec renders (drift check)
+## check: fail if a committed module differs from what its spec renders (drift check) or a workflow takes other inputs
 check: $(STAMP)
 	$(BIN)/meshpipe module check
 	$(BIN)/meshpipe module check examples/team-bucket/spec.yaml -o examples/team-bucket/module
+	$(BIN)/meshpipe workflow check examples/team-bucket/spec.yaml examples/team-bucket/.github/workflows/*.yml
 
 ## browser: install Debian's chromium (and a font) for the status page's screenshot tests; a no-op when present
 CHROMIUM ?= /usr/bin/chromium

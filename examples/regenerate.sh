@@ -8,5 +8,5 @@ bin=.venv/bin
 "$bin/meshpipe" module render examples/team-bucket/spec.yaml -o examples/team-bucket/module
 "$bin/meshpipe" definition render examples/team-bucket/spec.yaml \
     --repository-url https://github.com/acme/team-bucket.git --path examples/team-bucket/module \
-    --output bucket_url=STRING:RESOURCE_URL -o examples/team-bucket/publish/definition.tf
+    --output bucket_url=STRING:RESOURCE_URL --out examples/team-bucket/publish/definition.tf
 "$bin/python" -m meshpipe._docs

@@ -57,7 +57,7 @@ def test_module_is_exactly_what_the_spec_renders() -> None:
 
 def test_module_header_names_the_command_that_regenerates_it_in_place() -> None:
     first_line = (EXAMPLE / "module" / "main.tf").read_text(encoding="utf-8").splitlines()[0]
-    assert first_line.endswith(f"meshpipe module render {SPEC_PATH} -o examples/team-bucket/module")
+    assert first_line.endswith("run in the module directory: meshpipe module render ../spec.yaml -o .")
 
 
 def test_readme_lists_only_files_the_example_has() -> None:
@@ -182,20 +182,24 @@ def test_pipeline_tells_the_user_why_inputs_are_invalid() -> None:
 
 
 def test_published_definition_is_what_its_command_renders(tmp_path: Path) -> None:
+    """The header's command, run in the file's directory (here a copy of the example), renders the file exactly."""
     committed = (EXAMPLE / "publish" / "definition.tf").read_text(encoding="utf-8")
-    command = shlex.split(committed.splitlines()[0].split("; run: ", 1)[1])
-    assert command[:3] == ["meshpipe", "definition", "render"] and command[-2] == "-o"
-    target = tmp_path / "definition.tf"
+    command = shlex.split(committed.splitlines()[0].split("run in this file's directory: ", 1)[1])
+    assert command[:3] == ["meshpipe", "definition", "render"] and command[-2:] == ["-o", "definition.tf"]
+    shutil.copy(EXAMPLE / "spec.yaml", tmp_path / "spec.yaml")
+    (tmp_path / "publish").mkdir()
+    shutil.copy(EXAMPLE / "publish" / "definition.tf", tmp_path / "publish" / "definition.tf")
     result = subprocess.run(
-        [sys.executable, "-m", "meshpipe", *command[1:-1], str(target)],
-        cwd=ROOT,
+        [sys.executable, "-m", "meshpipe", *command[1:]],
+        cwd=tmp_path / "publish",
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    rendered = target.read_text(encoding="utf-8")
-    assert rendered.splitlines()[1:] == committed.splitlines()[1:], "run: examples/regenerate.sh"
+    rendered = (tmp_path / "publish" / "definition.tf").read_text(encoding="utf-8")
+    assert rendered == committed, "run: examples/regenerate.sh"
+    tmp_path = tmp_path / "publish"
     fmt = Terraform(tmp_path).run("fmt", "-check", "-diff", "definition.tf", check=False)
     assert fmt.returncode == 0, fmt.output
 

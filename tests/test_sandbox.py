@@ -113,7 +113,7 @@ def test_ghes_flavour_serves_the_api_under_api_v3() -> None:
 
 def test_sandbox_seeds_the_examples_workflows_with_their_declared_inputs() -> None:
     with Sandbox() as box:
-        state = requests.get(f"{box.github.url}/_fake/state", timeout=5).json()
+        state = requests.get(f"{box.github.url}/_fake/state", headers=box.github.control_headers(), timeout=5).json()
         text = str(state)
         for path in WORKFLOWS.glob("*.yml"):
             workflow = load_workflow(path)

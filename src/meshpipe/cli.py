@@ -18,6 +18,7 @@ from meshpipe.errors import MeshpipeError
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "module": ("meshpipe.trigger.cli", "module", "Render and drift-check Trigger Modules from YAML specs."),
     "definition": ("meshpipe.trigger.definition_cli", "definition", "Render a meshStack Building Block Definition."),
+    "workflow": ("meshpipe.trigger.workflow_cli", "workflow", "Render and check a module's GitHub Actions workflow."),
     "run": ("meshpipe.report.cli", "run", "Report a building block run's steps and status to meshStack."),
     "sandbox": ("meshpipe.sandbox", "sandbox", "Start fake GitHub and fake meshStack on 127.0.0.1."),
     "demo": ("meshpipe.sandbox", "demo", "Run the whole loop end to end on the sandbox."),

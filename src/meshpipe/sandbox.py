@@ -107,6 +107,7 @@ class Credentials:
     github_token: str = field(default_factory=lambda: "ghp_sandbox" + secrets.token_hex(16))
     client_id: str = field(default_factory=lambda: "sandbox-key-" + secrets.token_hex(4))
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    control_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # both fakes' /_fake/ secret
 
 
 class Sandbox:
@@ -153,9 +154,11 @@ class Sandbox:
             self._owned_state_dir = tempfile.TemporaryDirectory(prefix="meshpipe-sandbox-")
             self.state_dir = Path(self._owned_state_dir.name)
         try:
-            self._github = FakeGitHub(flavour=self.flavour, port=self._github_port)
+            self._github = FakeGitHub(
+                flavour=self.flavour, port=self._github_port, control_token=self.credentials.control_token
+            )
             self._github.start()
-            self._meshstack = FakeMeshStack(port=self._meshstack_port)
+            self._meshstack = FakeMeshStack(port=self._meshstack_port, control_token=self.credentials.control_token)
             self._meshstack.start()
             self.seed()
         except BaseException:
@@ -253,6 +256,7 @@ class Sandbox:
             "GITHUB_TOKEN": self.credentials.github_token,
             "TF_VAR_github_api_url": self.github_api_url,
             "TF_VAR_github_repository": self.repository,
+            "MESHPIPE_FAKE_CONTROL_TOKEN": self.credentials.control_token,
             "MESHSTACK_ENDPOINT": self.meshstack.url,
             "MESHSTACK_CLIENT_ID": self.credentials.client_id,
             "MESHSTACK_CLIENT_SECRET": self.credentials.client_secret,
@@ -276,6 +280,7 @@ class Sandbox:
             f"GitHub token:              {self.credentials.github_token}",
             f"meshStack API key:         {self.credentials.client_id} / {self.credentials.client_secret}"
             f" (workspace {PLATFORM_WORKSPACE})",
+            f"control secret:            {self.credentials.control_token} (header X-Meshpipe-Fake-Control, /_fake/)",
             "",
             "# paste into a shell:",
         ]

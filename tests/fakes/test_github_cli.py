@@ -11,10 +11,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from meshpipe.fakes._http import CONTROL_HEADER
 from tests.fakes.test_github_dispatch import HEADERS
 
 
-def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str, str]:
+    """Start ``meshpipe fake ARGS``; (process, URL, control secret) from the two lines it prints first."""
     process = subprocess.Popen(
         [sys.executable, "-m", "meshpipe", "fake", *args],
         stdout=subprocess.PIPE,
@@ -28,7 +30,9 @@ def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
     if not match:
         process.kill()
         raise AssertionError(f"no URL in {line!r}; stderr: {process.stderr.read() if process.stderr else ''}")
-    return process, match.group(1)
+    secret = re.search(r"control secret: (\S+)", process.stdout.readline())
+    assert secret, "the control secret is printed on the second line"
+    return process, match.group(1), secret.group(1)
 
 
 @pytest.fixture
@@ -43,7 +47,7 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
 def test_fake_github_process_serves_the_ghes_api_with_the_token_from_the_environment(
     processes: list[subprocess.Popen[str]],
 ) -> None:
-    process, api_url = start(
+    process, api_url, secret = start(
         "github",
         "--flavour",
         "ghes",
@@ -61,7 +65,9 @@ def test_fake_github_process_serves_the_ghes_api_with_the_token_from_the_environ
         timeout=10,
     )
     assert response.status_code == 204
-    state = requests.get(api_url.removesuffix("/api/v3") + "/_fake/state", timeout=10).json()
+    state_url = api_url.removesuffix("/api/v3") + "/_fake/state"
+    assert requests.get(state_url, timeout=10).status_code == 403
+    state = requests.get(state_url, headers={CONTROL_HEADER: secret}, timeout=10).json()
     assert state["flavour"] == "ghes" and len(state["runs"]) == 1
 
 
@@ -77,6 +83,16 @@ def test_fake_github_rejects_a_malformed_workflow_option() -> None:
 
 
 def test_fake_meshstack_process_prints_its_url_and_serves(processes: list[subprocess.Popen[str]]) -> None:
-    process, url = start("meshstack")
+    process, url, secret = start("meshstack")
     processes.append(process)
-    assert requests.get(f"{url}/_fake/state", timeout=10).status_code == 200
+    assert requests.get(f"{url}/_fake/state", headers={CONTROL_HEADER: secret}, timeout=10).status_code == 200
+
+
+def test_fake_meshstack_process_takes_its_control_secret_from_the_environment(
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    process, url, secret = start("meshstack", env={"MESHPIPE_FAKE_CONTROL_TOKEN": "fixed-secret"})
+    processes.append(process)
+    assert secret == "fixed-secret"
+    assert requests.get(f"{url}/_fake/state", headers={CONTROL_HEADER: "fixed-secret"}, timeout=10).status_code == 200
+    assert requests.get(f"{url}/_fake/state", headers={CONTROL_HEADER: "other"}, timeout=10).status_code == 403

@@ -63,7 +63,9 @@ def test_rate_limit_window_resets(fake_github: FakeGitHub) -> None:
 
 def test_rate_limit_can_be_set_through_the_control_plane(fake_github: FakeGitHub) -> None:
     setup(fake_github)
-    response = requests.post(f"{fake_github.url}/_fake/rate-limit", json={"limit": 0}, timeout=10)
+    response = requests.post(
+        f"{fake_github.url}/_fake/rate-limit", json={"limit": 0}, headers=fake_github.control_headers(), timeout=10
+    )
     assert response.status_code == 200
     assert call(fake_github, "GET", "/repos/acme/infra").status_code == 403
 
@@ -115,7 +117,10 @@ def test_lost_response_after_the_dispatch_still_started_the_run(fake_github: Fak
 def test_faults_can_be_scripted_through_the_control_plane(fake_github: FakeGitHub) -> None:
     setup(fake_github)
     response = requests.post(
-        f"{fake_github.url}/_fake/faults", json={"status": 500, "times": 1, "path": "/repos/"}, timeout=10
+        f"{fake_github.url}/_fake/faults",
+        json={"status": 500, "times": 1, "path": "/repos/"},
+        headers=fake_github.control_headers(),
+        timeout=10,
     )
     assert response.status_code == 201
     assert call(fake_github, "GET", "/repos/acme/infra").status_code == 500
@@ -130,7 +135,9 @@ def test_a_malformed_fault_is_refused_instead_of_breaking_every_later_request(
     fake_github: FakeGitHub, fault: dict[str, object]
 ) -> None:
     setup(fake_github)
-    response = requests.post(f"{fake_github.url}/_fake/faults", json=fault, timeout=10)
+    response = requests.post(
+        f"{fake_github.url}/_fake/faults", json=fault, headers=fake_github.control_headers(), timeout=10
+    )
     assert response.status_code == 400, response.text
     assert call(fake_github, "GET", "/repos/acme/infra").status_code == 200
     assert fake_github.errors == []
@@ -143,5 +150,5 @@ def test_request_log_records_method_path_headers_body_and_status(fake_github: Fa
     assert entry.status == 204
     assert entry.json() == {"ref": "main"}
     assert entry.headers["authorization"] == f"Bearer {TOKEN}"
-    logged = requests.get(f"{fake_github.url}/_fake/requests", timeout=10).json()
+    logged = requests.get(f"{fake_github.url}/_fake/requests", headers=fake_github.control_headers(), timeout=10).json()
     assert [item["path"] for item in logged] == ["/repos/acme/infra/actions/workflows/apply.yml/dispatches"]

@@ -96,13 +96,22 @@ def test_run_without_duration_stays_queued_until_complete_run(fake_github: FakeG
 def test_control_plane_completes_runs_and_lists_them(fake_github: FakeGitHub) -> None:
     setup(fake_github, duration=None)
     run_id = dispatch(fake_github, correlation_id="cp")
-    done = requests.post(f"{fake_github.url}/_fake/runs/{run_id}/complete", json={"conclusion": "failure"}, timeout=10)
+    done = requests.post(
+        f"{fake_github.url}/_fake/runs/{run_id}/complete",
+        json={"conclusion": "failure"},
+        headers=fake_github.control_headers(),
+        timeout=10,
+    )
     assert done.status_code == 200 and done.json()["conclusion"] == "failure"
-    runs = requests.get(f"{fake_github.url}/_fake/runs", timeout=10).json()
+    runs = requests.get(f"{fake_github.url}/_fake/runs", headers=fake_github.control_headers(), timeout=10).json()
     assert [(r["id"], r["display_title"]) for r in runs] == [(run_id, "apply cp")]
-    again = requests.post(f"{fake_github.url}/_fake/runs/{run_id}/complete", json={}, timeout=10)
+    again = requests.post(
+        f"{fake_github.url}/_fake/runs/{run_id}/complete", json={}, headers=fake_github.control_headers(), timeout=10
+    )
     assert again.status_code == 409
-    dispatches = requests.get(f"{fake_github.url}/_fake/dispatches", timeout=10).json()
+    dispatches = requests.get(
+        f"{fake_github.url}/_fake/dispatches", headers=fake_github.control_headers(), timeout=10
+    ).json()
     assert dispatches[0]["run_id"] == run_id and dispatches[0]["inputs"] == {"correlation_id": "cp"}
 
 
@@ -297,7 +306,7 @@ def test_command_body_exit_0_concludes_success_with_runner_environment(
         assert lines[name] == "True True"
     assert lines["HOST_ONLY"] == "None"
     assert "to stderr" in run.log
-    log = requests.get(f"{fake_github.url}/_fake/runs/{run_id}/log", timeout=10)
+    log = requests.get(f"{fake_github.url}/_fake/runs/{run_id}/log", headers=fake_github.control_headers(), timeout=10)
     assert log.status_code == 200 and "GITHUB_RUN_ID" in log.text
 
 
@@ -387,7 +396,7 @@ def test_repository_dispatch_command_gets_action_and_client_payload_in_event_fil
 def test_state_lists_repositories_workflows_dispatches_and_runs(fake_github: FakeGitHub) -> None:
     setup(fake_github)
     run_id = dispatch(fake_github, correlation_id="s")
-    state = requests.get(f"{fake_github.url}/_fake/state", timeout=10).json()
+    state = requests.get(f"{fake_github.url}/_fake/state", headers=fake_github.control_headers(), timeout=10).json()
     assert state["flavour"] == "github"
     assert [r["full_name"] for r in state["repositories"]] == ["acme/infra"]
     assert [w["file"] for w in state["workflows"]] == ["apply.yml"]
@@ -398,11 +407,21 @@ def test_state_lists_repositories_workflows_dispatches_and_runs(fake_github: Fak
 def test_control_plane_configures_tokens_repositories_and_workflows(fake_github: FakeGitHub) -> None:
     base = f"{fake_github.url}/_fake"
     assert (
-        requests.post(f"{base}/tokens", json={"token": "ghp_cp", "repositories": ["acme/cp"]}, timeout=10).status_code
+        requests.post(
+            f"{base}/tokens",
+            json={"token": "ghp_cp", "repositories": ["acme/cp"]},
+            headers=fake_github.control_headers(),
+            timeout=10,
+        ).status_code
         == 201
     )
     assert (
-        requests.post(f"{base}/repos", json={"full_name": "acme/cp", "branches": ["main", "x"]}, timeout=10).status_code
+        requests.post(
+            f"{base}/repos",
+            json={"full_name": "acme/cp", "branches": ["main", "x"]},
+            headers=fake_github.control_headers(),
+            timeout=10,
+        ).status_code
         == 201
     )
     created = requests.post(
@@ -413,11 +432,15 @@ def test_control_plane_configures_tokens_repositories_and_workflows(fake_github:
             "inputs": {"a": {"type": "string", "required": True}},
             "duration": None,
         },
+        headers=fake_github.control_headers(),
         timeout=10,
     )
     assert created.status_code == 201
     bad = requests.post(
-        f"{base}/workflows", json={"full_name": "acme/cp", "file": "w.yml", "colour": "red"}, timeout=10
+        f"{base}/workflows",
+        json={"full_name": "acme/cp", "file": "w.yml", "colour": "red"},
+        headers=fake_github.control_headers(),
+        timeout=10,
     )
     assert bad.status_code == 400
     response = call(

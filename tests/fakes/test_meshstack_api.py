@@ -64,8 +64,8 @@ def test_get_run_answers_the_run_object_with_the_versioned_media_type(run: FakeR
     assert block["parentBuildingBlocks"] == []
     assert block["inputs"] == [
         {"key": "bucket_name", "value": "alpha-data", "type": "STRING", "isSensitive": False, "isEnvironment": False},
-        {"key": "versioning", "value": True, "type": "BOOLEAN", "isSensitive": False, "isEnvironment": False},
-        {"key": "days", "value": 30, "type": "INTEGER", "isSensitive": False, "isEnvironment": False},
+        {"key": "versioning", "value": "true", "type": "BOOLEAN", "isSensitive": False, "isEnvironment": False},
+        {"key": "days", "value": "30", "type": "INTEGER", "isSensitive": False, "isEnvironment": False},
     ]
     assert obj["spec"]["buildingBlockDefinition"]["spec"]["workspaceIdentifier"] == "platform-team"
     assert obj["status"] == "IN_PROGRESS"

@@ -28,7 +28,9 @@ def _report(run: FakeRun, register: dict[str, object], *updates: dict[str, objec
 # -- control plane ---------------------------------------------------------------------------------------------------
 def test_control_plane_creates_a_run_with_token_and_b64(fake_meshstack: FakeMeshStack) -> None:
     body = {"behavior": "DESTROY", "inputs": {"bucket_name": "x", "count": 2}, "workspace": "team-beta"}
-    response = requests.post(f"{fake_meshstack.url}/_fake/runs", json=body, timeout=5)
+    response = requests.post(
+        f"{fake_meshstack.url}/_fake/runs", json=body, headers=fake_meshstack.control_headers(), timeout=5
+    )
     assert response.status_code == 201
     view = response.json()
     run = fake_meshstack.run(view["uuid"])
@@ -42,8 +44,9 @@ def test_control_plane_creates_a_run_with_token_and_b64(fake_meshstack: FakeMesh
 
 def test_control_plane_rejects_unknown_keys_and_behaviors(fake_meshstack: FakeMeshStack) -> None:
     url = f"{fake_meshstack.url}/_fake/runs"
-    assert requests.post(url, json={"behaviour": "APPLY"}, timeout=5).status_code == 400
-    assert requests.post(url, json={"behavior": "PLAN"}, timeout=5).status_code == 400
+    headers = fake_meshstack.control_headers()
+    assert requests.post(url, json={"behaviour": "APPLY"}, headers=headers, timeout=5).status_code == 400
+    assert requests.post(url, json={"behavior": "PLAN"}, headers=headers, timeout=5).status_code == 400
     assert fake_meshstack.runs == []
 
 
@@ -51,25 +54,46 @@ def test_control_plane_lists_and_reads_runs_with_history(fake_meshstack: FakeMes
     fake_meshstack.add_api_token(TOKEN)
     run = fake_meshstack.create_run()
     _report(run, {"source": {"id": "github"}, "steps": [{"id": "a", "displayName": "A"}]}, {"status": "IN_PROGRESS"})
-    listed = requests.get(f"{fake_meshstack.url}/_fake/runs", timeout=5).json()
+    listed = requests.get(
+        f"{fake_meshstack.url}/_fake/runs", headers=fake_meshstack.control_headers(), timeout=5
+    ).json()
     assert [r["uuid"] for r in listed] == [run.uuid]
-    one = requests.get(f"{fake_meshstack.url}/_fake/runs/{run.uuid}", timeout=5).json()
+    one = requests.get(
+        f"{fake_meshstack.url}/_fake/runs/{run.uuid}", headers=fake_meshstack.control_headers(), timeout=5
+    ).json()
     assert one["updates"] == [{"status": "IN_PROGRESS", "sourceId": "github"}]
     assert one["sources"]["github"]["steps"][0]["id"] == "a"
-    assert requests.get(f"{fake_meshstack.url}/_fake/runs/unknown", timeout=5).status_code == 404
+    assert (
+        requests.get(
+            f"{fake_meshstack.url}/_fake/runs/unknown", headers=fake_meshstack.control_headers(), timeout=5
+        ).status_code
+        == 404
+    )
 
 
 def test_control_plane_adds_api_keys_and_tokens(fake_meshstack: FakeMeshStack) -> None:
     base = fake_meshstack.url
     key = {"client_id": "cid", "client_secret": "csecret", "expires_in": 60}
-    assert requests.post(f"{base}/_fake/api-keys", json=key, timeout=5).status_code == 201
+    assert (
+        requests.post(
+            f"{base}/_fake/api-keys", json=key, headers=fake_meshstack.control_headers(), timeout=5
+        ).status_code
+        == 201
+    )
     login = requests.post(f"{base}/api/login", json={"clientId": "cid", "clientSecret": "csecret"}, timeout=5)
     assert login.json()["expires_in"] == 60
-    assert requests.post(f"{base}/_fake/api-tokens", json={"token": "t0k"}, timeout=5).status_code == 201
+    assert (
+        requests.post(
+            f"{base}/_fake/api-tokens", json={"token": "t0k"}, headers=fake_meshstack.control_headers(), timeout=5
+        ).status_code
+        == 201
+    )
     run = fake_meshstack.create_run()
     headers = {"Accept": MEDIA_TYPE, "Authorization": "Bearer t0k"}
     assert requests.get(run.url, headers=headers, timeout=5).status_code == 200
-    assert "csecret" not in requests.get(f"{base}/_fake/state", timeout=5).text
+    assert (
+        "csecret" not in requests.get(f"{base}/_fake/state", headers=fake_meshstack.control_headers(), timeout=5).text
+    )
 
 
 def test_control_plane_expires_tokens(fake_meshstack: FakeMeshStack) -> None:
@@ -78,14 +102,24 @@ def test_control_plane_expires_tokens(fake_meshstack: FakeMeshStack) -> None:
     token = requests.post(
         f"{fake_meshstack.url}/api/login", json={"clientId": "cid", "clientSecret": "csecret"}, timeout=5
     ).json()["access_token"]
-    assert requests.post(f"{fake_meshstack.url}/_fake/expire-tokens", timeout=5).status_code == 200
+    assert (
+        requests.post(
+            f"{fake_meshstack.url}/_fake/expire-tokens", headers=fake_meshstack.control_headers(), timeout=5
+        ).status_code
+        == 200
+    )
     headers = {"Accept": MEDIA_TYPE, "Authorization": f"Bearer {token}"}
     assert requests.get(run.url, headers=headers, timeout=5).status_code == 401
 
 
 def test_control_plane_aborts_a_run(fake_meshstack: FakeMeshStack) -> None:
     run = fake_meshstack.create_run()
-    response = requests.post(f"{fake_meshstack.url}/_fake/runs/{run.uuid}/abort", json={"aborted": True}, timeout=5)
+    response = requests.post(
+        f"{fake_meshstack.url}/_fake/runs/{run.uuid}/abort",
+        json={"aborted": True},
+        headers=fake_meshstack.control_headers(),
+        timeout=5,
+    )
     assert response.status_code == 200
     assert run.aborted
     assert response.json()["status"] == "FAILED"
@@ -94,7 +128,7 @@ def test_control_plane_aborts_a_run(fake_meshstack: FakeMeshStack) -> None:
 def test_reset_forgets_runs_keys_and_tokens(fake_meshstack: FakeMeshStack) -> None:
     fake_meshstack.add_api_token(TOKEN)
     run = fake_meshstack.create_run()
-    requests.post(f"{fake_meshstack.url}/_fake/reset", timeout=5)
+    requests.post(f"{fake_meshstack.url}/_fake/reset", headers=fake_meshstack.control_headers(), timeout=5)
     assert fake_meshstack.runs == []
     with pytest.raises(KeyError):
         fake_meshstack.run(run.uuid)
@@ -126,8 +160,10 @@ def test_error_bodies_use_the_spring_shape(fake_meshstack: FakeMeshStack) -> Non
 def test_inputs_given_as_list_keep_their_types(fake_meshstack: FakeMeshStack) -> None:
     inputs = [{"key": "tags", "value": '["a"]', "type": "CODE"}, {"key": "size", "value": 3}]
     run = fake_meshstack.create_run(inputs=inputs)
-    items = run.object["spec"]["buildingBlock"]["spec"]["inputs"]
+    items = run.runner_object["spec"]["buildingBlock"]["spec"]["inputs"]
     assert [(i["key"], i["type"], i["value"]) for i in items] == [("tags", "CODE", '["a"]'), ("size", "INTEGER", 3)]
+    shown = run.object["spec"]["buildingBlock"]["spec"]["inputs"]  # the GET view: strings, as described
+    assert [i["value"] for i in shown] == ['["a"]', "3"]
     with pytest.raises(ValueError, match="type must be one of"):
         fake_meshstack.create_run(inputs=[{"key": "x", "value": 1, "type": "NUMBER"}])
 

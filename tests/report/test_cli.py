@@ -175,14 +175,15 @@ def test_429_with_retry_after_is_honoured(job: Job) -> None:
     assert time.monotonic() - started < 30
 
 
-def test_401_exits_1_with_one_clear_line(job: Job) -> None:
+def test_401_exits_1_with_one_clear_line_naming_the_credential_used(job: Job) -> None:
+    """Issue 9 item 12: a 401 says which credential was used (the hint used to list every variable)."""
     result = job("register", "--step", "a=A", MESHSTACK_RUN_TOKEN="canary-wrong-token")
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 1
     assert re.fullmatch(
-        rf"meshpipe: error: POST {re.escape(job.run.url)}/status/source -> 401 Unauthorized: .+ \(hint: check "
-        r"MESHSTACK_RUN_TOKEN.*\)",
+        rf"meshpipe: error: POST {re.escape(job.run.url)}/status/source -> 401 Unauthorized: .+ \(hint: the run "
+        r"token \(MESHSTACK_RUN_TOKEN\) was used and rejected.*\)",
         lines[0],
     ), lines[0]
     assert "canary-wrong-token" not in result.stderr

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
+import ssl
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
 import pytest
-import requests
 
 from meshpipe.errors import MeshpipeError
 from meshpipe.report import errors
@@ -30,10 +31,12 @@ from meshpipe.report.transport import MAX_RETRY_AFTER, backoff_delays, parse_ret
         (502, True),
         (503, True),
         (504, True),
-        (requests.ConnectionError("refused"), True),
-        (requests.ConnectTimeout("slow"), True),
-        (requests.ReadTimeout("slow"), True),
-        (requests.TooManyRedirects("loop"), False),
+        (ConnectionRefusedError(111, "refused"), True),
+        (TimeoutError("slow"), True),
+        (http.client.RemoteDisconnected("gone"), True),
+        (http.client.IncompleteRead(b"half"), True),
+        (ssl.SSLCertVerificationError("wrong certificate"), False),
+        (errors.ResponseTooLarge("GET", "https://x", 10), False),
         (ValueError("bug"), False),
     ],
 )

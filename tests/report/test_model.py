@@ -184,3 +184,48 @@ def test_outputs_json_accepts_plain_values_and_the_official_action_shape() -> No
     for bad in ("[1]", "{", '{"s": {"value": 1, "isSensitive": true}}'):
         with pytest.raises(ConfigurationError):
             parse_outputs_json(bad)
+
+
+def _typed_inputs(*items: tuple[str, str, Any]) -> dict[str, Any]:
+    inputs = [
+        {"key": key, "type": type_, "value": value, "isSensitive": False, "isEnvironment": False}
+        for key, type_, value in items
+    ]
+    data = _run()
+    data["spec"]["buildingBlock"]["spec"]["inputs"] = inputs
+    return {key: item.value for key, item in RunObject.parse(data).inputs.items()}
+
+
+def test_input_values_sent_as_strings_read_like_json_values() -> None:
+    """Issue 14 item 1: the API description types every input ``value`` as a string; the reporter handed the
+    string ``"30"`` of an INTEGER input on as text, so ``show --json`` typed it differently from a run object that
+    carries JSON numbers (what was observed)."""
+    as_strings = _typed_inputs(
+        ("days", "INTEGER", "30"),
+        ("big", "INTEGER", " 1e3 "),
+        ("on", "BOOLEAN", "true"),
+        ("off", "BOOLEAN", "False"),
+        ("zones", "MULTI_SELECT", '["a", "b"]'),
+        ("name", "STRING", "30"),
+        ("code", "CODE", '{"a": 1}'),
+        ("choice", "SINGLE_SELECT", "true"),
+    )
+    as_json = _typed_inputs(
+        ("days", "INTEGER", 30),
+        ("big", "INTEGER", 1000),
+        ("on", "BOOLEAN", True),
+        ("off", "BOOLEAN", False),
+        ("zones", "MULTI_SELECT", ["a", "b"]),
+        ("name", "STRING", "30"),
+        ("code", "CODE", '{"a": 1}'),
+        ("choice", "SINGLE_SELECT", "true"),
+    )
+    assert as_strings == as_json
+    assert [type(as_strings[k]) for k in ("days", "big", "on", "zones")] == [int, int, bool, list]
+
+
+@pytest.mark.parametrize(
+    ("type_", "value"), [("INTEGER", "thirty"), ("INTEGER", "nan"), ("BOOLEAN", "yes"), ("MULTI_SELECT", "[nope")]
+)
+def test_input_strings_that_do_not_parse_as_their_type_are_kept_as_they_are(type_: str, value: str) -> None:
+    assert _typed_inputs(("x", type_, value)) == {"x": value}

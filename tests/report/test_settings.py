@@ -65,7 +65,7 @@ def test_b64_run_object_gives_url_and_object(tmp_path: Path, where: str) -> None
 def test_state_in_runner_temp_is_the_last_resort(tmp_path: Path) -> None:
     (tmp_path / "meshpipe_run_state.json").write_text(json.dumps({"run_url": RUN}))
     settings = Settings.from_env({"RUNNER_TEMP": str(tmp_path)})
-    assert (settings.run_url, settings.locator) == (RUN, "state in $RUNNER_TEMP")
+    assert (settings.run_url, settings.locator) == (RUN, "the state of an earlier step")
     other = Settings.from_env({"RUNNER_TEMP": str(tmp_path), "MESHSTACK_RUN_URL": RUN + "2"})
     assert other.run_url == RUN + "2"
 
@@ -116,14 +116,16 @@ def test_credentials_precedence(tmp_path: Path) -> None:
     ]
 
 
-def test_login_base_from_run_object_then_endpoint_then_run_url_origin() -> None:
+def test_login_base_is_the_endpoint_else_the_run_url_origin_never_the_run_objects_base_url() -> None:
+    """Issue 8 item 2: ``_links.meshstackBaseUrl`` (a workflow input anyone who can dispatch controls) overrode
+    ``MESHSTACK_ENDPOINT`` for the login, so the API key secret went wherever the run object pointed."""
     key = {"MESHSTACK_CLIENT_ID": "id", "MESHSTACK_CLIENT_SECRET": "s"}
-    from_object = Settings.from_env({**key, "MESHSTACK_ENDPOINT": "https://ep.example"}, run_b64=_b64(RUN))
-    from_endpoint = Settings.from_env({**key, "MESHSTACK_ENDPOINT": "https://ep.example", "MESHSTACK_RUN_URL": RUN})
+    from_object = Settings.from_env({**key, "MESHSTACK_ENDPOINT": "https://mesh.example/"}, run_b64=_b64(RUN))
+    without_endpoint = Settings.from_env(key, run_b64=_b64(RUN))
     from_url = Settings.from_env({**key, "MESHSTACK_RUN_URL": RUN})
-    assert [s.credentials.login_base for s in (from_object, from_endpoint, from_url)] == [  # type: ignore[union-attr]
-        "https://base.example",
-        "https://ep.example",
+    assert [s.credentials.login_base for s in (from_object, without_endpoint, from_url)] == [  # type: ignore[union-attr]
+        "https://mesh.example",
+        "https://mesh.example",
         "https://mesh.example",
     ]
 

@@ -423,7 +423,7 @@ def _pem(key: rsa.RSAPrivateKey) -> str:
     ).decode()
 
 
-@pytest.mark.parametrize("form", ["text", "escaped", "path", "openssl", "no-site-packages"])
+@pytest.mark.parametrize("form", ["text", "escaped", "path", "stdlib", "bare-interpreter"])
 def test_github_app_authentication_end_to_end(
     fake_github: FakeGitHub, tmp_path: Path, app_key: rsa.RSAPrivateKey, form: str
 ) -> None:
@@ -442,10 +442,17 @@ def test_github_app_authentication_end_to_end(
         key_file = tmp_path / "app.pem"
         key_file.write_text(pem)
         env["GITHUB_APP_PEM_FILE"] = str(key_file)
-    elif form == "openssl":
+    elif form == "stdlib":
         env["MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY"] = "1"
-    # -S hides site-packages: cryptography is really not importable, as on a bare runner image
-    flags = ("-S",) if form == "no-site-packages" else ()
+    flags: tuple[str, ...] = ()
+    if form == "bare-interpreter":
+        # As on the runner image: no openssl on PATH and an interpreter that cannot import cryptography.
+        empty_bin = tmp_path / "bin"
+        empty_bin.mkdir()
+        env["PATH"] = str(empty_bin)
+        flags = ("-I", "-S")
+        probe = subprocess.run([PYTHON, *flags, "-c", "import cryptography"], capture_output=True, check=False)
+        assert probe.returncode == 1 and b"ModuleNotFoundError" in probe.stderr
     result = run_dispatcher(fake_github, workdir, token=None, env=env, wait=True, python_flags=flags)
     assert result.returncode == 0, result.stderr
     exchange = [r for r in fake_github.log(method="POST") if r.path.endswith("/access_tokens")]

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 import meshpipe
 
@@ -108,7 +107,8 @@ def test_config_strips_trailing_slash_of_api_url(dispatcher: ModuleType) -> None
         ({"inputs": ["a"]}, "inputs"),
         ({"secret_inputs": {"tok": 1}}, "secret_inputs.tok"),
         ({"secret_inputs": {"name": "ENV"}}, "secret_inputs.name"),
-        ({"behavior": "DELETE"}, "behavior"),
+        ({"behavior": 7}, "behavior"),
+        ({"context_inputs": {"ws": "tenant"}}, "context_inputs.ws"),
         ({"wait": "yes"}, "wait"),
         ({"wait_timeout_seconds": 0}, "wait_timeout_seconds"),
         ({"poll_interval_seconds": True}, "poll_interval_seconds"),
@@ -346,18 +346,11 @@ def _b64decode(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-@pytest.mark.parametrize("no_cryptography", [False, True], ids=["cryptography", "openssl"])
+@pytest.mark.parametrize("no_cryptography", [False, True], ids=["cryptography", "stdlib"])
 def test_make_jwt_is_a_verifiable_rs256_token(
-    dispatcher: ModuleType,
-    rsa_key: rsa.RSAPrivateKey,
-    no_cryptography: bool,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    dispatcher: ModuleType, rsa_key: rsa.RSAPrivateKey, no_cryptography: bool
 ) -> None:
     environ = {"MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY": "1"} if no_cryptography else {}
-    # A temp directory of this test's own: other test workers sign keys in the shared one at the same time.
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    before = set(os.listdir(tempfile.gettempdir()))
     token = dispatcher.make_jwt("42", pem_of(rsa_key).encode(), 1_700_000_000.0, environ)
     header, claims, signature = token.split(".")
     assert json.loads(_b64decode(header)) == {"alg": "RS256", "typ": "JWT"}
@@ -365,37 +358,66 @@ def test_make_jwt_is_a_verifiable_rs256_token(
     rsa_key.public_key().verify(
         _b64decode(signature), f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256()
     )
-    leftovers = {name for name in set(os.listdir(tempfile.gettempdir())) - before if "meshpipe-app-key" in name}
-    assert leftovers == set()
 
 
-def test_openssl_signing_keeps_the_key_off_argv_in_a_private_file(
-    dispatcher: ModuleType, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: dict[str, Any] = {}
-    real_run = dispatcher.subprocess.run
-
-    def spy(argv: list[str], **kwargs: Any) -> Any:
-        key_path = argv[argv.index("-sign") + 1]
-        seen["argv"] = argv
-        seen["mode"] = os.stat(key_path).st_mode & 0o777
-        seen["path"] = key_path
-        return real_run(argv, **kwargs)
-
-    monkeypatch.setattr(dispatcher.subprocess, "run", spy)
-    pem = pem_of(rsa_key)
-    dispatcher.sign_rs256(pem.encode(), b"data", {"MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY": "1"})
-    assert seen["mode"] == 0o600
-    assert not any("PRIVATE KEY" in part for part in seen["argv"])
-    assert not os.path.exists(seen["path"])
+FORMATS = {"pkcs1": serialization.PrivateFormat.TraditionalOpenSSL, "pkcs8": serialization.PrivateFormat.PKCS8}
 
 
-def test_sign_rejects_a_broken_key_without_echoing_it(dispatcher: ModuleType) -> None:
-    broken = b"-----BEGIN RSA PRIVATE KEY-----\nTOPSECRETBYTES\n-----END RSA PRIVATE KEY-----\n"
-    for environ in ({}, {"MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY": "1"}):
-        with pytest.raises(dispatcher.ConfigError) as info:
-            dispatcher.sign_rs256(broken, b"data", environ)
-        assert "TOPSECRETBYTES" not in str(info.value)
+@pytest.mark.parametrize("form", sorted(FORMATS))
+@pytest.mark.parametrize("bits", [2048, 4096])
+def test_stdlib_signatures_verify_with_cryptography(dispatcher: ModuleType, form: str, bits: int) -> None:
+    """The runner image has no openssl and no guaranteed cryptography: RS256 must work with the standard library."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    pem = key.private_bytes(serialization.Encoding.PEM, FORMATS[form], serialization.NoEncryption())
+    data = b"header.claims"
+    signature = dispatcher.sign_rs256_stdlib(pem, data)
+    key.public_key().verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+    # PKCS#1 v1.5 is deterministic: the same bytes as cryptography's own signature.
+    assert signature == key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+def _unusable_keys() -> dict[str, tuple[bytes, str]]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    encrypted = serialization.BestAvailableEncryption(b"passphrase")
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    return {
+        "encrypted-pkcs8": (key.private_bytes(serialization.Encoding.PEM, FORMATS["pkcs8"], encrypted), "encrypted"),
+        "encrypted-pkcs1": (key.private_bytes(serialization.Encoding.PEM, FORMATS["pkcs1"], encrypted), "encrypted"),
+        "ec-pkcs1": (
+            ec_key.private_bytes(serialization.Encoding.PEM, FORMATS["pkcs1"], serialization.NoEncryption()),
+            "not an RSA private key",
+        ),
+        "ec-pkcs8": (
+            ec_key.private_bytes(serialization.Encoding.PEM, FORMATS["pkcs8"], serialization.NoEncryption()),
+            "not an RSA key",
+        ),
+        "garbage": (
+            b"-----BEGIN RSA PRIVATE KEY-----\nTOPSECRETBYTES\n-----END RSA PRIVATE KEY-----\n",
+            "cannot be parsed",
+        ),
+        "truncated": (
+            b"-----BEGIN PRIVATE KEY-----\n"
+            + pem_of(key).splitlines()[1][:40].encode()
+            + b"\n-----END PRIVATE KEY-----",
+            "cannot be parsed",
+        ),
+    }
+
+
+UNUSABLE = _unusable_keys()
+
+
+@pytest.mark.parametrize("no_cryptography", [False, True], ids=["cryptography", "stdlib"])
+@pytest.mark.parametrize("name", sorted(UNUSABLE))
+def test_an_unusable_key_is_one_line_without_the_key(dispatcher: ModuleType, name: str, no_cryptography: bool) -> None:
+    pem, expected = UNUSABLE[name]
+    environ = {"MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY": "1"} if no_cryptography else {}
+    with pytest.raises(dispatcher.ConfigError) as info:
+        dispatcher.sign_rs256(pem, b"data", environ)
+    message = str(info.value)
+    assert expected in message and "\n" not in message
+    for line in pem.decode().splitlines()[1:-1]:
+        assert not line or line[:16] not in message
 
 
 # ------------------------------------------------------------------------------------------------ loops (no sleeping)

@@ -38,10 +38,11 @@ RUN = {"command", "variables", "assert", "expect_failures"}
 #: functions both Terraform 1.6 and OpenTofu 1.6 have
 FUNCTIONS = {
     "abs", "alltrue", "anytrue", "base64decode", "base64encode", "can", "ceil", "coalesce", "compact", "concat",
-    "contains", "distinct", "endswith", "flatten", "floor", "format", "join", "jsondecode", "jsonencode", "keys",
-    "length", "lookup", "lower", "max", "merge", "min", "nonsensitive", "plantimestamp", "range", "regex",
-    "regexall", "replace", "sha256", "sort", "split", "startswith", "substr", "timestamp", "tobool", "tolist",
-    "tomap", "tonumber", "toset", "tostring", "trimprefix", "trimspace", "trimsuffix", "try", "upper", "values",
+    "contains", "distinct", "endswith", "fileexists", "flatten", "floor", "format", "join", "jsondecode",
+    "jsonencode", "keys", "length", "lookup", "lower", "max", "merge", "min", "nonsensitive", "plantimestamp",
+    "range", "regex", "regexall", "replace", "sha256", "sort", "split", "startswith", "substr", "timestamp",
+    "tobool", "tolist", "tomap", "tonumber", "toset", "tostring", "trimprefix", "trimspace", "trimsuffix", "try",
+    "upper", "values",
 }  # fmt: skip
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w:]*)\s*\(")

@@ -98,7 +98,7 @@ BAD_SPECS = [
         "bad_regex",
         spec(inputs=[{"name": "s", "type": "string", "regex": "([a-z", "example": "a"}]),
         "inputs[0].regex",
-        "not a valid regular expression",
+        "not a valid RE2 regular expression",
     ),
     (
         "regex_without_example",
@@ -231,7 +231,7 @@ def test_ghes_flavour_lowers_the_limit_even_for_a_default_api_url() -> None:
 def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("name: [unclosed\n", encoding="utf-8")
-    with pytest.raises(SpecError, match=r"broken\.yaml: not valid YAML"):
+    with pytest.raises(SpecError, match=r"broken\.yaml:2:1: not valid YAML"):
         load_spec(path)
 
 
@@ -284,3 +284,135 @@ def test_reference_spec_has_exactly_the_architecture_interface() -> None:
     actual = {v.name: (v.type, "required" if v.required else v.default) for v in parsed.variables}
     assert actual == REFERENCE_INTERFACE
     assert all(v.description for v in parsed.variables)
+
+
+RE2_UNSUPPORTED = [
+    ("^(?!admin)[a-z]+$", "a negative lookahead (?!...)"),
+    ("^(?=[a-z])[a-z0-9]+$", "a lookahead (?=...)"),
+    ("(?<=x)y", "a lookbehind (?<=...)"),
+    ("(?<!x)y", "a negative lookbehind (?<!...)"),
+    ("^(a)\\1$", "a backreference \\1"),
+    ("^(?P<c>a)(?P=c)$", "a named backreference (?P=name)"),
+    ("^[a-z]+\\Z", "\\Z (use \\z for the end of the text)"),
+    ("^a*+$", "a possessive quantifier *+"),
+    ("^(?>a+)$", "an atomic group (?>...)"),
+    ("^(a)?(?(1)b|c)$", "a conditional (?(...)...)"),
+    ("^\\C$", "\\C (any byte) is not supported by Go's regexp"),
+]
+
+
+@pytest.mark.parametrize(("regex", "construct"), RE2_UNSUPPORTED, ids=[c for _, c in RE2_UNSUPPORTED])
+def test_a_regex_terraform_cannot_run_is_rejected_naming_the_construct(regex: str, construct: str) -> None:
+    """Reproduction (issue 9 item 2): the regex was checked with Python's ``re``; a lookahead or ``\\Z`` rendered
+    fine and then the module rejected every value, failing its own tests."""
+    data = spec(inputs=[{"name": "db_name", "type": "string", "regex": regex, "default": "a"}])
+    with pytest.raises(SpecError) as caught:
+        parse_spec(data, "generator/specs/bad.yaml")
+    assert caught.value.path == "inputs[0].regex"
+    assert construct in str(caught.value) and len(str(caught.value).splitlines()) == 1
+
+
+def test_the_fallback_scan_names_the_same_constructs_without_google_re2(monkeypatch: pytest.MonkeyPatch) -> None:
+    from meshpipe.trigger import regex
+
+    monkeypatch.setattr(regex, "_re2", lambda: None)
+    for pattern, construct in RE2_UNSUPPORTED[:-1]:
+        found = regex.problem(pattern)
+        assert found is not None and "not supported" in found, pattern
+        assert construct.split()[-1].rstrip("+") in found or construct[:12] in found, (pattern, found)
+    assert regex.problem("^[a-z]+$") is None
+
+
+def test_re2_only_syntax_is_accepted_and_examples_are_matched_with_re2() -> None:
+    """``\\z`` and ``\\p{..}`` are RE2 (Terraform accepts them) but not Python 3.11's ``re``."""
+    data = spec(
+        inputs=[
+            {"name": "a", "type": "string", "regex": "^[a-z]+\\z", "example": "abc"},
+            {"name": "b", "type": "string", "regex": "^\\p{Greek}+$", "default": "αβγ"},
+            {"name": "c", "type": "string", "regex": "^[[:alpha:]]+$", "default": "abc"},
+        ]
+    )
+    parsed = parse_spec(data, "ok.yaml")
+    assert [item.regex for item in parsed.inputs] == ["^[a-z]+\\z", "^\\p{Greek}+$", "^[[:alpha:]]+$"]
+    bad = spec(inputs=[{"name": "a", "type": "string", "regex": "^[a-z]+\\z", "example": "abc\n"}])
+    with pytest.raises(SpecError, match="does not match the regex"):
+        parse_spec(bad, "bad.yaml")
+
+
+@pytest.mark.terraform
+def test_a_module_with_an_re2_only_regex_passes_its_own_terraform_tests(tmp_path: Path) -> None:
+    from meshpipe.terraform import Terraform
+    from tests.trigger.support import render_inline
+
+    data = spec(inputs=[{"name": "db_name", "type": "string", "regex": "^[a-z][a-z0-9_]*\\z", "example": "orders"}])
+    data["name"] = "re2-only"
+    target = render_inline(data, tmp_path)
+    tf = Terraform(target)
+    tf.init()
+    result = tf.run("test", "-no-color", check=False)
+    assert result.returncode == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "suggestion"),
+    [
+        (spec(workflow={"apply": "a.yml"}), "workflow", "did you mean `workflows`?"),
+        (spec(github={"api": "x", "repository": "a/b"}), "github.api", "did you mean `api_url`?"),
+        (spec(inputs=[{"name": "a", "type": "string", "defualt": "x"}]), "inputs[0].defualt", "`default`"),
+        (spec(inputs=[{"name": "a", "type": "strng"}]), "inputs[0].type", "did you mean 'string'?"),
+        (spec(redispatch="on-change"), "redispatch", "did you mean 'on_change'?"),
+        (spec(auth={"mode": "Token"}), "auth.mode", "did you mean 'token'?"),
+    ],
+)
+def test_a_typo_suggests_the_nearest_known_key_or_value(data: Any, path: str, suggestion: str) -> None:
+    """Reproduction (issue 9 item 3): ``workflow:`` only listed every known key."""
+    with pytest.raises(SpecError) as caught:
+        parse_spec(data, "generator/specs/typo.yaml")
+    assert caught.value.path == path and suggestion in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "problem"),
+    [
+        ("name: x\ngithub:\n  repository: a/b\n   ref: main\n", "4:7", "mapping values are not allowed here"),
+        ("name: [unclosed\n", "2:1", "expected ',' or ']'"),
+        ("name: x\n\tdescription: d\n", "2:1", "found character '\\t' that cannot start any token"),
+        ("inputs: []\nname: x\ninputs: []\n", "3:1", "duplicate key 'inputs' (first at line 1)"),
+    ],
+)
+def test_malformed_yaml_names_file_line_and_column_and_what_is_wrong(
+    text: str, where: str, problem: str, tmp_path: Path
+) -> None:
+    """Reproduction (issue 9 item 3): a YAML error said ``in "<unicode string>", line 4`` without the file."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{where}: ") and problem in message, message
+    assert "<unicode string>" not in message and len(message.splitlines()) == 1
+
+
+def test_a_spec_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"name: \xff\n")
+    with pytest.raises(SpecError, match=r"spec\.yaml: not UTF-8 text \(byte 6\)"):
+        load_spec(path)
+
+
+def test_display_names_come_from_the_spec_and_reach_the_definition() -> None:
+    from meshpipe.trigger.definition import build_definition
+
+    data = spec(
+        inputs=[
+            {"name": "db_name", "type": "string", "display_name": "Database name", "regex": "^[a-z]+$", "default": "a"},
+            {"name": "size", "type": "string", "allowed": ["s", "m"], "default": "s"},
+        ]
+    )
+    definition = build_definition(parse_spec(data, "ok.yaml"), spec_path="ok.yaml", module_output_names=())
+    assert definition.input("db_name").display_name == "Database name"
+    assert definition.input("db_name").validation_message == "Database name must match ^[a-z]+$"
+    assert definition.input("size").display_name == "Size"
+    for bad in ("", "   ", "two\nlines", 3):
+        with pytest.raises(SpecError, match=r"inputs\[0\]\.display_name: expected a non-empty label on one line"):
+            parse_spec(spec(inputs=[{"name": "a", "type": "string", "display_name": bad}]), "bad.yaml")

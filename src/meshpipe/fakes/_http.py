@@ -13,12 +13,27 @@ Control plane (every fake)::
     POST /_fake/reset      forget all state, faults and the log (``FakeServer.reset``)
     POST /_fake/faults     script faults: {"status": 503, "times": 2, "retry_after": 1, "method": "POST",
                            "path": "regex", "delay": 0.5, "drop": false, "headers": {}, "body": {...}}
+
+Who may talk to a fake (a sandbox runs local commands as workflow bodies, so a web page the developer happens to
+open must not drive it):
+
+* every request must name the fake's own address in ``Host`` (``127.0.0.1:PORT`` or ``localhost:PORT``), else
+  421: a DNS-rebinding page reaches the socket with its own host name;
+* a request carrying an ``Origin`` header must come from the fake's own origin, else 403: browsers send ``Origin``
+  on cross-origin POSTs, including the "simple" ``text/plain`` ones that need no CORS preflight;
+* every ``/_fake/`` request needs the per-process secret in :data:`CONTROL_HEADER`
+  (:attr:`FakeServer.control_token`, printed by ``meshpipe sandbox`` and ``meshpipe fake``), else 403;
+* ``/_fake/`` writes (POST, PUT, PATCH, DELETE) must be ``Content-Type: application/json``, else 415.
+
+The API routes keep their service's own authentication; the HTML status page (``GET /``) needs no secret and shows
+no token. :meth:`FakeServer.control_headers` gives a client both control headers.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 import traceback
@@ -30,6 +45,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
+    "CONTROL_HEADER",
     "CONTROL_PREFIX",
     "FakeServer",
     "Fault",
@@ -40,6 +56,9 @@ __all__ = [
 ]
 
 CONTROL_PREFIX = "/_fake"
+#: The request header that carries a fake's control-plane secret.
+CONTROL_HEADER = "X-Meshpipe-Fake-Control"
+_WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 Handler = Callable[["Request"], "Response"]
@@ -229,9 +248,11 @@ class FakeServer:
     #: Name used in logs and the ``Server`` header.
     name = "fake"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, control_token: str | None = None) -> None:
         self.host = host
         self.port = port
+        #: The control-plane secret (random per server unless passed); send it as :data:`CONTROL_HEADER`.
+        self.control_token = control_token or secrets.token_urlsafe(24)
         self.lock = threading.RLock()
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
@@ -283,6 +304,39 @@ class FakeServer:
     def url(self) -> str:
         """The server's base URL, e.g. ``http://127.0.0.1:41234`` (no trailing slash)."""
         return f"http://{self.host}:{self.port}"
+
+    def control_headers(self) -> dict[str, str]:
+        """Headers a control-plane client sends: the secret and the JSON media type writes require."""
+        return {CONTROL_HEADER: self.control_token, "Content-Type": "application/json"}
+
+    def _own_hosts(self) -> set[str]:
+        hosts = {f"{self.host}:{self.port}".lower(), f"localhost:{self.port}"}
+        if self.port == 80:  # a client omits the default port from Host
+            hosts |= {self.host.lower(), "localhost"}
+        return hosts
+
+    def refusal(self, request: Request) -> HttpError | None:
+        """Why a request must not reach a handler (foreign Host or Origin, control plane without secret or JSON)."""
+        hosts = self._own_hosts()
+        host = (request.header("host") or "").strip().lower()
+        if host not in hosts:
+            return HttpError(421, f"Host {host or '(none)'!r} is not this fake's address; use {self.url}")
+        origin = request.header("origin")
+        if origin is not None and origin.strip().lower().rstrip("/") not in {f"http://{h}" for h in hosts}:
+            return HttpError(403, f"cross-origin request from {origin!r} refused; only {self.url} may call this fake")
+        if not request.path.startswith(CONTROL_PREFIX + "/") and request.path != CONTROL_PREFIX:
+            return None
+        if not secrets.compare_digest((request.header(CONTROL_HEADER) or "").encode(), self.control_token.encode()):
+            return HttpError(
+                403,
+                f"control plane: missing or wrong {CONTROL_HEADER} header (the secret printed by "
+                "'meshpipe sandbox' / 'meshpipe fake', FakeServer.control_token in Python)",
+            )
+        if request.method in _WRITE_METHODS and request.media_type != "application/json":
+            return HttpError(
+                415, f"control plane: writes need Content-Type application/json, not {request.media_type!r}"
+            )
+        return None
 
     # -- state ---------------------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -389,7 +443,11 @@ class FakeServer:
         return Response(status=fault.status, body=self.error_body(fault.status, phrase, {}), headers=headers)
 
     def handle(self, request: Request) -> Response:
-        """Answer one request: faults first, then the matching route; errors become the service's error format."""
+        """Answer one request: refusals first, then faults, then the matching route; errors become the service's
+        error format."""
+        refused = self.refusal(request)
+        if refused is not None:
+            return Response(status=refused.status, body=self.error_body(refused.status, refused.message, refused.extra))
         control = request.path.startswith(CONTROL_PREFIX + "/")
         fault = None if control else self._next_fault(request.method, request.path)
         if fault and fault.delay:
@@ -434,6 +492,9 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = f"meshpipe-{server.name}"
+        # TCP_NODELAY: headers and body go out in separate writes; with Nagle on, a keep-alive client's delayed ACK
+        # holds the second write back ~40 ms, and every benchmark against the fakes measured that (issue 10).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             """Silence the default stderr access log; the request log is the record."""

@@ -1,18 +1,38 @@
 """``meshpipe fake github|meshstack``: run one fake server as a process (until Ctrl-C).
 
-Configure it through its control plane (``/_fake/...``) or the options below.
+Configure it through its control plane (``/_fake/...``, which needs the secret the command prints) or the options
+below.
 """
 
 from __future__ import annotations
 
+import os
+
 import click
 
-__all__ = ["fake"]
+from meshpipe.fakes._http import CONTROL_HEADER
+
+__all__ = ["CONTROL_TOKEN_ENV", "fake"]
+
+#: Environment variable that fixes the control-plane secret (otherwise random per process).
+CONTROL_TOKEN_ENV = "MESHPIPE_FAKE_CONTROL_TOKEN"
+
+
+def _control_token() -> str | None:
+    return os.environ.get(CONTROL_TOKEN_ENV) or None
+
+
+def _echo_control(token: str, url: str) -> None:
+    click.echo(f"control secret: {token}  (send '{CONTROL_HEADER}: <secret>' with every {url}/_fake/ request)")
 
 
 @click.group()
 def fake() -> None:
-    """Run one fake server (GitHub or meshStack) on 127.0.0.1 until interrupted."""
+    """Run one fake server (GitHub or meshStack) on 127.0.0.1 until interrupted.
+
+    The control plane (/_fake/...) needs the secret printed at start in the X-Meshpipe-Fake-Control header; it is
+    random unless MESHPIPE_FAKE_CONTROL_TOKEN is set.
+    """
 
 
 @fake.command("github")
@@ -45,7 +65,7 @@ def github(
     """
     from meshpipe.fakes.github import FakeGitHub
 
-    server = FakeGitHub(flavour=flavour, port=port)
+    server = FakeGitHub(flavour=flavour, port=port, control_token=_control_token())
     for token in tokens:
         server.add_token(token)
     for repo in repos:
@@ -57,6 +77,7 @@ def github(
         server.add_workflow(repo, file)
     server.start()
     click.echo(f"fake GitHub ({flavour}) API at {server.api_url}  (control plane: {server.url}/_fake/state)")
+    _echo_control(server.control_token, server.url)
     server.serve_forever()
 
 
@@ -71,7 +92,8 @@ def meshstack(port: int) -> None:
     """
     from meshpipe.fakes.meshstack import FakeMeshStack
 
-    server = FakeMeshStack(port=port)
+    server = FakeMeshStack(port=port, control_token=_control_token())
     server.start()
     click.echo(f"fake meshStack at {server.url}  (control plane: {server.url}/_fake/state)")
+    _echo_control(server.control_token, server.url)
     server.serve_forever()

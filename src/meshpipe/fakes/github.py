@@ -59,10 +59,12 @@ class FakeGitHub(ApiHandlers, FakeServer):
 
     name = "fake-github"
 
-    def __init__(self, flavour: str = "github", host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, flavour: str = "github", host: str = "127.0.0.1", port: int = 0, *, control_token: str | None = None
+    ) -> None:
         if flavour not in API_VERSIONS:
             raise ValueError(f"flavour must be 'github' or 'ghes', not {flavour!r}")
-        super().__init__(host, port)
+        super().__init__(host, port, control_token=control_token)
         self.flavour = flavour
         self.prefix = "/api/v3" if flavour == "ghes" else ""
         self.docs = (

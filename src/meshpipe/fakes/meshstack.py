@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, unquote
 from meshpipe.fakes._http import FakeServer, HttpError, Request, Response
 from meshpipe.fakes.meshstack_auth import TokenInfo, TokenStore, make_jwt
 from meshpipe.fakes.meshstack_control import add_control_routes
-from meshpipe.fakes.meshstack_rules import BEHAVIORS, validate_register, validate_update
+from meshpipe.fakes.meshstack_rules import BEHAVIORS, Readings, apply_update, validate_register, validate_update
 from meshpipe.fakes.meshstack_runs import FakeRun, build_inputs
 
 __all__ = ["IDP_TOKEN_PATH", "MEDIA_TYPE", "FakeMeshStack", "FakeRun"]
@@ -55,9 +55,11 @@ class FakeMeshStack(FakeServer):
 
     name = "meshstack"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(host, port)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, control_token: str | None = None) -> None:
+        super().__init__(host, port, control_token=control_token)
         self.auth = TokenStore()
+        #: How the fake reads what the description leaves open (:mod:`~meshpipe.fakes.meshstack_rules`).
+        self.readings = Readings()
         self._runs: dict[str, FakeRun] = {}
         self._run_numbers: dict[str, int] = {}
         self.route("POST", "/api/login")(self._login)
@@ -168,6 +170,7 @@ class FakeMeshStack(FakeServer):
         with self.lock:
             super().reset()
             self.auth.clear()
+            self.readings = Readings()
             self._runs.clear()
             self._run_numbers.clear()
 
@@ -177,6 +180,7 @@ class FakeMeshStack(FakeServer):
             return {
                 **super().state(),
                 "runs": [self.run_view(r) for r in self.runs],
+                "readings": self.readings.to_dict(),
                 "api_keys": [{"client_id": k.client_id, "workspace": k.workspace} for k in self.auth.api_keys.values()],
             }
 
@@ -297,13 +301,13 @@ class FakeMeshStack(FakeServer):
 
     def _register_source(self, request: Request) -> Response:
         run = self._run_request(request, body=True)
-        run.register(validate_register(request.json()))
+        run.register(validate_register(request.json(), self.readings))
         return Response(status=200, body=None, content_type=MEDIA_TYPE)
 
     def _update_source(self, request: Request) -> Response:
         run = self._run_request(request, body=True)
-        body = validate_update(request.json())
-        run.update(unquote(request.params["source"]), body)
+        body = validate_update(request.json(), self.readings)
+        apply_update(run, unquote(request.params["source"]), body, self.readings)
         return self._versioned({"runAborted": run.aborted})
 
     def _claim_run(self, request: Request) -> Response:

@@ -7,6 +7,9 @@
     POST /_fake/api-keys            {"client_id", "client_secret", "workspace", "expires_in"}
     POST /_fake/api-tokens          {"token", "workspace"}
     POST /_fake/expire-tokens       every issued login token expires now
+    GET  /_fake/readings            how the fake reads what the description leaves open (strict/lenient per rule)
+    POST /_fake/readings            {"mode": "strict" | "lenient" | "default"} and/or {"rules": {"<rule>": "..."}}
+                                    -> the readings now; the rules are tabled in meshpipe.fakes.meshstack_rules
 
 A run view (:meth:`FakeMeshStack.run_view`) is the run object plus ``uuid``, ``url``, ``runToken``, ``b64``,
 ``sources``, ``updates``, ``outputs``, ``warnings``, ``summaries`` and ``aborted``. Unknown keys are 400.
@@ -84,6 +87,20 @@ def add_control_routes(fake: FakeMeshStack) -> None:
         fake.expire_tokens()
         return Response(body={"expired": True})
 
+    def readings(request: Request) -> Response:
+        if request.method == "POST":
+            data = _control_json(request, ("mode", "rules"))
+            rules = data.get("rules") or {}
+            if not isinstance(rules, dict):
+                raise HttpError(400, "rules: an object of rule name -> 'strict' | 'lenient'")
+            try:
+                fake.readings.set(data.get("mode"), **rules)
+            except (TypeError, ValueError) as exc:
+                raise HttpError(400, str(exc)) from exc
+        return Response(body=fake.readings.to_dict())
+
+    fake.control_route("GET", "/readings", readings)
+    fake.control_route("POST", "/readings", readings)
     fake.control_route("POST", "/runs", create_run)
     fake.control_route("GET", "/runs", lambda _r: Response(body=[fake.run_view(r) for r in fake.runs]))
     fake.control_route("GET", r"/runs/(?P<uuid>[^/]+)", lambda r: Response(body=fake.run_view(fake.find(r))))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshpipe.fakes._http import HttpError
-from meshpipe.fakes.meshstack_rules import INPUT_TYPES, TERMINAL
+from meshpipe.fakes.meshstack_rules import INPUT_TYPES, TERMINAL, input_value_text
 
 __all__ = ["FakeRun", "build_inputs"]
 
@@ -136,8 +136,11 @@ class FakeRun:
         return "BUILDING_BLOCK_CREATION" if self.run_number == 1 else "MANUAL_EXECUTION"
 
     def _build(self, *, runner: bool) -> dict[str, Any]:
+        # GET answers every value as a string, as the description types it; the runner's copy keeps JSON types.
         inputs = [
-            dict(item, value=_encrypted(item["value"])) if item["isSensitive"] and not runner else dict(item)
+            dict(item, value=_encrypted(item["value"]) if item["isSensitive"] else input_value_text(item["value"]))
+            if not runner
+            else dict(item)
             for item in self.inputs
         ]
         spec: dict[str, Any] = {

@@ -11,7 +11,8 @@
     run.step("apply").succeed(user_message="Bucket created", outputs={"bucket_url": "https://..."})
     run.finish("SUCCEEDED")                    # exactly once
 
-This package imports neither ``requests`` nor anything heavy until a request is sent, so ``meshpipe run`` starts fast.
+This package uses only the standard library's HTTP client and imports it when a request is sent, so
+``meshpipe run`` starts fast.
 """
 
 from meshpipe.report.errors import (
@@ -24,6 +25,7 @@ from meshpipe.report.errors import (
     PermissionDeniedError,
     RateLimitError,
     ReporterError,
+    ResponseTooLarge,
     ServerError,
     TerminalStatusError,
     UnsupportedMediaTypeError,
@@ -46,6 +48,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ReporterError",
+    "ResponseTooLarge",
     "Run",
     "RunObject",
     "ServerError",

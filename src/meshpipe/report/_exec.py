@@ -25,11 +25,40 @@ _TAIL_BYTES = 4 * SYSTEM_MESSAGE_LIMIT
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+#: a line longer than this is not searched for ``::add-mask::`` (the runner reads commands from whole lines)
+_MAX_LINE_BYTES = 1024 * 1024
+
+
 class _Outcome:
     def __init__(self) -> None:
         self.code = 0
         self.tail = b""
         self.signal: int | None = None
+        #: values the command masked with ``::add-mask::`` (in the order seen)
+        self.masks: list[str] = []
+
+
+class _MaskScanner:
+    """Finds ``::add-mask::VALUE`` lines in a stream of output chunks."""
+
+    def __init__(self) -> None:
+        self._partial = bytearray()
+        self.found: list[str] = []
+
+    def feed(self, chunk: bytes) -> None:
+        from meshpipe.report.redact import masked_values
+
+        self._partial += chunk
+        *lines, rest = self._partial.split(b"\n")
+        for line in lines:
+            self.found += masked_values(bytes(line))
+        self._partial = bytearray(rest) if len(rest) <= _MAX_LINE_BYTES else bytearray()
+
+    def close(self) -> None:
+        from meshpipe.report.redact import masked_values
+
+        self.found += masked_values(bytes(self._partial))
+        self._partial.clear()
 
 
 class _Signals:
@@ -87,6 +116,7 @@ def stream_command(argv: list[str], signals: _Signals) -> _Outcome:
     )
     signals.proc = proc
     tail = bytearray()
+    scanner = _MaskScanner()
     out = sys.stdout.buffer
     try:
         assert proc.stdout is not None
@@ -94,9 +124,11 @@ def stream_command(argv: list[str], signals: _Signals) -> _Outcome:
         while chunk := os.read(fd, 65536):
             out.write(chunk)
             out.flush()
+            scanner.feed(chunk)
             tail += chunk
             if len(tail) > _TAIL_BYTES:
                 del tail[: len(tail) - _TAIL_BYTES]
+        scanner.close()
         outcome.code = proc.wait()
     finally:
         if proc.poll() is None:
@@ -104,6 +136,7 @@ def stream_command(argv: list[str], signals: _Signals) -> _Outcome:
             proc.wait()
     outcome.signal = signals.received
     outcome.tail = bytes(tail)
+    outcome.masks = list(dict.fromkeys(scanner.found))
     return outcome
 
 
@@ -122,7 +155,11 @@ def exec_step(
     display_name: str | None,
     guard: Callable[[], AbstractContextManager[object, bool]],
 ) -> int:
-    """Report ``step_id`` IN_PROGRESS, run ``argv``, report the result; return the exit code to exit with."""
+    """Report ``step_id`` IN_PROGRESS, run ``argv``, report the result; return the exit code to exit with.
+
+    Values the command masked (``::add-mask::``) are redacted from everything sent afterwards -- also by later
+    steps of the job, which find their fingerprints in the state -- like every other secret meshpipe knows of.
+    """
     step = run.step(step_id, display_name)
     known = run.state.step(step_id)
     name = display_name or (known.display_name if known else step_id)
@@ -141,6 +178,9 @@ def exec_step(
                     )
                 sys.stderr.write(f"meshpipe: error: cannot start {argv[0]!r}: {exc.strerror or exc}\n")
                 return 127
+        for value in outcome.masks:
+            with guard():
+                run.mask(value, announce=False)  # the command's own ::add-mask:: line already told the runner
         received = signals.received
         if received is not None:
             note = f"\n[meshpipe] received {signal.Signals(received).name}; the command was stopped"
@@ -159,4 +199,8 @@ def exec_step(
                     user_message=failure_message or f"{name} failed (exit code {shown})",
                     system_message=_tail_text(outcome.tail, f"\n[meshpipe] exit code {shown}"),
                 )
+        if code != 0:
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            shown = code if code >= 0 else 128 - code
+            sys.stderr.write(f"meshpipe: {argv[0]} {how}, so step {step_id!r} failed; meshpipe exits with {shown}\n")
         return code if code >= 0 else 128 - code

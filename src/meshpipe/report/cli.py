@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -30,6 +31,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _common_options(func: F) -> F:
+    func = click.option(
+        "--allow-foreign-run-url",
+        is_flag=True,
+        help=(
+            "Send credentials to a run URL on another origin than MESHSTACK_ENDPOINT"
+            " (also MESHPIPE_ALLOW_FOREIGN_RUN_URL=true). Off by default: the run URL is a workflow input."
+        ),
+    )(func)
+    func = click.option(
+        "--source-id",
+        metavar="ID",
+        help="The source id to report as (also MESHSTACK_SOURCE_ID); default: the one registered, else github.",
+    )(func)
     func = click.option(
         "--best-effort",
         is_flag=True,
@@ -72,10 +86,25 @@ def _command(func: F) -> F:
     """Open the run from the common options and apply --best-effort around the command body."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, run_url: str | None, run_b64: str | None, best_effort: bool, **kwargs: Any) -> Any:
+    def wrapper(
+        *args: Any,
+        run_url: str | None,
+        run_b64: str | None,
+        best_effort: bool,
+        source_id: str | None,
+        allow_foreign_run_url: bool,
+        **kwargs: Any,
+    ) -> Any:
         guard = _Reporting(best_effort)
         with guard:
-            guard.run = Run(Settings.from_env(os.environ, run_url=run_url, run_b64=run_b64))
+            settings = Settings.from_env(
+                os.environ,
+                run_url=run_url,
+                run_b64=run_b64,
+                source_id=source_id,
+                allow_foreign_run_url=allow_foreign_run_url,
+            )
+            guard.run = Run(settings)
             return func(guard.run, *args, **kwargs)
         return None
 
@@ -87,9 +116,10 @@ def run() -> None:
     """Report a building block run's steps and status to meshStack.
 
     The run comes from --run-url, MESHSTACK_RUN_URL, the workflow input buildingBlockRunUrl, a base64 run object
-    (--run-b64, MESHSTACK_RUN_B64, input buildingBlockRun) or the state an earlier step left in $RUNNER_TEMP.
-    Credentials: MESHSTACK_RUN_TOKEN, MESHSTACK_API_TOKEN, MESHSTACK_CLIENT_ID + MESHSTACK_CLIENT_SECRET, or the
-    token file $RUNNER_TEMP/meshstack_token.json.
+    (--run-b64, MESHSTACK_RUN_B64, input buildingBlockRun) or the state an earlier step left in $MESHPIPE_STATE_DIR
+    or $RUNNER_TEMP. Credentials: MESHSTACK_RUN_TOKEN, MESHSTACK_API_TOKEN, MESHSTACK_CLIENT_ID +
+    MESHSTACK_CLIENT_SECRET, or the token file $RUNNER_TEMP/meshstack_token.json; they are sent only to
+    MESHSTACK_ENDPOINT (else the run URL's origin).
 
     \b
     Example:
@@ -100,10 +130,9 @@ def run() -> None:
 
 
 @run.command()
-@click.option("--source-id", default="github", show_default=True, help="The id this pipeline reports as.")
 @click.option("--step", "steps", multiple=True, metavar="ID=NAME", help="A step in display order (repeatable).")
 @_command
-def register(current: Run, *, source_id: str, steps: tuple[str, ...]) -> None:
+def register(current: Run, *, steps: tuple[str, ...]) -> None:
     """Register this pipeline as a source of the run, with its steps (PENDING). Registering twice is fine.
 
     \b
@@ -116,8 +145,8 @@ def register(current: Run, *, source_id: str, steps: tuple[str, ...]) -> None:
         if not step_id:
             raise click.BadParameter(f"{flag!r}: expected ID=Display name", param_hint="--step")
         specs.append((step_id, name or step_id))
-    current.register(specs, source_id=source_id)
-    current.runner.info(f"meshpipe: registered source {source_id!r} with {len(specs)} step(s) on {current.url}")
+    current.register(specs)
+    current.runner.info(f"meshpipe: registered source {current.source_id!r} with {len(specs)} step(s) on {current.url}")
 
 
 @run.command()
@@ -153,7 +182,7 @@ def step(
     """
     parsed = parse_outputs_json(outputs_json) if outputs_json else {}
     parsed.update(parse_output_flag(flag) for flag in outputs)
-    current.report_step(
+    aborted = current.report_step(
         step_id,
         status=status,
         user_message=user_message,
@@ -161,6 +190,10 @@ def step(
         outputs=parsed or None,
         display_name=display_name,
     )
+    extra = f" with {len(parsed)} output(s)" if parsed else ""
+    current.runner.info(f"meshpipe: step {step_id!r} of source {current.source_id!r} is {status}{extra}")
+    if aborted:
+        current.runner.warning("meshStack reports the run as aborted; stop the pipeline's work")
 
 
 @run.command(name="exec", context_settings={"ignore_unknown_options": True})
@@ -251,23 +284,42 @@ def show(current: Run, *, github_output: bool, as_json: bool) -> None:
     runner.commands_to_stderr = as_json
     obj = current.object
     visible = {k: ("(sensitive)" if i.is_sensitive else i.value) for k, i in obj.inputs.items()}
+    steps = [(s.id, s.display_name, s.status) for s in current.state.steps]
     if as_json:
-        document = {"run_url": obj.url, "uuid": obj.uuid, "behavior": obj.behavior, "status": obj.status}
-        runner.info(json.dumps({**document, "inputs": visible}, indent=2, sort_keys=True))
+        document: dict[str, Any] = {"run_url": obj.url, "uuid": obj.uuid, "behavior": obj.behavior}
+        document["status"] = obj.status
+        reported = [{"id": i, "displayName": n, "status": st} for i, n, st in steps]
+        document.update(source=current.source_id, terminal_status=current.terminal_status)
+        runner.info(json.dumps({**document, "inputs": visible, "steps": reported}, indent=2, sort_keys=True))
     else:
         runner.info(f"run:      {obj.url}\nbehavior: {obj.behavior}\nstatus:   {obj.status or '-'}")
         for key, value in visible.items():
             runner.info(f"input:    {_one_line(key)} = {_one_line(value)}")
+        if steps:
+            runner.info(f"source:   {_one_line(current.source_id)} (steps as reported from this job)")
+        for step_id, name, status in steps:
+            runner.info(f"step:     {_one_line(step_id)} ({_one_line(name)}) {status}")
     if github_output:
         values = {"behavior": obj.behavior, "run_url": obj.url}
         for key, item in obj.inputs.items():
+            if key in values or not _OUTPUT_NAME.fullmatch(key):
+                why = "would replace a built-in output" if key in values else "is not a valid output name"
+                runner.warning(
+                    f"input {json.dumps(key)} {why} (letters, digits, _ and -, starting with a letter or _); "
+                    "not written to $GITHUB_OUTPUT"
+                )
+                continue
             if item.is_sensitive:
                 if runner.output_file is None:
                     continue  # off a runner, "writing an output" means printing it
-                runner.mask(item.as_text())
+                current.mask(item.as_text())
             values[key] = item.as_text()
         for key, value in values.items():
             runner.set_output(key, value)
+
+
+#: what a step output may be called (GitHub's rule for ids); anything else could forge a second output line
+_OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 def _one_line(value: Any) -> str:

@@ -7,6 +7,7 @@
         ├── ConfigurationError             no run locator, no credentials, a malformed run object or flag
         ├── TerminalStatusError            a second terminal run status, refused before anything is sent
         ├── ConnectionFailed               meshStack could not be reached (after the retries)
+        │   └── ResponseTooLarge           an answer over the size cap (never read to the end)
         └── APIError                       meshStack answered with an error status (method, url, status, message)
             ├── ValidationError            400, 422
             ├── AuthenticationError        401
@@ -39,6 +40,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ReporterError",
+    "ResponseTooLarge",
     "ServerError",
     "TerminalStatusError",
     "UnsupportedMediaTypeError",
@@ -72,16 +74,29 @@ class ConnectionFailed(ReporterError):
         return f"{type(self).__name__}(method={self.method!r}, url={self.url!r}, reason={self.reason!r})"
 
 
+class ResponseTooLarge(ConnectionFailed):
+    """Raised when an answer is larger than the cap; it is not read further (an endless body must not fill memory)."""
+
+    def __init__(self, method: str, url: str, limit: int) -> None:
+        self.limit = limit
+        ReporterError.__init__(self, f"{method} {url} -> the answer exceeds {limit} bytes; stopped reading it")
+        self.method = method
+        self.url = url
+        self.reason = f"answer over {limit} bytes"
+
+
 class APIError(ReporterError):
     """meshStack answered with an error status. Carries the method, URL, status and the server's message."""
 
     hint: str = ""
 
-    def __init__(self, method: str, url: str, status: int, message: str) -> None:
+    def __init__(self, method: str, url: str, status: int, message: str, *, hint: str | None = None) -> None:
         self.method = method
         self.url = url
         self.status = status
         self.message = message
+        if hint is not None:
+            self.hint = hint
         try:
             reason = HTTPStatus(status).phrase
         except ValueError:
@@ -150,7 +165,7 @@ STATUS_ERRORS: dict[int, type[APIError]] = {
 }
 
 
-def api_error(method: str, url: str, status: int, message: str) -> APIError:
-    """Build the error for an HTTP error status, choosing its class by meaning."""
+def api_error(method: str, url: str, status: int, message: str, *, hint: str | None = None) -> APIError:
+    """Build the error for an HTTP error status, choosing its class by meaning (``hint`` replaces the class's)."""
     cls = STATUS_ERRORS.get(status) or (ServerError if status >= 500 else APIError)
-    return cls(method, url, status, message)
+    return cls(method, url, status, message, hint=hint)

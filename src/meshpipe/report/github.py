@@ -30,6 +30,8 @@ def file_command(name: str, value: str) -> str:
     each time)."""
     import uuid  # imported here: most steps never write an output, and uuid is slow to import
 
+    if not name or any(c in name for c in "\r\n=<"):
+        raise ValueError(f"{name!r} cannot be a runner file command name")  # it would forge a second entry
     delimiter = f"ghadelimiter_{uuid.uuid4()}"
     if delimiter in name or delimiter in value:  # as unlikely as it gets, but toolkit checks too
         raise ValueError("value contains the delimiter")

@@ -216,7 +216,7 @@ class RunObject:
             if isinstance(item, Mapping) and "key" in item:
                 inputs[str(item["key"])] = Input(
                     key=str(item["key"]),
-                    value=item.get("value"),
+                    value=_input_value(item.get("value"), str(item.get("type") or "STRING")),
                     type=str(item.get("type") or "STRING"),
                     is_sensitive=bool(item.get("isSensitive")),
                     is_environment=bool(item.get("isEnvironment")),
@@ -242,6 +242,38 @@ class RunObject:
         if self.update_source_href and "{sourceId}" in self.update_source_href:
             return self.update_source_href.replace("{sourceId}", sid)
         return f"{self.url}/status/source/{sid}"
+
+
+def _input_value(value: Any, type_: str) -> Any:
+    """An input's value typed by its IO type, whether meshStack sent it as a string or as JSON.
+
+    The API description types ``value`` as a string (``"30"``, ``"true"``, ``'["a", "b"]'``); real run objects have
+    carried INTEGER and BOOLEAN values as JSON numbers and booleans. Both read the same here. A string that does not
+    parse as its type is kept as it is (a sensitive value can be encrypted text).
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if type_ == "INTEGER":
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                return value
+            if number != number or abs(number) == float("inf"):  # NaN and infinities are no INTEGER
+                return value
+            return int(number) if number.is_integer() else number
+    if type_ == "BOOLEAN" and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if type_ in ("MULTI_SELECT", "LIST") and text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return value
+        return parsed if isinstance(parsed, list) else value
+    return value
 
 
 def _href(links: Any, name: str) -> str | None:

@@ -20,7 +20,7 @@ from meshpipe.report.model import (
     cap_user_message,
 )
 from meshpipe.report.settings import Settings
-from meshpipe.report.state import RunState, read_cached_login, write_token_file
+from meshpipe.report.state import RunState, ensure_private_dir, read_cached_login, write_token_file
 
 if TYPE_CHECKING:
     from meshpipe.report.transport import Transport
@@ -34,15 +34,17 @@ StepSpec = str | tuple[str, str]
 class Run:
     """One building block run, reported from one source (``github`` by default).
 
-    Build it with :meth:`from_env`. Nothing is sent until a method is called, and ``requests`` is imported only
-    then. When ``$RUNNER_TEMP`` is set, what was reported is kept there, so later steps (even in other processes)
-    know the source, the steps and whether the run already has its terminal status.
+    Build it with :meth:`from_env`. Nothing is sent until a method is called. What was reported is kept in a
+    state file (``$RUNNER_TEMP`` on GitHub Actions, a per-user directory elsewhere), so later steps (even in other
+    processes) know the source, the steps, the masked values and whether the run already has its terminal status.
     """
 
     def __init__(self, settings: Settings, *, transport: Transport | None = None, runner: Runner | None = None) -> None:
         self.settings = settings
         self.url = settings.require_run_url()
         self._object = settings.run_object
+        if settings.state_dir is None and settings.user_state_dir is not None:
+            ensure_private_dir(settings.user_state_dir)
         self.state = RunState.load(settings.state_path, self.url)
         self.runner = runner or Runner(
             on_actions=settings.on_github_actions,
@@ -53,10 +55,17 @@ class Run:
 
     @classmethod
     def from_env(
-        cls, environ: Mapping[str, str] | None = None, *, run_url: str | None = None, run_b64: str | None = None
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        run_url: str | None = None,
+        run_b64: str | None = None,
+        source_id: str | None = None,
     ) -> Run:
         """The run named by the environment (see :mod:`meshpipe.report.settings` for the precedence)."""
-        settings = Settings.from_env(os.environ if environ is None else environ, run_url=run_url, run_b64=run_b64)
+        settings = Settings.from_env(
+            os.environ if environ is None else environ, run_url=run_url, run_b64=run_b64, source_id=source_id
+        )
         return cls(settings)
 
     # -- reading -----------------------------------------------------------------------------------------------
@@ -66,7 +75,40 @@ class Run:
         """The HTTP transport, built on first use."""
         if self._transport is None:
             self._transport = _build_transport(self.settings, self.runner)
+            self._transport.redactor.add_fingerprints(self.state.masks)
+            if self._object is not None:
+                self._add_sensitive_inputs(self._object)
         return self._transport
+
+    def _add_sensitive_inputs(self, obj: RunObject) -> None:
+        # A base64 run object carries sensitive inputs decrypted: a secret meshpipe knows of, never to be sent back.
+        for item in obj.inputs.values():
+            if item.is_sensitive:
+                self.transport.add_secret(item.as_text())
+
+    def redact(self, text: str) -> str:
+        """``text`` without any secret this job knows of (its tokens, sensitive inputs, values it masked)."""
+        return self.transport.redact(text)
+
+    def mask(self, value: str, *, announce: bool = True) -> None:
+        """Treat ``value`` as a secret of this job from now on, also in later steps (only its fingerprint is kept).
+
+        With ``announce`` the runner is asked to mask it too (``::add-mask::``); without, the job already did.
+        """
+        from meshpipe.report.redact import MIN_SECRET_LENGTH, fingerprint
+
+        if len(value) < MIN_SECRET_LENGTH:
+            return
+        if announce:
+            self.runner.mask(value)
+        self.transport.add_secret(value)
+        mark = list(fingerprint(value))
+
+        def remember(state: RunState) -> None:
+            if mark not in state.masks:
+                state.masks.append(mark)
+
+        self.state.update(remember)
 
     @property
     def object(self) -> RunObject:
@@ -76,6 +118,7 @@ class Run:
             if not isinstance(data, dict):
                 raise ConfigurationError(f"GET {self.url} did not return a run object")
             self._object = RunObject.parse(data, url=self.url)
+            self._add_sensitive_inputs(self._object)
         return self._object
 
     @property
@@ -90,8 +133,9 @@ class Run:
 
     @property
     def source_id(self) -> str:
-        """The source this reporter speaks as."""
-        return self.state.source_id
+        """The source this reporter speaks as: ``--source-id``/``MESHSTACK_SOURCE_ID``, else what an earlier step
+        registered, else ``github``."""
+        return self.settings.source_id or self.state.source_id or "github"
 
     @property
     def terminal_status(self) -> str | None:
@@ -103,16 +147,17 @@ class Run:
 
     # -- reporting ---------------------------------------------------------------------------------------------
 
-    def register(self, steps: Iterable[StepSpec], *, source_id: str = "github") -> None:
-        """Register this source and its steps (in display order); an existing registration (409) is success."""
+    def register(self, steps: Iterable[StepSpec], *, source_id: str | None = None) -> None:
+        """Register this source and its steps (in display order); an existing registration (409) is success.
+
+        ``source_id`` defaults to :attr:`source_id`.
+        """
+        source_id = source_id or self.source_id
         specs = [(s, s) if isinstance(s, str) else (s[0], s[1]) for s in steps]
         if len(specs) > 50:
             raise ConfigurationError(f"meshStack accepts at most 50 steps per source, got {len(specs)}")
         if len({sid for sid, _ in specs}) != len(specs):
             raise ConfigurationError("step ids must be unique")
-        if self.state.source_id != source_id:
-            self.state.source_id = source_id
-            self.state.registered = False
         source: dict[str, Any] = {"id": source_id}
         if self.settings.external_run_id:
             source["externalRunId"] = self.settings.external_run_id
@@ -123,10 +168,15 @@ class Run:
             "steps": [{"id": sid, "displayName": name, "status": "PENDING"} for sid, name in specs],
         }
         self.transport.send("POST", self._links().register_url(), body, ok_statuses=(409,))
-        self.state.registered = True
-        for sid, name in specs:
-            self.state.record(sid, name)
-        self.state.save()
+
+        def registered(state: RunState) -> None:
+            if state.source_id != source_id:
+                state.source_id = source_id
+            state.registered = True
+            for sid, name in specs:
+                state.record(sid, name)
+
+        self.state.update(registered)
 
     def step(self, step_id: str, display_name: str | None = None) -> Step:
         """A handle on one step; use it as a context manager or call :meth:`Step.succeed` and friends."""
@@ -159,8 +209,8 @@ class Run:
         # An empty message counts as unset: sent as "" it would wipe the message meshStack shows. A token in a
         # message (a log tail that echoed it) is redacted: GitHub masks it in its log, meshStack would not.
         redact = self.transport.redact
-        user_message = cap_user_message(redact(user_message)) if user_message else None
-        system_message = cap_system_message(redact(system_message)) if system_message else None
+        user_message = self._capped("user", cap_user_message, redact(user_message)) if user_message else None
+        system_message = self._capped("system", cap_system_message, redact(system_message)) if system_message else None
         if user_message is not None:
             step["userMessage"] = user_message
         if system_message is not None:
@@ -171,13 +221,24 @@ class Run:
         if run_status is not None:
             body["status"] = run_status
         aborted = self._patch(body, [(step_id, step.get("displayName", step_id))])
-        self.state.record(
-            step_id, display_name, status=status, user_message=user_message, system_message=system_message
-        )
-        if run_status in TERMINAL_STATUSES:
-            self.state.terminal_status = run_status
-        self.state.save()
+
+        def reported(state: RunState) -> None:
+            state.record(step_id, display_name, status=status, user_message=user_message, system_message=system_message)
+            # Only ever set, never reset: a slower process must not undo another one's terminal status.
+            if run_status in TERMINAL_STATUSES and state.terminal_status is None:
+                state.terminal_status = run_status
+
+        self.state.update(reported)
         return aborted
+
+    def _capped(self, kind: str, cap: Any, text: str) -> str:
+        capped: str = cap(text)
+        if capped != text:
+            self.runner.stderr.write(
+                f"meshpipe: note: the {kind} message has {len(text)} characters; sent cut to {len(capped)} "
+                f"({'its start' if kind == 'user' else 'its end'} is kept)\n"
+            )
+        return capped
 
     def finish(self, status: str, *, summary: bool = True) -> None:
         """Send the run's terminal status (``SUCCEEDED``, ``FAILED`` or ``ABORTED``), exactly once.
@@ -196,8 +257,12 @@ class Run:
                         "meshStack shows such a run with a warning"
                     )
         self._patch({"status": status}, [])
-        self.state.terminal_status = status
-        self.state.save()
+
+        def finished(state: RunState) -> None:
+            if state.terminal_status is None:
+                state.terminal_status = status
+
+        self.state.update(finished)
         if summary:
             self.runner.summary(self.summary_markdown())
 
@@ -213,6 +278,7 @@ class Run:
         return "\n".join(lines) + "\n"
 
     def _check_not_finished(self, new_status: str | None) -> None:
+        self.state.refresh()  # another process of the job may have finished the run since we read the state
         if self.state.terminal_status is not None:
             what = f"the run status {new_status}" if new_status else "a step update"
             raise TerminalStatusError(
@@ -223,14 +289,14 @@ class Run:
             raise ConfigurationError(f"run status {new_status!r} is not one of {', '.join(RUN_STATUSES)}")
 
     def _patch(self, body: dict[str, Any], steps: list[tuple[str, str]]) -> bool:
-        url = self._links().update_url(self.state.source_id)
+        url = self._links().update_url(self.source_id)
         try:
             answer = self.transport.send("PATCH", url, body)
         except NotFoundError:
             if self.state.registered:
                 raise
             # Reporting without `register` first: register the source (with this step) on the fly and resend.
-            self.register(steps, source_id=self.state.source_id)
+            self.register(steps, source_id=self.source_id)
             answer = self.transport.send("PATCH", url, body)
         return bool(answer.get("runAborted")) if isinstance(answer, dict) else False
 
@@ -328,8 +394,18 @@ def _build_transport(settings: Settings, runner: Runner) -> Transport:
     from meshpipe.report.transport import ApiKeyLogin, StaticToken, Transport
 
     credentials = settings.require_credentials()
+
+    def progress(line: str) -> None:
+        runner.stderr.write(line + "\n")
+        runner.stderr.flush()
+
     transport = Transport(
-        timeout=settings.timeout, attempts=settings.retry_attempts, base_delay=settings.retry_base_delay
+        timeout=settings.timeout,
+        attempts=settings.retry_attempts,
+        base_delay=settings.retry_base_delay,
+        trusted_origins=settings.trusted_origins(),
+        on_retry=progress,
+        credential_label=credentials.label,
     )
     if credentials.kind == "api_key":
         assert credentials.client_id and credentials.client_secret and credentials.login_base

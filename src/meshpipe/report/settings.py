@@ -5,15 +5,26 @@ Run locator, first found wins: ``--run-url``; ``MESHSTACK_RUN_URL``; the workflo
 ``buildingBlockRun``); the state a previous ``meshpipe run`` step left in ``$RUNNER_TEMP``.
 
 Credentials, first found wins: ``MESHSTACK_RUN_TOKEN``; ``MESHSTACK_API_TOKEN``; ``MESHSTACK_CLIENT_ID`` +
-``MESHSTACK_CLIENT_SECRET`` (login at ``{base}/api/login``); the token file ``$RUNNER_TEMP/meshstack_token.json``.
+``MESHSTACK_CLIENT_SECRET`` (login at ``{MESHSTACK_ENDPOINT}/api/login``); the token file
+``$RUNNER_TEMP/meshstack_token.json``. Each is stripped of surrounding whitespace and must be header-safe.
+
+Where credentials may go: only to the configured endpoint, ``MESHSTACK_ENDPOINT``, or -- when none is configured --
+to the run URL's origin. ``_links.meshstackBaseUrl`` and the other links of a run object never widen that: the run
+object is a workflow input that anyone who may dispatch the workflow controls. A run URL on another origin than
+``MESHSTACK_ENDPOINT`` is refused unless ``--allow-foreign-run-url`` / ``MESHPIPE_ALLOW_FOREIGN_RUN_URL=true``.
+
+State between steps: ``$MESHPIPE_STATE_DIR`` or ``$RUNNER_TEMP`` (one file, so later steps need no flags); else a
+per-user directory (``$XDG_RUNTIME_DIR/meshpipe`` or ``$TMPDIR/meshpipe-<uid>``) with one file per run URL.
 
 Tuning for tests and impatient pipelines: ``MESHPIPE_RETRY_BASE_DELAY`` (seconds, default 1),
-``MESHPIPE_RETRY_ATTEMPTS`` (default 5), ``MESHPIPE_TIMEOUT`` (seconds per request, default 30).
+``MESHPIPE_RETRY_ATTEMPTS`` (default 5), ``MESHPIPE_TIMEOUT`` (total seconds per request, default 30).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +34,17 @@ from urllib.parse import urlsplit
 from meshpipe.report.errors import ConfigurationError
 from meshpipe.report.model import RunObject, decode_run_b64
 
-__all__ = ["DEFAULT_RETRY_ATTEMPTS", "DEFAULT_RETRY_BASE_DELAY", "DEFAULT_TIMEOUT", "Credentials", "Settings"]
+__all__ = [
+    "DEFAULT_RETRY_ATTEMPTS",
+    "DEFAULT_RETRY_BASE_DELAY",
+    "DEFAULT_TIMEOUT",
+    "Credentials",
+    "Settings",
+    "check_token",
+    "origin",
+]
 
-#: seconds for connect and read of one request; a hung meshStack must not hang the pipeline.
+#: total seconds for one request (connect, send, answer); a hung or dripping meshStack must not hang the pipeline.
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRY_BASE_DELAY = 1.0
 DEFAULT_RETRY_ATTEMPTS = 5
@@ -46,6 +65,20 @@ class Credentials:
     #: True when GitHub may not mask the token on its own (dispatch inputs, a file); a login is masked separately.
     needs_mask: bool = False
 
+    @property
+    def label(self) -> str:
+        """Which credential this is, for error messages (never the value)."""
+        return CREDENTIAL_LABELS[self.kind]
+
+
+#: credential kind -> what a user set, for error messages (a 401 names which credential was rejected)
+CREDENTIAL_LABELS = {
+    "run_token": "the run token (MESHSTACK_RUN_TOKEN)",
+    "api_token": "the API token (MESHSTACK_API_TOKEN)",
+    "api_key": "the API key (MESHSTACK_CLIENT_ID/MESHSTACK_CLIENT_SECRET)",
+    "token_file": "the token file ($RUNNER_TEMP/meshstack_token.json)",
+}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -64,11 +97,46 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     retry_base_delay: float = DEFAULT_RETRY_BASE_DELAY
     retry_attempts: int = DEFAULT_RETRY_ATTEMPTS
+    #: ``MESHSTACK_ENDPOINT`` without a trailing slash: the only place credentials go (see the module docstring)
+    endpoint: str | None = None
+    allow_foreign_run_url: bool = False
+    #: ``--source-id`` or ``MESHSTACK_SOURCE_ID``; None = what an earlier step recorded, else ``github``
+    source_id: str | None = None
+    #: ``$MESHPIPE_STATE_DIR`` or ``$RUNNER_TEMP``: a job-wide state file that also locates the run
+    state_dir: Path | None = None
+    #: where per-run state files live when there is no ``state_dir`` (a laptop, another CI)
+    user_state_dir: Path | None = None
 
     @property
     def state_path(self) -> Path | None:
-        """Where job-local state lives (``$RUNNER_TEMP/meshpipe_run_state.json``), if on a runner."""
-        return self.runner_temp / STATE_FILE_NAME if self.runner_temp else None
+        """Where the state of this run lives: ``{state_dir}/meshpipe_run_state.json``, else a per-run file.
+
+        Off GitHub Actions (no ``$RUNNER_TEMP``) the guard rails still work: the state goes to a per-user directory,
+        one file per run URL, so two runs on one machine never share it.
+        """
+        if self.state_dir is not None:
+            return self.state_dir / STATE_FILE_NAME
+        if self.user_state_dir is None or not self.run_url:
+            return None
+        key = hashlib.sha256(self.run_url.encode()).hexdigest()[:32]
+        return self.user_state_dir / f"run-{key}.json"
+
+    def trusted_origins(self) -> frozenset[str]:
+        """The origins credentials may be sent to; refuses a run URL on a foreign origin (one line, both named)."""
+        run_origin = _origin(self.run_url)
+        if self.endpoint is None:
+            return frozenset({run_origin} if run_origin else ())
+        endpoint_origin = _origin(self.endpoint)
+        assert endpoint_origin is not None
+        if run_origin and run_origin != endpoint_origin:
+            if not self.allow_foreign_run_url:
+                raise ConfigurationError(
+                    f"the run URL is on {run_origin}, not on the configured meshStack endpoint {endpoint_origin} "
+                    "(MESHSTACK_ENDPOINT); refusing to send credentials there (allow it with --allow-foreign-run-url "
+                    "or MESHPIPE_ALLOW_FOREIGN_RUN_URL=true)"
+                )
+            return frozenset({endpoint_origin, run_origin})
+        return frozenset({endpoint_origin})
 
     @property
     def token_file(self) -> Path | None:
@@ -83,6 +151,8 @@ class Settings:
         run_url: str | None = None,
         run_b64: str | None = None,
         state_run_url: str | None = None,
+        source_id: str | None = None,
+        allow_foreign_run_url: bool = False,
     ) -> Settings:
         """Resolve from ``environ`` (a plain dict in tests) and the command-line flags.
 
@@ -90,8 +160,9 @@ class Settings:
         """
         env = {k: v for k, v in environ.items() if v != ""}
         runner_temp = _path(env.get("RUNNER_TEMP"))
-        if state_run_url is None and runner_temp is not None:
-            state_run_url = _read_state_run_url(runner_temp / STATE_FILE_NAME)
+        state_dir = _path(env.get("MESHPIPE_STATE_DIR")) or runner_temp
+        if state_run_url is None and state_dir is not None:
+            state_run_url = _read_state_run_url(state_dir / STATE_FILE_NAME)
         event_inputs = _event_inputs(env.get("GITHUB_EVENT_PATH"))
         obj: RunObject | None = None
         candidates: list[tuple[str, str | None, str]] = [
@@ -101,7 +172,7 @@ class Settings:
             ("--run-b64", run_b64, "b64"),
             ("MESHSTACK_RUN_B64", env.get("MESHSTACK_RUN_B64"), "b64"),
             ("input buildingBlockRun", event_inputs.get("buildingBlockRun"), "b64"),
-            ("state in $RUNNER_TEMP", state_run_url, "url"),
+            ("the state of an earlier step", state_run_url, "url"),
         ]
         locator, url = "none", None
         for name, value, kind in candidates:
@@ -121,7 +192,7 @@ class Settings:
             run_url=url,
             run_object=obj,
             locator=locator,
-            credentials=_credentials(env, runner_temp, obj, url),
+            credentials=_credentials(env, runner_temp, url),
             runner_temp=runner_temp,
             github_output=_path(env.get("GITHUB_OUTPUT")),
             github_step_summary=_path(env.get("GITHUB_STEP_SUMMARY")),
@@ -131,6 +202,11 @@ class Settings:
             timeout=_number(env, "MESHPIPE_TIMEOUT", DEFAULT_TIMEOUT),
             retry_base_delay=_number(env, "MESHPIPE_RETRY_BASE_DELAY", DEFAULT_RETRY_BASE_DELAY),
             retry_attempts=int(_number(env, "MESHPIPE_RETRY_ATTEMPTS", DEFAULT_RETRY_ATTEMPTS)),
+            endpoint=_endpoint(env.get("MESHSTACK_ENDPOINT")),
+            allow_foreign_run_url=allow_foreign_run_url or _flag(env, "MESHPIPE_ALLOW_FOREIGN_RUN_URL"),
+            source_id=_source_id(source_id, env.get("MESHSTACK_SOURCE_ID")),
+            state_dir=state_dir,
+            user_state_dir=None if state_dir else _user_state_dir(env),
         )
 
     def require_run_url(self) -> str:
@@ -152,25 +228,54 @@ class Settings:
         return self.credentials
 
 
-def _credentials(
-    env: Mapping[str, str], runner_temp: Path | None, obj: RunObject | None, run_url: str | None
-) -> Credentials | None:
+def _credentials(env: Mapping[str, str], runner_temp: Path | None, run_url: str | None) -> Credentials | None:
     # Tokens in the environment usually come from workflow_dispatch inputs, which GitHub does not mask.
-    if env.get("MESHSTACK_RUN_TOKEN"):
-        return Credentials("run_token", token=env["MESHSTACK_RUN_TOKEN"], needs_mask=True)
-    if env.get("MESHSTACK_API_TOKEN"):
-        return Credentials("api_token", token=env["MESHSTACK_API_TOKEN"], needs_mask=True)
-    client_id, secret = env.get("MESHSTACK_CLIENT_ID"), env.get("MESHSTACK_CLIENT_SECRET")
+    run_token = _secret(env, "MESHSTACK_RUN_TOKEN")
+    if run_token:
+        return Credentials("run_token", token=run_token, needs_mask=True)
+    api_token = _secret(env, "MESHSTACK_API_TOKEN")
+    if api_token:
+        return Credentials("api_token", token=api_token, needs_mask=True)
+    client_id = _secret(env, "MESHSTACK_CLIENT_ID", header=False)
+    secret = _secret(env, "MESHSTACK_CLIENT_SECRET", header=False)
     if client_id or secret:
         if not (client_id and secret):
             raise ConfigurationError("MESHSTACK_CLIENT_ID and MESHSTACK_CLIENT_SECRET must be set together")
-        base = (obj.base_url if obj else None) or env.get("MESHSTACK_ENDPOINT") or _origin(run_url)
+        # Never the run object's _links.meshstackBaseUrl: whoever dispatches the workflow writes that.
+        # Without an endpoint the run URL's origin is trusted, and the same origin check covers every request.
+        base = _endpoint(env.get("MESHSTACK_ENDPOINT")) or _origin(run_url)
         return Credentials("api_key", client_id=client_id, client_secret=secret, login_base=base)
     if runner_temp is not None:
         token = read_token_file(runner_temp / TOKEN_FILE_NAME)
         if token:
             return Credentials("token_file", token=token, needs_mask=True)
     return None
+
+
+def check_token(name: str, value: str, *, header: bool = True) -> str:
+    """``value`` without surrounding whitespace, or a one-line error naming ``name`` (never the value).
+
+    A bearer token (``header``) must be visible ASCII: a line break or a non-Latin-1 character would end in a
+    traceback from the HTTP layer that prints the token. Other secrets (sent in a JSON body) must be printable.
+    """
+    value = value.strip()
+    for position, char in enumerate(value, start=1):
+        if header and not "!" <= char <= "~":
+            what = "a space" if char == " " else "a non-ASCII character" if ord(char) > 127 else "a control character"
+        elif not header and not char.isprintable():
+            what = "a control character"
+        else:
+            continue
+        raise ConfigurationError(
+            f"{name} contains {what} at position {position}; it cannot be sent to meshStack (check how the value "
+            "was copied; the value is not shown)"
+        )
+    return value
+
+
+def _secret(env: Mapping[str, str], name: str, *, header: bool = True) -> str | None:
+    raw = env.get(name)
+    return check_token(name, raw, header=header) or None if raw is not None else None
 
 
 def read_token_file(path: Path) -> str | None:
@@ -180,15 +285,16 @@ def read_token_file(path: Path) -> str | None:
     except (OSError, ValueError):
         return None
     token = data.get("token") if isinstance(data, dict) else None
-    return token if isinstance(token, str) and token else None
+    if not isinstance(token, str) or not token.strip():
+        return None
+    return check_token(f"the token in {path}", token)
 
 
 def _read_state_run_url(path: Path) -> str | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    url = data.get("run_url") if isinstance(data, dict) else None
+    from meshpipe.report.state import read_state_file
+
+    data = read_state_file(path)
+    url = data.get("run_url") if data else None
     return url if isinstance(url, str) and url else None
 
 
@@ -215,8 +321,61 @@ def _check_url(name: str, value: str) -> str:
 def _origin(url: str | None) -> str | None:
     if not url:
         return None
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
+
+
+def origin(url: str | None) -> str | None:
+    """``scheme://host[:port]`` of ``url``, lower-cased, default port dropped (what "same origin" compares)."""
+    return _origin(url)
+
+
+def _endpoint(value: str | None) -> str | None:
+    if not value or not value.strip():
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"MESHSTACK_ENDPOINT={value!r} is not an http(s) URL")
+    return value.strip().rstrip("/")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ConfigurationError(f"{name}={raw!r} is not true or false")
+
+
+def _source_id(flag: str | None, env_value: str | None) -> str | None:
+    value = flag if flag is not None else env_value
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or not all(c.isprintable() for c in value):
+        name = "--source-id" if flag is not None else "MESHSTACK_SOURCE_ID"
+        raise ConfigurationError(f"{name} must be a non-empty, printable source id")
+    return value
+
+
+def _user_state_dir(env: Mapping[str, str]) -> Path:
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "meshpipe"
+    getuid = getattr(os, "getuid", None)
+    user = str(getuid()) if getuid else env.get("USERNAME", "user")
+    # Not tempfile.gettempdir(): it costs milliseconds at every start-up for the same answer.
+    return Path(env.get("TMPDIR") or "/tmp") / f"meshpipe-{user}"
 
 
 def _path(value: str | None) -> Path | None:

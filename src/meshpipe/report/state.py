@@ -1,20 +1,40 @@
-"""Job-local state in ``$RUNNER_TEMP``, so later steps of one job need no repeated flags.
+"""Job-local state, so later steps of one job need no repeated flags and keep their guard rails.
 
 ``meshpipe_run_state.json`` keeps the run URL, the source id, the registered steps with their last reported
-status and messages (for the step summary and the "never succeeded" warning) and the terminal run status.
+status and messages (for the step summary and the "never succeeded" warning), the terminal run status and the
+fingerprints of the values the job masked. It lives in ``$MESHPIPE_STATE_DIR`` or ``$RUNNER_TEMP``, else in a
+per-user directory with one file per run (see :attr:`meshpipe.report.settings.Settings.state_path`). Every
+read-modify-write holds an exclusive lock, so parallel ``meshpipe run step`` processes lose no update, and the
+terminal status, once stored, is never reset by a slower process.
+
 ``meshstack_token.json`` is the official auth action's token file (``{"token": ...}``), read and written here so the
 official actions and meshpipe can share one login.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunState", "StepRecord", "read_cached_login", "write_token_file"]
+from meshpipe.report.errors import ConfigurationError
+
+__all__ = [
+    "RunState",
+    "StepRecord",
+    "ensure_private_dir",
+    "read_cached_login",
+    "read_state_file",
+    "write_token_file",
+]
+
+#: how long a step waits for another process holding the state lock (it only holds it for a file write)
+LOCK_TIMEOUT = 10.0
 
 
 @dataclass
@@ -30,40 +50,52 @@ class StepRecord:
 
 @dataclass
 class RunState:
-    """What earlier steps of this job reported; persisted when ``path`` is set."""
+    """What earlier steps of this job reported; persisted when ``path`` is set.
+
+    Change it only through :meth:`update`, which re-reads the file under the lock, applies the change and writes
+    the result, so what another process wrote in the meantime is kept.
+    """
 
     run_url: str
-    source_id: str = "github"
+    source_id: str | None = None
     registered: bool = False
     steps: list[StepRecord] = field(default_factory=list)
     terminal_status: str | None = None
+    #: ``[length, sha256 hex]`` of each value masked in this job (the values themselves are never stored)
+    masks: list[list[Any]] = field(default_factory=list)
     path: Path | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def load(cls, path: Path | None, run_url: str) -> RunState:
-        """The state for ``run_url`` from ``path``; a fresh one when missing, unreadable or for another run."""
-        if path is not None:
-            try:
-                data: Any = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                data = None
-            if isinstance(data, dict) and data.get("run_url") == run_url:
-                return cls(
-                    run_url=run_url,
-                    source_id=str(data.get("source_id") or "github"),
-                    registered=bool(data.get("registered")),
-                    steps=[StepRecord(**s) for s in data.get("steps", []) if isinstance(s, dict)],
-                    terminal_status=data.get("terminal_status"),
-                    path=path,
-                )
-        return cls(run_url=run_url, path=path)
+        """The state for ``run_url`` from ``path``; a fresh one when there is none or it is another run's.
+
+        A file that exists but cannot be read as state is an error (one line naming the file): silently starting
+        over would drop the guard rails, e.g. send a second terminal status.
+        """
+        data = read_state_file(path) if path is not None else None
+        if not data or data.get("run_url") != run_url:
+            return cls(run_url=run_url, path=path)
+        try:
+            terminal = data.get("terminal_status")
+            source = data.get("source_id")
+            return cls(
+                run_url=run_url,
+                source_id=str(source) if source else None,
+                registered=bool(data.get("registered")),
+                steps=[StepRecord(**s) for s in data.get("steps", [])],
+                terminal_status=str(terminal) if terminal else None,
+                masks=[[int(n), str(h)] for n, h in data.get("masks", [])],
+                path=path,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"the state file {path} is corrupt ({exc}); delete it to start over") from None
 
     def step(self, step_id: str) -> StepRecord | None:
         """The record of a step, if it was registered or reported."""
         return next((s for s in self.steps if s.id == step_id), None)
 
     def record(self, step_id: str, display_name: str | None = None, **changes: Any) -> StepRecord:
-        """Update (or append) a step record with the non-None ``changes``."""
+        """Update (or append) a step record with the non-None ``changes`` (in memory; see :meth:`update`)."""
         record = self.step(step_id)
         if record is None:
             record = StepRecord(step_id, display_name or step_id)
@@ -75,12 +107,95 @@ class RunState:
                 setattr(record, key, value)
         return record
 
-    def save(self) -> None:
-        """Write atomically (a cancelled step must not leave half a file)."""
+    def update(self, change: Callable[[RunState], None]) -> None:
+        """Apply ``change`` to the latest stored state under an exclusive lock, save it, and adopt the result.
+
+        The file is rewritten only when something changed.
+        """
         if self.path is None:
+            change(self)
             return
-        data = {k: v for k, v in asdict(self).items() if k != "path"}
-        _atomic_write(self.path, json.dumps(data, indent=2) + "\n", mode=0o600)
+        with _locked(self.path):
+            fresh = RunState.load(self.path, self.run_url)
+            before = fresh._data()
+            change(fresh)
+            after = fresh._data()
+            if after != before or not self.path.exists():
+                _atomic_write(self.path, json.dumps(after, indent=2) + "\n", mode=0o600)
+        for name in ("source_id", "registered", "steps", "terminal_status", "masks"):
+            setattr(self, name, getattr(fresh, name))
+
+    def refresh(self) -> None:
+        """Re-read the stored state (another process may have finished the run meanwhile)."""
+        if self.path is not None:
+            fresh = RunState.load(self.path, self.run_url)
+            for name in ("source_id", "registered", "steps", "terminal_status", "masks"):
+                setattr(self, name, getattr(fresh, name))
+
+    def _data(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "path"}
+
+
+def read_state_file(path: Path) -> dict[str, Any] | None:
+    """The state file's JSON object; None when there is no file; a one-line error when it is not state."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigurationError(f"the state file {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"the state file {path} is corrupt ({exc}); delete it to start over") from None
+    if not isinstance(data, dict) or not isinstance(data.get("steps", []), list):
+        raise ConfigurationError(f"the state file {path} is corrupt (not a meshpipe state); delete it to start over")
+    return data
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (mode 0700) or check that the existing one is ours and private.
+
+    A per-user directory under a shared ``/tmp`` could have been created by someone else to read or plant state.
+    """
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.lstat()
+    except OSError as exc:
+        raise ConfigurationError(f"the state directory {path} cannot be created: {exc.strerror or exc}") from None
+    getuid = getattr(os, "getuid", None)
+    if not stat.S_ISDIR(info.st_mode) or (getuid and info.st_uid != getuid()) or info.st_mode & 0o077:
+        raise ConfigurationError(
+            f"the state directory {path} is not a private directory of this user; remove it or set MESHPIPE_STATE_DIR"
+        )
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock (meshpipe's runners are Linux and macOS)
+        yield
+        return
+    import time
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ConfigurationError(
+                        f"the state file {path} stayed locked for {LOCK_TIMEOUT:g} s by another meshpipe process"
+                    ) from None
+                time.sleep(0.005)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def read_cached_login(path: Path | None) -> tuple[str, float] | None:
@@ -94,7 +209,9 @@ def read_cached_login(path: Path | None) -> tuple[str, float] | None:
     if not isinstance(data, dict):
         return None
     token, expires_at = data.get("token"), data.get("expiresAt")
-    if isinstance(token, str) and token and isinstance(expires_at, (int, float)):
+    # A token that could not go into a header is not reused.
+    valid = isinstance(token, str) and token and all("!" <= c <= "~" for c in token)
+    if valid and isinstance(token, str) and isinstance(expires_at, (int, float)):
         return token, float(expires_at)
     return None
 

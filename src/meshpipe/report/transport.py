@@ -1,28 +1,46 @@
-"""HTTP to meshStack: media types, bearer auth with API-key login, retries with backoff.
+"""HTTP to meshStack: media types, bearer auth with API-key login, retries with backoff, bounds on every request.
 
 Retry rules (the same as meshcloud's Terraform provider, plus connection errors): 429 honouring ``Retry-After``,
-502/503/504 and connection failures or timeouts, with bounded exponential backoff and jitter. Every request the
-reporter makes is safe to repeat: a PATCH sets absolute states, and a repeated registration answers 409, which the
-caller treats as success. Any other 4xx fails at once with one readable line.
+502/503/504 and connection failures or timeouts, with bounded exponential backoff and jitter; one progress line per
+retry. Every request the reporter makes is safe to repeat: a PATCH sets absolute states, and a repeated
+registration answers 409, which the caller treats as success. Any other 4xx fails at once with one readable line.
+
+Bounds: each request has a *total* deadline (connect, send, headers and body together; a server dripping one byte a
+second is cut off at it, not kept alive by per-read timeouts) and answers over :data:`MAX_RESPONSE_BYTES` are not
+read further. Credentials go only to the trusted origins (see :mod:`meshpipe.report.settings`).
+
+One transport for the CLI and the library, over the standard library's ``http.client``: a one-shot
+``meshpipe run step`` process does not pay for importing ``requests`` (about half its start-up), and the deadline
+needs the socket, which ``requests`` hides. ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import os
 import random as _random
-import re
+import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
-
-import requests
-from requests.auth import AuthBase
+from urllib.parse import urlsplit
 
 from meshpipe import __version__
-from meshpipe.report.errors import AuthenticationError, ConnectionFailed, api_error
+from meshpipe.report.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionFailed,
+    ResponseTooLarge,
+    api_error,
+)
+from meshpipe.report.redact import Redactor
+from meshpipe.report.settings import origin
 
 __all__ = [
     "MAX_BACKOFF",
+    "MAX_RESPONSE_BYTES",
     "MAX_RETRY_AFTER",
     "MEDIA_TYPE",
     "RETRY_STATUSES",
@@ -45,6 +63,8 @@ MAX_RETRY_AFTER = 60.0
 #: re-login when less than this many seconds of token lifetime remain (meshcloud's own clients use 30 s)
 TOKEN_REFRESH_MARGIN = 30.0
 USER_AGENT = f"meshpipe/{__version__}"
+#: the largest answer read; a run object with many large inputs is well below it, an endless body is cut off
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 
 
 def should_retry(method: str, outcome: int | BaseException) -> bool:
@@ -55,8 +75,18 @@ def should_retry(method: str, outcome: int | BaseException) -> bool:
     """
     del method
     if isinstance(outcome, BaseException):
-        return isinstance(outcome, (requests.ConnectionError, requests.Timeout))
+        if isinstance(outcome, ResponseTooLarge) or _is_certificate_error(outcome):
+            return False
+        return isinstance(outcome, (OSError, http.client.HTTPException))
     return outcome in RETRY_STATUSES
+
+
+def _is_certificate_error(exc: BaseException) -> bool:
+    # ssl is imported only for https; a wrong certificate does not get better by asking again.
+    import sys
+
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(exc, ssl.SSLCertVerificationError)
 
 
 def backoff_delays(
@@ -160,10 +190,14 @@ class ApiKeyLogin:
         try:
             data = self._transport.send("POST", self._url, body, media_type="application/json", auth=False)
         except AuthenticationError as exc:
-            raise AuthenticationError(exc.method, exc.url, exc.status, exc.message or "API key login failed") from None
+            raise AuthenticationError(
+                exc.method, exc.url, exc.status, exc.message or "API key login failed", hint=exc.hint
+            ) from None
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthenticationError("POST", self._url, 200, "login answer has no access_token")
+        if not all("!" <= c <= "~" for c in token):
+            raise AuthenticationError("POST", self._url, 200, "the login answer's access_token is not header-safe")
         expires_in = data.get("expires_in", 300)
         self._token = token
         self._expires_at = self._clock() + float(expires_in if isinstance(expires_in, (int, float)) else 300)
@@ -175,23 +209,20 @@ class ApiKeyLogin:
         return f"ApiKeyLogin(url={self._url!r}, client_id={self._client_id!r})"
 
 
-class _Bearer(AuthBase):
-    # An AuthBase (not a plain header) also stops requests from consulting ~/.netrc.
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "_Bearer(***)"
+class _Answer:
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
 
 
 class Transport:
-    """Sends JSON to meshStack with the versioned media type, bearer auth and retries.
+    """Sends JSON to meshStack with the versioned media type, bearer auth, retries and a deadline per request.
 
     ``sleep`` and ``random`` are the seams tests use to pin the exact delay sequence without sleeping.
+    ``trusted_origins`` (``scheme://host[:port]``) are the only places a request may go: every request of the
+    reporter carries a credential (a bearer token, or the API key in the login body). ``on_retry`` receives one
+    progress line per retry. ``credential_label`` names the credential in a 401's hint (never its value).
     """
 
     def __init__(
@@ -202,21 +233,39 @@ class Transport:
         base_delay: float,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
-        session: requests.Session | None = None,
+        trusted_origins: frozenset[str] | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        on_retry: Callable[[str], None] | None = None,
+        credential_label: str | None = None,
+        proxy_env: Mapping[str, str] | None = None,
     ) -> None:
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.base_delay = base_delay
         self.auth: TokenSource | None = None
+        self.trusted_origins = trusted_origins
+        self.max_response_bytes = max_response_bytes
+        self.on_retry = on_retry
+        self.credential_label = credential_label
+        self.redactor = Redactor()
         self._sleep = sleep
         self._random = random
-        self._session = session or requests.Session()
-        self._secrets: list[str] = []
+        self._proxy_env = os.environ if proxy_env is None else proxy_env
+        self._connections: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
 
     def add_secret(self, value: str) -> None:
         """Remember a value that must never appear in an error message."""
-        if value and value not in self._secrets:
-            self._secrets.append(value)
+        self.redactor.add(value)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every remembered secret replaced by ``***``."""
+        return self.redactor.redact(text)
+
+    def close(self) -> None:
+        """Close the kept-alive connections."""
+        for conn in self._connections.values():
+            conn.close()
+        self._connections.clear()
 
     def send(
         self,
@@ -233,6 +282,7 @@ class Transport:
         Statuses in ``ok_statuses`` (e.g. 409 for a registration) count as success. Raises an
         :class:`~meshpipe.report.errors.APIError` subclass or :class:`~meshpipe.report.errors.ConnectionFailed`.
         """
+        self._check_origin(url)
         headers = {"Accept": media_type, "User-Agent": USER_AGENT}
         data = None
         if body is not None:
@@ -242,38 +292,180 @@ class Transport:
         relogged = False
         attempt = 0
         while True:
-            bearer = _Bearer(self.auth.token()) if auth and self.auth else None
+            request_headers = dict(headers)
+            if auth and self.auth:
+                request_headers["Authorization"] = f"Bearer {self.auth.token()}"
             try:
-                response = self._session.request(
-                    method, url, data=data, headers=headers, auth=bearer, timeout=self.timeout, allow_redirects=False
-                )
-            except requests.RequestException as exc:
+                answer = self._exchange(method, url, request_headers, data)
+            except (OSError, http.client.HTTPException) as exc:
                 if should_retry(method, exc) and attempt < len(delays):
+                    self._retrying(method, url, self._reason(exc), delays[attempt], attempt)
                     self._sleep(delays[attempt])
                     attempt += 1
                     continue
                 raise ConnectionFailed(method, url, self._reason(exc)) from None
-            status = response.status_code
+            status = answer.status
             if status == 401 and auth and self.auth and not relogged and self.auth.refresh():
                 relogged = True
                 continue
             if should_retry(method, status) and attempt < len(delays):
-                wait = parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
-                self._sleep(delays[attempt] if wait is None else wait)
+                wait = parse_retry_after(answer.headers.get("retry-after")) if status in (429, 503) else None
+                pause = delays[attempt] if wait is None else wait
+                self._retrying(method, url, f"{status}", pause, attempt)
+                self._sleep(pause)
                 attempt += 1
                 continue
             if status >= 400 and status not in ok_statuses:
-                raise api_error(method, url, status, self._server_message(response))
-            return _json_or_none(response)
+                hint = None
+                if status == 401 and self.credential_label:
+                    hint = f"{self.credential_label} was used and rejected; check it or its expiry"
+                raise api_error(method, url, status, self._server_message(answer.body), hint=hint)
+            return _json_or_none(answer.body)
 
-    def _reason(self, exc: requests.RequestException) -> str:
-        if isinstance(exc, requests.Timeout):
-            return f"no answer within {self.timeout:g} s"
-        match = re.search(r"\[Errno -?\d+\] [^'\"()]+", str(exc))
-        return self.redact(match.group(0).strip() if match else type(exc).__name__)
+    def _check_origin(self, url: str) -> None:
+        if self.trusted_origins is None:
+            return
+        target = origin(url)
+        if target not in self.trusted_origins:
+            raise ConfigurationError(
+                f"refusing to send meshStack credentials to {target}: only {', '.join(sorted(self.trusted_origins))} "
+                "is trusted (MESHSTACK_ENDPOINT, else the run URL's origin; a run object's links cannot change it)"
+            )
 
-    def _server_message(self, response: requests.Response) -> str:
-        text = response.text.strip()
+    def _retrying(self, method: str, url: str, what: str, pause: float, attempt: int) -> None:
+        if self.on_retry is not None:
+            self.on_retry(
+                f"meshpipe: {method} {url} -> {what}; retry {attempt + 1} of {self.attempts - 1} in {pause:.1f} s"
+            )
+
+    # -- one exchange, bounded ---------------------------------------------------------------------------------
+
+    def _exchange(self, method: str, url: str, headers: dict[str, str], data: bytes | None) -> _Answer:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"{url!r} is not an http(s) URL")
+        deadline = time.monotonic() + self.timeout
+        key = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        conn = self._connections.pop(key, None)
+        reused = conn is not None
+        if conn is None:
+            conn, absolute = self._connect(key, deadline)
+            if absolute:
+                target = url
+        try:
+            answer, keep = self._roundtrip(conn, method, target, headers, data, deadline)
+        except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+            conn.close()
+            if not reused:
+                raise
+            # A kept-alive connection the server had closed: once more on a fresh one (nothing was processed).
+            conn, absolute = self._connect(key, deadline)
+            answer, keep = self._roundtrip(conn, method, url if absolute else target, headers, data, deadline)
+        except BaseException:
+            conn.close()
+            raise
+        if keep:
+            self._connections[key] = conn
+        else:
+            conn.close()
+        return answer
+
+    def _connect(self, key: tuple[str, str, int], deadline: float) -> tuple[http.client.HTTPConnection, bool]:
+        scheme, host, port = key
+        remaining = max(0.001, deadline - time.monotonic())
+        proxy = _proxy_for(scheme, host, self._proxy_env)
+        conn: http.client.HTTPConnection
+        absolute = False
+        if scheme == "https":
+            import ssl  # only for https: it costs milliseconds
+
+            context = ssl.create_default_context()
+            if proxy:
+                conn = http.client.HTTPSConnection(proxy[0], proxy[1], timeout=remaining, context=context)
+                conn.set_tunnel(host, port)
+            else:
+                conn = http.client.HTTPSConnection(host, port, timeout=remaining, context=context)
+        elif proxy:
+            conn = http.client.HTTPConnection(proxy[0], proxy[1], timeout=remaining)
+            absolute = True
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=remaining)
+        # Nagle plus delayed ACK would add ~40 ms to each small request on a kept-alive connection.
+        conn.connect()
+        if conn.sock is not None:
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, absolute
+
+    def _roundtrip(
+        self,
+        conn: http.client.HTTPConnection,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        data: bytes | None,
+        deadline: float,
+    ) -> tuple[_Answer, bool]:
+        import threading
+
+        expired = threading.Event()
+
+        def cut() -> None:
+            # Per-read timeouts cannot bound a server that sends one byte at a time: at the deadline the socket is
+            # shut down, which wakes the blocked read in this thread.
+            expired.set()
+            sock = conn.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no complete answer within {self.timeout:g} s")
+        if conn.sock is not None:
+            conn.sock.settimeout(remaining)
+        watchdog = threading.Timer(remaining, cut)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            conn.request(method, target, body=data, headers=headers)
+            response = conn.getresponse()
+            length = response.getheader("Content-Length")
+            if length and length.isdigit() and int(length) > self.max_response_bytes:
+                raise ResponseTooLarge(method, target, self.max_response_bytes)
+            body = bytearray()
+            while chunk := response.read(65536):
+                body += chunk
+                if len(body) > self.max_response_bytes:
+                    raise ResponseTooLarge(method, target, self.max_response_bytes)
+            if expired.is_set():
+                raise TimeoutError(f"no complete answer within {self.timeout:g} s")
+            headers_in = {k.lower(): v for k, v in response.getheaders()}
+            return _Answer(response.status, headers_in, bytes(body)), not response.will_close
+        except (OSError, http.client.HTTPException):
+            if expired.is_set():
+                raise TimeoutError(f"no complete answer within {self.timeout:g} s") from None
+            raise
+        finally:
+            watchdog.cancel()
+
+    def _reason(self, exc: BaseException) -> str:
+        if isinstance(exc, ResponseTooLarge):
+            return exc.reason
+        if isinstance(exc, (TimeoutError, socket.timeout)):
+            return f"no complete answer within {self.timeout:g} s"
+        if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
+            text = f"[Errno {exc.errno}] {exc.strerror}"
+        elif isinstance(exc, http.client.RemoteDisconnected):
+            text = "the server closed the connection without an answer"
+        else:
+            text = type(exc).__name__
+        return self.redact(text)
+
+    def _server_message(self, body: bytes) -> str:
+        text = body.decode("utf-8", errors="replace").strip()
         try:
             data = json.loads(text)
         except ValueError:
@@ -289,17 +481,27 @@ class Transport:
             text = text[:297] + "..."
         return text
 
-    def redact(self, text: str) -> str:
-        """``text`` with every remembered secret replaced by ``***``."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+
+def _proxy_for(scheme: str, host: str, env: Mapping[str, str]) -> tuple[str, int] | None:
+    """The proxy (host, port) for a request, from ``HTTPS_PROXY``/``HTTP_PROXY`` minus ``NO_PROXY`` (as curl does)."""
+    name = f"{scheme}_proxy"
+    proxy = env.get(name) or env.get(name.upper())
+    if not proxy:
+        return None
+    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+    for entry in (e.strip().lower().lstrip(".") for e in no_proxy.split(",")):
+        if entry == "*" or (entry and (host.lower() == entry or host.lower().endswith("." + entry))):
+            return None
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if not parts.hostname:
+        return None
+    return parts.hostname, parts.port or 80
 
 
-def _json_or_none(response: requests.Response) -> Any:
-    if not response.content:
+def _json_or_none(body: bytes) -> Any:
+    if not body:
         return None
     try:
-        return response.json()
+        return json.loads(body)
     except ValueError:
         return None

@@ -267,17 +267,18 @@ def build_definition(
             selectable = None
             if item.allowed is not None and item.type == "string":
                 io_type, selectable = "SINGLE_SELECT", tuple(str(option) for option in item.allowed)
+            label = item.display_name or _display(name)
             inputs.append(
                 DefinitionInput(
                     name=name,
-                    display_name=_display(name),
+                    display_name=label,
                     type=io_type,
                     assignment_type="USER_INPUT",
                     description=item.description,
                     default_value=None if item.default is None else _encoded(item.default, io_type),
                     selectable_values=selectable,
                     validation_regex=item.regex,
-                    validation_message=None if item.regex is None else f"{_display(name)} must match {item.regex}",
+                    validation_message=None if item.regex is None else f"{label} must match {item.regex}",
                 )
             )
             continue

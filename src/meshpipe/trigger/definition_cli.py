@@ -11,6 +11,12 @@ from meshpipe.trigger.definition import DEFAULT_TERRAFORM_VERSION, DEFAULT_WORKS
 __all__ = ["definition"]
 
 
+def looks_like_a_file(option: str) -> bool:
+    """Whether an ``--output`` value is a file name someone meant for ``-o`` (``definition.tf``, ``out/x.tf``)."""
+    name = option.partition("=")[0]
+    return "." in name or "/" in name  # never in an output name, which is an identifier
+
+
 @click.group()
 def definition() -> None:
     """Render a meshStack Building Block Definition for a spec's Trigger Module."""
@@ -20,11 +26,14 @@ def definition() -> None:
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "-o",
-    "--output-file",
+    "--out",
     "output_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the definition here instead of to stdout.",
+    metavar="FILE",
+    help="Write the definition to FILE instead of to stdout (only over a file meshpipe generated, unless --force).",
 )
+# The old spelling; it cannot be mistaken for --output (which declares an output), so it keeps working.
+@click.option("--output-file", "legacy_output_file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
 @click.option(
     "--repository-url",
     help="Git URL of the repository hosting the module [default: https://github.com/<spec's github.repository>.git].",
@@ -56,11 +65,14 @@ def definition() -> None:
     "extra_outputs",
     multiple=True,
     metavar="NAME[=TYPE[:ASSIGNMENT]]",
-    help="An output the workflow reports (e.g. bucket_url=STRING:RESOURCE_URL); repeatable.",
+    help="Declare an output the workflow reports (e.g. bucket_url=STRING:RESOURCE_URL); repeatable. "
+    "To write the file, use -o/--out.",
 )
+@click.option("--force", is_flag=True, help="Replace the output file even if meshpipe did not generate it.")
 def render(
     spec: Path,
     output_file: Path | None,
+    legacy_output_file: Path | None,
     repository_url: str | None,
     module_path: str | None,
     ref: str,
@@ -69,6 +81,7 @@ def render(
     is_async: bool | None,
     display_name: str | None,
     extra_outputs: tuple[str, ...],
+    force: bool,
 ) -> None:
     """Write a meshstack_building_block_definition resource for SPEC's module.
 
@@ -78,14 +91,28 @@ def render(
     \b
     Example:
       meshpipe definition render examples/team-bucket/spec.yaml --path examples/team-bucket/module \\
-        --output bucket_url=STRING:RESOURCE_URL -o definition.tf
+        --output bucket_url=STRING:RESOURCE_URL --out definition.tf
     """
     import shlex
 
     from meshpipe.trigger.definition import build_definition, parse_output_option, render_definition
+    from meshpipe.trigger.errors import OptionError
+    from meshpipe.trigger.headers import control_character, relative_label
+
+    if legacy_output_file is not None:
+        if output_file is not None:
+            raise OptionError("-o/--out and --output-file name the same file; give one")
+        output_file = legacy_output_file
+    for option in extra_outputs:
+        if looks_like_a_file(option):
+            raise OptionError(
+                f"--output {option!r} declares an output NAME[=TYPE[:ASSIGNMENT]]; to write the definition to a "
+                f"file use -o/--out {option}"
+            )
     from meshpipe.trigger.spec import load_spec
 
-    spec_path = spec.as_posix()
+    # Paths in the header are relative to the written file's directory, so they do not depend on where this ran.
+    spec_path = spec.as_posix() if output_file is None else relative_label(spec, output_file.parent)
     options = {
         "--repository-url": repository_url,
         "--path": module_path,
@@ -94,11 +121,17 @@ def render(
         "--terraform-version": terraform_version,
         "--display-name": display_name,
     }
+    values = {"SPEC": str(spec), "-o": None if output_file is None else str(output_file), **options}
+    values.update({f"--output {index + 1}": option for index, option in enumerate(extra_outputs)})
+    for flag, value in values.items():
+        found = None if value is None else control_character(value)
+        if found is not None:
+            raise OptionError(f"{flag}: the value contains the control character {found}; give it on one line")
     words = ["meshpipe", "definition", "render", spec_path]
     words += [word for flag, value in options.items() if value is not None for word in (flag, value)]
     words += [] if is_async is None else ["--async" if is_async else "--sync"]
     words += [word for option in extra_outputs for word in ("--output", option)]
-    words += [] if output_file is None else ["-o", output_file.as_posix()]
+    words += [] if output_file is None else ["-o", output_file.name]
     result = build_definition(
         load_spec(spec),
         spec_path=spec_path,
@@ -116,5 +149,8 @@ def render(
     if output_file is None:
         click.echo(text, nl=False)
     else:
-        output_file.write_text(text, encoding="utf-8")
+        from meshpipe.trigger.writing import write_file
+
+        if write_file(text, output_file, force=force, protect=[spec]):
+            click.echo(f"overwrote {output_file} (not generated by meshpipe; --force)", err=True)
         click.echo(f"wrote {output_file}", err=True)

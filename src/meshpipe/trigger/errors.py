@@ -7,14 +7,16 @@
         ├── SpecError           a spec file is unreadable, has unknown keys, wrong types or breaks a GitHub limit
         ├── RenderError         a template failed; names the template and the output path
         ├── WriteError          the rendered module could not be written to its target directory
-        └── DriftError          ``meshpipe module check`` found committed modules that differ from their specs
+        ├── DriftError          ``meshpipe module check`` found committed modules that differ from their specs
+        ├── WorkflowError       ``meshpipe workflow check`` found a workflow that does not take what the module sends
+        └── OptionError         a command-line value the generator cannot use (exit code 2, a usage error)
 """
 
 from __future__ import annotations
 
 from meshpipe.errors import MeshpipeError
 
-__all__ = ["DriftError", "RenderError", "SpecError", "TriggerError", "WriteError"]
+__all__ = ["DriftError", "OptionError", "RenderError", "SpecError", "TriggerError", "WorkflowError", "WriteError"]
 
 
 class TriggerError(MeshpipeError):
@@ -47,3 +49,13 @@ class WriteError(TriggerError):
 
 class DriftError(TriggerError):
     """Committed modules differ from what their specs render."""
+
+
+class WorkflowError(TriggerError):
+    """A workflow file does not declare the inputs the module sends (GitHub would answer 422)."""
+
+
+class OptionError(TriggerError):
+    """A command-line value is unusable, e.g. it contains a control character; a usage error."""
+
+    exit_code = 2

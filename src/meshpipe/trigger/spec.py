@@ -7,6 +7,7 @@ and what was expected; unknown keys are errors; GitHub's limits are enforced her
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ __all__ = [
     "ModuleSpec",
     "Setting",
     "load_spec",
+    "load_yaml",
     "parse_spec",
 ]
 
@@ -84,6 +86,8 @@ class Input:
     context: str | None = None
     env: str | None = None
     example: Any = None
+    #: the label meshStack shows for the input (``display_name:`` in the spec); ``None``: derived from the name
+    display_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,15 +165,48 @@ class ModuleSpec:
 
 def load_spec(path: Path) -> ModuleSpec:
     """Read and validate a YAML spec file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(str(path), "", f"cannot read the spec: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(str(path), "", f"not UTF-8 text (byte {exc.start}); save the spec as UTF-8") from exc
+    return parse_spec(load_yaml(text, str(path)), str(path))
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse YAML; a syntax error or a duplicated key names ``source:line:column`` and what is wrong."""
     import yaml
 
+    class StrictLoader(yaml.SafeLoader):
+        """SafeLoader that refuses duplicate keys (PyYAML would silently keep the last one)."""
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)
+            if isinstance(key, Hashable) and key in seen:
+                mark = key_node.start_mark
+                raise SpecError(
+                    f"{source}:{mark.line + 1}:{mark.column + 1}",
+                    "",
+                    f"duplicate key {key!r} (first at line {seen[key].line + 1}); YAML would keep only the last",
+                )
+            if isinstance(key, Hashable):
+                seen[key] = key_node.start_mark
+        return loader.construct_mapping(node)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(str(path), "", f"cannot read the spec: {exc.strerror}") from exc
+        return yaml.load(text, Loader=StrictLoader)  # a SafeLoader: no arbitrary objects
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+        problem = exc.problem or exc.context or "cannot parse"
+        context = f" ({exc.context})" if exc.context and exc.problem else ""
+        raise SpecError(where, "", f"not valid YAML: {problem}{context}") from None
     except yaml.YAMLError as exc:
-        raise SpecError(str(path), "", f"not valid YAML: {exc}") from exc
-    return parse_spec(data, str(path))
+        raise SpecError(source, "", f"not valid YAML: {exc}") from None
 
 
 def parse_spec(data: Any, source: str) -> ModuleSpec:

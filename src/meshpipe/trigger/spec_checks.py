@@ -5,10 +5,11 @@ A check returns ``None`` for an acceptable value, else what was expected (the er
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from meshpipe.trigger.errors import SpecError
@@ -24,7 +25,9 @@ __all__ = [
     "as_text",
     "boolean",
     "finite_number",
+    "nearest",
     "non_empty_string",
+    "one_line_text",
     "one_of",
     "pattern",
     "positive",
@@ -41,6 +44,12 @@ _TYPE_NAMES = {str: "a string", bool: "a boolean", int: "a number", list: "a lis
 def non_empty_string(value: Any) -> str | None:
     """Accept a non-empty string."""
     return None if isinstance(value, str) and value else "a non-empty string"
+
+
+def one_line_text(value: Any) -> str | None:
+    """Accept a non-blank string of one line without control characters (a label)."""
+    ok = isinstance(value, str) and value.strip() != "" and value.isprintable()
+    return None if ok else "a non-empty label on one line, without control characters"
 
 
 def pattern(regex: re.Pattern[str], expected: str) -> Check:
@@ -70,9 +79,30 @@ def positive(value: Any) -> str | None:
     return None if finite_number(value) and value > 0 else "a number greater than 0"
 
 
-def one_of(options: tuple[str, ...]) -> Check:
-    """A check accepting only ``options``."""
-    return lambda value: None if value in options else "one of " + ", ".join(options)
+class one_of:  # lower case: called like the other check factories
+    """A check accepting only ``options``; errors suggest the nearest option for a typo."""
+
+    def __init__(self, options: tuple[str, ...]) -> None:
+        self.options = options
+
+    def __call__(self, value: Any) -> str | None:
+        return None if value in self.options else "one of " + ", ".join(self.options)
+
+
+def nearest(value: object, options: Iterable[str]) -> str | None:
+    """The option closest to a mistyped ``value`` (``workflow`` -> ``workflows``), if one is close enough."""
+    if not isinstance(value, str):
+        return None
+    options = list(options)
+    found = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+    if found:
+        return found[0]
+    lowered = {option.lower(): option for option in options}
+    if value.lower() in lowered:
+        return lowered[value.lower()]
+    # An abbreviation: ``repo`` -> ``repository`` (when only one key starts that way).
+    started = [option for option in options if len(value) >= 3 and option.startswith(value)]
+    return started[0] if len(started) == 1 else None
 
 
 def string_map(value: Any) -> str | None:
@@ -104,7 +134,9 @@ class BaseParser:
             self.fail(path or "(top level)", f"expected a mapping, got {self.kind(value)}")
         for key in value:
             if key not in allowed:
-                self.fail(self.join(path, str(key)), "unknown key; expected one of " + ", ".join(allowed))
+                guess = nearest(key, allowed)
+                hint = f"did you mean `{guess}`? " if guess else ""
+                self.fail(self.join(path, str(key)), f"unknown key; {hint}expected one of " + ", ".join(allowed))
         for key in required:
             if key not in value:
                 self.fail(self.join(path, key), "required key is missing")
@@ -129,7 +161,9 @@ class BaseParser:
         """Return ``value`` if ``check`` accepts it, else fail with what was expected."""
         expected = check(value)
         if expected is not None:
-            self.fail(path, f"expected {expected}, got {self.kind(value)} {value!r}"[:300])
+            guess = nearest(value, check.options) if isinstance(check, one_of) else None
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            self.fail(path, f"expected {expected}, got {self.kind(value)} {value!r}"[:300] + hint)
         return value
 
     def description(self, body: Mapping[str, Any], path: str) -> str:

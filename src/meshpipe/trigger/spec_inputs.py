@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from meshpipe.trigger.regex import problem as re2_problem
+from meshpipe.trigger.regex import searcher
 from meshpipe.trigger.spec import CONTEXT_SOURCES, ENV_NAME, INPUT_TYPES, RESERVED_VARIABLES, TF_IDENTIFIER, Input
 from meshpipe.trigger.spec_checks import (
     INPUT_CHECK,
@@ -13,6 +14,7 @@ from meshpipe.trigger.spec_checks import (
     BaseParser,
     as_text,
     non_empty_string,
+    one_line_text,
     one_of,
     pattern,
     static_value,
@@ -63,8 +65,13 @@ class InputParser(BaseParser):
     def typed(self, data: Mapping[str, Any], path: str, name: str) -> Input:
         """A workflow input backed by a typed module variable."""
         body = self.mapping(
-            data, path, ("name", "description", "type", "variable", "default", "allowed", "regex", "example")
+            data,
+            path,
+            ("name", "description", "display_name", "type", "variable", "default", "allowed", "regex", "example"),
         )
+        display_name = body.get("display_name")
+        if display_name is not None:
+            self.check(display_name, self.join(path, "display_name"), one_line_text)
         kind = self.check(body.get("type"), self.join(path, "type"), one_of(INPUT_TYPES))
         variable = body.get("variable", name.replace("-", "_"))
         self.check(variable, self.join(path, "variable"), pattern(TF_IDENTIFIER, "a Terraform identifier"))
@@ -84,10 +91,10 @@ class InputParser(BaseParser):
             if kind != "string":
                 self.fail(self.join(path, "regex"), f"only string inputs take `regex`, not {kind}")
             self.check(regex, self.join(path, "regex"), non_empty_string)
-            try:
-                compiled = re.compile(regex)
-            except re.error as exc:
-                self.fail(self.join(path, "regex"), f"not a valid regular expression: {exc}")
+            why = re2_problem(regex)
+            if why is not None:
+                self.fail(self.join(path, "regex"), f"{regex!r}: {why}")
+            matches = searcher(regex)
         default = body.get("default", MISSING)
         for key in ("default", "example"):
             value = body.get(key)
@@ -96,7 +103,7 @@ class InputParser(BaseParser):
             self.check(value, self.join(path, key), check)
             if allowed is not None and value not in allowed:
                 self.fail(self.join(path, key), f"{value!r} is not one of the allowed values")
-            if regex is not None and not compiled.search(value):
+            if regex is not None and not matches(value):
                 self.fail(self.join(path, key), f"{value!r} does not match the regex {regex!r}")
         if default is MISSING and regex is not None and body.get("example") is None:
             self.fail(
@@ -113,4 +120,5 @@ class InputParser(BaseParser):
             allowed=None if allowed is None else tuple(allowed),
             regex=regex,
             example=body.get("example"),
+            display_name=None if display_name is None else display_name.strip(),
         )

@@ -6,12 +6,12 @@ suite cover the dispatches with real applies against the fake GitHub.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from meshpipe.trigger.hcl import Raw
 from meshpipe.trigger.prerun import RUN_FILE
+from meshpipe.trigger.regex import searcher
 from meshpipe.trigger.spec import RUN_URL_INPUT, ModuleSpec, Setting
 from meshpipe.trigger.variables import Variable
 
@@ -361,6 +361,6 @@ def _bad_value(spec: ModuleSpec, variable: Variable, index: int, fixed: dict[str
             return max(item.allowed) + 1
         return next(v for v in ("not-allowed", "not-allowed-2") if v not in item.allowed)
     if item.regex is not None:
-        pattern = re.compile(item.regex)
-        return next((v for v in _BAD_STRINGS if not pattern.search(v)), _NONE)
+        matches = searcher(item.regex)  # RE2, like Terraform: the spec may use RE2-only syntax such as \z
+        return next((v for v in _BAD_STRINGS if not matches(v)), _NONE)
     return _NONE

@@ -46,7 +46,11 @@ SETTING_VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "wait_timeout_seconds": ("number", "Upper bound in seconds for waiting on a workflow run."),
     "poll_interval_seconds": ("number", "Seconds between two polls of the workflow run while waiting."),
-    "python": ("string", "Python 3 interpreter that runs the bundled dispatcher (standard library only)."),
+    "python": (
+        "string",
+        "Python 3 interpreter that runs the bundled dispatcher (standard library only); python3 means /usr/bin/python3 "
+        "when it exists, else python3 from PATH.",
+    ),
 }
 
 MESHSTACK_VARIABLES: tuple[tuple[str, str], ...] = (

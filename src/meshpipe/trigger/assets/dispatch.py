@@ -1,14 +1,34 @@
 """meshpipe dispatcher: start a GitHub Actions workflow for a Trigger Module and optionally wait for it.
 
 Runs on meshStack's runner through ``local-exec`` (``python3 dispatch.py apply|destroy``), so it uses the Python 3.8+
-standard library only; the optional ``cryptography`` package signs GitHub App JWTs when importable, otherwise the
-``openssl`` command does. Every value arrives in the ``MESHPIPE_DISPATCH`` JSON environment variable; secrets (the
-token, the App key, sensitive inputs) are read from the process environment by name and never printed. In phase
-``destroy`` a configuration without a ``workflow`` (or ``event_type``) means the module has no destroy workflow: the
-dispatcher logs that nothing fires and exits 0 without any request or credentials.
+standard library only; GitHub App JWTs are signed (RS256) with the optional ``cryptography`` package when it is
+importable, otherwise with the standard library (a small DER reader for PKCS#1 and PKCS#8 keys, CRT signing): the
+runner image has no ``openssl`` command and nothing guarantees ``cryptography``. Every value arrives in the
+``MESHPIPE_DISPATCH`` JSON environment variable; secrets (the token, the App key, sensitive inputs) are read from
+the process environment by name and never printed. In phase ``destroy`` a configuration without a ``workflow`` (or
+``event_type``) means the module has no destroy workflow: the dispatcher logs that nothing fires and exits 0 without
+any request or credentials.
 
-Environment switches for tests and operators: ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY=1`` forces the ``openssl`` signing
-path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` bounds the search for a run after a lost dispatch response and the
+The configuration may come in chunks ``MESHPIPE_DISPATCH_0``, ``MESHPIPE_DISPATCH_1``, ... (joined in index order up
+to the first missing index; they win over a single ``MESHPIPE_DISPATCH``), since one variable holds at most 128 KiB.
+An unknown key fails an apply and only warns in a destroy: a destroy must stay possible.
+
+The meshStack run is resolved at execution time. The definition's pre-run script writes the run file (``run_file``,
+``.meshpipe-run.json`` in terraform's working directory: mode, run URL and uuid, behavior, building block uuid,
+workspace, project — nothing secret). When it exists (and names the same building block), its values win over the
+configuration's: the behavior, the run URL sent as ``run_url_input``, every ``context_inputs`` field and the run
+uuid. A saved-plan replay thus dispatches with the APPLY run's URL, and a destroy carries the DESTROY run's URL. A
+malformed run file fails an apply with one line; a destroy warns and uses its stored configuration. The apply phase
+fires nothing for DESTROY (async destroy applies first) and DETECT, and treats an unknown behavior like APPLY with a
+warning; the destroy phase never refuses a behavior.
+
+Networks: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured (urllib reads them), and a CA bundle named by
+``CUSTOM_CA_CERTS_PATH`` (meshStack's runner passes it), else ``SSL_CERT_FILE`` or ``REQUESTS_CA_BUNDLE``, is trusted
+in addition to the system's. The runner cleans the environment: proxies reach the dispatcher only when the definition
+declares them as environment inputs.
+
+Environment switches for tests and operators: ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY=1`` forces the standard library
+signing path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` bounds the search for a run after a lost dispatch response and the
 best-effort lookup of the run's URL when not waiting (default 15).
 
 Exit 0 on success; on failure one line on stderr ``meshpipe-dispatch: error: ...`` and exit 1.
@@ -17,16 +37,14 @@ Exit 0 on success; on failure one line on stderr ``meshpipe-dispatch: error: ...
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.client
 import json
 import os
 import random
 import re
 import socket
-import subprocess
+import ssl
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -84,16 +102,30 @@ CONFIG_KEYS = (
     "secret_inputs",
     "correlation_input",
     "behavior",
-    "run_id",
-    "building_block_id",
-    "run_file",
-    "run_url_input",
-    "context_inputs",
     "wait",
     "wait_timeout_seconds",
     "poll_interval_seconds",
     "auth",
+    "run_file",
+    "run_url_input",
+    "context_inputs",
+    "run_id",
+    "building_block_id",
+    "fingerprint",
 )
+#: fields of the run file a ``context_inputs`` entry may name, and the run file key each one is read from
+CONTEXT_FIELDS = {
+    "run_url": "url",
+    "run_id": "uuid",
+    "building_block_id": "buildingBlockUuid",
+    "behavior": "behavior",
+    "workspace": "workspace",
+    "project": "project",
+}
+MAX_RUN_FILE_BYTES = 64 * 1024
+WARNING_PREFIX = "meshpipe-dispatch: warning: "
+#: where a custom CA bundle may be named, first found wins (meshStack's runner passes CUSTOM_CA_CERTS_PATH)
+CA_BUNDLE_VARIABLES = ("CUSTOM_CA_CERTS_PATH", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -157,6 +189,11 @@ def log(config: Config, message: str) -> None:
     _write(sys.stdout, f"[{config.module}] {message}")
 
 
+def warn(message: str) -> None:
+    """A warning line on stderr: something was off, the dispatcher carries on."""
+    _write(sys.stderr, WARNING_PREFIX + message)
+
+
 def format_error(error: BaseException) -> str:
     """The one stderr line for a failure, secrets masked."""
     return redact(ERROR_PREFIX + " ".join(str(error).split()))
@@ -171,7 +208,10 @@ class Config:
     def __init__(self, data: Mapping[str, Any], phase: str = "apply") -> None:
         unknown = sorted(set(data) - set(CONFIG_KEYS))
         if unknown:
-            raise ConfigError(f"MESHPIPE_DISPATCH: unknown key {unknown[0]!r}; known keys: {', '.join(CONFIG_KEYS)}")
+            message = f"MESHPIPE_DISPATCH: unknown key {unknown[0]!r}; known keys: {', '.join(CONFIG_KEYS)}"
+            if phase != "destroy":
+                raise ConfigError(message)
+            warn(message + " (ignored: a destroy must stay possible)")  # e.g. stored by a newer module version
         if data.get("version", 1) != 1:
             raise ConfigError(f"MESHPIPE_DISPATCH.version: expected 1, got {data.get('version')!r}")
         self.module = _str(data, "module", default="meshpipe-trigger")
@@ -200,9 +240,20 @@ class Config:
         if both:
             raise ConfigError(f"MESHPIPE_DISPATCH.secret_inputs.{both[0]}: also given in inputs")
         self.correlation_input = _opt_str(data, "correlation_input")
+        # Any string: an unknown behavior (a future IMPORT) is treated like APPLY at run time, never refused.
         self.behavior = _opt_str(data, "behavior")
-        if self.behavior is not None and self.behavior not in BEHAVIORS:
-            raise ConfigError(f"MESHPIPE_DISPATCH.behavior: expected one of {', '.join(BEHAVIORS)} or null")
+        self.run_file = _opt_str(data, "run_file")
+        self.run_url_input = _opt_str(data, "run_url_input")
+        self.context_inputs = _str_map(data, "context_inputs")
+        for name, field in self.context_inputs.items():
+            if field not in CONTEXT_FIELDS:
+                raise ConfigError(
+                    f"MESHPIPE_DISPATCH.context_inputs.{name}: expected one of {', '.join(CONTEXT_FIELDS)}, "
+                    f"got {field!r}"
+                )
+        self.run_id = _opt_str(data, "run_id")
+        self.building_block_id = _opt_str(data, "building_block_id")
+        self.fingerprint = _opt_str(data, "fingerprint")
         self.wait = data.get("wait", False)
         if not isinstance(self.wait, bool):
             raise ConfigError(f"MESHPIPE_DISPATCH.wait: expected true or false, got {self.wait!r}")
@@ -220,16 +271,31 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], phase: str = "apply") -> Config:
-        """Parse and validate ``MESHPIPE_DISPATCH`` from an environment mapping (for ``phase``)."""
-        raw = environ.get("MESHPIPE_DISPATCH") or config_from_chunks(environ)
+        """Parse and validate the configuration (for ``phase``) from an environment mapping.
+
+        The module passes it base64-encoded in ``MESHPIPE_DISPATCH_B64_0``, ``_1``, ... (one variable holds at most
+        128 KiB, and base64 keeps every character one byte); also accepted: ``MESHPIPE_DISPATCH_0``, ``_1``, ...
+        concatenated in index order up to the first missing index, or a single ``MESHPIPE_DISPATCH``.
+        """
+        name = "MESHPIPE_DISPATCH"
+        raw = config_from_chunks(environ)
+        if raw is not None:
+            name = "MESHPIPE_DISPATCH_B64_*"
+        else:
+            parts: list[str] = []
+            while f"MESHPIPE_DISPATCH_{len(parts)}" in environ:
+                parts.append(environ[f"MESHPIPE_DISPATCH_{len(parts)}"])
+            if parts:
+                name = f"MESHPIPE_DISPATCH_0..{len(parts) - 1}"
+            raw = "".join(parts) if parts else environ.get("MESHPIPE_DISPATCH")
         if not raw:
             raise ConfigError("MESHPIPE_DISPATCH is not set (the Trigger Module passes its configuration there)")
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            raise ConfigError(f"MESHPIPE_DISPATCH is not valid JSON: {exc}") from None
+            raise ConfigError(f"{name} is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
-            raise ConfigError("MESHPIPE_DISPATCH: expected a JSON object")
+            raise ConfigError(f"{name}: expected a JSON object")
         return cls(data, phase)
 
     @property
@@ -298,9 +364,83 @@ def _positive(data: Mapping[str, Any], key: str, default: float) -> float:
     return float(value)
 
 
-def build_inputs(config: Config, environ: Mapping[str, str], correlation_id: str) -> dict[str, str]:
-    """The inputs to send: static ones, secret ones read from the environment now, and the correlation id."""
+# --------------------------------------------------------------------------------------------- the meshStack run
+
+
+class RunContext:
+    """What the dispatcher knows about the current meshStack run, and where it learnt it.
+
+    Terraform's values (from the deprecated run variables) come first; the run file that the definition's pre-run
+    script writes on every run wins over them, because a saved-plan replay or a DETECT run has no run variables and a
+    plan freezes what Terraform knew at plan time.
+    """
+
+    def __init__(self, config: Config, run_file: Mapping[str, str | None] | None = None) -> None:
+        self.from_file = run_file is not None
+        file = run_file or {}
+        known = {"behavior": config.behavior, "uuid": config.run_id, "buildingBlockUuid": config.building_block_id}
+        known["url"] = config.inputs.get(config.run_url_input) if config.run_url_input else None
+        for name, field in config.context_inputs.items():
+            if known.get(CONTEXT_FIELDS[field]) is None:
+                known[CONTEXT_FIELDS[field]] = config.inputs.get(name)
+        self.values = {key: file.get(key) or known.get(key) for key in set(known) | set(file)}
+        # A run file without a behavior still names the mode the runner runs in.
+        self.behavior = self.values.get("behavior") or (file.get("mode") if file else None)
+        self.run_id = self.values.get("uuid")
+        self.building_block_id = self.values.get("buildingBlockUuid")
+
+    def field(self, name: str) -> str | None:
+        """The value of a ``context_inputs`` field (``run_url``, ``workspace``, ...)."""
+        return self.behavior if name == "behavior" else self.values.get(CONTEXT_FIELDS[name])
+
+
+def read_run_file(config: Config, phase: str) -> dict[str, str | None] | None:
+    """The run file the pre-run script wrote, or None when there is none (or, in destroy, when it is unusable).
+
+    A malformed file fails an apply with one line; a destroy warns and falls back to its stored configuration,
+    because a destroy must stay possible. A file of another building block is ignored with a warning.
+    """
+    if not config.run_file or not os.path.isfile(config.run_file):
+        return None
+    try:
+        with open(config.run_file, "rb") as handle:
+            raw = handle.read(MAX_RUN_FILE_BYTES + 1)
+        if len(raw) > MAX_RUN_FILE_BYTES:
+            raise ValueError(f"larger than {MAX_RUN_FILE_BYTES // 1024} KiB")
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        if data.get("version") != 1:
+            raise ValueError(f"version: expected 1, got {data.get('version')!r}")
+        for key, value in data.items():
+            if key != "version" and value is not None and not isinstance(value, str):
+                raise ValueError(f"{key}: expected a string or null, got {type(value).__name__}")
+    except (OSError, ValueError) as exc:
+        message = f"run file {config.run_file}: {_reason(exc) if isinstance(exc, OSError) else exc}"
+        if phase != "destroy":
+            raise ConfigError(message + " (the definition's pre-run script writes it)") from None
+        warn(message + "; using the stored configuration instead")
+        return None
+    found, expected = data.get("buildingBlockUuid"), config.building_block_id
+    if found and expected and found != expected:
+        warn(f"run file {config.run_file} belongs to building block {found}, not {expected}: ignored")
+        return None
+    return {key: value for key, value in data.items() if key != "version"}
+
+
+def build_inputs(
+    config: Config, environ: Mapping[str, str], correlation_id: str, context: RunContext | None = None
+) -> dict[str, str]:
+    """The inputs to send: static ones, the run's context, secret ones read from the environment now, and the
+    correlation id."""
     inputs = dict(config.inputs)
+    if context is not None and context.from_file:
+        for name, field in config.context_inputs.items():
+            value = context.field(field)
+            if value is not None:
+                inputs[name] = value
+        if config.run_url_input and context.field("run_url"):
+            inputs[config.run_url_input] = context.field("run_url") or ""
     for name, env in sorted(config.secret_inputs.items()):
         value = environ.get(env)
         if value is None:
@@ -358,10 +498,15 @@ class _NoRaise(urllib.request.HTTPErrorProcessor):
 class Http:
     """One request at a time with GitHub's headers; retries live in the callers."""
 
-    def __init__(self, user_agent: str, token: str | None = None) -> None:
+    def __init__(self, user_agent: str, token: str | None = None, environ: Mapping[str, str] | None = None) -> None:
         self.user_agent = user_agent
         self.token = token
-        self._opener = urllib.request.build_opener(_NoRaise())
+        # Proxies: urllib's default ProxyHandler reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY from the environment.
+        handlers: list[Any] = [_NoRaise()]
+        context = ssl_context(environ or {})
+        if context is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        self._opener = urllib.request.build_opener(*handlers)
 
     def request(self, method: str, url: str, body: Any = None, token: str | None = None) -> Response:
         """Send once; raise :class:`TransportError` when no HTTP answer arrives."""
@@ -385,8 +530,11 @@ class Http:
             # urllib wraps errors of connect/send; only a refused connection or a failed DNS lookup proves
             # that the request never reached the server.
             reason = exc.reason
-            not_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
-            raise TransportError(method, url, _reason(reason), maybe_sent=not not_sent) from None
+            not_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror, ssl.CertificateError))
+            text = _reason(reason)
+            if isinstance(reason, ssl.CertificateError):
+                text += f" (hint: give the CA bundle's path in {' or '.join(CA_BUNDLE_VARIABLES)})"
+            raise TransportError(method, url, text, maybe_sent=not not_sent) from None
         except (OSError, http.client.HTTPException) as exc:
             raise TransportError(method, url, _reason(exc), maybe_sent=True) from None
         except ValueError:
@@ -394,6 +542,24 @@ class Http:
             raise DispatchError(
                 f"{method} {url}: invalid request (a header or the URL has control characters)"
             ) from None
+
+
+def ssl_context(environ: Mapping[str, str]) -> ssl.SSLContext | None:
+    """A TLS context that also trusts the CA bundle (file or directory) named by the first variable set, if any."""
+    for name in CA_BUNDLE_VARIABLES:
+        path = environ.get(name)
+        if not path:
+            continue
+        context = ssl.create_default_context()
+        try:
+            if os.path.isdir(path):
+                context.load_verify_locations(capath=path)
+            else:
+                context.load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"{name}: cannot load the CA bundle {path}: {_reason(exc)}") from None
+        return context
+    return None
 
 
 def _reason(exc: object) -> str:
@@ -723,8 +889,93 @@ def load_private_key(value: str) -> bytes:
     return (text.replace("\\n", "\n").strip() + "\n").encode("ascii", "replace")
 
 
+# SHA-256's DigestInfo prefix for EMSA-PKCS1-v1_5 (RFC 8017, section 9.2, note 1).
+SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+RSA_ENCRYPTION_OID = bytes.fromhex("2a864886f70d010101")  # 1.2.840.113549.1.1.1
+
+
+def _der_items(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    """The DER elements between ``start`` and ``end``, each as (tag, content start, content end)."""
+    items = []
+    while start < end:
+        if start + 2 > end:
+            raise ValueError("truncated DER")
+        tag, length, start = data[start], data[start + 1], start + 2
+        if length & 0x80:
+            size = length & 0x7F
+            if not 0 < size <= 4 or start + size > end:
+                raise ValueError("bad DER length")
+            length, start = int.from_bytes(data[start : start + size], "big"), start + size
+        if start + length > end:
+            raise ValueError("truncated DER")
+        items.append((tag, start, start + length))
+        start += length
+    return items
+
+
+def _der_sequence(data: bytes, item: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    if item[0] != 0x30:
+        raise ValueError("expected a DER SEQUENCE")
+    return _der_items(data, item[1], item[2])
+
+
+def rsa_numbers(pem: bytes) -> list[int]:
+    """``[n, e, d, p, q, dP, dQ, qInv]`` of an unencrypted RSA key in PKCS#1 or PKCS#8 PEM form."""
+    import binascii
+
+    text = pem.decode("ascii", "replace")
+    begin = text.find("-----BEGIN ") + 11
+    label = text[begin : text.find("-----", begin)]
+    if "ENCRYPTED" in label or "Proc-Type: 4,ENCRYPTED" in text:
+        raise ConfigError("the GitHub App private key is encrypted; use an unencrypted PKCS#1 or PKCS#8 key")
+    if label not in ("RSA PRIVATE KEY", "PRIVATE KEY"):
+        raise ConfigError(f"the GitHub App private key is a {label[:30]!r} PEM, not an RSA private key")
+    body = "".join(line for line in text.splitlines() if line and not line.startswith("-----"))
+    try:
+        der = binascii.a2b_base64(body.encode("ascii", "replace"))
+        (top,) = _der_items(der, 0, len(der))
+        items = _der_sequence(der, top)
+        if label == "PRIVATE KEY":  # PKCS#8 PrivateKeyInfo: version, AlgorithmIdentifier, privateKey OCTET STRING
+            oid = _der_sequence(der, items[1])[0]
+            if oid[0] != 0x06 or der[oid[1] : oid[2]] != RSA_ENCRYPTION_OID:
+                raise ConfigError("the GitHub App private key is not an RSA key")
+            if items[2][0] != 0x04:
+                raise ValueError("expected an OCTET STRING")
+            (top,) = _der_items(der, items[2][1], items[2][2])
+            items = _der_sequence(der, top)
+        numbers = [int.from_bytes(der[start:end], "big") for tag, start, end in items[1:9] if tag == 0x02]
+        if len(numbers) != 8 or der[items[0][1] : items[0][2]] != b"\x00":
+            raise ValueError("not a two-prime RSAPrivateKey")
+    except (ValueError, IndexError, binascii.Error):
+        raise ConfigError("the GitHub App private key cannot be parsed (expected an RSA key in PEM form)") from None
+    return numbers
+
+
+def sign_rs256_stdlib(pem: bytes, data: bytes) -> bytes:
+    """RSASSA-PKCS1-v1_5 with SHA-256 (RFC 8017, 8.2.1) with the standard library, using the CRT parameters."""
+    import hashlib
+
+    n, e, _, p, q, dp, dq, qinv = rsa_numbers(pem)
+    size = (n.bit_length() + 7) // 8
+    digest_info = SHA256_DIGEST_INFO + hashlib.sha256(data).digest()
+    if size < len(digest_info) + 11:
+        raise ConfigError("the GitHub App private key is too short for RS256")
+    encoded = b"\x00\x01" + b"\xff" * (size - len(digest_info) - 3) + b"\x00" + digest_info
+    message = int.from_bytes(encoded, "big")
+    s1, s2 = pow(message, dp, p), pow(message, dq, q)
+    signature = s2 + ((qinv * (s1 - s2)) % p) * q
+    # Check before use: a key with inconsistent parameters would otherwise send a signature that leaks a factor.
+    if pow(signature, e, n) != message:
+        raise ConfigError("the GitHub App private key is inconsistent (its RSA parameters do not match)")
+    return signature.to_bytes(size, "big")
+
+
 def sign_rs256(pem: bytes, data: bytes, environ: Mapping[str, str]) -> bytes:
-    """RSASSA-PKCS1-v1_5 SHA-256 signature with ``cryptography``, else with ``openssl`` (key in a 0600 temp file)."""
+    """RS256 signature with ``cryptography`` when importable, else with the standard library.
+
+    ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY=1`` forces the standard library path (the runner image cannot rely on
+    ``cryptography``). Both paths refuse encrypted, non-RSA and unparsable keys with the same line.
+    """
     if environ.get("MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY") != "1":
         try:
             from cryptography.hazmat.primitives import hashes, serialization
@@ -732,33 +983,17 @@ def sign_rs256(pem: bytes, data: bytes, environ: Mapping[str, str]) -> bytes:
         except ImportError:
             pass
         else:
+            rsa_numbers(pem)  # the same checks and messages as the standard library path
             try:
                 key = serialization.load_pem_private_key(pem, password=None)
-            except (ValueError, TypeError) as exc:
-                raise ConfigError(f"the GitHub App private key cannot be loaded: {type(exc).__name__}") from None
+            except (ValueError, TypeError):
+                raise ConfigError(
+                    "the GitHub App private key cannot be parsed (expected an RSA key in PEM form)"
+                ) from None
             if not isinstance(key, rsa.RSAPrivateKey):
                 raise ConfigError("the GitHub App private key is not an RSA key")
             return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    fd, path = tempfile.mkstemp(prefix="meshpipe-app-key-", suffix=".pem")
-    try:
-        os.chmod(path, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-        try:
-            result = subprocess.run(
-                ["openssl", "dgst", "-sha256", "-sign", path], input=data, capture_output=True, timeout=60
-            )
-        except FileNotFoundError:
-            raise ConfigError(
-                "cannot sign the GitHub App JWT: the cryptography package is not importable and openssl is not on PATH"
-            ) from None
-        if result.returncode != 0 or not result.stdout:
-            first = (result.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[0]
-            raise ConfigError(f"openssl could not sign the GitHub App JWT: {_clip(first, 200)}")
-        return result.stdout
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+    return sign_rs256_stdlib(pem, data)
 
 
 def make_jwt(app_id: str, pem: bytes, now: float, environ: Mapping[str, str]) -> str:
@@ -889,14 +1124,17 @@ def run(argv: list[str], environ: Mapping[str, str]) -> None:
         what = "workflow" if config.event == "workflow_dispatch" else "event type"
         log(config, f"no destroy {what} configured: nothing to fire")
         return
-    if phase == "apply" and config.behavior in ("DESTROY", "DETECT"):
-        why = "a DESTROY run applies before destroying" if config.behavior == "DESTROY" else "DETECT only plans"
-        log(config, f"behavior {config.behavior}: not dispatching the apply workflow ({why})")
+    context = RunContext(config, read_run_file(config, phase))
+    if phase == "apply" and context.behavior in ("DESTROY", "DETECT"):
+        why = "a DESTROY run applies before destroying" if context.behavior == "DESTROY" else "DETECT only plans"
+        log(config, f"behavior {context.behavior}: not dispatching the apply workflow ({why})")
         return
+    if phase == "apply" and context.behavior not in (None, *BEHAVIORS):
+        warn(f"unknown behavior {context.behavior!r}: treated like APPLY")
     correlation_id = uuid.uuid4().hex
-    inputs = build_inputs(config, environ, correlation_id)
+    inputs = build_inputs(config, environ, correlation_id, context)
     auth_kind = choose_auth(config, environ)
-    http = Http(f"meshpipe-dispatch/{__version__} ({config.module})")
+    http = Http(f"meshpipe-dispatch/{__version__} ({config.module})", environ=environ)
     http.token = resolve_token(config, environ, http, auth_kind)
     client = Client(config, http, auth_kind)
     settle = settle_seconds(environ)
