@@ -113,6 +113,10 @@ def test_every_monospace_cell_draws_its_underscores(showcase: tuple[FakeMeshStac
 def test_dom_has_titles_separate_badges_and_a_link_to_the_github_run_page(
     showcase: tuple[FakeMeshStack, str],
 ) -> None:
+    """Issue 9.13: a run without a display name was titled "team-bucket" (the example's name), the source's badge
+    and link read "FAILEDexternal run 10000001" (no space between them), and the link, the fake GitHub run's
+    ``html_url``, answered 404.
+    """
     fake, external_url = showcase
     dom = parse_dom(chromium(f"{fake.url}/", "--dump-dom"))
     titles = [h.text.split(" run #")[0].strip() for h in dom.find_all("h2", "run-title")]

@@ -85,6 +85,7 @@ def test_durations_read_as_people_say_them(seconds: float, text: str) -> None:
 
 
 def test_a_run_without_display_name_is_titled_after_its_building_block(fake_meshstack: FakeMeshStack) -> None:
+    """Issue 9.13: ``create_run()`` without a display name made a run called "team-bucket", the example's name."""
     run = fake_meshstack.create_run()
     page = requests.get(f"{fake_meshstack.url}/", timeout=5).text
     assert f"building block {run.building_block_uuid[:8]}" in page
@@ -103,6 +104,7 @@ def test_timeline_values_are_escaped(fake_meshstack: FakeMeshStack) -> None:
 
 
 def test_github_run_page_answers_at_the_runs_html_url(fake_github: FakeGitHub) -> None:
+    """Issue 9.13: the status page's "external run" link (the run's ``html_url``) led to the fake GitHub's 404."""
     url, run_id = github_run_url(fake_github)
     page = requests.get(url, timeout=5)
     assert page.status_code == 200
