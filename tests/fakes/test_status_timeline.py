@@ -121,3 +121,12 @@ def test_github_run_page_escapes_inputs(fake_github: FakeGitHub) -> None:
     run_id = dispatch(fake_github, correlation_id="<script>alert(1)</script>")
     page = requests.get(fake_github.run(run_id).html_url, timeout=5).text
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_a_sources_summary_is_shown_escaped(fake_meshstack: FakeMeshStack) -> None:
+    fake_meshstack.add_api_token("status-page-token")
+    run = fake_meshstack.create_run(display_name="x")
+    report(run, "github", {"source": {"id": "github"}, "steps": []}, register=True)
+    report(run, "github", {"summary": "## Result\n<b>orders_db</b> created"})
+    page = requests.get(f"{fake_meshstack.url}/", timeout=5).text
+    assert "## Result\n&lt;b&gt;orders_db&lt;/b&gt; created" in page
