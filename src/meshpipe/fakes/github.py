@@ -86,6 +86,9 @@ class FakeGitHub(RunControlHandlers, ApiHandlers, FakeServer):
         self._clear()
         self._register_routes()
         self._register_control_routes()
+        from meshpipe.fakes.github_pages import add_web_pages
+
+        add_web_pages(self)  # a run's html_url answers with a page (the status page links it)
 
     def _clear(self) -> None:
         self.repositories: dict[str, Repository] = {}
