@@ -21,7 +21,8 @@ def resolve_spec(spec: SpecArgument, spec_path: str | None = None) -> tuple[Modu
     """
     if isinstance(spec, ModuleSpec):
         return spec, spec_path or spec.source
-    from meshpipe.trigger.cli import path_label, project_root
+    from meshpipe.trigger.cli import project_root
+    from meshpipe.trigger.headers import relative_label
 
     path = Path(spec)
-    return load_spec(path), spec_path or path_label(path, project_root(path))
+    return load_spec(path), spec_path or relative_label(path, project_root(path))
