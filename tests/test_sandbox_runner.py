@@ -4,6 +4,7 @@ control plane are claimed and executed, and a DETECT run's plan can be approved.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,3 +109,24 @@ def test_block_runs_rejects_an_unknown_behavior_or_input(sandbox: tuple[str, Pat
         f"{url}/_fake/block-runs", json={"behavior": "APPLY", "inputs": {"colour": "red"}}, headers=CONTROL, timeout=5
     )
     assert unknown.status_code == 400 and "no input named colour" in unknown.text
+
+
+def test_an_example_without_a_published_definition_gets_the_fakes_without_the_runner(tmp_path: Path) -> None:
+    example = tmp_path / "bare-bucket"
+    source = Path(__file__).resolve().parents[1] / "examples" / "team-bucket"
+    shutil.copytree(source, example, ignore=shutil.ignore_patterns("publish", ".terraform*", "__pycache__"))
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "meshpipe", "sandbox", "--example", str(example)],
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            wait_for(lambda: "sandbox running" in stderr.read_text(), 30)
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "runner emulation off: " in stderr.read_text() and "publish/definition.tf" in stderr.read_text()
