@@ -198,10 +198,10 @@ def test_a_post_whose_answer_a_killed_attempt_never_saw_is_found_before_posting_
     """Reproduction (old code): the first process dies while GitHub is still handling its POST; the next attempt
     posted again at once and the workflow started twice."""
     setup_repo(fake_github, duration=0.2)
-    fake_github.add_fault(delay=1.5, after=True, method="POST", path=r"/dispatches$")
+    fake_github.add_fault(delay=4, after=True, method="POST", path=r"/dispatches$")
     first = _start(fake_github, tmp_path)
     wait_until(lambda: any(tmp_path.glob(".meshpipe-dispatch-*")))
-    time.sleep(0.3)  # the POST is on its way; the fake answers it only after 1.5 s
+    time.sleep(0.5)  # the POST is on its way; the fake handles it only after 4 s
     first.kill()
     first.communicate(timeout=10)
     assert fake_github.dispatches == []
@@ -444,15 +444,18 @@ def _closed_port() -> str:
         pytest.param(None, {}, False, id="refused-never-sent"),
         pytest.param(_silent, {}, True, id="timeout-maybe-sent"),
         pytest.param(_reset_after_reading, {}, True, id="reset-after-the-request-maybe-sent"),
-        # urllib wraps this one in URLError: not every URLError proves that nothing was sent
+        # the connection was made: an error while the request is written may still have reached the server
         pytest.param(_reset_at_once, {"x": "y" * (16 << 20)}, True, id="reset-while-sending-maybe-sent"),
     ],
 )
 def test_whether_a_failed_post_may_have_started_a_run(
     dispatcher: ModuleType, peer: Callable[[socket.socket], None] | None, body: dict[str, str], maybe_sent: bool
 ) -> None:
-    """Only a refused connection (or a failed DNS lookup, or a rejected certificate) proves that GitHub never saw
-    the POST; everything else may have started a run and is looked for before posting again."""
+    """Only a connection that could not be made (refused, a failed DNS lookup, a rejected certificate) proves that
+    GitHub never saw the POST; everything after may have started a run and is looked for before posting again.
+
+    Mutations this catches: a refused connection counted as maybe sent; every socket error (formerly every
+    ``URLError``) counted as never sent."""
     servers = _raw_server(peer) if peer else iter([_closed_port()])
     url = next(servers)
     try:

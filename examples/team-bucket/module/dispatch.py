@@ -23,24 +23,25 @@ malformed run file fails an apply with one line; a destroy warns and uses its st
 fires nothing for DESTROY (async destroy applies first) and DETECT, and treats an unknown behavior like APPLY with a
 warning; the destroy phase never refuses a behavior.
 
-Networks: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured (urllib reads them), and a CA bundle named by
+Networks: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured (urllib's rules), and a CA bundle named by
 ``CUSTOM_CA_CERTS_PATH`` (meshStack's runner passes it), else ``SSL_CERT_FILE`` or ``REQUESTS_CA_BUNDLE``, is trusted
 in addition to the system's. The runner cleans the environment: proxies reach the dispatcher only when the definition
 declares them as environment inputs.
 
-Exactly once. Every dispatch carries a correlation id (sent as ``correlation_input`` and found in the run's title).
-When the meshStack run is known it is derived from the building block, the run, the fingerprint and the target, so
-every attempt at one logical dispatch carries the same id; otherwise it is random, and the log says so. A POST that
-may have started a run (a 5xx, a timeout, a reset — anything but a refused connection, a failed DNS lookup or a
-rejected certificate) is never sent again before the run list was searched for that id, with polls backing off from
-1 s to 15 s for ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` (default 120 s: runs show within seconds, the list can lag).
-How a new process knows it is a later attempt: an intent marker ``.meshpipe-dispatch-<id>.json`` (mode 0600, no
-secret) in terraform's working directory, written before the POST, updated with the run id, removed when the outcome
-is certain (success, a refused dispatch, a failed run). A process that finds it adopts the recorded run, or searches
-before posting. Searching before every deterministic dispatch instead would cost each dispatch a list request (issue
-10 wants one POST) and could not see a run the list has not shown yet anyway; the marker costs nothing on the happy
-path and knows when the earlier attempt happened. Its limit: a later attempt in a fresh working directory (meshStack
-gives every run execution one) cannot see it. Without ``correlation_input`` a marked attempt is not sent again.
+Exactly once. Every dispatch carries a correlation id (sent as ``correlation_input`` and found in the run's title). When
+the meshStack run is known it is derived from the building block, the run, the fingerprint and the target, so every
+attempt at one logical dispatch carries the same id; otherwise it is random, and the log says so. A POST that may have
+started a run (a 5xx, a timeout, a reset — anything once the connection was made; a refused connection, a failed DNS
+lookup or a rejected certificate send nothing) is never sent again before the run list was searched for that id, with
+polls backing off from 1 s to 15 s for ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` (default 120 s: runs show within seconds,
+the list can lag). How a new process knows it is a later attempt: an intent marker ``.meshpipe-dispatch-<id>.json``
+(mode 0600, no secret) in terraform's working directory, written before the POST, updated with the run id, removed when
+the outcome is certain (success, a refused dispatch, a failed run). A process that finds it adopts the recorded run, or
+searches before posting. Searching before every deterministic dispatch instead would cost each dispatch a list request
+(issue 10 wants one POST) and could not see a run the list has not shown yet anyway; the marker costs nothing on the
+happy path and knows when the earlier attempt happened. Its limit: a later attempt in a fresh working directory
+(meshStack gives every run execution one) cannot see it. Without ``correlation_input`` a marked attempt is not sent
+again.
 
 Bounds. Every request has a total deadline (``MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS``, default 30 s; a server
 dripping bytes cannot extend it) and reads at most 8 MiB; retries, rate-limit waits (an unusable ``Retry-After`` such
@@ -548,7 +549,12 @@ def _clip(text: str, limit: int = 500) -> str:
 
 
 class Http:
-    """One request at a time with GitHub's headers; retries live in the callers."""
+    """One request at a time with GitHub's headers over ``http.client``; retries live in the callers.
+
+    ``urllib.request`` is not used: it imports ``tempfile``, ``shutil``, ``hashlib`` and three compressors on every
+    run. Proxies follow urllib's rules: ``https_proxy``/``http_proxy`` (lower case first), ``no_proxy`` host suffixes
+    (with an optional port) or ``*``; HTTPS goes through a CONNECT tunnel, HTTP in absolute form.
+    """
 
     def __init__(
         self,
@@ -560,25 +566,48 @@ class Http:
         self.user_agent = user_agent
         self.token = token
         self.deadline = deadline
-        import urllib.request
+        self.environ = dict(environ or {})
+        self.context = ssl_context(self.environ)
 
-        class NoRaise(urllib.request.HTTPErrorProcessor):
-            """Hands every status to the caller (which decides about retries) instead of raising."""
+    def _connection(self, url: str) -> tuple[Any, str, dict[str, str]]:
+        """A connection for ``url`` (direct or through the proxy), the request target and proxy headers."""
+        import http.client
 
-            def http_response(self, request: Any, response: Any) -> Any:
-                return response
+        scheme, _, rest = url.partition("://")
+        netloc, slash, path = rest.partition("/")
+        target = slash + path or "/"
+        direct = http.client.HTTPConnection(netloc)  # only parses host and port
+        proxy = _proxy(scheme, direct.host, direct.port, self.environ)
+        extra: dict[str, str] = {}
+        if proxy is not None:
+            credentials = proxy[1]
+            if credentials:
+                import binascii
 
-            https_response = http_response
+                basic = binascii.b2a_base64(credentials.encode("utf-8"), newline=False).decode("ascii")
+                add_secret(basic)
+                extra["Proxy-Authorization"] = f"Basic {basic}"
+        if scheme == "https":
+            import ssl
 
-        # Proxies: urllib's default ProxyHandler reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY from the environment.
-        handlers: list[Any] = [NoRaise()]
-        context = ssl_context(environ or {})
-        if context is not None:
-            handlers.append(urllib.request.HTTPSHandler(context=context))
-        self._opener = urllib.request.build_opener(*handlers)
+            context = self.context or ssl.create_default_context()
+            if proxy is None:
+                return http.client.HTTPSConnection(netloc, timeout=self.deadline, context=context), target, {}
+            connection = http.client.HTTPSConnection(proxy[0], timeout=self.deadline, context=context)
+            connection.set_tunnel(direct.host, direct.port, headers=extra)
+            return connection, target, {}
+        if proxy is None:
+            return http.client.HTTPConnection(netloc, timeout=self.deadline), target, {}
+        return http.client.HTTPConnection(proxy[0], timeout=self.deadline), url, extra
 
     def request(self, method: str, url: str, body: Any = None, token: str | None = None) -> Response:
-        """Send once; raise :class:`TransportError` when no HTTP answer arrives."""
+        """Send once; raise :class:`TransportError` when no HTTP answer arrives.
+
+        Whether a failed request may have started something: not when the connection (TCP, the proxy's tunnel, TLS)
+        could not be made — nothing was sent; yes for everything after (a timeout, a reset, a lost answer).
+        """
+        import http.client
+
         headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": API_VERSION,
@@ -591,43 +620,78 @@ class Http:
         if body is not None:
             data = json.dumps(body).encode("ascii")
             headers["Content-Type"] = "application/json"
-        import http.client
-        import socket
-        import ssl
-        import urllib.error
-        import urllib.request
-
-        req = urllib.request.Request(url, data=data, headers=headers, method=method)
         check_parent()
+        connection, target, extra = self._connection(url)
+        connected = False
         try:
-            with _Deadline(self.deadline), self._opener.open(req, timeout=self.deadline) as resp:
-                payload = resp.read(MAX_BODY_BYTES + 1)
-                status, received = resp.status, dict(resp.headers.items())
+            with _Deadline(self.deadline):
+                connection.connect()
+                connected = True
+                connection.request(method, target, body=data, headers={**headers, **extra})
+                answer = connection.getresponse()
+                payload = answer.read(MAX_BODY_BYTES + 1)
+                status, received = answer.status, dict(answer.getheaders())
         except _Expired:
-            raise TransportError(method, url, f"no complete answer within {self.deadline:g} s", True) from None
-        except urllib.error.URLError as exc:
-            # urllib wraps errors of connect/send; only a refused connection or a failed DNS lookup proves
-            # that the request never reached the server.
-            reason = exc.reason
-            not_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror, ssl.CertificateError))
-            text = _reason(reason)
-            if isinstance(reason, ssl.CertificateError):
-                text += f" (hint: give the CA bundle's path in {' or '.join(CA_BUNDLE_VARIABLES)})"
-            raise TransportError(method, url, text, maybe_sent=not not_sent) from None
+            reason = f"no complete answer within {self.deadline:g} s"
+            raise TransportError(method, url, reason, maybe_sent=connected) from None
         except (OSError, http.client.HTTPException) as exc:
-            raise TransportError(method, url, _reason(exc), maybe_sent=True) from None
+            text = _reason(exc)
+            if "CERTIFICATE_VERIFY_FAILED" in text or type(exc).__name__ == "SSLCertVerificationError":
+                text += f" (hint: give the CA bundle's path in {' or '.join(CA_BUNDLE_VARIABLES)})"
+            raise TransportError(method, url, text, maybe_sent=connected) from None
         except ValueError:
             # http.client rejects control characters in headers; its message would quote the header (the token).
             raise DispatchError(
                 f"{method} {url}: invalid request (a header or the URL has control characters)"
             ) from None
+        finally:
+            connection.close()
         if len(payload) > MAX_BODY_BYTES:
             raise TransportError(method, url, f"answer {status} with a body over {MAX_BODY_BYTES >> 20} MiB", True)
         return Response(status, received, payload)
 
 
+def _proxy(scheme: str, host: str, port: int, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(host:port, credentials)`` of the proxy for a request, or None to connect directly (urllib's rules)."""
+
+    def variable(name: str) -> str:
+        return (environ.get(name) or environ.get(name.upper()) or "").strip()
+
+    proxy = variable(f"{scheme}_proxy")
+    if not proxy:
+        return None
+    exempt = variable("no_proxy")
+    if exempt == "*":
+        return None
+    for entry in exempt.lower().split(","):
+        name, _, only_port = entry.strip().lstrip(".").partition(":")
+        matches = host.lower() == name or host.lower().endswith("." + name)
+        if name and matches and (not only_port or only_port == str(port)):
+            return None
+    netloc = proxy.partition("://")[2] if "://" in proxy else proxy
+    netloc = netloc.split("/", 1)[0]
+    credentials, _, netloc = netloc.rpartition("@")
+    if credentials:
+        add_secret(credentials)
+    return netloc, _unquote(credentials)
+
+
+def _unquote(text: str) -> str:
+    """Percent-decoding (proxy credentials may be percent-encoded in the proxy URL)."""
+    out, rest = bytearray(), text
+    while "%" in rest:
+        head, _, rest = rest.partition("%")
+        out += head.encode("utf-8")
+        try:
+            out.append(int(rest[:2], 16))
+            rest = rest[2:]
+        except ValueError:
+            out += b"%"
+    return (out + rest.encode("utf-8")).decode("utf-8", "replace")
+
+
 class _Expired(Exception):
-    """Raised by the alarm when a request outlives its total deadline (not an OSError: urllib must not wrap it)."""
+    """Raised by the alarm when a request outlives its total deadline (not an OSError, which means a socket error)."""
 
 
 class _Deadline:
