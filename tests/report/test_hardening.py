@@ -263,3 +263,14 @@ def test_show_github_output_skips_keys_that_are_not_output_names_with_a_warning(
     assert re.search(r"behavior\<\<(\S+)\nDESTROY\n\1\n", job.output.read_text())
     assert 'input "behavior=DETECT\\nx" is not a valid output name' in result.stderr
     assert 'input "behavior" would replace a built-in output' in result.stderr
+
+
+def test_show_masks_sensitive_inputs_of_a_base64_run_without_any_credential(make_job: Callable[..., Job]) -> None:
+    """Masking a sensitive input for ``$GITHUB_OUTPUT`` needs no credential and sends nothing."""
+    job = make_job(inputs=[{"key": "password", "value": "canary-pw", "type": "STRING", "isSensitive": True}])
+    legacy = json.loads(json.dumps(job.run.object))
+    legacy["spec"]["buildingBlock"]["spec"]["inputs"][0]["value"] = "canary-pw"
+    result = job("show", "--github-output", "--run-b64", _b64(legacy), MESHSTACK_RUN_URL="", MESHSTACK_RUN_TOKEN="")
+    assert result.returncode == 0, result.stderr
+    assert "::add-mask::canary-pw\n" in result.stdout
+    assert job.fake.log() == []

@@ -294,6 +294,7 @@ class Transport:
         on_retry: Callable[[str], None] | None = None,
         credential_label: str | None = None,
         proxy_env: Mapping[str, str] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.timeout = timeout
         self.attempts = max(1, attempts)
@@ -303,7 +304,7 @@ class Transport:
         self.max_response_bytes = max_response_bytes
         self.on_retry = on_retry
         self.credential_label = credential_label
-        self.redactor = Redactor()
+        self.redactor = redactor if redactor is not None else Redactor()
         self._sleep = sleep
         self._random = random
         self._proxy_env = os.environ if proxy_env is None else proxy_env
@@ -513,7 +514,9 @@ class Transport:
         return self.redact(text)
 
     def _server_message(self, body: bytes) -> str:
-        text = body.decode("utf-8", errors="replace").strip()
+        # Only the start is shown; redacting megabytes by fingerprint would take seconds (the margin keeps the cut
+        # far from the part shown, so no half secret survives).
+        text = body[:65536].decode("utf-8", errors="replace").strip()
         try:
             data = json.loads(text)
         except ValueError:
