@@ -170,6 +170,9 @@ def test_secret_values_take_tokens_and_refuse_literals_without_echoing_them() ->
     assert CANARY not in str(caught.value)
     with pytest.raises(ConstructError, match="unknown value"):
         BuildingBlockDefinition(root, "typo", spec=everything(), values={"github_tokn": vault})
+    plain = cdk.TerraformVariable(root, "plain_token", type="string")
+    with pytest.raises(ConstructError, match="needs a TerraformVariable with sensitive=True"):
+        BuildingBlockDefinition(root, "shown", spec=everything(), values={"github_token": plain})
 
 
 def test_definitions_in_one_stack_share_the_provider_and_the_variables() -> None:

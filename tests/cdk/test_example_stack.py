@@ -68,7 +68,7 @@ def test_synthesized_stack_applies_once_and_destroys_once_against_the_fake(
     }
     tf.write_vars(variables)
     tf.init()
-    tf.apply()
+    applied = tf.apply().output
 
     (dispatch,) = fake_github.dispatches
     assert (dispatch.workflow, dispatch.ref) == ("apply.yml", "main")
@@ -83,7 +83,8 @@ def test_synthesized_stack_applies_once_and_destroys_once_against_the_fake(
 
     destroy_run = run_object("DESTROY")
     tf.write_vars({**variables, "meshstack_building_block_run_b64": b64(destroy_run)})
-    tf.destroy()
+    destroyed = tf.destroy().output
+    assert TOKEN not in applied + destroyed
     assert [d.workflow for d in fake_github.dispatches] == ["apply.yml", "destroy.yml"]
     assert len(fake_github.dispatches_for(workflow="apply.yml")) == 1
     (destroy,) = fake_github.dispatches_for(workflow="destroy.yml")
