@@ -1,4 +1,5 @@
-"""pytest fixtures for the fakes (registered through the ``pytest11`` entry point).
+"""pytest fixtures for the fakes; opt in with ``-p meshpipe.fakes.pytest_plugin`` (meshpipe's own ``addopts``) or
+``pytest_plugins = ["meshpipe.fakes.pytest_plugin"]`` in your top-level ``conftest.py``.
 
 One server per test session and flavour, reset before each test; handler failures inside a fake are re-raised
 in the test that caused them.
