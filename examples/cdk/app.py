@@ -31,8 +31,6 @@ from meshpipe.cdk import BuildingBlockDefinition, TriggerModule, use_runner_back
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "team-bucket" / "spec.yaml"
-#: how the generated files name the spec (as `meshpipe module render examples/team-bucket/spec.yaml` does)
-SPEC_LABEL = "examples/team-bucket/spec.yaml"
 OUTDIR = "examples/cdk/cdktf.out"
 MODULE_STACK = "team-bucket"
 DEFINITION_STACK = "team-bucket-definition"
@@ -45,7 +43,7 @@ class TeamBucketModule(TerraformStack):
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
         use_runner_backend(self)
-        TriggerModule(self, "team-bucket", spec=SPEC, spec_path=SPEC_LABEL, expose_interface=True)
+        TriggerModule(self, "team-bucket", spec=SPEC, expose_interface=True)
 
 
 class TeamBucketDefinition(TerraformStack):
@@ -59,7 +57,6 @@ class TeamBucketDefinition(TerraformStack):
             self,
             "team-bucket",
             spec=SPEC,
-            spec_path=SPEC_LABEL,
             repository_url=REPOSITORY_URL,
             path=module_path,
             outputs=["bucket_url=STRING:RESOURCE_URL"],  # reported by the workflow, shown as the bucket's link

@@ -10,10 +10,11 @@ from tests.cdk.support import Synth, synthesize_once
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Synth:
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """The example app's synthesized stacks (read-only: copy a stack before running terraform in it)."""
     base = tmp_path_factory.getbasetemp()
-    shared = base.parent if worker_id != "master" else base
+    # pytest-xdist workers get base temp directories under one shared parent
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     directory = shared / "cdk-synth"
     directory.mkdir(exist_ok=True)
     return synthesize_once(directory)

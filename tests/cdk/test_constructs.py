@@ -52,12 +52,14 @@ def synth(tree: cdk.TerraformStack) -> dict[str, Any]:
     return dict(json.loads(cdk.Testing.synth(tree)))
 
 
-def test_unknown_variable_names_the_module_and_its_variables() -> None:
+def test_unknown_variable_names_the_module_and_its_variables_and_a_corrected_retry_works() -> None:
     _, root = stack()
     with pytest.raises(
         ConstructError, match=r"TriggerModule 'tb' \(.*spec.yaml\): unknown variable 'bucket'.*bucket_name"
     ):
         TriggerModule(root, "tb", spec=SPEC, bucket="x", bucket_name="alpha-data")
+    TriggerModule(root, "tb", spec=SPEC, bucket_name="alpha-data")  # the failed attempt left nothing behind
+    assert list(synth(root)["module"]) == ["tb"]
 
 
 def test_missing_required_variable_is_an_error_unless_the_interface_is_exposed() -> None:
@@ -168,6 +170,9 @@ def test_secret_values_take_tokens_and_refuse_literals_without_echoing_them() ->
     assert CANARY not in str(caught.value)
     with pytest.raises(ConstructError, match="unknown value"):
         BuildingBlockDefinition(root, "typo", spec=everything(), values={"github_tokn": vault})
+    plain = cdk.TerraformVariable(root, "plain_token", type="string")
+    with pytest.raises(ConstructError, match="needs a TerraformVariable with sensitive=True"):
+        BuildingBlockDefinition(root, "shown", spec=everything(), values={"github_token": plain})
 
 
 def test_definitions_in_one_stack_share_the_provider_and_the_variables() -> None:

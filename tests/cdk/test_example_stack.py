@@ -4,7 +4,9 @@ terraform against the fake GitHub over 127.0.0.1, as meshStack's runner would (i
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,7 @@ def test_synthesized_stack_applies_once_and_destroys_once_against_the_fake(
     }
     tf.write_vars(variables)
     tf.init()
-    tf.apply()
+    applied = tf.apply().output
 
     (dispatch,) = fake_github.dispatches
     assert (dispatch.workflow, dispatch.ref) == ("apply.yml", "main")
@@ -81,7 +83,8 @@ def test_synthesized_stack_applies_once_and_destroys_once_against_the_fake(
 
     destroy_run = run_object("DESTROY")
     tf.write_vars({**variables, "meshstack_building_block_run_b64": b64(destroy_run)})
-    tf.destroy()
+    destroyed = tf.destroy().output
+    assert TOKEN not in applied + destroyed
     assert [d.workflow for d in fake_github.dispatches] == ["apply.yml", "destroy.yml"]
     assert len(fake_github.dispatches_for(workflow="apply.yml")) == 1
     (destroy,) = fake_github.dispatches_for(workflow="destroy.yml")
@@ -100,12 +103,22 @@ def test_synthesized_stack_inits_offline_without_providers_or_backend(synthesize
     assert "provider" not in document
 
 
-def test_module_asset_is_exactly_what_module_render_writes(synthesized: Synth) -> None:
+def test_module_asset_is_exactly_what_module_render_writes_there(synthesized: Synth) -> None:
     (module,) = synthesized.document(STACK)["module"].values()
     source = module["source"]
     assert source == "./assets/team-bucket-files/module"
-    rendered = render_module(load_spec(SPEC), spec_path=SPEC_LABEL)
-    assert files_under(synthesized.stack(STACK) / source) == rendered
+    directory = synthesized.stack(STACK) / source
+    result = subprocess.run(
+        [sys.executable, "-m", "meshpipe", "module", "check", str(SPEC), "-o", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "up to date" in result.stdout
+    label = os.path.relpath(SPEC, directory)
+    assert set(files_under(directory)) == set(render_module(load_spec(SPEC), spec_path=label))
 
 
 def test_root_interface_mirrors_the_module_variables_and_outputs(synthesized: Synth) -> None:

@@ -144,8 +144,8 @@ def _references(
     stack: cdk.TerraformStack, owner: str, variables: Sequence[DefinitionVariable], values: dict[str, Any]
 ) -> dict[str, str]:
     """``var.NAME`` of each definition variable -> the token or HCL expression that takes its place."""
-    known = {variable.name for variable in variables}
-    unknown = sorted(set(values) - known)
+    known = [variable.name for variable in variables]
+    unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConstructError(
             f"{owner}: unknown value(s) {', '.join(unknown)} (the definition's variables: {', '.join(known) or 'none'})"
@@ -154,6 +154,11 @@ def _references(
     for variable in variables:
         value = values.get(variable.name)
         if isinstance(value, cdk.TerraformVariable):
+            if variable.sensitive and not value.sensitive:
+                # terraform would print the secret in plan output and logs
+                raise ConstructError(
+                    f"{owner}: the secret {variable.name!r} needs a TerraformVariable with sensitive=True"
+                )
             value = value.string_value
         if value is None:
             references[variable.name] = _stack_variable(stack, owner, variable).string_value

@@ -21,6 +21,7 @@ from meshpipe.cdk._lib import cdk
 from meshpipe.cdk.errors import ConstructError
 from meshpipe.cdk.spec import SpecArgument, resolve_spec
 from meshpipe.cdk.values import check_variables, merge_arguments
+from meshpipe.errors import MeshpipeError
 from meshpipe.trigger.definition import module_outputs
 from meshpipe.trigger.render import render_module, write_module
 from meshpipe.trigger.spec import ModuleSpec
@@ -43,11 +44,11 @@ def use_runner_backend(stack: cdk.TerraformStack) -> None:
     stack.add_override("terraform.backend", None)
 
 
-def _stage(files: Mapping[str, str]) -> Path:
-    """The rendered files in a private directory that lives until the process ends (the asset copies it at synth)."""
+def _staging() -> Path:
+    """A private directory for the rendered files that lives until the process ends (the asset copies it at synth)."""
     staging = Path(tempfile.mkdtemp(prefix="meshpipe-cdk-"))
     atexit.register(shutil.rmtree, staging, True)
-    write_module(dict(files), staging / ASSET_FOLDER)
+    (staging / ASSET_FOLDER).mkdir()
     return staging / ASSET_FOLDER
 
 
@@ -83,24 +84,36 @@ class TriggerModule(cdk.TerraformHclModule):
         depends_on: Sequence[Any] | None = None,
         **keyword_variables: Any,
     ) -> None:
-        parsed, label = resolve_spec(spec, spec_path)
-        owner = f"TriggerModule {id!r} ({label})"
-        given = {name: _unwrap(value) for name, value in merge_arguments(owner, variables, keyword_variables).items()}
-        declared = {variable.name: variable for variable in parsed.variables}
-        problems = check_variables(owner, declared, given, is_token=cdk.Token.is_unresolved, exposed=expose_interface)
-        if problems:
-            raise ConstructError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        stack = cdk.TerraformStack.of(scope)
+        staging = _staging()
+        asset = cdk.TerraformAsset(
+            scope, f"{id}-files", path=str(staging), type=cdk.AssetType.DIRECTORY, asset_hash=ASSET_FOLDER
+        )
+        # Where the files land in the synthesized output: the headers name the spec relative to it, as
+        # `meshpipe module render SPEC -o DIR` does, so that command run there regenerates exactly these files.
+        module_dir = Path(cdk.App.of(scope).outdir) / "stacks" / stack.node.id / asset.path
+        try:
+            parsed, label = resolve_spec(spec, spec_path, module_dir=module_dir)
+            owner = f"TriggerModule {id!r} ({label})"
+            arguments = merge_arguments(owner, variables, keyword_variables)
+            given = {name: _unwrap(value) for name, value in arguments.items()}
+            declared = {variable.name: variable for variable in parsed.variables}
+            problems = check_variables(
+                owner, declared, given, is_token=cdk.Token.is_unresolved, exposed=expose_interface
+            )
+            if problems:
+                raise ConstructError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        except MeshpipeError:
+            scope.node.try_remove_child(asset.node.id)  # a corrected retry under the same id must not collide
+            raise
         # None sets null explicitly (the CDK would drop the key, and the module's default would apply instead).
         given = {name: cdk.Token.null_value() if value is None else value for name, value in given.items()}
         files = render_module(parsed, spec_path=label)
-        stack = cdk.TerraformStack.of(scope)
+        write_module(files, staging)
         if expose_interface:
             for name, variable in declared.items():
                 if name not in given:
                     given[name] = _root_variable(stack, owner, variable).value
-        asset = cdk.TerraformAsset(
-            scope, f"{id}-files", path=str(_stage(files)), type=cdk.AssetType.DIRECTORY, asset_hash=ASSET_FOLDER
-        )
         super().__init__(
             scope,
             id,

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Union
 
+from meshpipe.trigger.headers import relative_label
 from meshpipe.trigger.spec import ModuleSpec, load_spec
 
 __all__ = ["SpecArgument", "resolve_spec"]
@@ -13,16 +14,19 @@ __all__ = ["SpecArgument", "resolve_spec"]
 SpecArgument = Union[str, "os.PathLike[str]", ModuleSpec]
 
 
-def resolve_spec(spec: SpecArgument, spec_path: str | None = None) -> tuple[ModuleSpec, str]:
+def resolve_spec(
+    spec: SpecArgument, spec_path: str | None = None, *, module_dir: Path | None = None
+) -> tuple[ModuleSpec, str]:
     """The parsed spec and the label the generated files name it by (their first line).
 
-    The label is ``spec_path`` when given; else, for a path, what ``meshpipe module render`` prints for it (relative
-    to the project root or the current directory), and for a parsed spec the source it was parsed from.
+    The label is ``spec_path`` when given; for a parsed spec, the source it was parsed from; for a path, the path
+    relative to ``module_dir`` (where the module's files end up, as ``meshpipe module render`` labels it), else the
+    path as given.
     """
     if isinstance(spec, ModuleSpec):
         return spec, spec_path or spec.source
-    from meshpipe.trigger.cli import project_root
-    from meshpipe.trigger.headers import relative_label
-
     path = Path(spec)
-    return load_spec(path), spec_path or relative_label(path, project_root(path))
+    parsed = load_spec(path)
+    if spec_path is not None:
+        return parsed, spec_path
+    return parsed, relative_label(path, module_dir) if module_dir is not None else path.as_posix()
