@@ -6,8 +6,6 @@ workflow input). Only what a pipeline needs is read; unknown fields are ignored 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -285,6 +283,9 @@ def _href(links: Any, name: str) -> str | None:
 
 def decode_run_b64(text: str) -> dict[str, Any]:
     """Decode the base64 run object (standard alphabet, padding optional)."""
+    import base64  # only for a base64 run object; most steps locate the run by URL
+    import binascii
+
     cleaned = "".join(text.split())
     try:
         raw = base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)

@@ -12,13 +12,16 @@ from meshpipe.report.github import Runner
 from meshpipe.report.model import (
     RUN_STATUSES,
     STEP_STATUSES,
+    SYSTEM_MESSAGE_LIMIT,
     TERMINAL_STATUSES,
+    USER_MESSAGE_LIMIT,
     Input,
     Output,
     RunObject,
     cap_system_message,
     cap_user_message,
 )
+from meshpipe.report.redact import Redactor
 from meshpipe.report.settings import Settings
 from meshpipe.report.state import RunState, ensure_private_dir, read_cached_login, write_token_file
 
@@ -52,6 +55,11 @@ class Run:
             summary_file=settings.github_step_summary,
         )
         self._transport = transport
+        #: every secret this job knows of; shared with the transport so its error messages are redacted too
+        self.redactor = transport.redactor if transport is not None else Redactor()
+        self.redactor.add_fingerprints(self.state.masks)
+        if self._object is not None:
+            self._add_sensitive_inputs(self._object)
 
     @classmethod
     def from_env(
@@ -74,21 +82,18 @@ class Run:
     def transport(self) -> Transport:
         """The HTTP transport, built on first use."""
         if self._transport is None:
-            self._transport = _build_transport(self.settings, self.runner)
-            self._transport.redactor.add_fingerprints(self.state.masks)
-            if self._object is not None:
-                self._add_sensitive_inputs(self._object)
+            self._transport = _build_transport(self.settings, self.runner, self.redactor)
         return self._transport
 
     def _add_sensitive_inputs(self, obj: RunObject) -> None:
         # A base64 run object carries sensitive inputs decrypted: a secret meshpipe knows of, never to be sent back.
         for item in obj.inputs.values():
             if item.is_sensitive:
-                self.transport.add_secret(item.as_text())
+                self.redactor.add(item.as_text())
 
     def redact(self, text: str) -> str:
         """``text`` without any secret this job knows of (its tokens, sensitive inputs, values it masked)."""
-        return self.transport.redact(text)
+        return self.redactor.redact(text)
 
     def mask(self, value: str, *, announce: bool = True) -> None:
         """Treat ``value`` as a secret of this job from now on, also in later steps (only its fingerprint is kept).
@@ -101,7 +106,7 @@ class Run:
             return
         if announce:
             self.runner.mask(value)
-        self.transport.add_secret(value)
+        self.redactor.add(value)
         mark = list(fingerprint(value))
 
         def remember(state: RunState) -> None:
@@ -208,9 +213,8 @@ class Run:
             step["status"] = status
         # An empty message counts as unset: sent as "" it would wipe the message meshStack shows. A token in a
         # message (a log tail that echoed it) is redacted: GitHub masks it in its log, meshStack would not.
-        redact = self.transport.redact
-        user_message = self._capped("user", cap_user_message, redact(user_message)) if user_message else None
-        system_message = self._capped("system", cap_system_message, redact(system_message)) if system_message else None
+        user_message = self._capped("user", user_message) if user_message else None
+        system_message = self._capped("system", system_message) if system_message else None
         if user_message is not None:
             step["userMessage"] = user_message
         if system_message is not None:
@@ -231,9 +235,18 @@ class Run:
         self.state.update(reported)
         return aborted
 
-    def _capped(self, kind: str, cap: Any, text: str) -> str:
-        capped: str = cap(text)
-        if capped != text:
+    def _capped(self, kind: str, text: str) -> str:
+        """``text`` redacted, then cut to meshStack's limit (user: its start, system: its end), saying so."""
+        # Redacting megabytes by fingerprint would take seconds; only what can survive the cut is redacted (with a
+        # margin far beyond any secret, so the cut never leaves half of one).
+        margin = 65536
+        if kind == "user":
+            redacted = self.redact(text[: USER_MESSAGE_LIMIT + margin])
+            capped = cap_user_message(redacted)
+        else:
+            redacted = self.redact(text[-(SYSTEM_MESSAGE_LIMIT + margin) :])
+            capped = cap_system_message(redacted)
+        if capped != redacted or len(text) > len(redacted) + margin:
             self.runner.stderr.write(
                 f"meshpipe: note: the {kind} message has {len(text)} characters; sent cut to {len(capped)} "
                 f"({'its start' if kind == 'user' else 'its end'} is kept)\n"
@@ -390,7 +403,7 @@ def _cell(text: str | None) -> str:
     return " ".join(text.splitlines()).replace("|", "\\|")
 
 
-def _build_transport(settings: Settings, runner: Runner) -> Transport:
+def _build_transport(settings: Settings, runner: Runner, redactor: Redactor | None = None) -> Transport:
     from meshpipe.report.transport import ApiKeyLogin, StaticToken, Transport
 
     credentials = settings.require_credentials()
@@ -406,6 +419,7 @@ def _build_transport(settings: Settings, runner: Runner) -> Transport:
         trusted_origins=settings.trusted_origins(),
         on_retry=progress,
         credential_label=credentials.label,
+        redactor=redactor,
     )
     if credentials.kind == "api_key":
         assert credentials.client_id and credentials.client_secret and credentials.login_base

@@ -179,8 +179,12 @@ def _locked(path: Path) -> Iterator[None]:
         return
     import time
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    lock_path = path.with_name(f".{path.name}.lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {lock_path}: {exc.strerror or exc}") from None
     try:
         deadline = time.monotonic() + LOCK_TIMEOUT
         while True:
@@ -227,6 +231,13 @@ def write_token_file(path: Path, token: str, *, base_url: str | None, expires_at
 
 
 def _atomic_write(path: Path, text: str, *, mode: int) -> None:
+    try:
+        _write(path, text, mode)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write(path: Path, text: str, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # A per-process name instead of tempfile, which alone adds milliseconds to every step's start-up.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
