@@ -200,3 +200,18 @@ def test_the_run_token_lands_in_no_file_state_plan_or_log(fake_github: FakeGitHu
             assert RUN_TOKEN.encode() not in path.read_bytes(), path
     assert RUN_TOKEN not in logs
     assert all(RUN_TOKEN not in json.dumps(d.body) for d in fake_github.dispatches)
+
+
+def test_the_input_limit_counts_the_run_url_that_only_the_run_file_provides(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    """A DETECT plan has no run object, yet the APPLY replaying it sends the run URL from the run file: the plan-time
+    check must count it, or the dispatch exceeds GitHub's 25 inputs and fails with 422 only after approval."""
+    workflows(fake_github)
+    target = module(fake_github, tmp_path)
+    target.set(workflow_inputs={f"input_{i}": "v" for i in range(24)})
+    without_run_variables(target)
+    result = target.tf.run("plan", "-input=false", "-no-color", check=False)
+    assert result.returncode == 1
+    assert "more inputs than GitHub accepts" in " ".join(result.output.split())
+    assert fake_github.log() == []
