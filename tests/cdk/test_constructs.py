@@ -15,6 +15,7 @@ from meshpipe.cdk._lib import LIBRARY, cdk
 from meshpipe.trigger.definition import build_definition, parse_output_option, render_definition
 from meshpipe.trigger.spec import ModuleSpec, parse_spec
 from tests.cdk.support import SPEC, canonical, hcl_value, without_metadata
+from tests.trigger.support import every_kind_of_input
 
 CANARY = "ghp_CANARY0literal0secret0never0shown0000"
 
@@ -26,15 +27,7 @@ def everything(*, drop: tuple[str, ...] = (), **overrides: Any) -> ModuleSpec:
         "description": "Every kind of input; literal ${not.an.expression} and %{ if x } stay text.",
         "github": {"api_url": {"default": "https://ghes.example.com/api/v3"}},
         "workflows": {"apply": "apply.yml", "destroy": "destroy.yml"},
-        "inputs": [
-            {"name": "size", "type": "string", "allowed": ["small", "large"], "default": "small"},
-            {"name": "bucket_name", "type": "string", "regex": "^[a-z]+$", "example": "abc"},
-            {"name": "replicas", "type": "number", "default": 2},
-            {"name": "public", "type": "bool", "default": False},
-            {"name": "zones", "type": "list", "default": ["a", "b"]},
-            {"name": "labels", "type": "map", "default": {"team": "alpha"}},
-            {"name": "db_password", "sensitive": True, "env": "DB_PASSWORD"},
-        ],
+        "inputs": every_kind_of_input(),
         "wait": {"enabled": {"default": True}},
     }
     data.update(overrides)
