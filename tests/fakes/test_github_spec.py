@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from github import Auth, Github
 
 from meshpipe.fakes.github import FakeGitHub
+from tests.fakes.github_responses import check_every_answer
 from tests.fakes.test_github_app import APP_ID, INSTALLATION_ID, make_jwt, public_pem
 from tests.fakes.test_github_dispatch import DISPATCH, TOKEN, call
 
@@ -246,6 +247,7 @@ def test_pygithub_dispatches_and_reads_runs(fake_github: FakeGitHub) -> None:
     for entry in fake_github.log(method="POST", path="/dispatches$"):
         validate(entry.json(), request_schema("github", DISPATCH_PATH))
     assert all(entry.headers.get("user-agent") for entry in fake_github.log())
+    check_every_answer(fake_github)
     fake_github.raise_errors()
 
 
@@ -267,6 +269,7 @@ def test_pygithub_works_against_ghes_flavour(fake_ghes: FakeGitHub) -> None:
     for entry in fake_ghes.log(method="POST", path="/dispatches$"):
         body = entry.json()
         assert is_valid(body, request_schema("ghes", DISPATCH_PATH)) or "return_run_details" in body
+    check_every_answer(fake_ghes)
 
 
 def test_pygithub_reports_github_error_messages(fake_github: FakeGitHub) -> None:
@@ -290,3 +293,4 @@ def test_pygithub_reports_github_error_messages(fake_github: FakeGitHub) -> None
         Github(
             base_url=fake_github.api_url, auth=Auth.Token("ghp_wrong"), retry=None, seconds_between_writes=0
         ).get_repo("acme/infra")
+    check_every_answer(fake_github)
