@@ -44,12 +44,14 @@ lint: $(STAMP)
 render: $(STAMP)
 	@for spec in generator/specs/*.yaml; do $(BIN)/meshpipe module render "$$spec" || exit 1; done
 	bash examples/regenerate.sh
+	$(BIN)/python -m meshpipe.report._bundle
 
 ## check: fail if a committed module differs from what its spec renders (drift check) or a workflow takes other inputs
 check: $(STAMP)
 	$(BIN)/meshpipe module check
 	$(BIN)/meshpipe module check examples/team-bucket/spec.yaml -o examples/team-bucket/module
 	$(BIN)/meshpipe workflow check examples/team-bucket/spec.yaml examples/team-bucket/.github/workflows/*.yml
+	$(BIN)/python -m meshpipe.report._bundle --check
 
 ## browser: install Debian's chromium (and a font) for the status page's screenshot tests; a no-op when present
 CHROMIUM ?= /usr/bin/chromium

@@ -180,10 +180,23 @@ def test_a_proxy_dripping_its_connect_answer_is_cut_off_at_the_total_deadline() 
     """Through ``HTTPS_PROXY`` the CONNECT answer is read line by line, each read with its own timeout: only the
     deadline on the whole exchange stops a proxy that sends one byte every 0.2 s."""
     with raw_server(drip(interval=0.2, seconds=60)) as proxy:
-        transport = Transport(timeout=1, attempts=1, base_delay=0, proxy_env={"HTTPS_PROXY": proxy.url})
+        proxy_url = f"http://user:p%40ss@127.0.0.1:{proxy.port}"
+        transport = Transport(timeout=1, attempts=1, base_delay=0, proxy_env={"HTTPS_PROXY": proxy_url})
         with pytest.raises(ConnectionFailed, match="no complete answer within 1 s"):
             transport.send("GET", "https://mesh.example/api/meshobjects/meshbuildingblockruns/r1", auth=False)
         assert proxy.requests[0].startswith(b"CONNECT mesh.example:443 HTTP/1.")
+        assert b"\r\nProxy-Authorization: Basic dXNlcjpwQHNz\r\n" in proxy.requests[0]  # user:p@ss
+
+
+def test_a_plain_http_proxy_gets_the_absolute_url_and_its_credentials_and_loopback_is_direct() -> None:
+    with raw_server(answer_json(b'{"ok": true}')) as proxy, raw_server(answer_json(b'{"direct": true}')) as local:
+        env = {"http_proxy": f"http://u:pw@127.0.0.1:{proxy.port}", "no_proxy": "other.example"}
+        transport = Transport(timeout=10, attempts=1, base_delay=0, proxy_env=env)
+        assert transport.send("GET", "http://mesh.example/api/x?a=1", auth=False) == {"ok": True}
+        assert proxy.requests[0].startswith(b"GET http://mesh.example/api/x?a=1 HTTP/1.1\r\n")
+        assert b"\r\nProxy-Authorization: Basic dTpwdw==\r\n" in proxy.requests[0]
+        assert transport.send("GET", f"{local.url}/run", auth=False) == {"direct": True}
+        assert len(proxy.requests) == 1
 
 
 def test_an_endless_response_body_is_not_read_past_the_cap() -> None:

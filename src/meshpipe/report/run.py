@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from meshpipe.report.transport import Transport
 
 __all__ = ["Run", "Step", "StepSpec"]
+
+#: the longest pause between two attempts (transport.MAX_RETRY_AFTER; not imported: the transport loads lazily)
+_MAX_PAUSE = 60.0
 
 #: ``"plan"``, or ``("plan", "Terraform plan")``
 StepSpec = str | tuple[str, str]
@@ -204,36 +208,40 @@ class Run:
         """
         if status is not None and status not in STEP_STATUSES:
             raise ConfigurationError(f"step status {status!r} is not one of {', '.join(STEP_STATUSES)}")
-        self._check_not_finished(run_status)
-        step: dict[str, Any] = {"id": step_id}
-        known = self.state.step(step_id)
-        if display_name or known is None:
-            step["displayName"] = display_name or step_id
-        if status is not None:
-            step["status"] = status
-        # An empty message counts as unset: sent as "" it would wipe the message meshStack shows. A token in a
-        # message (a log tail that echoed it) is redacted: GitHub masks it in its log, meshStack would not.
-        user_message = self._capped("user", user_message) if user_message else None
-        system_message = self._capped("system", system_message) if system_message else None
-        if user_message is not None:
-            step["userMessage"] = user_message
-        if system_message is not None:
-            step["systemMessage"] = system_message
-        if outputs:
-            step["outputs"] = {name: Output.infer(value).to_wire() for name, value in outputs.items()}
-        body: dict[str, Any] = {"steps": [step]}
-        if run_status is not None:
-            body["status"] = run_status
-        aborted = self._patch(body, [(step_id, step.get("displayName", step_id))])
+        terminal = run_status in TERMINAL_STATUSES
+        with self.state.terminal_lock(self._terminal_wait()) if terminal else contextlib.nullcontext():
+            self._check_not_finished(run_status)
+            step: dict[str, Any] = {"id": step_id}
+            known = self.state.step(step_id)
+            if display_name or known is None:
+                step["displayName"] = display_name or step_id
+            if status is not None:
+                step["status"] = status
+            # An empty message counts as unset: sent as "" it would wipe the message meshStack shows. A token in a
+            # message (a log tail that echoed it) is redacted: GitHub masks it in its log, meshStack would not.
+            user_message = self._capped("user", user_message) if user_message else None
+            system_message = self._capped("system", system_message) if system_message else None
+            if user_message is not None:
+                step["userMessage"] = user_message
+            if system_message is not None:
+                step["systemMessage"] = system_message
+            if outputs:
+                step["outputs"] = {name: Output.infer(value).to_wire() for name, value in outputs.items()}
+            body: dict[str, Any] = {"steps": [step]}
+            if run_status is not None:
+                body["status"] = run_status
+            aborted = self._patch(body, [(step_id, step.get("displayName", step_id))])
 
-        def reported(state: RunState) -> None:
-            state.record(step_id, display_name, status=status, user_message=user_message, system_message=system_message)
-            # Only ever set, never reset: a slower process must not undo another one's terminal status.
-            if run_status in TERMINAL_STATUSES and state.terminal_status is None:
-                state.terminal_status = run_status
+            def reported(state: RunState) -> None:
+                state.record(
+                    step_id, display_name, status=status, user_message=user_message, system_message=system_message
+                )
+                # Only ever set, never reset: a slower process must not undo another one's terminal status.
+                if run_status in TERMINAL_STATUSES and state.terminal_status is None:
+                    state.terminal_status = run_status
 
-        self.state.update(reported)
-        return aborted
+            self.state.update(reported)
+            return aborted
 
     def _capped(self, kind: str, text: str) -> str:
         """``text`` redacted, then cut to meshStack's limit (user: its start, system: its end), saying so."""
@@ -253,31 +261,42 @@ class Run:
             )
         return capped
 
-    def finish(self, status: str, *, summary: bool = True) -> None:
+    def finish(self, status: str, *, summary: bool = True, skip_if_finished: bool = False) -> bool:
         """Send the run's terminal status (``SUCCEEDED``, ``FAILED`` or ``ABORTED``), exactly once.
 
         Finishing ``SUCCEEDED`` while a registered step never reached ``SUCCEEDED`` sends it anyway and warns, as
-        meshStack will show the run with a warning. With ``summary`` a step table goes to the step summary.
+        meshStack will show the run with a warning. With ``summary`` a step table goes to the step summary. A run
+        that already finished is an error, or -- with ``skip_if_finished`` -- left alone (returns False).
         """
         if status not in TERMINAL_STATUSES:
             raise ConfigurationError(f"run status {status!r} is not terminal; use SUCCEEDED, FAILED or ABORTED")
-        self._check_not_finished(status)
-        if status == "SUCCEEDED":
-            for record in self.state.steps:
-                if record.status != "SUCCEEDED":
-                    self.runner.warning(
-                        f"run finished SUCCEEDED but step {record.id!r} ({record.display_name}) is {record.status}; "
-                        "meshStack shows such a run with a warning"
-                    )
-        self._patch({"status": status}, [])
+        with self.state.terminal_lock(self._terminal_wait()):
+            self.state.refresh()
+            if skip_if_finished and self.state.terminal_status is not None:
+                return False
+            self._check_not_finished(status)
+            if status == "SUCCEEDED":
+                for record in self.state.steps:
+                    if record.status != "SUCCEEDED":
+                        self.runner.warning(
+                            f"run finished SUCCEEDED but step {record.id!r} ({record.display_name}) is "
+                            f"{record.status}; meshStack shows such a run with a warning"
+                        )
+            self._patch({"status": status}, [])
 
-        def finished(state: RunState) -> None:
-            if state.terminal_status is None:
-                state.terminal_status = status
+            def finished(state: RunState) -> None:
+                if state.terminal_status is None:
+                    state.terminal_status = status
 
-        self.state.update(finished)
+            self.state.update(finished)
         if summary:
             self.runner.summary(self.summary_markdown())
+        return True
+
+    def _terminal_wait(self) -> float:
+        # Another process sending the terminal status holds the lock for at most its whole retry budget.
+        s = self.settings
+        return s.timeout * s.retry_attempts + _MAX_PAUSE * max(0, s.retry_attempts - 1) + 10.0
 
     def summary_markdown(self) -> str:
         """A Markdown table of the steps, their statuses and messages, as reported from this job."""

@@ -405,6 +405,10 @@ class Transport:
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
+        proxy = _proxy_for(key[0], key[1], self._proxy_env)
+        if proxy and key[0] == "http":  # a plain-HTTP proxy takes the absolute URL and its credentials per request
+            target = url
+            headers = {**headers, **proxy[2]}
         watchdog = _Watchdog(self.timeout)
         try:
             conn = self._connections.pop(key, None)
@@ -416,8 +420,8 @@ class Transport:
                     # A kept-alive connection the server had closed meanwhile: once more on a fresh one.
                     if watchdog.expired.is_set():
                         raise
-            conn, absolute = self._connect(key, watchdog)
-            return self._roundtrip(key, conn, method, url, url if absolute else target, headers, data, watchdog)
+            conn = self._connect(key, proxy, watchdog)
+            return self._roundtrip(key, conn, method, url, target, headers, data, watchdog)
         except (OSError, http.client.HTTPException):
             if watchdog.expired.is_set():
                 raise TimeoutError(f"no complete answer within {self.timeout:g} s") from None
@@ -425,24 +429,23 @@ class Transport:
         finally:
             watchdog.stop()
 
-    def _connect(self, key: tuple[str, str, int], watchdog: _Watchdog) -> tuple[http.client.HTTPConnection, bool]:
+    def _connect(
+        self, key: tuple[str, str, int], proxy: tuple[str, int, dict[str, str]] | None, watchdog: _Watchdog
+    ) -> http.client.HTTPConnection:
         scheme, host, port = key
         remaining = watchdog.remaining()
-        proxy = _proxy_for(scheme, host, self._proxy_env)
         conn: http.client.HTTPConnection
-        absolute = False
         if scheme == "https":
             import ssl  # only for https: it costs milliseconds
 
             context = ssl.create_default_context()
             if proxy:
                 conn = http.client.HTTPSConnection(proxy[0], proxy[1], timeout=remaining, context=context)
-                conn.set_tunnel(host, port)
+                conn.set_tunnel(host, port, headers=proxy[2])
             else:
                 conn = http.client.HTTPSConnection(host, port, timeout=remaining, context=context)
         elif proxy:
             conn = http.client.HTTPConnection(proxy[0], proxy[1], timeout=remaining)
-            absolute = True
         else:
             conn = http.client.HTTPConnection(host, port, timeout=remaining)
 
@@ -461,7 +464,7 @@ class Transport:
             watchdog.release()
             conn.close()
             raise
-        return conn, absolute
+        return conn
 
     def _roundtrip(
         self,
@@ -533,11 +536,12 @@ class Transport:
         return text
 
 
-def _proxy_for(scheme: str, host: str, env: Mapping[str, str]) -> tuple[str, int] | None:
-    """The proxy (host, port) for a request, from ``HTTPS_PROXY``/``HTTP_PROXY`` minus ``NO_PROXY`` (as curl does)."""
+def _proxy_for(scheme: str, host: str, env: Mapping[str, str]) -> tuple[str, int, dict[str, str]] | None:
+    """The proxy (host, port, headers) for a request, from ``HTTPS_PROXY``/``HTTP_PROXY`` minus ``NO_PROXY`` (as
+    curl does) and minus loopback hosts (a local meshStack, e.g. the sandbox, is never behind the proxy)."""
     name = f"{scheme}_proxy"
     proxy = env.get(name) or env.get(name.upper())
-    if not proxy:
+    if not proxy or host.lower() in ("localhost", "127.0.0.1", "::1"):
         return None
     no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
     for entry in (e.strip().lower().lstrip(".") for e in no_proxy.split(",")):
@@ -546,7 +550,14 @@ def _proxy_for(scheme: str, host: str, env: Mapping[str, str]) -> tuple[str, int
     parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     if not parts.hostname:
         return None
-    return parts.hostname, parts.port or 80
+    headers: dict[str, str] = {}
+    if parts.username is not None:
+        import base64
+        from urllib.parse import unquote
+
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    return parts.hostname, parts.port or 80, headers
 
 
 def _json_or_none(body: bytes) -> Any:
