@@ -98,15 +98,7 @@ LIST_LOOKBACK_SECONDS = 120
 MIN_SECRET_LENGTH = 4
 ERROR_PREFIX = "meshpipe-dispatch: error: "
 
-# Seams: tests replace these to run the loops without sleeping or waiting on the wall clock.
-SLEEP: Callable[[float], None] = time.sleep
-MONOTONIC: Callable[[], float] = time.monotonic
-WALL: Callable[[], float] = time.time
-JITTER: Callable[[], float] = lambda: int.from_bytes(os.urandom(7), "big") / (1 << 56)  # noqa: E731
-
 _SECRETS: set[str] = set()
-#: terraform's pid when the dispatcher started (set by :func:`main`); None in unit tests
-PARENT_PID: int | None = None
 
 DEFAULT_AUTH = {
     "mode": "auto",
@@ -572,8 +564,10 @@ class Http:
         token: str | None = None,
         environ: Mapping[str, str] | None = None,
         deadline: float = HTTP_TIMEOUT_SECONDS,
+        clock: Clock | None = None,
     ) -> None:
         self.user_agent = user_agent
+        self.clock = clock or Clock()
         self.token = token
         self.deadline = deadline
         self.environ = dict(environ or {})
@@ -630,7 +624,7 @@ class Http:
         if body is not None:
             data = json.dumps(body).encode("ascii")
             headers["Content-Type"] = "application/json"
-        check_parent()
+        self.clock.check_parent()
         connection, target, extra = self._connection(url)
         connected = False
         try:
@@ -878,9 +872,10 @@ def hint_for(status: int, config: Config, auth_kind: str, *, rate_limited: bool 
 class Client:
     """Dispatch, find and wait for one run, with bounded retries."""
 
-    def __init__(self, config: Config, http: Http, auth_kind: str) -> None:
+    def __init__(self, config: Config, http: Http, auth_kind: str, clock: Clock | None = None) -> None:
         self.config = config
         self.http = http
+        self.clock = clock or Clock()
         self.auth_kind = auth_kind
         self.rate_limit_waited = 0.0
         owner, repo = config.repository.split("/", 1)
@@ -891,15 +886,15 @@ class Client:
         log(self.config, message)
 
     def _wait_rate_limit(self, method: str, url: str, response: Response, attempt: int) -> None:
-        delay = rate_limit_delay(response.headers, WALL())
+        delay = rate_limit_delay(response.headers, self.clock.wall())
         if delay is None:
-            delay = backoff_delay(attempt, JITTER())
+            delay = self.clock.backoff(attempt)
         if attempt >= MAX_ATTEMPTS or self.rate_limit_waited + delay > MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS:
             hint = hint_for(response.status, self.config, self.auth_kind, rate_limited=True)
             raise ApiError(method, url, response.status, response.message, hint)
         self.log(f"rate limited ({response.status}); retrying in {delay:g} s")
         self.rate_limit_waited += delay
-        pause(delay)
+        self.clock.pause(delay)
 
     def call(self, method: str, url: str, *, token: str | None = None, what: str = "run") -> Response:
         """A request that is safe to repeat (a GET, or creating an installation token), with bounded retries on
@@ -912,7 +907,7 @@ class Client:
             except TransportError as exc:
                 if attempt >= MAX_ATTEMPTS or exc.permanent:
                     raise
-                pause(backoff_delay(attempt, JITTER()))
+                self.clock.pause(self.clock.backoff(attempt))
                 continue
             if 200 <= response.status < 300:
                 return response
@@ -921,7 +916,7 @@ class Client:
                 self._wait_rate_limit(method, url, response, attempt)
                 continue
             if should_retry_get(response.status) and attempt < MAX_ATTEMPTS:
-                pause(backoff_delay(attempt, JITTER()))
+                self.clock.pause(self.clock.backoff(attempt))
                 continue
             hint = hint_for(response.status, self.config, self.auth_kind, what=what)
             raise ApiError(method, url, response.status, message, hint)
@@ -941,7 +936,7 @@ class Client:
         else:
             url = f"{self.repo_url}/dispatches"
             body = {"event_type": config.event_type, "client_payload": dict(inputs)}
-        started = WALL()
+        started = self.clock.wall()
         attempt = 0
         while True:
             attempt += 1
@@ -999,7 +994,7 @@ class Client:
             if attempt >= MAX_ATTEMPTS:
                 raise failure
             if action == "retry":
-                pause(backoff_delay(attempt, JITTER()))
+                self.clock.pause(self.clock.backoff(attempt))
             self.log(f"sending the dispatch again (attempt {attempt + 1} of {MAX_ATTEMPTS})")
 
     def runs_url(self, since: float) -> str:
@@ -1027,7 +1022,7 @@ class Client:
         to ``LIST_POLL_CAP_SECONDS`` so that a long search stays cheap.
         """
         url = self.runs_url(since)
-        deadline = MONOTONIC() + seconds
+        deadline = self.clock.monotonic() + seconds
         delay = 1.0
         while True:
             data = self.get(url, what="runs")
@@ -1035,10 +1030,10 @@ class Client:
             run = match_run(runs or [], correlation_id)
             if run is not None:
                 return run
-            remaining = deadline - MONOTONIC()
+            remaining = deadline - self.clock.monotonic()
             if remaining <= 0:
                 return None
-            pause(min(delay, remaining))
+            self.clock.pause(min(delay, remaining))
             delay = min(delay * 2, LIST_POLL_CAP_SECONDS)
 
     def wait(self, run_id: Any, html_url: str, started: float) -> None:
@@ -1051,16 +1046,16 @@ class Client:
         url = f"{self.repo_url}/actions/runs/{_q(str(run_id))}"
         deadline = started + config.wait_timeout
         last_status = None
-        last_line = MONOTONIC()
+        last_line = self.clock.monotonic()
         delay = 1.0
         while True:
-            pause(min(delay, config.poll_interval, max(deadline - MONOTONIC(), 0.0)))
+            self.clock.pause(min(delay, config.poll_interval, max(deadline - self.clock.monotonic(), 0.0)))
             delay *= 2
             run = self.get(url)
             run = run if isinstance(run, dict) else {}
             html_url = str(run.get("html_url") or html_url)
             status = run.get("status")
-            now = MONOTONIC()
+            now = self.clock.monotonic()
             if status == "completed":
                 conclusion = run.get("conclusion")
                 if conclusion == "success":
@@ -1292,7 +1287,7 @@ def resolve_token(config: Config, environ: Mapping[str, str], client: Client, au
     add_secret(key_value)
     pem = load_private_key(key_value)
     add_secret(pem.decode("ascii", "replace").strip())
-    jwt = make_jwt(app_id, pem, WALL(), environ)
+    jwt = make_jwt(app_id, pem, client.clock.wall(), environ)
     add_secret(jwt)
     url = f"{config.api_url}/app/installations/{_q(installation)}/access_tokens"
     # Creating an installation token has no side effect worth guarding: it is repeated like a GET.
@@ -1329,21 +1324,48 @@ def _seconds(environ: Mapping[str, str], name: str, default: float, minimum: flo
 # --------------------------------------------------------------------------------------------- exactly once
 
 
-def check_parent() -> None:
-    """Stop when terraform, which started the dispatcher, is gone (it was killed): nobody reads the outcome."""
-    if PARENT_PID is not None and os.getppid() != PARENT_PID:
-        raise DispatchError("terraform (the parent process) is gone: stopping; a started run continues on GitHub")
+def _jitter() -> float:
+    return int.from_bytes(os.urandom(7), "big") / (1 << 56)
 
 
-def pause(seconds: float) -> None:
-    """Sleep ``seconds`` in slices, checking between them that terraform is still there."""
-    end = MONOTONIC() + seconds
-    while True:
-        check_parent()
-        left = end - MONOTONIC()
-        if left <= 0:
-            return
-        SLEEP(min(left, PARENT_CHECK_SECONDS))
+class Clock:
+    """Time for the loops: sleeping, monotonic and wall time, backoff jitter, and whether terraform is still there.
+
+    The seam tests replace (a fake whose sleep advances its time) to run the loops without waiting. ``parent_pid``
+    is terraform's pid when the dispatcher started; None (unit tests) skips the check.
+    """
+
+    def __init__(
+        self,
+        parent_pid: int | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = _jitter,
+        check_every: float = PARENT_CHECK_SECONDS,
+    ) -> None:
+        self.parent_pid, self.check_every = parent_pid, check_every
+        self.sleep, self.monotonic, self.wall, self.jitter = sleep, monotonic, wall, jitter
+
+    def check_parent(self) -> None:
+        """Stop when terraform, which started the dispatcher, is gone (it was killed): nobody reads the outcome."""
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            raise DispatchError("terraform (the parent process) is gone: stopping; a started run continues on GitHub")
+
+    def pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` in slices, checking between them that terraform is still there."""
+        end = self.monotonic() + seconds
+        while True:
+            self.check_parent()
+            left = end - self.monotonic()
+            if left <= 0:
+                return
+            self.sleep(min(left, self.check_every))
+
+    def backoff(self, attempt: int) -> float:
+        """The backoff delay before ``attempt`` + 1, with this clock's jitter."""
+        return backoff_delay(attempt, self.jitter())
 
 
 def correlation_id(config: Config, context: RunContext, phase: str) -> tuple[str, bool]:
@@ -1435,11 +1457,11 @@ def resume(client: Client, marker: Marker, earlier: Mapping[str, Any], cid: str,
         )
     created = float(earlier.get("created") or 0.0)
     client.log(f"an earlier attempt at this dispatch may have started a run; looking for correlation id {cid}")
-    found = client.find_run(cid, created, max(created + settle - WALL(), 0.0))
+    found = client.find_run(cid, created, max(created + settle - client.clock.wall(), 0.0))
     return (found["id"], str(found.get("html_url") or "")) if found else (None, "")
 
 
-def run(argv: list[str], environ: Mapping[str, str]) -> None:
+def run(argv: list[str], environ: Mapping[str, str], clock: Clock | None = None) -> None:
     """Do the work of :func:`main`; raise :class:`DispatchError` on failure."""
     phase = argv[1] if len(argv) > 1 else ""
     if phase not in PHASES or len(argv) > 2:
@@ -1466,8 +1488,9 @@ def run(argv: list[str], environ: Mapping[str, str]) -> None:
     inputs = build_inputs(config, environ, cid, context)
     auth_kind = choose_auth(config, environ)
     deadline = _seconds(environ, "MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS", HTTP_TIMEOUT_SECONDS, 0.1)
-    http = Http(f"meshpipe-dispatch/{__version__} ({config.module})", environ=environ, deadline=deadline)
-    client = Client(config, http, auth_kind)
+    clock = clock or Clock()
+    http = Http(f"meshpipe-dispatch/{__version__} ({config.module})", environ=environ, deadline=deadline, clock=clock)
+    client = Client(config, http, auth_kind, clock)
     http.token = resolve_token(config, environ, client, auth_kind)
     marker = Marker(cid) if deterministic else None
     try:
@@ -1485,11 +1508,12 @@ def dispatch_and_wait(
 ) -> None:
     """Dispatch once (or pick up an earlier attempt's run), then wait when configured."""
     config = client.config
-    started = MONOTONIC()
+    clock = client.clock
+    started = clock.monotonic()
     earlier = marker.load() if marker is not None else None
     run_id, html_url = resume(client, marker, earlier, cid, settle) if marker and earlier else (None, "")
     sent = earlier is not None and (earlier.get("state") == "sent" or run_id is not None)
-    dispatched_at = float(earlier.get("created") or WALL()) if sent and earlier else WALL()
+    dispatched_at = float(earlier.get("created") or clock.wall()) if sent and earlier else clock.wall()
     if not sent:
         if marker is not None:
             marker.save(state="intent", created=dispatched_at)
@@ -1514,11 +1538,9 @@ def dispatch_and_wait(
 
 def main(argv: list[str], environ: Mapping[str, str]) -> int:
     """Run the dispatcher; return the exit code (0 success, 1 failure, 130 interrupted)."""
-    global PARENT_PID
-    PARENT_PID = os.getppid()
     _SECRETS.clear()
     try:
-        run(argv, environ)
+        run(argv, environ, Clock(os.getppid()))
     except DispatchError as exc:
         _write(sys.stderr, format_error(exc))
         return 1
