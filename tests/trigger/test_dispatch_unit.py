@@ -267,8 +267,8 @@ def test_hint_for_status(dispatcher: ModuleType, status: int, auth_kind: str, fr
 def test_hint_for_rate_limit_and_app_token(dispatcher: ModuleType) -> None:
     config = dispatcher.Config.from_env(env_for())
     assert "rate limit" in dispatcher.hint_for(403, config, "token", rate_limited=True)
-    assert "clock skew" in dispatcher.hint_for(401, config, "app", what="app_token")
-    assert "installation" in dispatcher.hint_for(404, config, "app", what="app_token")
+    assert "clock skew" in dispatcher.app_token_hint(401)
+    assert "installation" in dispatcher.app_token_hint(404)
 
 
 def test_redact_masks_every_secret_and_ignores_tiny_ones(dispatcher: ModuleType) -> None:
@@ -752,3 +752,13 @@ def test_token_with_control_characters_is_rejected_without_echoing_it(dispatcher
 def test_module_name_must_be_printable(dispatcher: ModuleType) -> None:
     with pytest.raises(dispatcher.ConfigError, match=r"MESHPIPE_DISPATCH\.module"):
         dispatcher.Config.from_env(env_for(module="name\n"))
+
+
+def test_hints_depend_on_the_request_not_on_a_string_argument(dispatcher: ModuleType, clock: Clock) -> None:
+    not_found = (404, {}, {"message": "Not Found"})
+    client, _ = make_client(dispatcher, clock, [not_found])
+    with pytest.raises(dispatcher.ApiError, match="actions: read"):
+        client.get("https://api/x/runs/7")
+    client, _ = make_client(dispatcher, clock, [not_found])
+    with pytest.raises(dispatcher.ApiError, match=r"workflow file apply\.yml not found"):
+        client.find_run("cid", clock.now, 5.0)

@@ -822,17 +822,30 @@ def post_outcome(status: int | None, maybe_sent: bool, rate_limited: bool) -> st
     return "fail"
 
 
-def hint_for(status: int, config: Config, auth_kind: str, *, rate_limited: bool = False, what: str = "dispatch") -> str:
-    """A short hint for an error status (GitHub's usual causes)."""
+#: hints for creating a GitHub App installation token
+APP_TOKEN_HINTS = {
+    401: "the GitHub App JWT was rejected: check the App id, the private key and the runner's clock (JWT clock skew)",
+    403: "the GitHub App is not allowed to create installation tokens here",
+    404: "GitHub App installation not found: check the installation id and that the App is installed",
+}
+
+
+def app_token_hint(status: int) -> str:
+    """A short hint for an error status when creating an installation token."""
+    return APP_TOKEN_HINTS.get(status, "")
+
+
+def run_hint(status: int, config: Config, auth_kind: str) -> str:
+    """A short hint for an error status when reading one run: a 404 there means the token cannot read Actions."""
+    if status == 404:
+        return f"the run is not visible; the token needs `actions: read` on {config.repository}"
+    return hint_for(status, config, auth_kind)
+
+
+def hint_for(status: int, config: Config, auth_kind: str, *, rate_limited: bool = False) -> str:
+    """A short hint for an error status of a dispatch or a run search (GitHub's usual causes)."""
     if rate_limited:
         return "GitHub rate limit exceeded; wait for the reset or reduce concurrent runs"
-    if what == "app_token":
-        return {
-            401: "the GitHub App JWT was rejected: check the App id, the private key and the runner's clock (JWT "
-            "clock skew)",
-            403: "the GitHub App is not allowed to create installation tokens here",
-            404: "GitHub App installation not found: check the installation id and that the App is installed",
-        }.get(status, "")
     if status == 401:
         if auth_kind == "app":
             return "the installation token was rejected: check the GitHub App credentials and the runner's clock"
@@ -841,8 +854,6 @@ def hint_for(status: int, config: Config, auth_kind: str, *, rate_limited: bool 
         permission = "contents: write" if config.event == "repository_dispatch" else "actions: write"
         return f"the token lacks the `{permission}` permission on {config.repository} (or a rate limit applies)"
     if status == 404:
-        if what == "run":
-            return f"the run is not visible; the token needs `actions: read` on {config.repository}"
         if config.event == "repository_dispatch":
             return (
                 f"repository {config.repository} not found, or the token cannot see it (private repositories "
@@ -896,9 +907,12 @@ class Client:
         self.rate_limit_waited += delay
         self.clock.pause(delay)
 
-    def call(self, method: str, url: str, *, token: str | None = None, what: str = "run") -> Response:
+    def call(
+        self, method: str, url: str, *, token: str | None = None, hint: Callable[[int], str] | None = None
+    ) -> Response:
         """A request that is safe to repeat (a GET, or creating an installation token), with bounded retries on
-        connection errors, rate limits and 5xx; any other status fails with one line."""
+        connection errors, rate limits and 5xx; any other status fails with one line, with ``hint(status)`` (by
+        default the hints for reading a run)."""
         attempt = 0
         while True:
             attempt += 1
@@ -918,12 +932,12 @@ class Client:
             if should_retry_get(response.status) and attempt < MAX_ATTEMPTS:
                 self.clock.pause(self.clock.backoff(attempt))
                 continue
-            hint = hint_for(response.status, self.config, self.auth_kind, what=what)
-            raise ApiError(method, url, response.status, message, hint)
+            hints = hint or (lambda status: run_hint(status, self.config, self.auth_kind))
+            raise ApiError(method, url, response.status, message, hints(response.status))
 
-    def get(self, url: str, what: str = "run") -> Any:
+    def get(self, url: str, hint: Callable[[int], str] | None = None) -> Any:
         """GET JSON with the retries of :meth:`call`."""
-        return self.call("GET", url, what=what).json()
+        return self.call("GET", url, hint=hint).json()
 
     def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
         """POST the dispatch once (modulo provably safe retries); return ``(run_id or None, html_url or "")``."""
@@ -1025,7 +1039,7 @@ class Client:
         deadline = self.clock.monotonic() + seconds
         delay = 1.0
         while True:
-            data = self.get(url, what="runs")
+            data = self.get(url, lambda status: hint_for(status, self.config, self.auth_kind))
             runs = data.get("workflow_runs") if isinstance(data, dict) else None
             run = match_run(runs or [], correlation_id)
             if run is not None:
@@ -1291,7 +1305,7 @@ def resolve_token(config: Config, environ: Mapping[str, str], client: Client, au
     add_secret(jwt)
     url = f"{config.api_url}/app/installations/{_q(installation)}/access_tokens"
     # Creating an installation token has no side effect worth guarding: it is repeated like a GET.
-    response = client.call("POST", url, token=jwt, what="app_token")
+    response = client.call("POST", url, token=jwt, hint=app_token_hint)
     data = response.json()
     issued = data.get("token") if isinstance(data, dict) else None
     if not isinstance(issued, str) or not issued:
