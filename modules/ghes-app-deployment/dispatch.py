@@ -256,41 +256,36 @@ class Config:
     """The validated ``MESHPIPE_DISPATCH`` configuration (non-secret values only)."""
 
     def __init__(self, data: Mapping[str, Any], phase: str = "apply") -> None:
+        # The module's variables and the spec validate every value before it is written; these rules, one line each,
+        # only keep a hand-edited configuration from misleading the dispatcher (what reaches a URL, a header, a log).
         unknown = sorted(set(data) - set(CONFIG_KEYS))
         if unknown:
             message = f"MESHPIPE_DISPATCH: unknown key {unknown[0]!r}; known keys: {', '.join(CONFIG_KEYS)}"
             if phase != "destroy":
                 raise ConfigError(message)
             warn(message + " (ignored: a destroy must stay possible)")  # e.g. stored by a newer module version
-        if data.get("version", 1) != 1:
-            raise ConfigError(f"MESHPIPE_DISPATCH.version: expected 1, got {data.get('version')!r}")
+        _rule(data.get("version", 1) == 1, "version", "expected 1", data.get("version"))
         self.module = _str(data, "module", default="meshpipe-trigger")
-        if not _printable(self.module):
-            raise ConfigError(f"MESHPIPE_DISPATCH.module: expected printable ASCII without spaces, got {self.module!r}")
+        _rule(_printable(self.module), "module", "expected printable ASCII without spaces", self.module)
         self.api_url = _str(data, "api_url", default="https://api.github.com").rstrip("/")
         scheme, _, rest = self.api_url.partition("://")
-        if scheme not in ("http", "https") or not _printable(rest.split("/", 1)[0]):
-            raise ConfigError(f"MESHPIPE_DISPATCH.api_url: expected an http(s) URL, got {self.api_url!r}")
+        host = rest.split("/", 1)[0]
+        _rule(scheme in ("http", "https") and _printable(host), "api_url", "expected an http(s) URL", self.api_url)
         self.repository = _str(data, "repository")
-        owner, _, name = self.repository.partition("/")
-        if not (owner and name and set(owner) <= _NAME_CHARS and set(name) <= _NAME_CHARS):
-            raise ConfigError(f"MESHPIPE_DISPATCH.repository: expected 'owner/repo', got {self.repository!r}")
+        owner, _, repo = self.repository.partition("/")
+        _rule(
+            owner and repo and set(owner + repo) <= _NAME_CHARS, "repository", "expected 'owner/repo'", self.repository
+        )
         self.event = _str(data, "event", default="workflow_dispatch")
-        if self.event not in EVENTS:
-            raise ConfigError(f"MESHPIPE_DISPATCH.event: expected one of {', '.join(EVENTS)}, got {self.event!r}")
+        _rule(self.event in EVENTS, "event", f"expected one of {', '.join(EVENTS)}", self.event)
         self.ref = _str(data, "ref", default="main")
-        self.workflow = _opt_str(data, "workflow")
-        self.event_type = _opt_str(data, "event_type")
+        self.workflow, self.event_type = _opt_str(data, "workflow"), _opt_str(data, "event_type")
         # Only the destroy phase may have no target: the module then has no destroy workflow and fires nothing.
-        if self.event == "workflow_dispatch" and not self.workflow and phase != "destroy":
-            raise ConfigError("MESHPIPE_DISPATCH.workflow: required for event workflow_dispatch")
-        if self.event == "repository_dispatch" and not self.event_type and phase != "destroy":
-            raise ConfigError("MESHPIPE_DISPATCH.event_type: required for event repository_dispatch")
-        self.inputs = _str_map(data, "inputs")
-        self.secret_inputs = _str_map(data, "secret_inputs")
+        target_key = "workflow" if self.event == "workflow_dispatch" else "event_type"
+        _rule(self.has_target or phase == "destroy", target_key, f"required for event {self.event}")
+        self.inputs, self.secret_inputs = _str_map(data, "inputs"), _str_map(data, "secret_inputs")
         both = sorted(set(self.inputs) & set(self.secret_inputs))
-        if both:
-            raise ConfigError(f"MESHPIPE_DISPATCH.secret_inputs.{both[0]}: also given in inputs")
+        _rule(not both, f"secret_inputs.{''.join(both[:1])}", "also given in inputs")
         self.correlation_input = _opt_str(data, "correlation_input")
         # Any string: an unknown behavior (a future IMPORT) is treated like APPLY at run time, never refused.
         self.behavior = _opt_str(data, "behavior")
@@ -298,32 +293,25 @@ class Config:
         self.run_url_input = _opt_str(data, "run_url_input")
         self.context_inputs = _str_map(data, "context_inputs")
         for name, field in self.context_inputs.items():
-            if field not in CONTEXT_FIELDS:
-                raise ConfigError(
-                    f"MESHPIPE_DISPATCH.context_inputs.{name}: expected one of {', '.join(CONTEXT_FIELDS)}, "
-                    f"got {field!r}"
-                )
+            _rule(
+                field in CONTEXT_FIELDS, f"context_inputs.{name}", f"expected one of {', '.join(CONTEXT_FIELDS)}", field
+            )
         self.run_id = _opt_str(data, "run_id")
         self.building_block_id = _opt_str(data, "building_block_id")
         self.fingerprint = _opt_str(data, "fingerprint")
         self.wait = data.get("wait", False)
-        if not isinstance(self.wait, bool):
-            raise ConfigError(f"MESHPIPE_DISPATCH.wait: expected true or false, got {self.wait!r}")
+        _rule(isinstance(self.wait, bool), "wait", "expected true or false", self.wait)
         self.wait_timeout = _positive(data, "wait_timeout_seconds", 1800.0)
         self.poll_interval = _positive(data, "poll_interval_seconds", 10.0)
         # GHES up to 3.20 rejects the key with a 400; the module knows the flavour, so GHES gets one POST, not two.
         self.return_run_details = data.get("return_run_details", True)
-        if not isinstance(self.return_run_details, bool):
-            raise ConfigError("MESHPIPE_DISPATCH.return_run_details: expected true or false")
+        _rule(isinstance(self.return_run_details, bool), "return_run_details", "expected true or false")
         auth = data.get("auth") or {}
-        if not isinstance(auth, dict):
-            raise ConfigError("MESHPIPE_DISPATCH.auth: expected an object")
+        _rule(isinstance(auth, dict), "auth", "expected an object")
         unknown = sorted(set(auth) - set(DEFAULT_AUTH))
-        if unknown:
-            raise ConfigError(f"MESHPIPE_DISPATCH.auth.{unknown[0]}: unknown key; known: {', '.join(DEFAULT_AUTH)}")
+        _rule(not unknown, f"auth.{''.join(unknown[:1])}", f"unknown key; known: {', '.join(DEFAULT_AUTH)}")
         self.auth = {key: _str(auth, key, default=default, path="auth.") for key, default in DEFAULT_AUTH.items()}
-        if self.auth["mode"] not in AUTH_MODES:
-            raise ConfigError(f"MESHPIPE_DISPATCH.auth.mode: expected one of {', '.join(AUTH_MODES)}")
+        _rule(self.auth["mode"] in AUTH_MODES, "auth.mode", f"expected one of {', '.join(AUTH_MODES)}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], phase: str = "apply") -> Config:
@@ -388,40 +376,36 @@ def config_from_chunks(environ: Mapping[str, str]) -> str | None:
         raise ConfigError("MESHPIPE_DISPATCH_B64_*: not base64-encoded UTF-8") from None
 
 
+def _rule(ok: object, key: str, problem: str, *got: object) -> None:
+    """One rule of the configuration: unless ``ok``, fail with ``MESHPIPE_DISPATCH.<key>: <problem>[, got <value>]``."""
+    if not ok:
+        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: {problem}" + "".join(f", got {value!r}" for value in got))
+
+
 def _str(data: Mapping[str, Any], key: str, default: str | None = None, path: str = "") -> str:
-    value = data.get(key, default)
-    if value is None:
-        value = default
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"MESHPIPE_DISPATCH.{path}{key}: expected a non-empty string, got {value!r}")
-    return value
+    value = default if data.get(key) is None else data[key]
+    _rule(isinstance(value, str) and value, path + key, "expected a non-empty string", value)
+    return str(value)
 
 
 def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: expected a string or null, got {value!r}")
-    return value
+    _rule(value is None or isinstance(value, str), key, "expected a string or null", value)
+    return value or None
 
 
 def _str_map(data: Mapping[str, Any], key: str) -> dict[str, str]:
     value = data.get(key) or {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: expected an object of strings")
+    _rule(isinstance(value, dict), key, "expected an object of strings")
     for name, item in value.items():
-        if not isinstance(item, str):
-            raise ConfigError(f"MESHPIPE_DISPATCH.{key}.{name}: expected a string, got {type(item).__name__}")
+        _rule(isinstance(item, str), f"{key}.{name}", f"expected a string, got {type(item).__name__}")
     return dict(value)
 
 
 def _positive(data: Mapping[str, Any], key: str, default: float) -> float:
-    value = data.get(key, default)
-    if value is None:
-        value = default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: expected a positive number, got {value!r}")
+    value = default if data.get(key) is None else data[key]
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+    _rule(ok, key, "expected a positive number", value)
     return float(value)
 
 
