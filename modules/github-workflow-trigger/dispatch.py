@@ -789,6 +789,14 @@ def should_retry_get(status: int | None) -> bool:
     return status is None or status == 429 or status >= 500
 
 
+def repeat_outcome(status: int | None, maybe_sent: bool, rate_limited: bool) -> str:
+    """What to do after a request that is safe to repeat (a GET, creating an installation token): ``done``,
+    ``retry`` (connection errors, rate limits, 429, 5xx) or ``fail``."""
+    if status is not None and 200 <= status < 300:
+        return "done"
+    return "retry" if rate_limited or should_retry_get(status) else "fail"
+
+
 def post_outcome(status: int | None, maybe_sent: bool, rate_limited: bool) -> str:
     """What to do after a dispatch POST: ``done``, ``fail``, ``retry`` (provably not started) or ``check``.
 
@@ -892,32 +900,59 @@ class Client:
         self.clock.pause(delay)
 
     def call(
-        self, method: str, url: str, *, token: str | None = None, hint: Callable[[int], str] | None = None
-    ) -> Response:
-        """A request that is safe to repeat (a GET, or creating an installation token), with bounded retries on
-        connection errors, rate limits and 5xx; any other status fails with one line, with ``hint(status)`` (by
-        default the hints for reading a run)."""
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        hint: Callable[[int], str] | None = None,
+        outcome: Callable[[int | None, bool, bool], str] = repeat_outcome,
+        check: Callable[[DispatchError, str], dict[str, Any] | None] | None = None,
+    ) -> Any:
+        """The one retry loop: send until ``outcome`` says ``done`` (return the response) or ``fail``, at most
+        ``MAX_ATTEMPTS`` times, waiting out rate limits and backing off after ``retry``.
+
+        ``check`` is for a request that must not be repeated blindly (the dispatch): after a ``check`` outcome (the
+        request may have started something) it looks for the result and returns it, or None to send again. A
+        failure then carries ``hint(status)`` (by default the hints for reading a run); a ``fail`` of a checked
+        request is ``definite``: GitHub refused it, nothing started.
+        """
+        hints = hint or (lambda status: run_hint(status, self.config, self.auth_kind))
         attempt = 0
+        failure: DispatchError
         while True:
             attempt += 1
             try:
-                response = self.http.request(method, url, token=token)
+                response = self.http.request(method, url, body, token=token)
             except TransportError as exc:
-                if attempt >= MAX_ATTEMPTS or exc.permanent:
+                if exc.permanent:
                     raise
+                action, failure, status_text = outcome(None, exc.maybe_sent, False), exc, exc.reason
+            else:
+                message = response.message if response.status >= 300 else ""
+                limited = is_rate_limited(response.status, response.headers, message)
+                action = outcome(response.status, True, limited)
+                if action == "done":
+                    return response
+                if action == "retry" and limited:
+                    self._wait_rate_limit(method, url, response, attempt)
+                    continue
+                failure = ApiError(method, url, response.status, message, hints(response.status))
+                failure.definite = action == "fail" and check is not None
+                status_text = str(response.status)
+            if action == "fail":
+                raise failure
+            if action == "check" and check is not None:
+                found = check(failure, status_text)
+                if found is not None:
+                    return found
+            if attempt >= MAX_ATTEMPTS:
+                raise failure
+            if action == "retry":
                 self.clock.pause(self.clock.backoff(attempt))
-                continue
-            if 200 <= response.status < 300:
-                return response
-            message = response.message
-            if is_rate_limited(response.status, response.headers, message):
-                self._wait_rate_limit(method, url, response, attempt)
-                continue
-            if should_retry_get(response.status) and attempt < MAX_ATTEMPTS:
-                self.clock.pause(self.clock.backoff(attempt))
-                continue
-            hints = hint or (lambda status: run_hint(status, self.config, self.auth_kind))
-            raise ApiError(method, url, response.status, message, hints(response.status))
+            if check is not None:
+                self.log(f"sending the dispatch again (attempt {attempt + 1} of {MAX_ATTEMPTS})")
 
     def get(self, url: str, hint: Callable[[int], str] | None = None) -> Any:
         """GET JSON with the retries of :meth:`call`."""
@@ -935,65 +970,42 @@ class Client:
             url = f"{self.repo_url}/dispatches"
             body = {"event_type": config.event_type, "client_payload": dict(inputs)}
         started = self.clock.wall()
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def check(failure: DispatchError, status_text: str) -> dict[str, Any] | None:
+            if not config.correlation_input:
+                raise DispatchError(
+                    f"{failure} (the dispatch may have started a run; not sent again so the workflow cannot "
+                    "start twice; hint: set correlation_input and use it in the workflow's run-name so the "
+                    "dispatcher can check)"
+                )
+            self.log(f"dispatch answered {status_text}; checking whether the run started anyway")
             try:
-                response = self.http.request("POST", url, body)
-            except TransportError as exc:
-                if exc.permanent:
+                return self.find_run(correlation_id, started, settle_seconds)
+            except DispatchError as exc:
+                raise DispatchError(
+                    f"{failure} (the dispatch may have started a run and checking failed, so it is not sent "
+                    f"again: {exc})"
+                ) from None
+
+        while True:
+            try:
+                answer = self.call("POST", url, body, hint=self._dispatch_hint, outcome=post_outcome, check=check)
+                break
+            except ApiError as exc:
+                # GHES before 3.21 rejects the key; resent once without it (the module says so up front for GHES).
+                unsupported = exc.status in (400, 422) and "return_run_details" in exc.message
+                if not unsupported or body.pop("return_run_details", None) is None:
                     raise
-                action = post_outcome(None, exc.maybe_sent, False)
-                failure: DispatchError = exc
-                status_text = exc.reason
-            else:
-                message = response.message if response.status >= 300 else ""
-                limited = is_rate_limited(response.status, response.headers, message)
-                action = post_outcome(response.status, True, limited)
-                if action == "done":
-                    details = response.json() if response.status == 200 else None
-                    if isinstance(details, dict) and details.get("workflow_run_id") is not None:
-                        return details["workflow_run_id"], str(details.get("html_url") or "")
-                    return None, ""
-                if (
-                    response.status in (400, 422)
-                    and "return_run_details" in message
-                    and body.pop("return_run_details", None) is not None
-                ):
-                    self.log("the server does not support return_run_details; resending without it")
-                    attempt -= 1
-                    continue
-                hint = hint_for(response.status, config, self.auth_kind, rate_limited=limited)
-                failure = ApiError("POST", url, response.status, message, hint)
-                failure.definite = action == "fail"  # GitHub refused it: nothing started
-                status_text = str(response.status)
-                if action == "retry":
-                    self._wait_rate_limit("POST", url, response, attempt)
-                    continue
-            if action == "fail":
-                raise failure
-            if action == "check":
-                if not config.correlation_input:
-                    raise DispatchError(
-                        f"{failure} (the dispatch may have started a run; not sent again so the workflow cannot "
-                        "start twice; hint: set correlation_input and use it in the workflow's run-name so the "
-                        "dispatcher can check)"
-                    )
-                self.log(f"dispatch answered {status_text}; checking whether the run started anyway")
-                try:
-                    found = self.find_run(correlation_id, started, settle_seconds)
-                except DispatchError as exc:
-                    raise DispatchError(
-                        f"{failure} (the dispatch may have started a run and checking failed, so it is not sent "
-                        f"again: {exc})"
-                    ) from None
-                if found is not None:
-                    return found["id"], str(found.get("html_url") or "")
-            if attempt >= MAX_ATTEMPTS:
-                raise failure
-            if action == "retry":
-                self.clock.pause(self.clock.backoff(attempt))
-            self.log(f"sending the dispatch again (attempt {attempt + 1} of {MAX_ATTEMPTS})")
+                self.log("the server does not support return_run_details; resending without it")
+        if isinstance(answer, dict):  # found by the check after a lost answer
+            return answer["id"], str(answer.get("html_url") or "")
+        details = answer.json() if answer.status == 200 else None
+        if isinstance(details, dict) and details.get("workflow_run_id") is not None:
+            return details["workflow_run_id"], str(details.get("html_url") or "")
+        return None, ""
+
+    def _dispatch_hint(self, status: int) -> str:
+        return hint_for(status, self.config, self.auth_kind)
 
     def runs_url(self, since: float) -> str:
         """The run list to search for the dispatched run, filtered by event, ref and creation time."""
@@ -1023,7 +1035,7 @@ class Client:
         deadline = self.clock.monotonic() + seconds
         delay = 1.0
         while True:
-            data = self.get(url, lambda status: hint_for(status, self.config, self.auth_kind))
+            data = self.get(url, self._dispatch_hint)
             runs = data.get("workflow_runs") if isinstance(data, dict) else None
             run = match_run(runs or [], correlation_id)
             if run is not None:
