@@ -466,3 +466,16 @@ def test_whether_a_failed_post_may_have_started_a_run(
             pass
     assert info.value.maybe_sent is maybe_sent
     assert dispatcher.post_outcome(None, info.value.maybe_sent, False) == ("check" if maybe_sent else "retry")
+
+
+def test_the_intent_marker_is_readable_by_its_owner_only(
+    dispatcher: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marker names the repository, the run and its URL: mode 0600 whatever the umask lets through."""
+    monkeypatch.chdir(tmp_path)
+    previous = os.umask(0o022)
+    try:
+        dispatcher.Marker("cid").save(state="intent", created=1.0)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / ".meshpipe-dispatch-cid.json").stat().st_mode & 0o777 == 0o600
