@@ -42,7 +42,7 @@ from tests.trigger.test_dispatch_unit import Clock, make_client
 
 @pytest.fixture
 def dispatcher() -> ModuleType:
-    """A fresh copy of the dispatcher module (its seams are module globals)."""
+    """A fresh copy of the dispatcher module, with an empty secret registry (one per process, see Secrets)."""
     spec = importlib.util.spec_from_file_location("meshpipe_dispatch_hardening", SCRIPT)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

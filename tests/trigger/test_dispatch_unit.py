@@ -29,7 +29,7 @@ SCRIPT = Path(meshpipe.__file__).parent / "trigger" / "assets" / "dispatch.py"
 
 @pytest.fixture
 def dispatcher() -> Iterator[ModuleType]:
-    """A fresh copy of the dispatcher module (its seams and secret registry are module globals)."""
+    """A fresh copy of the dispatcher module, with an empty secret registry (one per process, see Secrets)."""
     spec = importlib.util.spec_from_file_location("meshpipe_dispatch_under_test", SCRIPT)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

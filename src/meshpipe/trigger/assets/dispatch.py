@@ -97,7 +97,6 @@ LIST_LOOKBACK_SECONDS = 120
 MIN_SECRET_LENGTH = 4
 ERROR_PREFIX = "meshpipe-dispatch: error: "
 
-_SECRETS: set[str] = set()
 
 DEFAULT_AUTH = {
     "mode": "auto",
@@ -191,19 +190,42 @@ class TransportError(DispatchError):
 # --------------------------------------------------------------------------------------------- secrets and output
 
 
-def add_secret(value: str | None) -> None:
-    """Remember a secret so that :func:`redact` masks it, and the forms it takes in a server's answer or a message.
+class Secrets:
+    """The values no line may show, in every form they take in a server's answer or a message.
 
-    Those forms: stripped, whitespace collapsed to one line, JSON-escaped (a 422 body echoes an input with ``"`` or
-    ``\\`` escaped) and URL-encoded.
+    One registry per process, on purpose: every line the dispatcher writes passes :func:`redact`, whereas a registry
+    handed to each writer would be one forgotten argument away from a leak. :func:`main` starts with an empty one;
+    tests may build their own.
     """
-    if not value or len(value) < MIN_SECRET_LENGTH:
-        return
-    forms = {value, value.strip(), " ".join(value.split())}
-    for form in list(forms):
-        forms.update((json.dumps(form)[1:-1], json.dumps(form, ensure_ascii=False)[1:-1]))
-        forms.update((_percent(form, ""), _percent(form, " ").replace(" ", "+")))
-    _SECRETS.update(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
+
+    def __init__(self) -> None:
+        self.forms: set[str] = set()
+
+    def add(self, value: str | None) -> None:
+        """Remember a secret: stripped, whitespace collapsed to one line, JSON-escaped (a 422 body echoes an input
+        with ``"`` or ``\\`` escaped) and URL-encoded. Values shorter than ``MIN_SECRET_LENGTH`` are ignored."""
+        if not value or len(value) < MIN_SECRET_LENGTH:
+            return
+        forms = {value, value.strip(), " ".join(value.split())}
+        for form in list(forms):
+            forms.update((json.dumps(form)[1:-1], json.dumps(form, ensure_ascii=False)[1:-1]))
+            forms.update((_percent(form, ""), _percent(form, " ").replace(" ", "+")))
+        self.forms.update(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every known form replaced by ``***`` (longest first, so overlapping secrets vanish whole)."""
+        for secret in sorted(self.forms, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+
+#: the process's secrets (see :class:`Secrets`)
+SECRETS = Secrets()
+
+
+def add_secret(value: str | None) -> None:
+    """Remember a secret in the process's registry so that :func:`redact` masks it (see :meth:`Secrets.add`)."""
+    SECRETS.add(value)
 
 
 def _percent(text: str, keep: str) -> str:
@@ -215,10 +237,8 @@ def _percent(text: str, keep: str) -> str:
 
 
 def redact(text: str) -> str:
-    """Replace every known secret in ``text`` with ``***`` (longest first, so overlapping secrets vanish whole)."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    """Replace every secret of the process's registry in ``text`` with ``***``."""
+    return SECRETS.redact(text)
 
 
 def _write(stream: Any, text: str) -> None:
@@ -1547,7 +1567,7 @@ def dispatch_and_wait(
 
 def main(argv: list[str], environ: Mapping[str, str]) -> int:
     """Run the dispatcher; return the exit code (0 success, 1 failure, 130 interrupted)."""
-    _SECRETS.clear()
+    SECRETS.forms.clear()
     try:
         run(argv, environ, Clock(os.getppid()))
     except DispatchError as exc:
