@@ -98,15 +98,6 @@ LIST_LOOKBACK_SECONDS = 120
 MIN_SECRET_LENGTH = 4
 ERROR_PREFIX = "meshpipe-dispatch: error: "
 
-# Seams: tests replace these to run the loops without sleeping or waiting on the wall clock.
-SLEEP: Callable[[float], None] = time.sleep
-MONOTONIC: Callable[[], float] = time.monotonic
-WALL: Callable[[], float] = time.time
-JITTER: Callable[[], float] = lambda: int.from_bytes(os.urandom(7), "big") / (1 << 56)  # noqa: E731
-
-_SECRETS: set[str] = set()
-#: terraform's pid when the dispatcher started (set by :func:`main`); None in unit tests
-PARENT_PID: int | None = None
 
 DEFAULT_AUTH = {
     "mode": "auto",
@@ -200,19 +191,42 @@ class TransportError(DispatchError):
 # --------------------------------------------------------------------------------------------- secrets and output
 
 
-def add_secret(value: str | None) -> None:
-    """Remember a secret so that :func:`redact` masks it, and the forms it takes in a server's answer or a message.
+class Secrets:
+    """The values no line may show, in every form they take in a server's answer or a message.
 
-    Those forms: stripped, whitespace collapsed to one line, JSON-escaped (a 422 body echoes an input with ``"`` or
-    ``\\`` escaped) and URL-encoded.
+    One registry per process, on purpose: every line the dispatcher writes passes :func:`redact`, whereas a registry
+    handed to each writer would be one forgotten argument away from a leak. :func:`main` starts with an empty one;
+    tests may build their own.
     """
-    if not value or len(value) < MIN_SECRET_LENGTH:
-        return
-    forms = {value, value.strip(), " ".join(value.split())}
-    for form in list(forms):
-        forms.update((json.dumps(form)[1:-1], json.dumps(form, ensure_ascii=False)[1:-1]))
-        forms.update((_percent(form, ""), _percent(form, " ").replace(" ", "+")))
-    _SECRETS.update(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
+
+    def __init__(self) -> None:
+        self.forms: set[str] = set()
+
+    def add(self, value: str | None) -> None:
+        """Remember a secret: stripped, whitespace collapsed to one line, JSON-escaped (a 422 body echoes an input
+        with ``"`` or ``\\`` escaped) and URL-encoded. Values shorter than ``MIN_SECRET_LENGTH`` are ignored."""
+        if not value or len(value) < MIN_SECRET_LENGTH:
+            return
+        forms = {value, value.strip(), " ".join(value.split())}
+        for form in list(forms):
+            forms.update((json.dumps(form)[1:-1], json.dumps(form, ensure_ascii=False)[1:-1]))
+            forms.update((_percent(form, ""), _percent(form, " ").replace(" ", "+")))
+        self.forms.update(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every known form replaced by ``***`` (longest first, so overlapping secrets vanish whole)."""
+        for secret in sorted(self.forms, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+
+#: the process's secrets (see :class:`Secrets`)
+SECRETS = Secrets()
+
+
+def add_secret(value: str | None) -> None:
+    """Remember a secret in the process's registry so that :func:`redact` masks it (see :meth:`Secrets.add`)."""
+    SECRETS.add(value)
 
 
 def _percent(text: str, keep: str) -> str:
@@ -224,10 +238,8 @@ def _percent(text: str, keep: str) -> str:
 
 
 def redact(text: str) -> str:
-    """Replace every known secret in ``text`` with ``***`` (longest first, so overlapping secrets vanish whole)."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    """Replace every secret of the process's registry in ``text`` with ``***``."""
+    return SECRETS.redact(text)
 
 
 def _write(stream: Any, text: str) -> None:
@@ -264,41 +276,36 @@ class Config:
     """The validated ``MESHPIPE_DISPATCH`` configuration (non-secret values only)."""
 
     def __init__(self, data: Mapping[str, Any], phase: str = "apply") -> None:
+        # The module's variables and the spec validate every value before it is written; these rules, one line each,
+        # only keep a hand-edited configuration from misleading the dispatcher (what reaches a URL, a header, a log).
         unknown = sorted(set(data) - set(CONFIG_KEYS))
         if unknown:
             message = f"MESHPIPE_DISPATCH: unknown key {unknown[0]!r}; known keys: {', '.join(CONFIG_KEYS)}"
             if phase != "destroy":
                 raise ConfigError(message)
             warn(message + " (ignored: a destroy must stay possible)")  # e.g. stored by a newer module version
-        if data.get("version", 1) != 1:
-            raise ConfigError(f"MESHPIPE_DISPATCH.version: expected 1, got {data.get('version')!r}")
+        _rule(data.get("version", 1) == 1, "version", "expected 1", data.get("version"))
         self.module = _str(data, "module", default="meshpipe-trigger")
-        if not _printable(self.module):
-            raise ConfigError(f"MESHPIPE_DISPATCH.module: expected printable ASCII without spaces, got {self.module!r}")
+        _rule(_printable(self.module), "module", "expected printable ASCII without spaces", self.module)
         self.api_url = _str(data, "api_url", default="https://api.github.com").rstrip("/")
         scheme, _, rest = self.api_url.partition("://")
-        if scheme not in ("http", "https") or not _printable(rest.split("/", 1)[0]):
-            raise ConfigError(f"MESHPIPE_DISPATCH.api_url: expected an http(s) URL, got {self.api_url!r}")
+        host = rest.split("/", 1)[0]
+        _rule(scheme in ("http", "https") and _printable(host), "api_url", "expected an http(s) URL", self.api_url)
         self.repository = _str(data, "repository")
-        owner, _, name = self.repository.partition("/")
-        if not (owner and name and set(owner) <= _NAME_CHARS and set(name) <= _NAME_CHARS):
-            raise ConfigError(f"MESHPIPE_DISPATCH.repository: expected 'owner/repo', got {self.repository!r}")
+        owner, _, repo = self.repository.partition("/")
+        _rule(
+            owner and repo and set(owner + repo) <= _NAME_CHARS, "repository", "expected 'owner/repo'", self.repository
+        )
         self.event = _str(data, "event", default="workflow_dispatch")
-        if self.event not in EVENTS:
-            raise ConfigError(f"MESHPIPE_DISPATCH.event: expected one of {', '.join(EVENTS)}, got {self.event!r}")
+        _rule(self.event in EVENTS, "event", f"expected one of {', '.join(EVENTS)}", self.event)
         self.ref = _str(data, "ref", default="main")
-        self.workflow = _opt_str(data, "workflow")
-        self.event_type = _opt_str(data, "event_type")
+        self.workflow, self.event_type = _opt_str(data, "workflow"), _opt_str(data, "event_type")
         # Only the destroy phase may have no target: the module then has no destroy workflow and fires nothing.
-        if self.event == "workflow_dispatch" and not self.workflow and phase != "destroy":
-            raise ConfigError("MESHPIPE_DISPATCH.workflow: required for event workflow_dispatch")
-        if self.event == "repository_dispatch" and not self.event_type and phase != "destroy":
-            raise ConfigError("MESHPIPE_DISPATCH.event_type: required for event repository_dispatch")
-        self.inputs = _str_map(data, "inputs")
-        self.secret_inputs = _str_map(data, "secret_inputs")
+        target_key = "workflow" if self.event == "workflow_dispatch" else "event_type"
+        _rule(self.has_target or phase == "destroy", target_key, f"required for event {self.event}")
+        self.inputs, self.secret_inputs = _str_map(data, "inputs"), _str_map(data, "secret_inputs")
         both = sorted(set(self.inputs) & set(self.secret_inputs))
-        if both:
-            raise ConfigError(f"MESHPIPE_DISPATCH.secret_inputs.{both[0]}: also given in inputs")
+        _rule(not both, f"secret_inputs.{''.join(both[:1])}", "also given in inputs")
         self.correlation_input = _opt_str(data, "correlation_input")
         # Any string: an unknown behavior (a future IMPORT) is treated like APPLY at run time, never refused.
         self.behavior = _opt_str(data, "behavior")
@@ -306,32 +313,25 @@ class Config:
         self.run_url_input = _opt_str(data, "run_url_input")
         self.context_inputs = _str_map(data, "context_inputs")
         for name, field in self.context_inputs.items():
-            if field not in CONTEXT_FIELDS:
-                raise ConfigError(
-                    f"MESHPIPE_DISPATCH.context_inputs.{name}: expected one of {', '.join(CONTEXT_FIELDS)}, "
-                    f"got {field!r}"
-                )
+            _rule(
+                field in CONTEXT_FIELDS, f"context_inputs.{name}", f"expected one of {', '.join(CONTEXT_FIELDS)}", field
+            )
         self.run_id = _opt_str(data, "run_id")
         self.building_block_id = _opt_str(data, "building_block_id")
         self.fingerprint = _opt_str(data, "fingerprint")
         self.wait = data.get("wait", False)
-        if not isinstance(self.wait, bool):
-            raise ConfigError(f"MESHPIPE_DISPATCH.wait: expected true or false, got {self.wait!r}")
+        _rule(isinstance(self.wait, bool), "wait", "expected true or false", self.wait)
         self.wait_timeout = _positive(data, "wait_timeout_seconds", 1800.0)
         self.poll_interval = _positive(data, "poll_interval_seconds", 10.0)
         # GHES up to 3.20 rejects the key with a 400; the module knows the flavour, so GHES gets one POST, not two.
         self.return_run_details = data.get("return_run_details", True)
-        if not isinstance(self.return_run_details, bool):
-            raise ConfigError("MESHPIPE_DISPATCH.return_run_details: expected true or false")
+        _rule(isinstance(self.return_run_details, bool), "return_run_details", "expected true or false")
         auth = data.get("auth") or {}
-        if not isinstance(auth, dict):
-            raise ConfigError("MESHPIPE_DISPATCH.auth: expected an object")
+        _rule(isinstance(auth, dict), "auth", "expected an object")
         unknown = sorted(set(auth) - set(DEFAULT_AUTH))
-        if unknown:
-            raise ConfigError(f"MESHPIPE_DISPATCH.auth.{unknown[0]}: unknown key; known: {', '.join(DEFAULT_AUTH)}")
+        _rule(not unknown, f"auth.{''.join(unknown[:1])}", f"unknown key; known: {', '.join(DEFAULT_AUTH)}")
         self.auth = {key: _str(auth, key, default=default, path="auth.") for key, default in DEFAULT_AUTH.items()}
-        if self.auth["mode"] not in AUTH_MODES:
-            raise ConfigError(f"MESHPIPE_DISPATCH.auth.mode: expected one of {', '.join(AUTH_MODES)}")
+        _rule(self.auth["mode"] in AUTH_MODES, "auth.mode", f"expected one of {', '.join(AUTH_MODES)}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], phase: str = "apply") -> Config:
@@ -396,40 +396,36 @@ def config_from_chunks(environ: Mapping[str, str]) -> str | None:
         raise ConfigError("MESHPIPE_DISPATCH_B64_*: not base64-encoded UTF-8") from None
 
 
+def _rule(ok: object, key: str, problem: str, *got: object) -> None:
+    """One rule of the configuration: unless ``ok``, fail with ``MESHPIPE_DISPATCH.<key>: <problem>[, got <value>]``."""
+    if not ok:
+        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: {problem}" + "".join(f", got {value!r}" for value in got))
+
+
 def _str(data: Mapping[str, Any], key: str, default: str | None = None, path: str = "") -> str:
-    value = data.get(key, default)
-    if value is None:
-        value = default
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"MESHPIPE_DISPATCH.{path}{key}: expected a non-empty string, got {value!r}")
-    return value
+    value = default if data.get(key) is None else data[key]
+    _rule(isinstance(value, str) and value, path + key, "expected a non-empty string", value)
+    return str(value)
 
 
 def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: expected a string or null, got {value!r}")
-    return value
+    _rule(value is None or isinstance(value, str), key, "expected a string or null", value)
+    return value or None
 
 
 def _str_map(data: Mapping[str, Any], key: str) -> dict[str, str]:
     value = data.get(key) or {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: expected an object of strings")
+    _rule(isinstance(value, dict), key, "expected an object of strings")
     for name, item in value.items():
-        if not isinstance(item, str):
-            raise ConfigError(f"MESHPIPE_DISPATCH.{key}.{name}: expected a string, got {type(item).__name__}")
+        _rule(isinstance(item, str), f"{key}.{name}", f"expected a string, got {type(item).__name__}")
     return dict(value)
 
 
 def _positive(data: Mapping[str, Any], key: str, default: float) -> float:
-    value = data.get(key, default)
-    if value is None:
-        value = default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: expected a positive number, got {value!r}")
+    value = default if data.get(key) is None else data[key]
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+    _rule(ok, key, "expected a positive number", value)
     return float(value)
 
 
@@ -572,8 +568,10 @@ class Http:
         token: str | None = None,
         environ: Mapping[str, str] | None = None,
         deadline: float = HTTP_TIMEOUT_SECONDS,
+        clock: Clock | None = None,
     ) -> None:
         self.user_agent = user_agent
+        self.clock = clock or Clock()
         self.token = token
         self.deadline = deadline
         self.environ = dict(environ or {})
@@ -630,7 +628,7 @@ class Http:
         if body is not None:
             data = json.dumps(body).encode("ascii")
             headers["Content-Type"] = "application/json"
-        check_parent()
+        self.clock.check_parent()
         connection, target, extra = self._connection(url)
         connected = False
         try:
@@ -811,6 +809,14 @@ def should_retry_get(status: int | None) -> bool:
     return status is None or status == 429 or status >= 500
 
 
+def repeat_outcome(status: int | None, maybe_sent: bool, rate_limited: bool) -> str:
+    """What to do after a request that is safe to repeat (a GET, creating an installation token): ``done``,
+    ``retry`` (connection errors, rate limits, 429, 5xx) or ``fail``."""
+    if status is not None and 200 <= status < 300:
+        return "done"
+    return "retry" if rate_limited or should_retry_get(status) else "fail"
+
+
 def post_outcome(status: int | None, maybe_sent: bool, rate_limited: bool) -> str:
     """What to do after a dispatch POST: ``done``, ``fail``, ``retry`` (provably not started) or ``check``.
 
@@ -828,17 +834,30 @@ def post_outcome(status: int | None, maybe_sent: bool, rate_limited: bool) -> st
     return "fail"
 
 
-def hint_for(status: int, config: Config, auth_kind: str, *, rate_limited: bool = False, what: str = "dispatch") -> str:
-    """A short hint for an error status (GitHub's usual causes)."""
+#: hints for creating a GitHub App installation token
+APP_TOKEN_HINTS = {
+    401: "the GitHub App JWT was rejected: check the App id, the private key and the runner's clock (JWT clock skew)",
+    403: "the GitHub App is not allowed to create installation tokens here",
+    404: "GitHub App installation not found: check the installation id and that the App is installed",
+}
+
+
+def app_token_hint(status: int) -> str:
+    """A short hint for an error status when creating an installation token."""
+    return APP_TOKEN_HINTS.get(status, "")
+
+
+def run_hint(status: int, config: Config, auth_kind: str) -> str:
+    """A short hint for an error status when reading one run: a 404 there means the token cannot read Actions."""
+    if status == 404:
+        return f"the run is not visible; the token needs `actions: read` on {config.repository}"
+    return hint_for(status, config, auth_kind)
+
+
+def hint_for(status: int, config: Config, auth_kind: str, *, rate_limited: bool = False) -> str:
+    """A short hint for an error status of a dispatch or a run search (GitHub's usual causes)."""
     if rate_limited:
         return "GitHub rate limit exceeded; wait for the reset or reduce concurrent runs"
-    if what == "app_token":
-        return {
-            401: "the GitHub App JWT was rejected: check the App id, the private key and the runner's clock (JWT "
-            "clock skew)",
-            403: "the GitHub App is not allowed to create installation tokens here",
-            404: "GitHub App installation not found: check the installation id and that the App is installed",
-        }.get(status, "")
     if status == 401:
         if auth_kind == "app":
             return "the installation token was rejected: check the GitHub App credentials and the runner's clock"
@@ -847,8 +866,6 @@ def hint_for(status: int, config: Config, auth_kind: str, *, rate_limited: bool 
         permission = "contents: write" if config.event == "repository_dispatch" else "actions: write"
         return f"the token lacks the `{permission}` permission on {config.repository} (or a rate limit applies)"
     if status == 404:
-        if what == "run":
-            return f"the run is not visible; the token needs `actions: read` on {config.repository}"
         if config.event == "repository_dispatch":
             return (
                 f"repository {config.repository} not found, or the token cannot see it (private repositories "
@@ -878,9 +895,10 @@ def hint_for(status: int, config: Config, auth_kind: str, *, rate_limited: bool 
 class Client:
     """Dispatch, find and wait for one run, with bounded retries."""
 
-    def __init__(self, config: Config, http: Http, auth_kind: str) -> None:
+    def __init__(self, config: Config, http: Http, auth_kind: str, clock: Clock | None = None) -> None:
         self.config = config
         self.http = http
+        self.clock = clock or Clock()
         self.auth_kind = auth_kind
         self.rate_limit_waited = 0.0
         owner, repo = config.repository.split("/", 1)
@@ -891,44 +909,74 @@ class Client:
         log(self.config, message)
 
     def _wait_rate_limit(self, method: str, url: str, response: Response, attempt: int) -> None:
-        delay = rate_limit_delay(response.headers, WALL())
+        delay = rate_limit_delay(response.headers, self.clock.wall())
         if delay is None:
-            delay = backoff_delay(attempt, JITTER())
+            delay = self.clock.backoff(attempt)
         if attempt >= MAX_ATTEMPTS or self.rate_limit_waited + delay > MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS:
             hint = hint_for(response.status, self.config, self.auth_kind, rate_limited=True)
             raise ApiError(method, url, response.status, response.message, hint)
         self.log(f"rate limited ({response.status}); retrying in {delay:g} s")
         self.rate_limit_waited += delay
-        pause(delay)
+        self.clock.pause(delay)
 
-    def call(self, method: str, url: str, *, token: str | None = None, what: str = "run") -> Response:
-        """A request that is safe to repeat (a GET, or creating an installation token), with bounded retries on
-        connection errors, rate limits and 5xx; any other status fails with one line."""
+    def call(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        hint: Callable[[int], str] | None = None,
+        outcome: Callable[[int | None, bool, bool], str] = repeat_outcome,
+        check: Callable[[DispatchError, str], dict[str, Any] | None] | None = None,
+    ) -> Any:
+        """The one retry loop: send until ``outcome`` says ``done`` (return the response) or ``fail``, at most
+        ``MAX_ATTEMPTS`` times, waiting out rate limits and backing off after ``retry``.
+
+        ``check`` is for a request that must not be repeated blindly (the dispatch): after a ``check`` outcome (the
+        request may have started something) it looks for the result and returns it, or None to send again. A
+        failure then carries ``hint(status)`` (by default the hints for reading a run); a ``fail`` of a checked
+        request is ``definite``: GitHub refused it, nothing started.
+        """
+        hints = hint or (lambda status: run_hint(status, self.config, self.auth_kind))
         attempt = 0
+        failure: DispatchError
         while True:
             attempt += 1
             try:
-                response = self.http.request(method, url, token=token)
+                response = self.http.request(method, url, body, token=token)
             except TransportError as exc:
-                if attempt >= MAX_ATTEMPTS or exc.permanent:
+                if exc.permanent:
                     raise
-                pause(backoff_delay(attempt, JITTER()))
-                continue
-            if 200 <= response.status < 300:
-                return response
-            message = response.message
-            if is_rate_limited(response.status, response.headers, message):
-                self._wait_rate_limit(method, url, response, attempt)
-                continue
-            if should_retry_get(response.status) and attempt < MAX_ATTEMPTS:
-                pause(backoff_delay(attempt, JITTER()))
-                continue
-            hint = hint_for(response.status, self.config, self.auth_kind, what=what)
-            raise ApiError(method, url, response.status, message, hint)
+                action, failure, status_text = outcome(None, exc.maybe_sent, False), exc, exc.reason
+            else:
+                message = response.message if response.status >= 300 else ""
+                limited = is_rate_limited(response.status, response.headers, message)
+                action = outcome(response.status, True, limited)
+                if action == "done":
+                    return response
+                if action == "retry" and limited:
+                    self._wait_rate_limit(method, url, response, attempt)
+                    continue
+                failure = ApiError(method, url, response.status, message, hints(response.status))
+                failure.definite = action == "fail" and check is not None
+                status_text = str(response.status)
+            if action == "fail":
+                raise failure
+            if action == "check" and check is not None:
+                found = check(failure, status_text)
+                if found is not None:
+                    return found
+            if attempt >= MAX_ATTEMPTS:
+                raise failure
+            if action == "retry":
+                self.clock.pause(self.clock.backoff(attempt))
+            if check is not None:
+                self.log(f"sending the dispatch again (attempt {attempt + 1} of {MAX_ATTEMPTS})")
 
-    def get(self, url: str, what: str = "run") -> Any:
+    def get(self, url: str, hint: Callable[[int], str] | None = None) -> Any:
         """GET JSON with the retries of :meth:`call`."""
-        return self.call("GET", url, what=what).json()
+        return self.call("GET", url, hint=hint).json()
 
     def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
         """POST the dispatch once (modulo provably safe retries); return ``(run_id or None, html_url or "")``."""
@@ -941,66 +989,43 @@ class Client:
         else:
             url = f"{self.repo_url}/dispatches"
             body = {"event_type": config.event_type, "client_payload": dict(inputs)}
-        started = WALL()
-        attempt = 0
-        while True:
-            attempt += 1
+        started = self.clock.wall()
+
+        def check(failure: DispatchError, status_text: str) -> dict[str, Any] | None:
+            if not config.correlation_input:
+                raise DispatchError(
+                    f"{failure} (the dispatch may have started a run; not sent again so the workflow cannot "
+                    "start twice; hint: set correlation_input and use it in the workflow's run-name so the "
+                    "dispatcher can check)"
+                )
+            self.log(f"dispatch answered {status_text}; checking whether the run started anyway")
             try:
-                response = self.http.request("POST", url, body)
-            except TransportError as exc:
-                if exc.permanent:
+                return self.find_run(correlation_id, started, settle_seconds)
+            except DispatchError as exc:
+                raise DispatchError(
+                    f"{failure} (the dispatch may have started a run and checking failed, so it is not sent "
+                    f"again: {exc})"
+                ) from None
+
+        while True:
+            try:
+                answer = self.call("POST", url, body, hint=self._dispatch_hint, outcome=post_outcome, check=check)
+                break
+            except ApiError as exc:
+                # GHES before 3.21 rejects the key; resent once without it (the module says so up front for GHES).
+                unsupported = exc.status in (400, 422) and "return_run_details" in exc.message
+                if not unsupported or body.pop("return_run_details", None) is None:
                     raise
-                action = post_outcome(None, exc.maybe_sent, False)
-                failure: DispatchError = exc
-                status_text = exc.reason
-            else:
-                message = response.message if response.status >= 300 else ""
-                limited = is_rate_limited(response.status, response.headers, message)
-                action = post_outcome(response.status, True, limited)
-                if action == "done":
-                    details = response.json() if response.status == 200 else None
-                    if isinstance(details, dict) and details.get("workflow_run_id") is not None:
-                        return details["workflow_run_id"], str(details.get("html_url") or "")
-                    return None, ""
-                if (
-                    response.status in (400, 422)
-                    and "return_run_details" in message
-                    and body.pop("return_run_details", None) is not None
-                ):
-                    self.log("the server does not support return_run_details; resending without it")
-                    attempt -= 1
-                    continue
-                hint = hint_for(response.status, config, self.auth_kind, rate_limited=limited)
-                failure = ApiError("POST", url, response.status, message, hint)
-                failure.definite = action == "fail"  # GitHub refused it: nothing started
-                status_text = str(response.status)
-                if action == "retry":
-                    self._wait_rate_limit("POST", url, response, attempt)
-                    continue
-            if action == "fail":
-                raise failure
-            if action == "check":
-                if not config.correlation_input:
-                    raise DispatchError(
-                        f"{failure} (the dispatch may have started a run; not sent again so the workflow cannot "
-                        "start twice; hint: set correlation_input and use it in the workflow's run-name so the "
-                        "dispatcher can check)"
-                    )
-                self.log(f"dispatch answered {status_text}; checking whether the run started anyway")
-                try:
-                    found = self.find_run(correlation_id, started, settle_seconds)
-                except DispatchError as exc:
-                    raise DispatchError(
-                        f"{failure} (the dispatch may have started a run and checking failed, so it is not sent "
-                        f"again: {exc})"
-                    ) from None
-                if found is not None:
-                    return found["id"], str(found.get("html_url") or "")
-            if attempt >= MAX_ATTEMPTS:
-                raise failure
-            if action == "retry":
-                pause(backoff_delay(attempt, JITTER()))
-            self.log(f"sending the dispatch again (attempt {attempt + 1} of {MAX_ATTEMPTS})")
+                self.log("the server does not support return_run_details; resending without it")
+        if isinstance(answer, dict):  # found by the check after a lost answer
+            return answer["id"], str(answer.get("html_url") or "")
+        details = answer.json() if answer.status == 200 else None
+        if isinstance(details, dict) and details.get("workflow_run_id") is not None:
+            return details["workflow_run_id"], str(details.get("html_url") or "")
+        return None, ""
+
+    def _dispatch_hint(self, status: int) -> str:
+        return hint_for(status, self.config, self.auth_kind)
 
     def runs_url(self, since: float) -> str:
         """The run list to search for the dispatched run, filtered by event, ref and creation time."""
@@ -1027,18 +1052,18 @@ class Client:
         to ``LIST_POLL_CAP_SECONDS`` so that a long search stays cheap.
         """
         url = self.runs_url(since)
-        deadline = MONOTONIC() + seconds
+        deadline = self.clock.monotonic() + seconds
         delay = 1.0
         while True:
-            data = self.get(url, what="runs")
+            data = self.get(url, self._dispatch_hint)
             runs = data.get("workflow_runs") if isinstance(data, dict) else None
             run = match_run(runs or [], correlation_id)
             if run is not None:
                 return run
-            remaining = deadline - MONOTONIC()
+            remaining = deadline - self.clock.monotonic()
             if remaining <= 0:
                 return None
-            pause(min(delay, remaining))
+            self.clock.pause(min(delay, remaining))
             delay = min(delay * 2, LIST_POLL_CAP_SECONDS)
 
     def wait(self, run_id: Any, html_url: str, started: float) -> None:
@@ -1051,16 +1076,16 @@ class Client:
         url = f"{self.repo_url}/actions/runs/{_q(str(run_id))}"
         deadline = started + config.wait_timeout
         last_status = None
-        last_line = MONOTONIC()
+        last_line = self.clock.monotonic()
         delay = 1.0
         while True:
-            pause(min(delay, config.poll_interval, max(deadline - MONOTONIC(), 0.0)))
+            self.clock.pause(min(delay, config.poll_interval, max(deadline - self.clock.monotonic(), 0.0)))
             delay *= 2
             run = self.get(url)
             run = run if isinstance(run, dict) else {}
             html_url = str(run.get("html_url") or html_url)
             status = run.get("status")
-            now = MONOTONIC()
+            now = self.clock.monotonic()
             if status == "completed":
                 conclusion = run.get("conclusion")
                 if conclusion == "success":
@@ -1292,11 +1317,11 @@ def resolve_token(config: Config, environ: Mapping[str, str], client: Client, au
     add_secret(key_value)
     pem = load_private_key(key_value)
     add_secret(pem.decode("ascii", "replace").strip())
-    jwt = make_jwt(app_id, pem, WALL(), environ)
+    jwt = make_jwt(app_id, pem, client.clock.wall(), environ)
     add_secret(jwt)
     url = f"{config.api_url}/app/installations/{_q(installation)}/access_tokens"
     # Creating an installation token has no side effect worth guarding: it is repeated like a GET.
-    response = client.call("POST", url, token=jwt, what="app_token")
+    response = client.call("POST", url, token=jwt, hint=app_token_hint)
     data = response.json()
     issued = data.get("token") if isinstance(data, dict) else None
     if not isinstance(issued, str) or not issued:
@@ -1329,21 +1354,48 @@ def _seconds(environ: Mapping[str, str], name: str, default: float, minimum: flo
 # --------------------------------------------------------------------------------------------- exactly once
 
 
-def check_parent() -> None:
-    """Stop when terraform, which started the dispatcher, is gone (it was killed): nobody reads the outcome."""
-    if PARENT_PID is not None and os.getppid() != PARENT_PID:
-        raise DispatchError("terraform (the parent process) is gone: stopping; a started run continues on GitHub")
+def _jitter() -> float:
+    return int.from_bytes(os.urandom(7), "big") / (1 << 56)
 
 
-def pause(seconds: float) -> None:
-    """Sleep ``seconds`` in slices, checking between them that terraform is still there."""
-    end = MONOTONIC() + seconds
-    while True:
-        check_parent()
-        left = end - MONOTONIC()
-        if left <= 0:
-            return
-        SLEEP(min(left, PARENT_CHECK_SECONDS))
+class Clock:
+    """Time for the loops: sleeping, monotonic and wall time, backoff jitter, and whether terraform is still there.
+
+    The seam tests replace (a fake whose sleep advances its time) to run the loops without waiting. ``parent_pid``
+    is terraform's pid when the dispatcher started; None (unit tests) skips the check.
+    """
+
+    def __init__(
+        self,
+        parent_pid: int | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = _jitter,
+        check_every: float = PARENT_CHECK_SECONDS,
+    ) -> None:
+        self.parent_pid, self.check_every = parent_pid, check_every
+        self.sleep, self.monotonic, self.wall, self.jitter = sleep, monotonic, wall, jitter
+
+    def check_parent(self) -> None:
+        """Stop when terraform, which started the dispatcher, is gone (it was killed): nobody reads the outcome."""
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            raise DispatchError("terraform (the parent process) is gone: stopping; a started run continues on GitHub")
+
+    def pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` in slices, checking between them that terraform is still there."""
+        end = self.monotonic() + seconds
+        while True:
+            self.check_parent()
+            left = end - self.monotonic()
+            if left <= 0:
+                return
+            self.sleep(min(left, self.check_every))
+
+    def backoff(self, attempt: int) -> float:
+        """The backoff delay before ``attempt`` + 1, with this clock's jitter."""
+        return backoff_delay(attempt, self.jitter())
 
 
 def correlation_id(config: Config, context: RunContext, phase: str) -> tuple[str, bool]:
@@ -1435,11 +1487,11 @@ def resume(client: Client, marker: Marker, earlier: Mapping[str, Any], cid: str,
         )
     created = float(earlier.get("created") or 0.0)
     client.log(f"an earlier attempt at this dispatch may have started a run; looking for correlation id {cid}")
-    found = client.find_run(cid, created, max(created + settle - WALL(), 0.0))
+    found = client.find_run(cid, created, max(created + settle - client.clock.wall(), 0.0))
     return (found["id"], str(found.get("html_url") or "")) if found else (None, "")
 
 
-def run(argv: list[str], environ: Mapping[str, str]) -> None:
+def run(argv: list[str], environ: Mapping[str, str], clock: Clock | None = None) -> None:
     """Do the work of :func:`main`; raise :class:`DispatchError` on failure."""
     phase = argv[1] if len(argv) > 1 else ""
     if phase not in PHASES or len(argv) > 2:
@@ -1466,8 +1518,9 @@ def run(argv: list[str], environ: Mapping[str, str]) -> None:
     inputs = build_inputs(config, environ, cid, context)
     auth_kind = choose_auth(config, environ)
     deadline = _seconds(environ, "MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS", HTTP_TIMEOUT_SECONDS, 0.1)
-    http = Http(f"meshpipe-dispatch/{__version__} ({config.module})", environ=environ, deadline=deadline)
-    client = Client(config, http, auth_kind)
+    clock = clock or Clock()
+    http = Http(f"meshpipe-dispatch/{__version__} ({config.module})", environ=environ, deadline=deadline, clock=clock)
+    client = Client(config, http, auth_kind, clock)
     http.token = resolve_token(config, environ, client, auth_kind)
     marker = Marker(cid) if deterministic else None
     try:
@@ -1485,11 +1538,12 @@ def dispatch_and_wait(
 ) -> None:
     """Dispatch once (or pick up an earlier attempt's run), then wait when configured."""
     config = client.config
-    started = MONOTONIC()
+    clock = client.clock
+    started = clock.monotonic()
     earlier = marker.load() if marker is not None else None
     run_id, html_url = resume(client, marker, earlier, cid, settle) if marker and earlier else (None, "")
     sent = earlier is not None and (earlier.get("state") == "sent" or run_id is not None)
-    dispatched_at = float(earlier.get("created") or WALL()) if sent and earlier else WALL()
+    dispatched_at = float(earlier.get("created") or clock.wall()) if sent and earlier else clock.wall()
     if not sent:
         if marker is not None:
             marker.save(state="intent", created=dispatched_at)
@@ -1514,11 +1568,9 @@ def dispatch_and_wait(
 
 def main(argv: list[str], environ: Mapping[str, str]) -> int:
     """Run the dispatcher; return the exit code (0 success, 1 failure, 130 interrupted)."""
-    global PARENT_PID
-    PARENT_PID = os.getppid()
-    _SECRETS.clear()
+    SECRETS.forms.clear()
     try:
-        run(argv, environ)
+        run(argv, environ, Clock(os.getppid()))
     except DispatchError as exc:
         _write(sys.stderr, format_error(exc))
         return 1

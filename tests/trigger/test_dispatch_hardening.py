@@ -42,7 +42,7 @@ from tests.trigger.test_dispatch_unit import Clock, make_client
 
 @pytest.fixture
 def dispatcher() -> ModuleType:
-    """A fresh copy of the dispatcher module (its seams are module globals)."""
+    """A fresh copy of the dispatcher module, with an empty secret registry (one per process, see Secrets)."""
     spec = importlib.util.spec_from_file_location("meshpipe_dispatch_hardening", SCRIPT)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -51,13 +51,8 @@ def dispatcher() -> ModuleType:
 
 
 @pytest.fixture
-def clock(dispatcher: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    for name, value in (("SLEEP", fake.sleep), ("MONOTONIC", fake.time), ("WALL", fake.time)):
-        monkeypatch.setattr(dispatcher, name, value)
-    monkeypatch.setattr(dispatcher, "JITTER", lambda: 0.0)
-    monkeypatch.setattr(dispatcher, "PARENT_CHECK_SECONDS", float("inf"))
-    return fake
+def clock() -> Clock:
+    return Clock()
 
 
 KNOWN_RUN = {"run_id": "run-7f3c", "building_block_id": "bb-1", "fingerprint": "ab12"}
@@ -262,7 +257,7 @@ def test_the_search_after_a_maybe_sent_post_backs_off_to_the_list_latency(dispat
     """Reproduction (old code): the search polled every poll_interval for 15 s, shorter than the list can lag."""
     assert dispatcher.DEFAULT_SETTLE_SECONDS >= 120
     empty = (200, {}, {"workflow_runs": []})
-    client, http = make_client(dispatcher, [empty] * 20, poll_interval_seconds=1)
+    client, http = make_client(dispatcher, clock, [empty] * 20, poll_interval_seconds=1)
     assert client.find_run("cid", clock.now, dispatcher.DEFAULT_SETTLE_SECONDS) is None
     assert clock.sleeps[:6] == [1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
     assert sum(clock.sleeps) == dispatcher.DEFAULT_SETTLE_SECONDS
@@ -471,3 +466,16 @@ def test_whether_a_failed_post_may_have_started_a_run(
             pass
     assert info.value.maybe_sent is maybe_sent
     assert dispatcher.post_outcome(None, info.value.maybe_sent, False) == ("check" if maybe_sent else "retry")
+
+
+def test_the_intent_marker_is_readable_by_its_owner_only(
+    dispatcher: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marker names the repository, the run and its URL: mode 0600 whatever the umask lets through."""
+    monkeypatch.chdir(tmp_path)
+    previous = os.umask(0o022)
+    try:
+        dispatcher.Marker("cid").save(state="intent", created=1.0)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / ".meshpipe-dispatch-cid.json").stat().st_mode & 0o777 == 0o600

@@ -29,7 +29,7 @@ SCRIPT = Path(meshpipe.__file__).parent / "trigger" / "assets" / "dispatch.py"
 
 @pytest.fixture
 def dispatcher() -> Iterator[ModuleType]:
-    """A fresh copy of the dispatcher module (its seams and secret registry are module globals)."""
+    """A fresh copy of the dispatcher module, with an empty secret registry (one per process, see Secrets)."""
     spec = importlib.util.spec_from_file_location("meshpipe_dispatch_under_test", SCRIPT)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -267,8 +267,8 @@ def test_hint_for_status(dispatcher: ModuleType, status: int, auth_kind: str, fr
 def test_hint_for_rate_limit_and_app_token(dispatcher: ModuleType) -> None:
     config = dispatcher.Config.from_env(env_for())
     assert "rate limit" in dispatcher.hint_for(403, config, "token", rate_limited=True)
-    assert "clock skew" in dispatcher.hint_for(401, config, "app", what="app_token")
-    assert "installation" in dispatcher.hint_for(404, config, "app", what="app_token")
+    assert "clock skew" in dispatcher.app_token_hint(401)
+    assert "installation" in dispatcher.app_token_hint(404)
 
 
 def test_redact_masks_every_secret_and_ignores_tiny_ones(dispatcher: ModuleType) -> None:
@@ -457,22 +457,24 @@ class Clock:
     def time(self) -> float:
         return self.now
 
+    def seam(self, dispatcher: ModuleType) -> Any:
+        """The dispatcher's clock driven by this one: no jitter, one recorded sleep per wait."""
+        return dispatcher.Clock(
+            sleep=self.sleep, monotonic=self.time, wall=self.time, jitter=lambda: 0.0, check_every=float("inf")
+        )
+
 
 @pytest.fixture
-def clock(dispatcher: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(dispatcher, "SLEEP", fake.sleep)
-    monkeypatch.setattr(dispatcher, "MONOTONIC", fake.time)
-    monkeypatch.setattr(dispatcher, "WALL", fake.time)
-    monkeypatch.setattr(dispatcher, "JITTER", lambda: 0.0)
-    monkeypatch.setattr(dispatcher, "PARENT_CHECK_SECONDS", float("inf"))  # one recorded sleep per wait
-    return fake
+def clock() -> Clock:
+    return Clock()
 
 
-def make_client(dispatcher: ModuleType, answers: list[Any], **overrides: Any) -> tuple[Any, ScriptedHttp]:
+def make_client(
+    dispatcher: ModuleType, clock: Clock | None, answers: list[Any], **overrides: Any
+) -> tuple[Any, ScriptedHttp]:
     config = dispatcher.Config.from_env(env_for(**overrides))
     http = ScriptedHttp(dispatcher, answers)
-    return dispatcher.Client(config, http, "token"), http
+    return dispatcher.Client(config, http, "token", (clock or Clock()).seam(dispatcher)), http
 
 
 RUN_DETAILS = {"workflow_run_id": 7, "run_url": "https://api/x/7", "html_url": "https://gh/acme/infra/actions/runs/7"}
@@ -480,7 +482,7 @@ RUN_DETAILS = {"workflow_run_id": 7, "run_url": "https://api/x/7", "html_url": "
 
 def test_dispatch_waits_retry_after_then_posts_again(dispatcher: ModuleType, clock: Clock) -> None:
     client, http = make_client(
-        dispatcher, [(429, {"Retry-After": "7"}, {"message": "slow down"}), (200, {}, RUN_DETAILS)]
+        dispatcher, clock, [(429, {"Retry-After": "7"}, {"message": "slow down"}), (200, {}, RUN_DETAILS)]
     )
     assert client.dispatch({"a": "b"}, "cid", 5.0) == (7, RUN_DETAILS["html_url"])
     assert clock.sleeps == [7.0]
@@ -489,7 +491,7 @@ def test_dispatch_waits_retry_after_then_posts_again(dispatcher: ModuleType, clo
 
 def test_dispatch_gives_up_when_rate_limit_waits_exceed_the_total_bound(dispatcher: ModuleType, clock: Clock) -> None:
     limited = (403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "999999"}, {"message": "API rate limit"})
-    client, _ = make_client(dispatcher, [limited] * 10)
+    client, _ = make_client(dispatcher, clock, [limited] * 10)
     with pytest.raises(dispatcher.ApiError, match="rate limit"):
         client.dispatch({}, "cid", 5.0)
     assert sum(clock.sleeps) <= dispatcher.MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS
@@ -498,7 +500,7 @@ def test_dispatch_gives_up_when_rate_limit_waits_exceed_the_total_bound(dispatch
 
 def test_dispatch_after_502_finds_the_run_instead_of_posting_again(dispatcher: ModuleType, clock: Clock) -> None:
     runs = {"workflow_runs": [{"id": 9, "display_title": "deploy cid-1", "html_url": "https://gh/run/9"}]}
-    client, http = make_client(dispatcher, [(502, {}, {"message": "Bad Gateway"}), (200, {}, runs)])
+    client, http = make_client(dispatcher, clock, [(502, {}, {"message": "Bad Gateway"}), (200, {}, runs)])
     assert client.dispatch({}, "cid-1", 5.0) == (9, "https://gh/run/9")
     assert [r[0] for r in http.requests] == ["POST", "GET"]
     assert "event=workflow_dispatch" in http.requests[1][1]
@@ -518,7 +520,7 @@ def test_settle_seconds_rejects_nan_which_would_make_the_run_search_endless(disp
 @pytest.mark.parametrize(("ref", "branch"), [("refs/heads/main", "main"), ("refs/tags/v1.2", "v1.2"), ("v1.2", "v1.2")])
 def test_run_search_filters_by_the_short_branch_or_tag_name(dispatcher: ModuleType, ref: str, branch: str) -> None:
     # GitHub accepts a full ref for the dispatch, but a run's head_branch (the list filter) is the short name.
-    client, _ = make_client(dispatcher, [], ref=ref)
+    client, _ = make_client(dispatcher, None, [], ref=ref)
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(client.runs_url(1000.0)).query)
     assert query["branch"] == [branch]
 
@@ -526,7 +528,7 @@ def test_run_search_filters_by_the_short_branch_or_tag_name(dispatcher: ModuleTy
 def test_dispatch_after_timeout_reposts_only_when_no_run_appeared(dispatcher: ModuleType, clock: Clock) -> None:
     lost = dispatcher.TransportError("POST", "u", "timed out", maybe_sent=True)
     empty = (200, {}, {"workflow_runs": []})
-    client, http = make_client(dispatcher, [lost, empty, empty, (200, {}, RUN_DETAILS)], poll_interval_seconds=1)
+    client, http = make_client(dispatcher, clock, [lost, empty, empty, (200, {}, RUN_DETAILS)], poll_interval_seconds=1)
     assert client.dispatch({"x": "1"}, "cid", 1.0)[0] == 7
     assert [r[0] for r in http.requests] == ["POST", "GET", "GET", "POST"]
     assert http.requests[0][2] == http.requests[3][2]  # same body, same correlation id
@@ -535,7 +537,7 @@ def test_dispatch_after_timeout_reposts_only_when_no_run_appeared(dispatcher: Mo
 def test_dispatch_after_502_without_correlation_fails_instead_of_risking_a_second_run(
     dispatcher: ModuleType, clock: Clock
 ) -> None:
-    client, http = make_client(dispatcher, [(502, {}, {"message": "Bad Gateway"})], correlation_input=None)
+    client, http = make_client(dispatcher, clock, [(502, {}, {"message": "Bad Gateway"})], correlation_input=None)
     with pytest.raises(dispatcher.DispatchError, match="correlation_input"):
         client.dispatch({}, "cid", 5.0)
     assert len(http.requests) == 1
@@ -543,14 +545,14 @@ def test_dispatch_after_502_without_correlation_fails_instead_of_risking_a_secon
 
 def test_dispatch_retries_refused_connection_with_backoff(dispatcher: ModuleType, clock: Clock) -> None:
     refused = dispatcher.TransportError("POST", "u", "refused", maybe_sent=False)
-    client, _ = make_client(dispatcher, [refused, refused, (204, {}, None)])
+    client, _ = make_client(dispatcher, clock, [refused, refused, (204, {}, None)])
     assert client.dispatch({}, "cid", 5.0) == (None, "")
     assert clock.sleeps == [0.5, 1.0]
 
 
 def test_dispatch_falls_back_once_without_return_run_details(dispatcher: ModuleType, clock: Clock) -> None:
     rejected = (400, {}, {"message": "Invalid request. return_run_details is not a permitted key."})
-    client, http = make_client(dispatcher, [rejected, rejected])
+    client, http = make_client(dispatcher, clock, [rejected, rejected])
     with pytest.raises(dispatcher.ApiError, match="400"):
         client.dispatch({}, "cid", 5.0)
     assert "return_run_details" in http.requests[0][2]
@@ -559,7 +561,7 @@ def test_dispatch_falls_back_once_without_return_run_details(dispatcher: ModuleT
 
 
 def test_get_retries_5xx_with_backoff_then_fails_bounded(dispatcher: ModuleType, clock: Clock) -> None:
-    client, http = make_client(dispatcher, [(503, {}, {"message": "unavailable"})] * 10)
+    client, http = make_client(dispatcher, clock, [(503, {}, {"message": "unavailable"})] * 10)
     with pytest.raises(dispatcher.ApiError, match="503"):
         client.get("https://api/x")
     assert len(http.requests) == dispatcher.MAX_ATTEMPTS
@@ -568,7 +570,7 @@ def test_get_retries_5xx_with_backoff_then_fails_bounded(dispatcher: ModuleType,
 
 def test_wait_times_out_within_its_bound(dispatcher: ModuleType, clock: Clock) -> None:
     running = (200, {}, {"id": 7, "status": "in_progress", "html_url": "https://gh/run/7"})
-    client, _ = make_client(dispatcher, [running] * 100, wait_timeout_seconds=30, poll_interval_seconds=10)
+    client, _ = make_client(dispatcher, clock, [running] * 100, wait_timeout_seconds=30, poll_interval_seconds=10)
     with pytest.raises(dispatcher.DispatchError, match=r"timed out after 30 s waiting for https://gh/run/7"):
         client.wait(7, "", clock.now)
     assert sum(clock.sleeps) == 30.0
@@ -579,7 +581,7 @@ def test_wait_reports_failed_conclusion_with_url(dispatcher: ModuleType, clock: 
         (200, {}, {"status": "queued"}),
         (200, {}, {"status": "completed", "conclusion": "failure", "html_url": "https://gh/run/7"}),
     ]
-    client, _ = make_client(dispatcher, answers)
+    client, _ = make_client(dispatcher, clock, answers)
     with pytest.raises(dispatcher.DispatchError, match="run 7 concluded failure: https://gh/run/7"):
         client.wait(7, "", clock.now)
 
@@ -589,7 +591,7 @@ def test_wait_prints_progress_on_change_and_every_30_seconds(
 ) -> None:
     answers = [(200, {}, {"status": "queued", "html_url": "u"})] * 2 + [(200, {}, {"status": "in_progress"})] * 5
     answers.append((200, {}, {"status": "completed", "conclusion": "success"}))
-    client, _ = make_client(dispatcher, answers, poll_interval_seconds=10)
+    client, _ = make_client(dispatcher, clock, answers, poll_interval_seconds=10)
     client.wait(7, "u", clock.now)
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
@@ -667,7 +669,7 @@ def test_main_apply_without_an_apply_target_is_an_error(
 def test_main_turns_unexpected_exceptions_into_one_redacted_line(
     dispatcher: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def boom(argv: list[str], environ: dict[str, str]) -> None:
+    def boom(argv: list[str], environ: dict[str, str], clock: Any) -> None:
         dispatcher.add_secret("ghp_canary_in_exception")
         raise RuntimeError("oops ghp_canary_in_exception")
 
@@ -677,7 +679,9 @@ def test_main_turns_unexpected_exceptions_into_one_redacted_line(
 
 
 def test_dispatch_after_502_does_not_repost_when_checking_fails(dispatcher: ModuleType, clock: Clock) -> None:
-    client, http = make_client(dispatcher, [(502, {}, {"message": "Bad Gateway"}), (404, {}, {"message": "Not Found"})])
+    client, http = make_client(
+        dispatcher, clock, [(502, {}, {"message": "Bad Gateway"}), (404, {}, {"message": "Not Found"})]
+    )
     with pytest.raises(dispatcher.DispatchError, match="not sent again"):
         client.dispatch({}, "cid", 5.0)
     assert [r[0] for r in http.requests] == ["POST", "GET"]
@@ -685,7 +689,7 @@ def test_dispatch_after_502_does_not_repost_when_checking_fails(dispatcher: Modu
 
 def test_get_waits_out_a_rate_limit(dispatcher: ModuleType, clock: Clock) -> None:
     limited = (403, {"retry-after": "3"}, {"message": "You have exceeded a secondary rate limit"})
-    client, _ = make_client(dispatcher, [limited, (200, {}, {"ok": True})])
+    client, _ = make_client(dispatcher, clock, [limited, (200, {}, {"ok": True})])
     assert client.get("https://api/x") == {"ok": True}
     assert clock.sleeps == [3.0]
 
@@ -748,3 +752,13 @@ def test_token_with_control_characters_is_rejected_without_echoing_it(dispatcher
 def test_module_name_must_be_printable(dispatcher: ModuleType) -> None:
     with pytest.raises(dispatcher.ConfigError, match=r"MESHPIPE_DISPATCH\.module"):
         dispatcher.Config.from_env(env_for(module="name\n"))
+
+
+def test_hints_depend_on_the_request_not_on_a_string_argument(dispatcher: ModuleType, clock: Clock) -> None:
+    not_found = (404, {}, {"message": "Not Found"})
+    client, _ = make_client(dispatcher, clock, [not_found])
+    with pytest.raises(dispatcher.ApiError, match="actions: read"):
+        client.get("https://api/x/runs/7")
+    client, _ = make_client(dispatcher, clock, [not_found])
+    with pytest.raises(dispatcher.ApiError, match=r"workflow file apply\.yml not found"):
+        client.find_run("cid", clock.now, 5.0)
