@@ -16,8 +16,9 @@ import pytest
 import requests
 import yaml
 
-from meshpipe.demo import DEMO_INPUTS, expected_steps, module_variables, terraform_vars
+from meshpipe.demo import DEMO_INPUTS, expected_steps
 from meshpipe.sandbox import Sandbox, load_workflow
+from meshpipe.sandbox_runs import BlockRuns
 from meshpipe.terraform import Terraform
 from meshpipe.trigger.spec import RUN_URL_INPUT, load_spec
 
@@ -121,23 +122,14 @@ def _wait_until(condition: Any, seconds: float = 20) -> None:
 
 @pytest.mark.terraform
 def test_module_dispatches_exactly_the_declared_inputs_and_the_example_runs_end_to_end(tmp_path: Path) -> None:
-    workdir = tmp_path / "module"
-    shutil.copytree(EXAMPLE / "module", workdir)
-    declared = module_variables(workdir)
+    # meshStack's runner (emulated) runs the published definition: a fresh APPLY, then an async DESTROY.
     with Sandbox() as box:
-        terraform = Terraform(workdir, env=box.module_env(), timeout=120)
-        terraform.init()
-        apply_run = box.meshstack.create_run(behavior="APPLY", inputs=DEMO_INPUTS)
-        terraform.write_vars(terraform_vars(box, apply_run, declared))
-        terraform.apply()
-        destroy_run = box.meshstack.create_run(
-            behavior="DESTROY",
-            inputs=DEMO_INPUTS,
-            building_block_uuid=apply_run.object["spec"]["buildingBlock"]["uuid"],
-        )
-        terraform.write_vars(terraform_vars(box, destroy_run, declared))
-        terraform.apply()
-        terraform.destroy()
+        runs = BlockRuns(box, work_root=tmp_path, timeout=120)
+        apply_run = runs.create_run("APPLY", DEMO_INPUTS)
+        assert runs.execute(apply_run).status == "IN_PROGRESS"
+        _wait_until(lambda: apply_run.status in ("SUCCEEDED", "FAILED"))
+        destroy_run = runs.create_run("DESTROY", DEMO_INPUTS, building_block_uuid=apply_run.building_block_uuid)
+        assert runs.execute(destroy_run).status == "IN_PROGRESS"
         _wait_until(lambda: destroy_run.status in ("SUCCEEDED", "FAILED"))
 
         for phase in ("apply", "destroy"):
@@ -153,10 +145,10 @@ def test_module_dispatches_exactly_the_declared_inputs_and_the_example_runs_end_
         assert [step["status"] for step in steps] == ["SUCCEEDED"] * 3
         assert apply_run.outputs["bucket_url"]["value"] == "https://storage.example.com/alpha-dev-data"
         assert not (Path(str(box.state_dir)) / "alpha-dev-data").exists()
-        # The token reached terraform only through its environment: not in state, variables or dispatched inputs.
+        # The token reached terraform only through its environment: not in state or dispatched inputs.
         token = box.credentials.github_token
-        for path in workdir.glob("*.tf*"):
-            assert token not in path.read_text(encoding="utf-8"), path.name
+        for raw in box.meshstack.runner_api.states.values():
+            assert token.encode() not in raw
         for dispatch in box.github.dispatches:
             assert token not in str(dispatch.inputs) and box.credentials.client_secret not in str(dispatch.inputs)
 

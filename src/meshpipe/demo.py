@@ -1,24 +1,22 @@
-"""``meshpipe demo``: the whole loop on the sandbox, with real terraform.
+"""``meshpipe demo``: the whole loop on the sandbox, run by the emulation of meshStack's Terraform runner.
 
-1. meshStack orders the block: an ``APPLY`` run in the fake meshStack.
-2. terraform applies the example's Trigger Module with the meshStack variables (as meshStack's runner would) and
-   ``wait_for_completion``; the module dispatches the apply workflow on the fake GitHub, which runs the example's
-   ``pipeline.py``; the pipeline registers its steps and reports them with ``meshpipe run``. Like meshStack's
-   Terraform runner, the demo reports each terraform command as a step of its own source (``tf-runner``).
-3. meshStack deletes the block: a ``DESTROY`` run. Like meshStack's async runner, terraform first applies with the
-   DESTROY run object (the module must not dispatch the apply workflow), then destroys, which fires the destroy
-   workflow the same way.
-4. Each run's timeline is printed and checked: both runs SUCCEEDED, every expected step SUCCEEDED, exactly one
-   apply and one destroy dispatch.
+The runner emulation (:mod:`meshpipe.fakes.runner`) reads the example's published definition
+(``examples/<name>/publish/definition.tf``) and runs the example's Trigger Module with real terraform, as meshStack's
+runner would: fresh working directory, cleaned environment, inputs in a tfvars file, the pre-run script, state in
+meshStack's HTTP backend, and its own source (the runner's UUID) on every run.
+
+1. meshStack previews the block: a ``DETECT`` run plans and uploads the plan; nothing fires.
+2. The plan is approved: an ``APPLY`` run replays the saved plan, which dispatches the apply workflow; the workflow
+   (the example's ``pipeline.py`` on the fake GitHub) reports its steps and finishes the run.
+3. meshStack deletes the block: a ``DESTROY`` run. The definition is async, so the runner first applies with the
+   DESTROY run (nothing fires), then destroys, which fires the destroy workflow with the DESTROY run's URL.
+4. Each run's timeline is printed, the runner's source and the workflow's source side by side, and checked.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import re
-import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -29,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from meshpipe.errors import MeshpipeError
 from meshpipe.sandbox import Sandbox, StopSignal
-from meshpipe.terraform import Terraform, TerraformError, TerraformResult
 
 if TYPE_CHECKING:
-    from meshpipe.fakes.meshstack import FakeRun
+    from meshpipe.fakes.meshstack_runs import FakeRun
+    from meshpipe.fakes.runner import RunOutcome
+    from meshpipe.sandbox_runs import BlockRuns
 
 __all__ = ["DEMO_INPUTS", "Check", "run_demo"]
 
@@ -42,6 +41,8 @@ Echo = Callable[[str], None]
 DEMO_INPUTS: dict[str, Any] = {"bucket_name": "alpha-dev-data", "versioning": True, "retention_days": 30}
 TERMINAL = {"SUCCEEDED", "FAILED", "ABORTED"}
 POLL_SECONDS = 0.2
+#: Sandbox wiring besides the fake GitHub's URL and this interpreter: poll the workflow run every second.
+DEMO_WIRING: dict[str, Any] = {"poll_interval_seconds": 1}
 
 
 @dataclass
@@ -65,14 +66,6 @@ class _Progress:
             echo(line)
 
 
-def module_variables(module_dir: Path) -> set[str]:
-    """The variable names a module declares (``variable "name" {`` in its ``*.tf`` files)."""
-    names: set[str] = set()
-    for path in module_dir.glob("*.tf"):
-        names.update(re.findall(r'^variable\s+"([^"]+)"', path.read_text(encoding="utf-8"), flags=re.MULTILINE))
-    return names
-
-
 def expected_steps(example: Path) -> dict[str, list[str]]:
     """``STEPS`` from the example's ``pipeline.py``: phase -> step ids the workflow registers."""
     spec = importlib.util.spec_from_file_location("_meshpipe_example_pipeline", example / "pipeline.py")
@@ -81,109 +74,6 @@ def expected_steps(example: Path) -> dict[str, list[str]]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return {phase: [step_id for step_id, _ in steps] for phase, steps in module.STEPS.items()}
-
-
-def terraform_vars(box: Sandbox, run: FakeRun, declared: set[str]) -> dict[str, Any]:
-    """The variables meshStack's runner would pass for ``run``, plus the sandbox's wiring, limited to ``declared``."""
-    values: dict[str, Any] = {
-        **DEMO_INPUTS,
-        "meshstack_building_block_id": run.object["spec"]["buildingBlock"]["uuid"],
-        "meshstack_building_block_run_id": run.uuid,
-        "meshstack_building_block_run_b64": run.b64,
-        # Sandbox wiring a real definition would set as static inputs.
-        "github_api_url": box.github_api_url,
-        "github_repository": box.repository,
-        "wait_for_completion": True,
-        "wait_timeout_seconds": 120,
-        "poll_interval_seconds": 0.25,
-        "python": sys.executable,
-    }
-    return {name: value for name, value in values.items() if name in declared}
-
-
-class RunnerSource:
-    """Plays meshStack's Terraform runner on one run: its own source, one step per terraform command.
-
-    The real runner reports its work the same way (with the run's token), so the timeline shows the platform team
-    what they would see in meshStack: the module's output (the dispatcher's lines) as each step's system message.
-    """
-
-    SOURCE_ID = "tf-runner"
-
-    def __init__(self, run: FakeRun, steps: list[tuple[str, str]]) -> None:
-        from meshpipe.report import Run
-
-        self.reporter = Run.from_env({"MESHSTACK_RUN_URL": run.url, "MESHSTACK_RUN_TOKEN": run.run_token})
-        self.reporter.register(steps, source_id=self.SOURCE_ID)
-
-    def start(self, step_id: str) -> None:
-        """The terraform command began."""
-        self.reporter.report_step(step_id, status="IN_PROGRESS")
-
-    def done(self, step_id: str, ok: bool, lines: list[str]) -> None:
-        """The command ended; a failed terraform command fails the run, as in meshStack."""
-        status = "SUCCEEDED" if ok else "FAILED"
-        message = "\n".join(lines) or None
-        self.reporter.report_step(step_id, status=status, system_message=message, run_status=None if ok else "FAILED")
-
-
-def _snapshot(box: Sandbox, run: FakeRun) -> tuple[str, list[tuple[str, str, str]], list[tuple[int, str, str]]]:
-    """Run status, its steps (source/step, status, user message) and the GitHub runs, read under the fakes' locks."""
-    with box.meshstack.lock:
-        steps = [
-            (f"{source_id}/{step['id']}", str(step.get("status")), str(step.get("userMessage") or ""))
-            for source_id, source in run.sources.items()
-            for step in source["steps"]
-        ]
-        status = str(run.status)
-    with box.github.lock:
-        runs = [
-            (r.id, str(r.display_title), f"{r.status}/{r.conclusion}" if r.conclusion else str(r.status))
-            for r in box.github.runs
-        ]
-    return status, steps, runs
-
-
-def _tracked(
-    box: Sandbox,
-    run: FakeRun,
-    step: tuple[RunnerSource, str],
-    action: Callable[[], TerraformResult],
-    echo: Echo,
-    progress: _Progress,
-) -> TerraformResult:
-    """Run a terraform command in a thread, as a runner step, printing what changes in meshStack and GitHub."""
-    runner, step_id = step
-    label = step_id
-    runner.start(step_id)
-    outcome: list[TerraformResult | BaseException] = []
-
-    def target() -> None:
-        try:
-            outcome.append(action())
-        except BaseException as exc:  # re-raised in the caller's thread
-            outcome.append(exc)
-
-    worker = threading.Thread(target=target, name=f"terraform-{label}", daemon=True)
-    worker.start()
-    started = time.monotonic()
-    while worker.is_alive():
-        worker.join(POLL_SECONDS)
-        _report_changes(box, run, progress, echo)
-        elapsed = int(time.monotonic() - started)
-        if elapsed and elapsed % 10 == 0:
-            progress.note(f"{label}-tick", str(elapsed), f"  ... terraform {label} still running ({elapsed} s)", echo)
-    _report_changes(box, run, progress, echo)
-    result = outcome[0]
-    output = result.output if isinstance(result, TerraformResult) else getattr(result, "output", "")
-    lines = terraform_lines(output)
-    for line in lines:
-        echo("  terraform | " + line)
-    runner.done(step_id, not isinstance(result, BaseException), lines)
-    _report_changes(box, run, progress, echo)
-    if isinstance(result, BaseException):
-        raise result
-    return result
 
 
 def terraform_lines(output: str) -> list[str]:
@@ -199,6 +89,37 @@ def terraform_lines(output: str) -> list[str]:
     return lines
 
 
+def runner_line(line: str) -> str | None:
+    """The runner log lines worth showing live: commands, the module's and the pre-run script's own lines."""
+    if line.startswith("$ terraform") or line.startswith("meshpipe:"):
+        return line
+    if line.startswith(("Uploaded the plan", "Using the provided plan", "No plan artifact", "Error")):
+        return line
+    shown = terraform_lines(line)
+    return shown[0] if shown else None
+
+
+def _snapshot(box: Sandbox, run: FakeRun) -> tuple[str, list[tuple[str, str, str]], list[tuple[int, str, str]]]:
+    """Run status, its steps (source/step, status, user message) and the GitHub runs, read under the fakes' locks."""
+    with box.meshstack.lock:
+        steps = [
+            (f"{_source_name(source_id)}/{step['id']}", str(step.get("status")), str(step.get("userMessage") or ""))
+            for source_id, source in run.sources.items()
+            for step in source["steps"]
+        ]
+        status = str(run.status)
+    with box.github.lock:
+        runs = [
+            (r.id, str(r.display_title), f"{r.status}/{r.conclusion}" if r.conclusion else str(r.status))
+            for r in box.github.runs
+        ]
+    return status, steps, runs
+
+
+def _source_name(source_id: str) -> str:
+    return "runner" if source_id not in ("github",) and len(source_id) == 36 else source_id
+
+
 def _report_changes(box: Sandbox, run: FakeRun, progress: _Progress, echo: Echo) -> None:
     status, steps, runs = _snapshot(box, run)
     for run_id, title, state in runs:
@@ -209,31 +130,56 @@ def _report_changes(box: Sandbox, run: FakeRun, progress: _Progress, echo: Echo)
     progress.note(f"{run.uuid}-status", status, f"  meshStack | run {run.uuid[:8]}: {status}", echo)
 
 
-def _wait_terminal(run: FakeRun, box: Sandbox, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
+def _execute(runs: BlockRuns, run: FakeRun, echo: Echo, progress: _Progress, settle: float) -> RunOutcome | None:
+    """Let the runner execute ``run`` in a thread while printing what changes; then wait for the run to settle."""
+    box = runs.box
+    outcome: list[RunOutcome | BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(runs.execute(run))
+        except BaseException as exc:  # reported in the caller's thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=target, name=f"runner-{run.uuid[:8]}", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(POLL_SECONDS)
+        _report_changes(box, run, progress, echo)
+    deadline = time.monotonic() + settle
     while time.monotonic() < deadline:
+        _report_changes(box, run, progress, echo)
         with box.meshstack.lock:
             if run.status in TERMINAL:
-                return
+                break
         time.sleep(POLL_SECONDS)
+    _report_changes(box, run, progress, echo)
+    result = outcome[0] if outcome else None
+    if isinstance(result, BaseException):
+        echo(f"  runner    | failed: {result}")
+        return None
+    return result
 
 
 def timeline(box: Sandbox, run: FakeRun) -> list[str]:
-    """A run's timeline: status, and per source each step with status, messages and outputs."""
+    """A run's timeline: status, and per source (the runner's, the workflow's) each step with messages and outputs."""
     with box.meshstack.lock:
         behavior = run.object["spec"].get("behavior")
         lines = [f"{behavior} run {run.uuid}: {run.status}", f"  {run.url}"]
         for source_id, source in run.sources.items():
             external = source.get("externalRunUrl") or source.get("externalRunId") or ""
-            lines.append(f"  source {source_id}: {source.get('status') or ''} {external}".rstrip())
+            role = "meshStack's Terraform runner" if _source_name(source_id) == "runner" else "the workflow"
+            lines.append(f"  source {source_id} ({role}): {source.get('status') or ''} {external}".rstrip())
             for step in source["steps"]:
                 lines.append(f"    [{step.get('status')}] {step['id']} - {step.get('displayName')}")
                 if step.get("userMessage"):
                     lines.append(f"        user:   {step['userMessage']}")
-                if step.get("systemMessage"):
-                    system = str(step["systemMessage"]).strip().splitlines()
-                    lines.append(f"        system: {system[0] if system else ''}")
-                    lines.extend(f"                {line}" for line in system[1:6])
+                system = str(step.get("systemMessage") or "").strip().splitlines()
+                if role != "the workflow":
+                    system = [line for line in map(runner_line, system) if line]
+                if system:
+                    lines.append(f"        system: {system[0]}")
+                    lines.extend(f"                {line}" for line in system[1:8])
                 for name, output in (step.get("outputs") or {}).items():
                     lines.append(f"        output: {name} = {output.get('value')} ({output.get('type')})")
         for name, output in (run.outputs or {}).items():
@@ -243,14 +189,31 @@ def timeline(box: Sandbox, run: FakeRun) -> list[str]:
 
 
 def check_run(box: Sandbox, run: FakeRun, steps: list[str], label: str) -> list[Check]:
-    """The run SUCCEEDED and each expected step SUCCEEDED in the workflow's source."""
+    """The run SUCCEEDED, each expected workflow step SUCCEEDED, and both sources reported on it."""
     with box.meshstack.lock:
         checks = [Check(f"{label} run SUCCEEDED", run.status == "SUCCEEDED", str(run.status))]
         reported = {step["id"]: step.get("status") for source in run.sources.values() for step in source["steps"]}
+        names = sorted(_source_name(source_id) for source_id in run.sources)
     for step_id in steps:
         status = reported.get(step_id)
         checks.append(Check(f"{label} step {step_id} SUCCEEDED", status == "SUCCEEDED", str(status)))
+    both = Check(f"{label} run has the runner's and the workflow's source", names == ["github", "runner"], str(names))
+    checks.append(both)
     return checks
+
+
+def _run_urls(box: Sandbox, workflow: str) -> list[str | None]:
+    path = rf"/actions/workflows/{workflow}/dispatches$"
+    return [
+        ((request.json() or {}).get("inputs") or {}).get("buildingBlockRunUrl")
+        for request in box.github.log("POST", path)
+        if request.status < 300
+    ]
+
+
+def _dispatch_checks(box: Sandbox, workflow: str, run: FakeRun, label: str) -> Check:
+    urls = _run_urls(box, workflow)
+    return Check(f"exactly one {workflow} dispatch, carrying the {label} run's URL", urls == [run.url], str(urls))
 
 
 def run_demo(
@@ -262,8 +225,16 @@ def run_demo(
     echo: Echo = print,
 ) -> bool:
     """Run the demo; return whether every check held."""
+    from meshpipe.sandbox_runs import BlockRuns
+
     checks: list[Check] = []
     progress = _Progress()
+
+    def show(line: str) -> None:
+        shown = runner_line(line)
+        if shown:
+            echo("  runner    | " + shown)
+
     with (
         StopSignal() if keep_running else contextlib.nullcontext() as stop,
         Sandbox(example, flavour=flavour) as box,
@@ -271,54 +242,40 @@ def run_demo(
     ):
         echo(f"sandbox: fake GitHub {box.github_api_url}, fake meshStack {box.meshstack.url}")
         echo(f"status page: {box.status_url}")
+        runs = BlockRuns(box, wiring=DEMO_WIRING, work_root=Path(tmp), timeout=timeout, on_line=show)
+        echo(f"definition: {runs.path} (async = {str(runs.definition.is_async).lower()})")
+        echo(f"runner: {runs.runner.runner_uuid} (its source id), terraform {runs.runner.terraform}")
         steps = expected_steps(box.example)
-        workdir = Path(tmp) / "module"
-        shutil.copytree(box.example / "module", workdir, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
-        declared = module_variables(workdir)
-        terraform = Terraform(workdir, env=box.module_env(), timeout=timeout)
-        echo(f"terraform init in {workdir}")
-        terraform.init()
+        settle = timeout
 
-        apply_run = box.meshstack.create_run(behavior="APPLY", inputs=DEMO_INPUTS)
-        building_block = apply_run.object["spec"]["buildingBlock"]["uuid"]
-        echo(f"\n1. meshStack orders the block: APPLY run {apply_run.uuid} ({apply_run.url})")
-        terraform.write_vars(terraform_vars(box, apply_run, declared))
-        runner = RunnerSource(apply_run, [("apply", "Run Terraform Apply")])
-        echo("   terraform apply (wait_for_completion = true) ...")
-        try:
-            _tracked(box, apply_run, (runner, "apply"), terraform.apply, echo, progress)
-        except TerraformError as exc:
-            checks.append(Check("terraform apply succeeded", False, str(exc)))
-        _wait_terminal(apply_run, box)
+        detect = runs.create_run("DETECT", DEMO_INPUTS)
+        echo(f"\n1. meshStack previews the block: DETECT run {detect.uuid}")
+        outcome = _execute(runs, detect, echo, progress, settle=0)
+        changes = outcome.changes_detected if outcome else None
+        uploaded = detect.uuid in box.meshstack.runner_api.artifacts
+        checks.append(Check("DETECT fires nothing", box.github.log("POST", r"/dispatches$") == [], "dispatched"))
+        checks.append(Check("DETECT uploaded its plan, changes detected", uploaded and changes is True, str(changes)))
+        if runs.definition.is_async:
+            echo("   (async definition: the runner hands the DETECT run over, too; nothing will finish it)")
+
+        apply = runs.approve(detect) if uploaded else runs.create_run("APPLY", DEMO_INPUTS)
+        echo(f"\n2. The plan is approved: APPLY run {apply.uuid} replays it")
+        _execute(runs, apply, echo, progress, settle=settle)
         bucket = Path(str(box.state_dir)) / str(DEMO_INPUTS["bucket_name"])
         checks.append(Check("the apply workflow created the bucket", bucket.is_dir(), str(bucket)))
 
-        destroy_run = box.meshstack.create_run(
-            behavior="DESTROY", inputs=DEMO_INPUTS, building_block_uuid=building_block
-        )
-        echo(f"\n2. meshStack deletes the block: DESTROY run {destroy_run.uuid}")
-        terraform.write_vars(terraform_vars(box, destroy_run, declared))
-        runner = RunnerSource(destroy_run, [("apply", "Run Terraform Apply"), ("destroy", "Run Terraform Destroy")])
-        echo("   terraform apply with the DESTROY run object (must not dispatch) ...")
-        try:
-            _tracked(box, destroy_run, (runner, "apply"), terraform.apply, echo, progress)
-            echo("   terraform destroy ...")
-            _tracked(box, destroy_run, (runner, "destroy"), terraform.destroy, echo, progress)
-        except TerraformError as exc:
-            checks.append(Check("terraform apply/destroy for the DESTROY run succeeded", False, str(exc)))
-        _wait_terminal(destroy_run, box)
+        destroy = runs.create_run("DESTROY", DEMO_INPUTS, building_block_uuid=detect.building_block_uuid)
+        echo(f"\n3. meshStack deletes the block: DESTROY run {destroy.uuid}")
+        _execute(runs, destroy, echo, progress, settle=settle)
         checks.append(Check("the destroy workflow deleted the bucket", not bucket.exists(), str(bucket)))
 
-        apply_workflow, destroy_workflow = "apply.yml", "destroy.yml"
-        apply_dispatches = len(box.github.dispatches_for(workflow=apply_workflow))
-        destroy_dispatches = len(box.github.dispatches_for(workflow=destroy_workflow))
-        checks.append(Check("exactly one apply dispatch", apply_dispatches == 1, str(apply_dispatches)))
-        checks.append(Check("exactly one destroy dispatch", destroy_dispatches == 1, str(destroy_dispatches)))
-        checks += check_run(box, apply_run, steps["apply"], "APPLY")
-        checks += check_run(box, destroy_run, steps["destroy"], "DESTROY")
+        checks.append(_dispatch_checks(box, "apply.yml", apply, "APPLY"))
+        checks.append(_dispatch_checks(box, "destroy.yml", destroy, "DESTROY"))
+        checks += check_run(box, apply, steps["apply"], "APPLY")
+        checks += check_run(box, destroy, steps["destroy"], "DESTROY")
 
         echo("\nTimelines")
-        for run in (apply_run, destroy_run):
+        for run in (detect, apply, destroy):
             for line in timeline(box, run):
                 echo(line)
         with box.github.lock:
@@ -334,8 +291,16 @@ def run_demo(
         echo(f"\nstatus page: {box.status_url}")
         echo("demo " + ("succeeded" if ok else "FAILED"))
         if keep_running:
+            from meshpipe.sandbox_runs import RunnerLoop, add_run_routes, usage
+
+            add_run_routes(runs)
+            loop = RunnerLoop(runs, report=echo).start()
             echo("sandbox still running (--keep-running); press Ctrl-C to stop")
             echo(box.describe())
-            if isinstance(stop, StopSignal):
-                echo(f"sandbox stopped ({stop.wait()})")
+            echo(usage(runs))
+            try:
+                if isinstance(stop, StopSignal):
+                    echo(f"sandbox stopped ({stop.wait()})")
+            finally:
+                loop.stop()
     return ok

@@ -337,7 +337,10 @@ def sandbox(github_port: int, meshstack_port: int, flavour: str, example: str) -
     """Start fake GitHub and fake meshStack on 127.0.0.1 until Ctrl-C.
 
     Seeds a GitHub token, a meshStack API key, the example's repository and its workflows, whose body is the
-    example's pipeline.py. Prints the URLs, the credentials and the export lines for a shell.
+    example's pipeline.py. Prints the URLs, the credentials and the export lines for a shell. An emulation of
+    meshStack's Terraform runner executes every run of the example's published definition: create runs with
+    POST /_fake/block-runs (behavior DETECT, APPLY or DESTROY) and approve a DETECT run's plan with
+    POST /_fake/runs/UUID/approve on the fake meshStack (the banner prints the commands).
 
     \b
     Example:
@@ -347,9 +350,24 @@ def sandbox(github_port: int, meshstack_port: int, flavour: str, example: str) -
         StopSignal() as stop,
         Sandbox(example, github_port=github_port, meshstack_port=meshstack_port, flavour=flavour) as box,
     ):
-        click.echo(box.describe())
-        click.echo("\nsandbox running; press Ctrl-C to stop", err=True)
-        received = stop.wait()
+        from meshpipe.demo import runner_line
+        from meshpipe.sandbox_runs import BlockRuns, RunnerLoop, add_run_routes, usage
+
+        def show(line: str) -> None:
+            shown = runner_line(line)
+            if shown:
+                click.echo("  runner | " + shown, err=True)
+
+        runs = BlockRuns(box, on_line=show)
+        add_run_routes(runs)
+        loop = RunnerLoop(runs, report=lambda line: click.echo(line, err=True)).start()
+        try:
+            click.echo(box.describe())
+            click.echo("\n" + usage(runs))
+            click.echo("\nsandbox running; press Ctrl-C to stop", err=True)
+            received = stop.wait()
+        finally:
+            loop.stop()
     click.echo(f"sandbox stopped ({received})", err=True)
 
 
@@ -367,10 +385,11 @@ def sandbox(github_port: int, meshstack_port: int, flavour: str, example: str) -
 def demo(keep_running: bool, example: str, timeout: float, flavour: str) -> None:
     """Run the whole loop end to end on the sandbox, with real terraform.
 
-    meshStack orders the block (an APPLY run) -> terraform applies the example's Trigger Module -> fake GitHub runs
-    the apply workflow -> the workflow reports its steps with `meshpipe run` -> meshStack shows the run. Then a
-    DESTROY run fires the destroy workflow the same way. Prints each run's timeline and exits 1 if anything did
-    not end as expected.
+    An emulation of meshStack's Terraform runner runs the example's published definition with real terraform:
+    a DETECT run plans (nothing fires) -> its plan is approved -> the APPLY run replays it, which dispatches the
+    apply workflow on the fake GitHub -> the workflow reports its steps with `meshpipe run` -> an async DESTROY run
+    applies, then destroys, which fires the destroy workflow. Prints each run's timeline (the runner's source
+    and the workflow's) and exits 1 if anything did not end as expected.
 
     \b
     Example:

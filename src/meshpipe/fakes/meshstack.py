@@ -35,6 +35,7 @@ from meshpipe.fakes._http import FakeServer, HttpError, Request, Response
 from meshpipe.fakes.meshstack_auth import TokenInfo, TokenStore, make_jwt
 from meshpipe.fakes.meshstack_control import add_control_routes
 from meshpipe.fakes.meshstack_rules import BEHAVIORS, Readings, apply_update, validate_register, validate_update
+from meshpipe.fakes.meshstack_runner_api import add_runner_api
 from meshpipe.fakes.meshstack_runs import FakeRun, build_inputs
 
 __all__ = ["IDP_TOKEN_PATH", "MEDIA_TYPE", "FakeMeshStack", "FakeRun"]
@@ -71,6 +72,8 @@ class FakeMeshStack(FakeServer):
         self.route("PATCH", _RUN + r"/status/source/(?P<source>[^/]+)")(self._update_source)
         self.route("GET", "/")(self._status_page)
         add_control_routes(self)
+        #: State backend, plan artifacts, approvals and runners (:mod:`meshpipe.fakes.meshstack_runner_api`).
+        self.runner_api = add_runner_api(self)
 
     # -- Python API ----------------------------------------------------------------------------------------------
     def add_api_key(
@@ -95,8 +98,10 @@ class FakeMeshStack(FakeServer):
         project: str = "alpha-dev",
         display_name: str = "team-bucket",
         definition_workspace: str = "platform-team",
+        implementation: dict[str, Any] | None = None,
     ) -> FakeRun:
-        """Create a run in ``IN_PROGRESS``; ``inputs`` is ``{"key": value}`` or a list of input objects."""
+        """Create a run in ``IN_PROGRESS``; ``inputs`` is ``{"key": value}`` or a list of input objects;
+        ``implementation`` is the Terraform implementation the runner-facing object carries."""
         if behavior not in BEHAVIORS:
             raise ValueError(f"behavior must be one of {', '.join(BEHAVIORS)}, got {behavior!r}")
         if not self.port:
@@ -121,7 +126,9 @@ class FakeMeshStack(FakeServer):
                 definition_uuid=str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"meshpipe-fake/{definition_workspace}")),
                 created_on=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 run_token=token,
+                implementation=implementation,
             )
+            self.runner_api.prepare(run)
             self._runs[run_uuid] = run
             self.auth.add_run_token(token, run_uuid)
             return run
@@ -173,6 +180,7 @@ class FakeMeshStack(FakeServer):
             self.readings = Readings()
             self._runs.clear()
             self._run_numbers.clear()
+            self.runner_api.reset()
 
     def state(self) -> dict[str, Any]:
         """Runs and credentials (client ids only, never secrets) as JSON-friendly data."""

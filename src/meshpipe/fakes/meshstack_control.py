@@ -1,7 +1,7 @@
 """The fake meshStack's own control plane under ``/_fake`` (besides the common routes of every fake)::
 
     POST /_fake/runs                {"behavior", "inputs", "building_block_uuid", "workspace", "project",
-                                     "display_name", "definition_workspace"} -> 201 run view
+                                     "display_name", "definition_workspace", "implementation"} -> 201 run view
     GET  /_fake/runs                all runs, oldest first;  GET /_fake/runs/{uuid}  one run
     POST /_fake/runs/{uuid}/abort   {"aborted": true}  -> the run view
     POST /_fake/api-keys            {"client_id", "client_secret", "workspace", "expires_in"}
@@ -34,6 +34,7 @@ _CREATE_RUN_KEYS = (
     "project",
     "display_name",
     "definition_workspace",
+    "implementation",
 )
 
 

@@ -109,6 +109,10 @@ class FakeRun:
     summaries: dict[str, str] = field(default_factory=dict)
     aborted: bool = False
     claimed: bool = False
+    #: The Terraform implementation the runner-facing object carries (``None``: only ``{"type": "TERRAFORM"}``).
+    implementation: dict[str, Any] | None = None
+    #: Extra HAL links (``planArtifact``, ``planArtifactUpload``), set by :mod:`meshpipe.fakes.meshstack_runner_api`.
+    links: dict[str, str] = field(default_factory=dict)
     _last_update: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # -- views ---------------------------------------------------------------------------------------------------
@@ -168,7 +172,9 @@ class FakeRun:
                 "spec": {
                     "workspaceIdentifier": self.definition_workspace,
                     "version": 1,
-                    "implementation": {"type": "TERRAFORM"},
+                    "implementation": dict(self.implementation or {}, type="TERRAFORM")
+                    if runner
+                    else {"type": "TERRAFORM"},
                 },
             },
         }
@@ -185,6 +191,7 @@ class FakeRun:
                 "registerSource": _link(f"{self.url}/status/source"),
                 "updateSource": _link(f"{self.url}/status/source/{{sourceId}}", True),
                 "meshstackBaseUrl": _link(self.base_url),
+                **{name: _link(href) for name, href in self.links.items()},
             },
         }
 
