@@ -60,8 +60,9 @@ def environment() -> jinja2.Environment:
 
 
 def one_line(value: object) -> str:
-    """Text with every run of whitespace (newlines included) collapsed to one space: safe in a ``#`` comment."""
-    return " ".join(str(value).split())
+    """Text with every run of whitespace (newlines included) collapsed to one space and other control characters
+    escaped: safe in a ``#`` comment."""
+    return headers.comment_safe(" ".join(str(value).split()))
 
 
 def definition_header(definition: Any) -> str:
