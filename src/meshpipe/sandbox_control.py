@@ -117,6 +117,13 @@ def step_text(step: dict[str, Any]) -> str:
     return text
 
 
+def error_lines(system_message: str, limit: int = 8) -> list[str]:
+    """Terraform's error block in a failed step's log (what says why: a variable's validation message, say)."""
+    lines = [line.strip("│ ").rstrip() for line in system_message.splitlines()]
+    start = next((index for index, line in enumerate(lines) if line.startswith("Error: ")), None)
+    return [] if start is None else [line for line in lines[start:] if line][:limit]
+
+
 def _settled(view: dict[str, Any]) -> bool:
     """Terminal, or a DETECT run whose runner has finished (an async definition hands it over and nothing ends it)."""
     if view.get("status") in TERMINAL:
@@ -158,7 +165,8 @@ def _created(view: dict[str, Any], wait: bool, timeout: float) -> None:
     status = final.get("status")
     if status in ("FAILED", "ABORTED"):
         failed = [f"{key}: {text}" for key, step_status, text in _steps(final) if step_status in ("FAILED", "ABORTED")]
-        raise MeshpipeError(f"run {view['uuid']} {status}" + (f" ({'; '.join(failed)})" if failed else ""))
+        because = f" ({'; '.join(failed)})" if failed else ""
+        raise MeshpipeError(f"run {view['uuid']} {status}{because}; `meshpipe sandbox runs {view['uuid']}` shows why")
 
 
 _wait = click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the run until it settles.")
@@ -225,11 +233,13 @@ def approve(run: str, wait: bool, timeout: float) -> None:
 @_wait
 @_timeout
 def delete(block: str, wait: bool, timeout: float) -> None:
-    """Delete building block BLOCK: a DESTROY run with the inputs it was ordered with.
+    """Delete building block BLOCK (its uuid, or `latest`: the block ordered last): a DESTROY run with the inputs it
+    was ordered with.
 
     \b
     Example:
       meshpipe sandbox delete 7a1f...    # the building block's uuid, printed by `order`
+      meshpipe sandbox delete latest
     """
     _created(_call("POST", "/sandbox/delete", {"building_block_uuid": block}), wait, timeout)
 
@@ -251,9 +261,16 @@ def runs(run: str | None) -> None:
             click.echo(f"{view['uuid']}  {spec.get('behavior'):<8} {view.get('status'):<12} block {block}")
         return
     view = _call("GET", f"/runs/{run}")
+    errors: dict[str, list[str]] = {}
     click.echo(f"{(view.get('spec') or {}).get('behavior')} run {view['uuid']}: {view.get('status')}")
+    for source in (view.get("sources") or {}).values():
+        for step in source.get("steps") or []:
+            if step.get("status") == "FAILED":
+                errors.update({step["id"]: error_lines(str(step.get("systemMessage") or ""))})
     for key, status, text in _steps(view):
         click.echo(f"  [{status}] {key}" + (f" - {text}" if text else ""))
+        for line in errors.get(key.split("/", 1)[1], []) if status == "FAILED" else []:
+            click.echo(f"      {line}")
     for name, output in (view.get("outputs") or {}).items():
         value = output.get("value") if isinstance(output, dict) else output
         click.echo(f"  output {name} = {value}")

@@ -6,7 +6,7 @@ deletion reuses the inputs the block was ordered with. ::
 
     GET  /_fake/sandbox           the hosted block: repository, definition, runner, user inputs (type, default)
     POST /_fake/sandbox/order     {"behavior": "APPLY" | "DETECT", "inputs": {"name": "text"}}  -> 201 run view
-    POST /_fake/sandbox/delete    {"building_block_uuid": "..."}  -> 201 run view of the DESTROY run
+    POST /_fake/sandbox/delete    {"building_block_uuid": "..." | "latest"}  -> 201 run view of the DESTROY run
 
 Approving a DETECT run is ``POST /_fake/runs/{uuid}/approve``; ``GET /_fake/runs[/{uuid}]`` shows runs.
 """
@@ -101,6 +101,9 @@ def add_sandbox_routes(runs: BlockRuns) -> None:
     def delete(request: Request) -> Response:
         block = body(request, {"building_block_uuid"}).get("building_block_uuid")
         with fake.lock:
+            if block == "latest":  # the block ordered last (`meshpipe sandbox delete latest`)
+                applied = [run.building_block_uuid for run in fake.runs if run.behavior in ("APPLY", "DETECT")]
+                block = applied[-1] if applied else block
             ordered = [run for run in fake.runs if run.building_block_uuid == block]
             last = ordered[-1].inputs if ordered else []
             values = {item["key"]: item["value"] for item in last if item["key"] in user_inputs}
