@@ -233,8 +233,8 @@ def approve(run: str, wait: bool, timeout: float) -> None:
 @_wait
 @_timeout
 def delete(block: str, wait: bool, timeout: float) -> None:
-    """Delete building block BLOCK (its uuid, or `latest`: the block ordered last): a DESTROY run with the inputs it
-    was ordered with.
+    """Delete building block BLOCK (its uuid, or `latest`: the last block whose APPLY succeeded and that was not
+    deleted yet): a DESTROY run with the inputs it was ordered with.
 
     \b
     Example:

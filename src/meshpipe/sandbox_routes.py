@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from meshpipe.fakes._http import Request, Response
+    from meshpipe.fakes.meshstack_runs import FakeRun
     from meshpipe.fakes.runner.definition import DefinitionInput
     from meshpipe.sandbox_runs import BlockRuns
 
@@ -43,6 +44,16 @@ def read_value(name: str, item: DefinitionInput, text: Any) -> Any:
 
 def _user_inputs(runs: BlockRuns) -> dict[str, DefinitionInput]:
     return {name: item for name, item in runs.definition.inputs.items() if item.assignment_type in USER_ASSIGNMENTS}
+
+
+def _latest_block(runs: list[FakeRun]) -> str | None:
+    """The block ordered last that exists: its last APPLY SUCCEEDED and nothing destroyed it (else the last ordered)."""
+    destroyed = {run.building_block_uuid for run in runs if run.behavior == "DESTROY"}
+    applied = [run.building_block_uuid for run in runs if run.behavior == "APPLY" and run.status == "SUCCEEDED"]
+    alive = [block for block in applied if block not in destroyed]
+    ordered = [run.building_block_uuid for run in runs if run.behavior in ("APPLY", "DETECT")]
+    candidates = alive or ordered
+    return candidates[-1] if candidates else None
 
 
 def add_sandbox_routes(runs: BlockRuns) -> None:
@@ -101,9 +112,8 @@ def add_sandbox_routes(runs: BlockRuns) -> None:
     def delete(request: Request) -> Response:
         block = body(request, {"building_block_uuid"}).get("building_block_uuid")
         with fake.lock:
-            if block == "latest":  # the block ordered last (`meshpipe sandbox delete latest`)
-                applied = [run.building_block_uuid for run in fake.runs if run.behavior in ("APPLY", "DETECT")]
-                block = applied[-1] if applied else block
+            if block == "latest":  # `meshpipe sandbox delete latest`
+                block = _latest_block(fake.runs) or block
             ordered = [run for run in fake.runs if run.building_block_uuid == block]
             last = ordered[-1].inputs if ordered else []
             values = {item["key"]: item["value"] for item in last if item["key"] in user_inputs}
