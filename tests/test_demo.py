@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.runner_support import NEEDS_RUN_FILE, dispatcher_reads_run_file
-
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "team-bucket"
 
@@ -39,7 +37,6 @@ def test_demo_previews_with_detect_and_destroys_through_the_runner_emulation() -
     assert "source github (the workflow): SUCCEEDED" in timelines
 
 
-@pytest.mark.xfail(not dispatcher_reads_run_file(), reason=NEEDS_RUN_FILE, strict=True)
 @pytest.mark.parametrize("flavour", ["github", "ghes"])
 def test_demo_runs_the_whole_loop_and_prints_both_timelines(flavour: str) -> None:
     result = run_demo("--flavour", flavour)

@@ -11,18 +11,10 @@ import pytest
 
 from meshpipe.fakes.runner import DEFAULT_RUNNER_UUID
 from meshpipe.sandbox import Sandbox
-from tests.runner_support import (
-    INPUTS,
-    NEEDS_RUN_FILE,
-    block_runs,
-    dispatcher_reads_run_file,
-    dispatches,
-    run_urls,
-)
+from tests.runner_support import INPUTS, block_runs, dispatches, run_urls
 
 pytestmark = pytest.mark.terraform
 
-needs_run_file = pytest.mark.xfail(not dispatcher_reads_run_file(), reason=NEEDS_RUN_FILE, strict=True)
 SYNC_STEPS = ["sources", "input", "init_tf", "pre_run_script", "execute_tf", "output"]
 
 
@@ -81,7 +73,6 @@ def test_fresh_apply_dispatches_once_with_its_run_url_and_both_sources_report(bo
     assert "No plan artifact linked to this run; running a fresh terraform apply." in outcome.log
 
 
-@needs_run_file
 def test_apply_replaying_a_detect_plan_dispatches_once_with_the_apply_runs_url(box: Sandbox, tmp_path: Path) -> None:
     runs = block_runs(box, tmp_path)
     detect = runs.create_run("DETECT", INPUTS)
@@ -95,7 +86,6 @@ def test_apply_replaying_a_detect_plan_dispatches_once_with_the_apply_runs_url(b
     assert set(sources(box, apply.uuid)) == {DEFAULT_RUNNER_UUID, "github"}
 
 
-@needs_run_file
 def test_two_detect_apply_cycles_in_a_row_dispatch_once_per_apply(box: Sandbox, tmp_path: Path) -> None:
     runs = block_runs(box, tmp_path)
     applies = []
@@ -130,10 +120,15 @@ def test_async_destroy_applies_with_the_destroy_run_then_fires_the_destroy_workf
     assert set(sources(box, destroy.uuid)) == {DEFAULT_RUNNER_UUID, "github"}
     runner = sources(box, destroy.uuid)[DEFAULT_RUNNER_UUID]
     assert runner["status"] == "IN_PROGRESS" and step_ids(box, destroy.uuid) == ["trigger"]
-    assert box.meshstack.runner_api.state_of(apply.building_block_uuid)["resources"] == []  # type: ignore[index]
+    # state went through meshStack's HTTP backend with Basic auth, locked and unlocked around each command
+    api = box.meshstack.runner_api
+    assert api.state_of(apply.building_block_uuid)["resources"] == []  # type: ignore[index]
+    state_requests = box.meshstack.log(path=r"^/api/terraform/state/")
+    assert {(r.method, r.path.endswith("/lock")) for r in state_requests} >= {("POST", True), ("DELETE", True)}
+    assert all((r.headers.get("authorization") or "").startswith("Basic ") for r in state_requests)
+    assert api.locks == {}
 
 
-@needs_run_file
 def test_sync_destroy_fires_the_destroy_workflow_with_the_destroy_runs_url(box: Sandbox, tmp_path: Path) -> None:
     runs = block_runs(box, tmp_path, is_async=False)
     apply = runs.create_run("APPLY", INPUTS)

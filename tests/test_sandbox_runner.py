@@ -4,6 +4,7 @@ control plane are claimed and executed, and a DETECT run's plan can be approved.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,10 +20,13 @@ from meshpipe.fakes.runner import DEFAULT_RUNNER_UUID
 
 pytestmark = pytest.mark.terraform
 
+CONTROL: dict[str, str] = {"Content-Type": "application/json"}
+
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A running `meshpipe sandbox`; yields the fake meshStack's URL and the file its stderr goes to."""
+    """A running `meshpipe sandbox`; yields the fake meshStack's URL and the file its stderr goes to (the control
+    secret goes to the module-level CONTROL headers)."""
     stderr = tmp_path / "stderr.txt"
     with stderr.open("w") as sink:
         process = subprocess.Popen(
@@ -38,6 +42,8 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             for line in process.stdout:
                 if line.startswith("export MESHSTACK_ENDPOINT="):
                     url = line.strip().split("=", 1)[1].strip("'")
+                if line.startswith("export MESHPIPE_FAKE_CONTROL_TOKEN="):
+                    CONTROL["X-Meshpipe-Fake-Control"] = line.strip().split("=", 1)[1].strip("'")
                 if line.startswith("runner emulation:"):
                     break
             assert url, stderr.read_text()
@@ -62,7 +68,7 @@ def wait_for(condition: Callable[[], Any], seconds: float = 60) -> Any:
 
 
 def run_view(url: str, uuid: str) -> dict[str, Any]:
-    answer: dict[str, Any] = requests.get(f"{url}/_fake/runs/{uuid}", timeout=5).json()
+    answer: dict[str, Any] = requests.get(f"{url}/_fake/runs/{uuid}", headers=CONTROL, timeout=5).json()
     return answer
 
 
@@ -76,13 +82,16 @@ def runner_done(url: str, uuid: str) -> dict[str, Any] | None:
 def test_sandbox_executes_a_detect_run_and_its_approval_through_the_runner(sandbox: tuple[str, Path]) -> None:
     url, stderr = sandbox
     created = requests.post(
-        f"{url}/_fake/block-runs", json={"behavior": "DETECT", "inputs": {"bucket_name": "alpha-dev-data"}}, timeout=5
+        f"{url}/_fake/block-runs",
+        json={"behavior": "DETECT", "inputs": {"bucket_name": "alpha-dev-data"}},
+        headers=CONTROL,
+        timeout=5,
     )
     assert created.status_code == 201, created.text
     detect = created.json()["uuid"]
     wait_for(lambda: runner_done(url, detect))
-    assert requests.get(f"{url}/_fake/states", timeout=5).json()["artifacts"].get(detect)
-    approved = requests.post(f"{url}/_fake/runs/{detect}/approve", timeout=5)
+    assert requests.get(f"{url}/_fake/states", headers=CONTROL, timeout=5).json()["artifacts"].get(detect)
+    approved = requests.post(f"{url}/_fake/runs/{detect}/approve", headers=CONTROL, timeout=5)
     assert approved.status_code == 201, approved.text
     apply = approved.json()
     assert apply["spec"]["behavior"] == "APPLY"
@@ -94,9 +103,30 @@ def test_sandbox_executes_a_detect_run_and_its_approval_through_the_runner(sandb
 
 def test_block_runs_rejects_an_unknown_behavior_or_input(sandbox: tuple[str, Path]) -> None:
     url, _ = sandbox
-    bad = requests.post(f"{url}/_fake/block-runs", json={"behavior": "IMPORT"}, timeout=5)
+    bad = requests.post(f"{url}/_fake/block-runs", json={"behavior": "IMPORT"}, headers=CONTROL, timeout=5)
     assert bad.status_code == 400 and "behavior must be one of" in bad.text
     unknown = requests.post(
-        f"{url}/_fake/block-runs", json={"behavior": "APPLY", "inputs": {"colour": "red"}}, timeout=5
+        f"{url}/_fake/block-runs", json={"behavior": "APPLY", "inputs": {"colour": "red"}}, headers=CONTROL, timeout=5
     )
     assert unknown.status_code == 400 and "no input named colour" in unknown.text
+
+
+def test_an_example_without_a_published_definition_gets_the_fakes_without_the_runner(tmp_path: Path) -> None:
+    example = tmp_path / "bare-bucket"
+    source = Path(__file__).resolve().parents[1] / "examples" / "team-bucket"
+    shutil.copytree(source, example, ignore=shutil.ignore_patterns("publish", ".terraform*", "__pycache__"))
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "meshpipe", "sandbox", "--example", str(example)],
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            wait_for(lambda: "sandbox running" in stderr.read_text(), 30)
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "runner emulation off: " in stderr.read_text() and "publish/definition.tf" in stderr.read_text()

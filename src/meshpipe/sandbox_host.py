@@ -44,6 +44,7 @@ def workflow_warnings(box: Sandbox) -> list[str]:
 def host(box: Sandbox, stop: StopSignal) -> str:
     """Run the runner emulation for ``box`` until ``stop`` receives a signal; return the signal's name."""
     from meshpipe.demo import runner_line
+    from meshpipe.errors import MeshpipeError
     from meshpipe.sandbox_control import remove_state, write_state
     from meshpipe.sandbox_routes import add_sandbox_routes
     from meshpipe.sandbox_runs import BlockRuns, RunnerLoop, add_run_routes, usage
@@ -53,7 +54,10 @@ def host(box: Sandbox, stop: StopSignal) -> str:
         if shown:
             click.echo("  runner | " + shown, err=True)
 
-    runs = BlockRuns(box, on_line=show)
+    try:
+        runs = BlockRuns(box, on_line=show)
+    except MeshpipeError as exc:  # e.g. a --definition the emulation cannot read: one line, and no sandbox
+        raise MeshpipeError(f"runner emulation: {exc}") from None
     add_run_routes(runs)
     add_sandbox_routes(runs)
     loop = RunnerLoop(runs, report=lambda line: click.echo(line, err=True)).start()

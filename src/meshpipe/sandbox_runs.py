@@ -189,7 +189,8 @@ def usage(runs: BlockRuns) -> str:
     base = runs.box.meshstack.url
     example = {name: "..." for name, item in runs.definition.inputs.items() if item.assignment_type == "USER_INPUT"}
     inputs = ", ".join(f'"{name}": "{value}"' for name, value in list(example.items())[:1])
-    post = f"curl -s -X POST -H 'Content-Type: application/json' {base}/_fake"
+    secret = f"X-Meshpipe-Fake-Control: {runs.box.meshstack.control_token}"
+    post = f"curl -s -X POST -H '{secret}' -H 'Content-Type: application/json' {base}/_fake"
     return "\n".join(
         [
             f"runner emulation: runner {runs.runner.runner_uuid} executes every run of {runs.path}",

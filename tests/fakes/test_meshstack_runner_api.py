@@ -43,14 +43,15 @@ def test_a_held_lock_answers_423_with_its_holder(fake_meshstack: FakeMeshStack) 
 
 
 def test_detect_uploads_a_plan_and_approval_creates_an_apply_run_linking_it(fake_meshstack: FakeMeshStack) -> None:
+    control = fake_meshstack.control_headers()
     detect = fake_meshstack.create_run(behavior="DETECT", inputs={"bucket_name": "b"})
     upload = detect.runner_object["_links"]["planArtifactUpload"]["href"]
     bearer = {"Authorization": f"Bearer {detect.run_token}"}
-    not_yet = requests.post(f"{fake_meshstack.url}/_fake/runs/{detect.uuid}/approve", timeout=5)
+    not_yet = requests.post(f"{fake_meshstack.url}/_fake/runs/{detect.uuid}/approve", headers=control, timeout=5)
     assert not_yet.status_code == 409
     assert requests.put(upload, data=b"PLAN", headers=bearer, timeout=5).status_code == 204
 
-    approved = requests.post(f"{fake_meshstack.url}/_fake/runs/{detect.uuid}/approve", timeout=5)
+    approved = requests.post(f"{fake_meshstack.url}/_fake/runs/{detect.uuid}/approve", headers=control, timeout=5)
     assert approved.status_code == 201, approved.text
     apply = fake_meshstack.run(approved.json()["uuid"])
     assert apply.behavior == "APPLY" and apply.building_block_uuid == detect.building_block_uuid
@@ -59,7 +60,7 @@ def test_detect_uploads_a_plan_and_approval_creates_an_apply_run_linking_it(fake
     assert "planArtifactUpload" not in apply.runner_object["_links"]
     download = requests.get(link, headers={"Authorization": f"Bearer {apply.run_token}"}, timeout=5)
     assert (download.status_code, download.content) == (200, b"PLAN")
-    again = requests.post(f"{fake_meshstack.url}/_fake/runs/{detect.uuid}/approve", timeout=5)
+    again = requests.post(f"{fake_meshstack.url}/_fake/runs/{detect.uuid}/approve", headers=control, timeout=5)
     assert again.status_code == 409
 
 
@@ -81,7 +82,9 @@ def test_only_the_detect_run_itself_uploads_and_only_its_block_downloads(fake_me
 def test_runner_registration_and_the_implementation_on_the_runner_facing_object(
     fake_meshstack: FakeMeshStack,
 ) -> None:
-    answer = requests.post(f"{fake_meshstack.url}/_fake/runners", json={"uuid": "r-1"}, timeout=5)
+    answer = requests.post(
+        f"{fake_meshstack.url}/_fake/runners", json={"uuid": "r-1"}, headers=fake_meshstack.control_headers(), timeout=5
+    )
     assert answer.status_code == 201 and answer.json() == {"runners": ["r-1"]}
     run = fake_meshstack.create_run(implementation={"terraformVersion": "1.9.0", "async": True})
     assert run.runner_object["spec"]["buildingBlockDefinition"]["spec"]["implementation"] == {

@@ -166,3 +166,6 @@ def test_reads_the_published_team_bucket_definition() -> None:
     assert definition.repository_path == "examples/team-bucket/module"
     assert definition.is_async
     assert {"bucket_name", "GITHUB_TOKEN", "github_api_url", "python"} <= set(definition.inputs)
+    assert definition.required_providers["meshstack"]["source"] == "meshcloud/meshstack"
+    assert definition.pre_run_script is not None and ".meshpipe-run.json" in definition.pre_run_script
+    assert "${" not in definition.pre_run_script.replace("$1", "")  # no unresolved template left for bash

@@ -2,7 +2,9 @@
 
 Facts: ``../shared/reference/meshstack-runner.md`` ("One run, step by step" 1-8, "How the runner reports") and the
 runner's own ``tfapply.go``, ``tfplan.go``, ``tfdestroy.go`` and ``scriptcmd.go``. Order of one run: sources ->
-inputs -> ``init -upgrade`` (retried once) -> pre-run script -> the behavior's commands -> ``output``:
+inputs -> ``init -upgrade`` (retried once) -> pre-run script -> the behavior's commands -> ``output``. (The reference
+says the script runs "before init/plan/apply"; the runner's code and its fixed step order run it after ``init`` and
+before plan/apply, which is what is emulated; nothing a module does depends on the difference.)
 
 * DETECT: ``plan -out=plan.tfplan -detailed-exitcode``; the plan is uploaded to ``_links.planArtifactUpload``
   before the run completes, and the status carries ``changesDetected``.
