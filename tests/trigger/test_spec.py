@@ -416,3 +416,19 @@ def test_display_names_come_from_the_spec_and_reach_the_definition() -> None:
     for bad in ("", "   ", "two\nlines", 3):
         with pytest.raises(SpecError, match=r"inputs\[0\]\.display_name: expected a non-empty label on one line"):
             parse_spec(spec(inputs=[{"name": "a", "type": "string", "display_name": bad}]), "bad.yaml")
+
+
+def test_a_spec_file_error_names_the_line_of_its_key_path(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "name: x\ndescription: d\ngithub: {repository: a/b}\nworkflows:\n  apply: a.yml\n"
+        "inputs:\n  - name: ok\n    type: string\n  - name: bad\n    type: strng\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert str(caught.value).startswith(f"{path}:10: inputs[1].type: expected one of string")
+    assert caught.value.path == "inputs[1].type"
+    path.write_text("name: x\ngithub: {repository: a/b}\n", encoding="utf-8")
+    with pytest.raises(SpecError, match=r"spec\.yaml: description: required key is missing"):
+        load_spec(path)  # a missing top-level key has no line

@@ -26,6 +26,7 @@ __all__ = [
     "Setting",
     "load_spec",
     "load_yaml",
+    "locate",
     "parse_spec",
 ]
 
@@ -171,7 +172,36 @@ def load_spec(path: Path) -> ModuleSpec:
         raise SpecError(str(path), "", f"cannot read the spec: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise SpecError(str(path), "", f"not UTF-8 text (byte {exc.start}); save the spec as UTF-8") from exc
-    return parse_spec(load_yaml(text, str(path)), str(path))
+    try:
+        return parse_spec(load_yaml(text, str(path)), str(path))
+    except SpecError as exc:
+        line = locate(text, exc.path) if exc.path and exc.source == str(path) else None
+        if line is None:
+            raise
+        raise SpecError(f"{path}:{line}", exc.path, exc.detail) from None
+
+
+def locate(text: str, path: str) -> int | None:
+    """The line of a key path (``inputs[2].type``) in a YAML document, or of its deepest part that exists."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in re.findall(r"\[\d+\]|[^.\[\]]+", path):
+        if part.startswith("[") and isinstance(node, yaml.SequenceNode) and int(part[1:-1]) < len(node.value):
+            node = node.value[int(part[1:-1])]
+            line = node.start_mark.line + 1
+            continue
+        if not isinstance(node, yaml.MappingNode):
+            break
+        found = next((pair for pair in node.value if getattr(pair[0], "value", None) == part), None)
+        if found is None:
+            break
+        line, node = found[0].start_mark.line + 1, found[1]
+    return line
 
 
 def load_yaml(text: str, source: str) -> Any:
