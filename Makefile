@@ -11,7 +11,7 @@ export CHECKPOINT_DISABLE := 1
 export TF_IN_AUTOMATION := 1
 export TF_INPUT := 0
 
-.PHONY: venv demo test pytest lint render check bench clean
+.PHONY: venv demo test pytest lint render check bench browser clean
 
 venv: $(STAMP)
 
@@ -44,12 +44,24 @@ lint: $(STAMP)
 render: $(STAMP)
 	@for spec in generator/specs/*.yaml; do $(BIN)/meshpipe module render "$$spec" || exit 1; done
 	bash examples/regenerate.sh
+	$(BIN)/python -m meshpipe.report._bundle
 
 ## check: fail if a committed module differs from what its spec renders (drift check) or a workflow takes other inputs
 check: $(STAMP)
 	$(BIN)/meshpipe module check
 	$(BIN)/meshpipe module check examples/team-bucket/spec.yaml -o examples/team-bucket/module
 	$(BIN)/meshpipe workflow check examples/team-bucket/spec.yaml examples/team-bucket/.github/workflows/*.yml
+	$(BIN)/python -m meshpipe.report._bundle --check
+
+## browser: install Debian's chromium (and a font) for the status page's screenshot tests; a no-op when present
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then echo "browser: $(CHROMIUM) present"; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "browser: $(CHROMIUM) is missing; install Debian's chromium (as root: apt-get install -y chromium fonts-dejavu-core)" >&2; exit 1; \
+	else DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null && \
+	    echo "browser: installed $$($(CHROMIUM) --version)"; fi
 
 ## bench: repeatable measurements (ratios against a baseline measured in the same run)
 bench: $(STAMP)

@@ -18,6 +18,7 @@ import pytest
 from meshpipe.terraform import Terraform
 from meshpipe.trigger.definition import Definition, build_definition, parse_output_option, render_definition
 from meshpipe.trigger.spec import ModuleSpec, parse_spec
+from tests.trigger.support import every_kind_of_input
 
 ROOT = Path(__file__).resolve().parents[1]
 TEAM_BUCKET_SPEC = ROOT / "examples" / "team-bucket" / "spec.yaml"
@@ -34,16 +35,7 @@ def spec(**overrides: Any) -> ModuleSpec:
         "description": "A module with every kind of input.",
         "github": {"api_url": {"default": "https://ghes.example.com/api/v3"}},  # repository omitted -> required
         "workflows": {"apply": "apply.yml", "destroy": "destroy.yml"},
-        "inputs": [
-            {"name": "size", "type": "string", "allowed": ["small", "large"], "default": "small"},
-            {"name": "bucket_name", "type": "string", "regex": "^[a-z]+$", "example": "abc"},
-            {"name": "replicas", "type": "number", "default": 2},
-            {"name": "public", "type": "bool", "default": False},
-            {"name": "zones", "type": "list", "default": ["a", "b"]},
-            {"name": "labels", "type": "map", "default": {"team": "alpha"}},
-            {"name": "db_password", "sensitive": True, "env": "DB_PASSWORD"},
-            {"name": "workspace", "meshstack": "workspace"},
-        ],
+        "inputs": [*every_kind_of_input(), {"name": "workspace", "meshstack": "workspace"}],
         "correlation_input": {"default": None},
         "wait": {"enabled": {"default": True}},
     }

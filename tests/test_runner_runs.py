@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from meshpipe.fakes.meshstack_runs import FakeRun
 from meshpipe.fakes.runner import DEFAULT_RUNNER_UUID
 from meshpipe.sandbox import Sandbox
+from meshpipe.sandbox_runs import BlockRuns
 from tests.runner_support import INPUTS, block_runs, dispatches, run_urls
 
 pytestmark = pytest.mark.terraform
@@ -31,6 +33,15 @@ def sources(box: Sandbox, run_uuid: str) -> dict[str, dict[str, object]]:
 
 def step_ids(box: Sandbox, run_uuid: str, source: str = DEFAULT_RUNNER_UUID) -> list[str]:
     return [str(step["id"]) for step in sources(box, run_uuid)[source]["steps"]]  # type: ignore[attr-defined]
+
+
+def applied(runs: BlockRuns) -> FakeRun:
+    """A fresh APPLY run, executed and concluded SUCCEEDED in meshStack (sync: by the runner itself; async: by the
+    workflow's report), for the tests that destroy the block afterwards."""
+    apply = runs.create_run("APPLY", INPUTS)
+    outcome = runs.execute(apply)
+    assert runs.wait_terminal(apply) == "SUCCEEDED", outcome.log
+    return apply
 
 
 def test_detect_fires_nothing_uploads_its_plan_and_hands_over_in_async_mode(box: Sandbox, tmp_path: Path) -> None:
@@ -106,9 +117,7 @@ def test_async_destroy_applies_with_the_destroy_run_then_fires_the_destroy_workf
     box: Sandbox, tmp_path: Path
 ) -> None:
     runs = block_runs(box, tmp_path)
-    apply = runs.create_run("APPLY", INPUTS)
-    runs.execute(apply)
-    assert runs.wait_terminal(apply) == "SUCCEEDED"
+    apply = applied(runs)
     destroy = runs.create_run("DESTROY", INPUTS, building_block_uuid=apply.building_block_uuid)
     outcome = runs.execute(destroy)
     assert outcome.status == "IN_PROGRESS", outcome.log
@@ -131,9 +140,7 @@ def test_async_destroy_applies_with_the_destroy_run_then_fires_the_destroy_workf
 
 def test_sync_destroy_fires_the_destroy_workflow_with_the_destroy_runs_url(box: Sandbox, tmp_path: Path) -> None:
     runs = block_runs(box, tmp_path, is_async=False)
-    apply = runs.create_run("APPLY", INPUTS)
-    assert runs.execute(apply).status == "SUCCEEDED"
-    runs.wait_terminal(apply)
+    apply = applied(runs)
     destroy = runs.create_run("DESTROY", INPUTS, building_block_uuid=apply.building_block_uuid)
     outcome = runs.execute(destroy)
     assert outcome.status == "SUCCEEDED", outcome.log
@@ -146,9 +153,7 @@ def test_sync_destroy_fires_the_destroy_workflow_with_the_destroy_runs_url(box: 
 
 def test_sync_destroy_fires_the_destroy_workflow_exactly_once(box: Sandbox, tmp_path: Path) -> None:
     runs = block_runs(box, tmp_path, is_async=False)
-    apply = runs.create_run("APPLY", INPUTS)
-    assert runs.execute(apply).status == "SUCCEEDED"
-    runs.wait_terminal(apply)
+    apply = applied(runs)
     destroy = runs.create_run("DESTROY", INPUTS, building_block_uuid=apply.building_block_uuid)
     assert runs.execute(destroy).status == "SUCCEEDED"
     assert len(dispatches(box, "destroy.yml")) == 1

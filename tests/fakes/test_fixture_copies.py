@@ -10,9 +10,11 @@ import pytest
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "specs"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "specs"
 COPIES = ["github-api.github.com-openapi.json", "github-ghes-3.19-openapi.json", "meshstack-bbrun-openapi.json"]
+#: Extracted from the same npm package as the GitHub copies (not in ../shared/specs).
+EXTRACTS = ["github-api.github.com-openapi-clients.json", "github-ghes-3.19-openapi-clients.json"]
 
 
-@pytest.mark.parametrize("name", COPIES)
+@pytest.mark.parametrize("name", COPIES + EXTRACTS)
 def test_fixture_copy_is_present_and_valid_json(name: str) -> None:
     data = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
     assert data["openapi"].startswith("3.")
@@ -21,7 +23,7 @@ def test_fixture_copy_is_present_and_valid_json(name: str) -> None:
 
 def test_fixture_readme_names_every_copy_and_its_source() -> None:
     readme = (FIXTURES / "README.md").read_text(encoding="utf-8")
-    for name in COPIES:
+    for name in COPIES + EXTRACTS:
         assert f"`{name}`" in readme
 
 

@@ -261,11 +261,16 @@ def test_dispatch_with_non_string_ref_answers_422(fake: FakeGitHub) -> None:
     assert "is not a string" in error(response)
 
 
-def test_dispatch_with_unknown_body_key_is_rejected(fake: FakeGitHub) -> None:
+def test_dispatch_with_unknown_body_key_is_rejected_422_on_github_400_on_ghes(fake: FakeGitHub) -> None:
+    """Issue 14.5: github.com answered 400 for unknown keys; a captured api.github.com answer (erlang/otp#8807) is
+    422, GHES's 400 for return_run_details is cli/cli#12672's (src/meshpipe/fakes/unverified.md)."""
     setup_apply(fake)
     response = call(fake, "POST", DISPATCH, json={"ref": "main", "inputz": {}})
-    assert response.status_code == 400
+    assert response.status_code == (422 if fake.flavour == "github" else 400)
     assert '"inputz" is not a permitted key' in error(response)
+    both = call(fake, "POST", DISPATCH, json={"ref": "main", "version": "1", "target": "x"})
+    assert '"target", "version" are not permitted keys.' in error(both)
+    assert fake.dispatches == []
 
 
 def test_dispatch_of_unknown_workflow_answers_404(fake: FakeGitHub) -> None:

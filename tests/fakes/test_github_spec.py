@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import github
@@ -20,31 +19,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from github import Auth, Github
 
 from meshpipe.fakes.github import FakeGitHub
+from tests.fakes.github_responses import FILES, SPECS, check_every_answer, to_json_schema
 from tests.fakes.test_github_app import APP_ID, INSTALLATION_ID, make_jwt, public_pem
 from tests.fakes.test_github_dispatch import DISPATCH, TOKEN, call
 
-SPECS = Path(__file__).resolve().parents[1] / "fixtures" / "specs"
-SPEC_FILES = {"github": "github-api.github.com-openapi.json", "ghes": "github-ghes-3.19-openapi.json"}
 DISPATCH_PATH = "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches"
 
 
 @cache
 def spec(flavour: str) -> dict[str, Any]:
-    return json.loads((SPECS / SPEC_FILES[flavour]).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
-def to_json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 schema -> JSON Schema: ``nullable: true`` becomes 'or null'."""
-    if isinstance(node, list):
-        return [to_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    converted = {
-        key: to_json_schema(value) for key, value in node.items() if key not in ("nullable", "example", "examples")
-    }
-    if node.get("nullable"):
-        return {"anyOf": [converted, {"type": "null"}]}
-    return converted
+    return json.loads((SPECS / FILES[flavour][0]).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
 def response_schema(flavour: str, path: str, method: str, status: str) -> Any:
@@ -246,6 +230,7 @@ def test_pygithub_dispatches_and_reads_runs(fake_github: FakeGitHub) -> None:
     for entry in fake_github.log(method="POST", path="/dispatches$"):
         validate(entry.json(), request_schema("github", DISPATCH_PATH))
     assert all(entry.headers.get("user-agent") for entry in fake_github.log())
+    check_every_answer(fake_github)
     fake_github.raise_errors()
 
 
@@ -267,6 +252,7 @@ def test_pygithub_works_against_ghes_flavour(fake_ghes: FakeGitHub) -> None:
     for entry in fake_ghes.log(method="POST", path="/dispatches$"):
         body = entry.json()
         assert is_valid(body, request_schema("ghes", DISPATCH_PATH)) or "return_run_details" in body
+    check_every_answer(fake_ghes)
 
 
 def test_pygithub_reports_github_error_messages(fake_github: FakeGitHub) -> None:
@@ -290,3 +276,4 @@ def test_pygithub_reports_github_error_messages(fake_github: FakeGitHub) -> None
         Github(
             base_url=fake_github.api_url, auth=Auth.Token("ghp_wrong"), retry=None, seconds_between_writes=0
         ).get_repo("acme/infra")
+    check_every_answer(fake_github)

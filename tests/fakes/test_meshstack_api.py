@@ -60,7 +60,7 @@ def test_get_run_answers_the_run_object_with_the_versioned_media_type(run: FakeR
     block = obj["spec"]["buildingBlock"]["spec"]
     assert block["workspaceIdentifier"] == "team-alpha"
     assert block["projectIdentifier"] == "alpha-dev"
-    assert block["displayName"] == "team-bucket"
+    assert block["displayName"] == f"building block {run.building_block_uuid[:8]}"  # none given: not the example's
     assert block["parentBuildingBlocks"] == []
     assert block["inputs"] == [
         {"key": "bucket_name", "value": "alpha-data", "type": "STRING", "isSensitive": False, "isEnvironment": False},

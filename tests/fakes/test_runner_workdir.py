@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from meshpipe.fakes.runner.workdir import BACKEND_FILE, TFVARS_FILE, clean_environment, write_inputs
+from meshpipe.fakes.runner.workdir import BACKEND_FILE, TFVARS_FILE, clean_environment, hcl_value, write_inputs
 
 TOKEN = "run-token-canary"
 
@@ -93,3 +93,9 @@ def test_clean_environment_keeps_the_allow_list_and_prefixes() -> None:
     source = {"HOME": "/h", "TMPDIR": "/t", "TF_LOG": "x", "HTTPS_PROXY": "p", "NO_PROXY": "n", "AWS_SECRET": "s"}
     env = clean_environment(source, {"HTTPS_PROXY": "declared"})
     assert env == {"HOME": "/h", "TMPDIR": "/t", "TF_LOG": "x", "PATH": env["PATH"], "HTTPS_PROXY": "declared"}
+
+
+def test_tfvars_strings_escape_control_characters_the_way_hcl_reads_them() -> None:
+    """Reproduction: strings were JSON-escaped, and JSON's ``\\b`` and ``\\f`` are no HCL escapes (terraform
+    rejects the tfvars file); HCL reads ``\\uNNNN``."""
+    assert hcl_value(["a\bb", {"k": "\f${x}"}]) == '["a\\u0008b", {"k" = "\\u000c$${x}"}]'

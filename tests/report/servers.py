@@ -15,8 +15,10 @@ Behaviour = Callable[[socket.socket, bytes], None]
 class RawServer:
     """Accepts connections on 127.0.0.1 and hands each to ``behaviour``; records every request head."""
 
-    def __init__(self, behaviour: Behaviour) -> None:
+    def __init__(self, behaviour: Behaviour, *, head: bool = True) -> None:
         self.behaviour = behaviour
+        #: wait for a whole HTTP request head before behaving (off for TLS, where the client speaks first in binary)
+        self.head = head
         self.requests: list[bytes] = []
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
@@ -39,7 +41,7 @@ class RawServer:
         conn.settimeout(5)
         head = b""
         try:
-            while b"\r\n\r\n" not in head:
+            while self.head and b"\r\n\r\n" not in head:
                 chunk = conn.recv(65536)
                 if not chunk:
                     return
@@ -58,9 +60,9 @@ class RawServer:
 
 
 @contextmanager
-def raw_server(behaviour: Behaviour) -> Iterator[RawServer]:
+def raw_server(behaviour: Behaviour, *, head: bool = True) -> Iterator[RawServer]:
     """A started :class:`RawServer`, stopped afterwards."""
-    server = RawServer(behaviour)
+    server = RawServer(behaviour, head=head)
     server._thread.start()
     try:
         yield server

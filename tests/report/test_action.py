@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from meshpipe.report._bundle import BUNDLE, differences
 from tests.report.conftest import Job
 
 ACTION = Path(__file__).parents[2] / "action.yml"
@@ -20,19 +22,62 @@ def _action() -> dict[str, Any]:
     return yaml.safe_load(ACTION.read_text())
 
 
+def _bare_python(directory: Path) -> str:
+    """A ``python3`` that sees no installed package (``-I -S``): what a fresh runner's interpreter offers."""
+    path = directory / "bare-python3"
+    if not path.exists():
+        path.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S "$@"\n')
+        path.chmod(0o755)
+    return str(path)
+
+
 def _script(job: Job, **inputs: str) -> subprocess.CompletedProcess[str]:
-    """Run the action's reporting step the way the runner would, with meshpipe preinstalled in RUNNER_TEMP."""
+    """Run the action's reporting step the way the runner would: the committed bundle, a bare interpreter."""
     action = _action()
     (step,) = [s for s in action["runs"]["steps"] if s.get("id") == "run"]
-    env = dict(job.env)
+    env = dict(job.env, ACTION_PATH=str(ACTION.parent))
     for name, spec in action["inputs"].items():
         env[f"INPUT_{name.upper().replace('-', '_')}"] = inputs.get(name, spec.get("default", ""))
-    venv_bin = job.temp / "meshpipe-venv" / "bin"
-    venv_bin.mkdir(parents=True, exist_ok=True)
-    shim = venv_bin / "meshpipe"
-    if not shim.exists():
-        shim.symlink_to(Path(sys.executable).parent / "meshpipe")
+    env["PYTHON"] = inputs.get("python", _bare_python(job.temp))
+    env["GITHUB_PATH"] = str(job.temp / "github_path")
     return subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True, check=False)
+
+
+def test_the_committed_bundle_is_current() -> None:
+    """Issue 10 item 4: the action runs ``action/meshpipe.pyz``; it must hold today's reporter."""
+    assert differences(ACTION.parent / BUNDLE) == []
+
+
+def test_the_action_puts_a_meshpipe_on_path_that_runs_the_bundle(job: Job) -> None:
+    """Later workflow steps call ``meshpipe run exec ...`` with nothing installed (it was a 5 s pip install per job);
+    the bundle is unpacked once per job, so its bytecode is cached after the first call."""
+    assert _script(job, command="register", steps="a=A").returncode == 0
+    assert _script(job, command="step", **{"step-id": "a", "step-status": "IN_PROGRESS"}).returncode == 0
+    (bin_dir,) = (job.temp / "github_path").read_text().splitlines()
+    result = subprocess.run(
+        [f"{bin_dir}/meshpipe", "run", "exec", "a", "--", "sh", "-c", "echo bundled"],
+        env=job.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert job.steps()[0]["systemMessage"] == "bundled"
+    (lib,) = job.temp.glob("meshpipe-*/__main__.py")
+    assert list(lib.parent.glob("meshpipe/report/__pycache__/*.pyc"))
+
+
+def test_the_bundle_runs_only_meshpipe_run(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [_bare_python(tmp_path), str(ACTION.parent / BUNDLE), "module", "render", "x"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "meshpipe: error: this bundle only runs `meshpipe run ...`; install meshpipe for the other commands\n"
+    )
 
 
 def test_inputs_are_never_interpolated_into_scripts() -> None:

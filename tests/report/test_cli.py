@@ -451,6 +451,26 @@ def test_startup_does_not_import_heavy_modules() -> None:
     assert result.stdout == "[]\n"
 
 
+def test_a_step_sent_over_http_imports_no_third_party_http_client(job: Job) -> None:
+    """Issue 10 item 3: ``requests``/``urllib3`` were half of a ``meshpipe run step`` process's start-up; the one
+    transport is the standard library's ``http.client`` (and ``ssl`` only for https)."""
+    probe = (
+        "import sys\n"
+        "from meshpipe.cli import cli\n"
+        "try:\n    cli.main(args=sys.argv[1:], standalone_mode=False)\nfinally:\n"
+        "    print([m for m in ('requests', 'urllib3', 'jinja2', 'yaml') if m in sys.modules], file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "run", "step", "a", "--status", "SUCCEEDED"],
+        capture_output=True,
+        text=True,
+        env=job.env,
+        check=True,
+    )
+    assert result.stderr == "[]\n"
+    assert job.steps()[0]["status"] == "SUCCEEDED"
+
+
 def test_show_from_b64_runs_without_importing_requests(job: Job) -> None:
     probe = (
         "import sys, runpy\n"

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -158,6 +159,46 @@ def test_a_server_dripping_one_byte_at_a_time_is_cut_off_at_the_total_deadline(j
     assert "could not connect: no complete answer within 1 s" in _one_error_line(result)
 
 
+def test_a_tls_handshake_dripping_one_byte_at_a_time_is_cut_off_at_the_total_deadline() -> None:
+    """The deadline covers the connection too: a server answering the TLS ClientHello with a record header and
+    then one byte every 0.2 s must not keep the handshake alive past it."""
+
+    def tls_drip(conn: Any, _head: bytes) -> None:
+        conn.sendall(b"\x16\x03\x03\x40\x00")  # a handshake record of 16 KiB follows... slowly
+        for _ in range(300):
+            conn.sendall(b"\x00")
+            time.sleep(0.2)
+
+    with raw_server(tls_drip, head=False) as slow:
+        url = f"https://127.0.0.1:{slow.port}/api/meshobjects/meshbuildingblockruns/r1"
+        transport = Transport(timeout=1, attempts=1, base_delay=0)
+        with pytest.raises(ConnectionFailed, match="no complete answer within 1 s"):
+            transport.send("GET", url, auth=False)
+
+
+def test_a_proxy_dripping_its_connect_answer_is_cut_off_at_the_total_deadline() -> None:
+    """Through ``HTTPS_PROXY`` the CONNECT answer is read line by line, each read with its own timeout: only the
+    deadline on the whole exchange stops a proxy that sends one byte every 0.2 s."""
+    with raw_server(drip(interval=0.2, seconds=60)) as proxy:
+        proxy_url = f"http://user:p%40ss@127.0.0.1:{proxy.port}"
+        transport = Transport(timeout=1, attempts=1, base_delay=0, proxy_env={"HTTPS_PROXY": proxy_url})
+        with pytest.raises(ConnectionFailed, match="no complete answer within 1 s"):
+            transport.send("GET", "https://mesh.example/api/meshobjects/meshbuildingblockruns/r1", auth=False)
+        assert proxy.requests[0].startswith(b"CONNECT mesh.example:443 HTTP/1.")
+        assert b"\r\nProxy-Authorization: Basic dXNlcjpwQHNz\r\n" in proxy.requests[0]  # user:p@ss
+
+
+def test_a_plain_http_proxy_gets_the_absolute_url_and_its_credentials_and_loopback_is_direct() -> None:
+    with raw_server(answer_json(b'{"ok": true}')) as proxy, raw_server(answer_json(b'{"direct": true}')) as local:
+        env = {"http_proxy": f"http://u:pw@127.0.0.1:{proxy.port}", "no_proxy": "other.example"}
+        transport = Transport(timeout=10, attempts=1, base_delay=0, proxy_env=env)
+        assert transport.send("GET", "http://mesh.example/api/x?a=1", auth=False) == {"ok": True}
+        assert proxy.requests[0].startswith(b"GET http://mesh.example/api/x?a=1 HTTP/1.1\r\n")
+        assert b"\r\nProxy-Authorization: Basic dTpwdw==\r\n" in proxy.requests[0]
+        assert transport.send("GET", f"{local.url}/run", auth=False) == {"direct": True}
+        assert len(proxy.requests) == 1
+
+
 def test_an_endless_response_body_is_not_read_past_the_cap() -> None:
     """Reproduction: an endless body grew the reporter to 4.1 GiB."""
     with raw_server(endless_body()) as endless:
@@ -235,3 +276,14 @@ def test_show_github_output_skips_keys_that_are_not_output_names_with_a_warning(
     assert re.search(r"behavior\<\<(\S+)\nDESTROY\n\1\n", job.output.read_text())
     assert 'input "behavior=DETECT\\nx" is not a valid output name' in result.stderr
     assert 'input "behavior" would replace a built-in output' in result.stderr
+
+
+def test_show_masks_sensitive_inputs_of_a_base64_run_without_any_credential(make_job: Callable[..., Job]) -> None:
+    """Masking a sensitive input for ``$GITHUB_OUTPUT`` needs no credential and sends nothing."""
+    job = make_job(inputs=[{"key": "password", "value": "canary-pw", "type": "STRING", "isSensitive": True}])
+    legacy = json.loads(json.dumps(job.run.object))
+    legacy["spec"]["buildingBlock"]["spec"]["inputs"][0]["value"] = "canary-pw"
+    result = job("show", "--github-output", "--run-b64", _b64(legacy), MESHSTACK_RUN_URL="", MESHSTACK_RUN_TOKEN="")
+    assert result.returncode == 0, result.stderr
+    assert "::add-mask::canary-pw\n" in result.stdout
+    assert job.fake.log() == []

@@ -229,3 +229,23 @@ def test_input_values_sent_as_strings_read_like_json_values() -> None:
 )
 def test_input_strings_that_do_not_parse_as_their_type_are_kept_as_they_are(type_: str, value: str) -> None:
     assert _typed_inputs(("x", type_, value)) == {"x": value}
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"spec": ["APPLY"]},
+        {"spec": {"buildingBlock": "x"}},
+        {"spec": {"buildingBlock": {"spec": {"inputs": {"key": "a"}}}}},
+        {"metadata": "uuid"},
+        {"_links": ["self"]},
+    ],
+)
+def test_a_run_object_of_the_wrong_shape_is_read_or_refused_never_a_crash(broken: dict[str, Any]) -> None:
+    """A base64 run object is a workflow input: ``{"spec": ["APPLY"]}`` crashed with an AttributeError traceback."""
+    data = {**_run(), **broken}
+    try:
+        obj = RunObject.parse(data, url=URL)
+    except ConfigurationError:
+        return
+    assert obj.url == URL

@@ -123,3 +123,20 @@ def test_the_state_file_is_not_rewritten_when_nothing_changed(job: Job) -> None:
     before = path.stat().st_ino
     assert job("step", "a", "--status", "IN_PROGRESS").returncode == 0
     assert path.stat().st_ino == before  # an atomic rewrite would have replaced the inode
+
+
+def test_parallel_finish_processes_send_one_terminal_status(job: Job) -> None:
+    """Two ``finish --job-status`` processes of one job at the same time (an ``if: always()`` step and a
+    cancellation's ``exec``): both saw no terminal status in the state and both sent one (the second a 409)."""
+    assert job("register", "--step", "a=A").returncode == 0
+    job.fake.add_fault(delay=1, method="PATCH", times=1)  # the first one's request is slow: the other overlaps it
+    procs = [
+        subprocess.Popen([*CLI, "finish", "--job-status", status], env=job.env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for status in ("success", "failure")
+    ]  # fmt: skip
+    outs = [proc.communicate(timeout=60) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outs
+    assert sum("nothing to send" in out for out, _ in outs) == 1, outs
+    assert len([u for u in job.fake.run(job.run.uuid).updates if u.get("status")]) == 1
+    assert [r.status for r in job.fake.log(method="PATCH")] == [200]

@@ -24,6 +24,19 @@ MESHSTACK = "https://meshstack.example.com"
 BASE_ENV = {"MESHPIPE_DISPATCH_SETTLE_SECONDS": "0.3"}
 
 
+def every_kind_of_input() -> list[dict[str, Any]]:
+    """Spec ``inputs`` with one of each kind: a choice, a regex, a number, a bool, a list, a map and a secret."""
+    return [
+        {"name": "size", "type": "string", "allowed": ["small", "large"], "default": "small"},
+        {"name": "bucket_name", "type": "string", "regex": "^[a-z]+$", "example": "abc"},
+        {"name": "replicas", "type": "number", "default": 2},
+        {"name": "public", "type": "bool", "default": False},
+        {"name": "zones", "type": "list", "default": ["a", "b"]},
+        {"name": "labels", "type": "map", "default": {"team": "alpha"}},
+        {"name": "db_password", "sensitive": True, "env": "DB_PASSWORD"},
+    ]
+
+
 def run_object(
     behavior: str = "APPLY",
     *,

@@ -126,7 +126,10 @@ def test_dispatch_sends_exact_headers_and_body_and_reports_the_run(fake_github: 
     assert all(isinstance(value, str) for value in dispatch.inputs.values())
     assert re.fullmatch(r"[0-9a-f]{32}", dispatch.inputs["correlation_id"])
     (run,) = fake_github.runs
-    assert result.stdout.splitlines() == [f"[{MODULE}] dispatched apply.yml on main: run {run.id} {run.html_url}"]
+    assert result.stdout.splitlines() == [
+        f"[{MODULE}] no meshStack run id known: the correlation id is random, a later attempt cannot recognise it",
+        f"[{MODULE}] dispatched apply.yml on main: run {run.id} {run.html_url}",
+    ]
     assert [r.method for r in fake_github.log()] == ["POST"]  # the run id came with the answer
     assert_no_secrets(result)
 
@@ -154,7 +157,7 @@ def test_waiting_succeeds_with_progress_lines(fake_github: FakeGitHub, tmp_path:
     result = run_dispatcher(fake_github, tmp_path, wait=True)
     assert result.returncode == 0, result.stderr
     (run,) = fake_github.runs
-    lines = result.stdout.splitlines()
+    lines = result.stdout.splitlines()[1:]  # after the line about the random correlation id
     assert lines[0] == f"[{MODULE}] dispatched apply.yml on main: run {run.id} {run.html_url}"
     assert any(re.fullmatch(rf"\[{MODULE}\] run {run.id} (queued|in_progress) \(\d+ s elapsed\) .+", x) for x in lines)
     assert lines[-1] == f"[{MODULE}] run {run.id} completed: success {run.html_url}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import ipaddress
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -52,6 +53,28 @@ class _Proxy(BaseHTTPRequestHandler):
 
     do_GET = do_POST = _forward
 
+    def do_CONNECT(self) -> None:
+        """A tunnel for HTTPS: bytes are copied both ways until either side closes."""
+        self.server.seen.append(f"CONNECT {self.path}")  # type: ignore[attr-defined]
+        self.server.auth.append(self.headers.get("Proxy-Authorization"))  # type: ignore[attr-defined]
+        host, port = self.path.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)), timeout=10)
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.close_connection = True
+
+        def pump(source: socket.socket, sink: socket.socket) -> None:
+            try:
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            except OSError:
+                pass
+            finally:
+                sink.close()
+
+        threading.Thread(target=pump, args=(upstream, self.connection), daemon=True).start()
+        pump(self.connection, upstream)
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -60,6 +83,7 @@ class _Proxy(BaseHTTPRequestHandler):
 def proxy() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
     server.seen = []  # type: ignore[attr-defined]
+    server.auth = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -185,6 +209,7 @@ def test_an_untrusted_certificate_is_one_line_naming_the_ca_variables_and_is_nev
     line = one_error_line(result)
     assert "CERTIFICATE_VERIFY_FAILED" in line and "CUSTOM_CA_CERTS_PATH" in line
     assert server.seen == []  # type: ignore[attr-defined]
+    assert "sending the dispatch again" not in result.stdout  # a rejected certificate is not retried
 
 
 def test_an_unreadable_ca_bundle_is_one_line(fake_github: FakeGitHub, tmp_path: Path) -> None:
@@ -192,3 +217,27 @@ def test_an_unreadable_ca_bundle_is_one_line(fake_github: FakeGitHub, tmp_path: 
     line = one_error_line(run_dispatcher(fake_github, tmp_path, env={"CUSTOM_CA_CERTS_PATH": str(tmp_path / "no")}))
     assert line.startswith("meshpipe-dispatch: error: CUSTOM_CA_CERTS_PATH: cannot load the CA bundle ")
     assert fake_github.log() == []
+
+
+def test_https_goes_through_the_proxys_connect_tunnel_with_its_credentials(
+    fake_github: FakeGitHub,
+    tmp_path: Path,
+    tls_server: tuple[ThreadingHTTPServer, Path],
+    proxy: ThreadingHTTPServer,
+) -> None:
+    server, ca = tls_server
+    port = server.server_address[1]
+    env = {
+        "CUSTOM_CA_CERTS_PATH": str(ca),
+        "HTTPS_PROXY": f"http://deploy:p%40ss-CANARY@127.0.0.1:{proxy.server_address[1]}",
+    }
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    result = run_dispatcher(
+        fake_github, workdir, env=env, api_url=f"https://127.0.0.1:{port}/api/v3", correlation_input=None
+    )
+    assert result.returncode == 0, result.stderr
+    assert proxy.seen == [f"CONNECT 127.0.0.1:{port}"]  # type: ignore[attr-defined]
+    assert proxy.auth == ["Basic ZGVwbG95OnBAc3MtQ0FOQVJZ"]  # type: ignore[attr-defined]  # deploy:p@ss-CANARY
+    assert server.seen == ["/api/v3/repos/acme/infra/actions/workflows/apply.yml/dispatches"]  # type: ignore[attr-defined]
+    assert "CANARY" not in result.stdout + result.stderr

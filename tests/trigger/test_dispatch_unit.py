@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -178,7 +179,7 @@ def test_rate_limit_delay_prefers_retry_after_then_reset_then_a_minute(dispatche
     assert dispatcher.rate_limit_delay({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1030"}, 1000.0) == 31.0
     assert dispatcher.rate_limit_delay({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "900"}, 1000.0) == 1.0
     assert dispatcher.rate_limit_delay({}, 1000.0) == 60.0
-    assert dispatcher.rate_limit_delay({"retry-after": "soon"}, 1000.0) == 60.0
+    assert dispatcher.rate_limit_delay({"retry-after": "soon"}, 1000.0) is None  # the caller backs off
 
 
 def test_rate_limit_delay_caps_each_wait(dispatcher: ModuleType) -> None:
@@ -464,6 +465,7 @@ def clock(dispatcher: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Clock:
     monkeypatch.setattr(dispatcher, "MONOTONIC", fake.time)
     monkeypatch.setattr(dispatcher, "WALL", fake.time)
     monkeypatch.setattr(dispatcher, "JITTER", lambda: 0.0)
+    monkeypatch.setattr(dispatcher, "PARENT_CHECK_SECONDS", float("inf"))  # one recorded sleep per wait
     return fake
 
 
@@ -503,7 +505,7 @@ def test_dispatch_after_502_finds_the_run_instead_of_posting_again(dispatcher: M
     assert "branch=main" in http.requests[1][1]
 
 
-@pytest.mark.parametrize(("raw", "seconds"), [("", 15.0), ("0", 0.0), ("-3", 0.0), ("1e9", 300.0), ("inf", 300.0)])
+@pytest.mark.parametrize(("raw", "seconds"), [("", 120.0), ("0", 0.0), ("-3", 0.0), ("1e9", 300.0), ("inf", 300.0)])
 def test_settle_seconds_is_bounded(dispatcher: ModuleType, raw: str, seconds: float) -> None:
     assert dispatcher.settle_seconds({"MESHPIPE_DISPATCH_SETTLE_SECONDS": raw}) == seconds
 
@@ -517,7 +519,7 @@ def test_settle_seconds_rejects_nan_which_would_make_the_run_search_endless(disp
 def test_run_search_filters_by_the_short_branch_or_tag_name(dispatcher: ModuleType, ref: str, branch: str) -> None:
     # GitHub accepts a full ref for the dispatch, but a run's head_branch (the list filter) is the short name.
     client, _ = make_client(dispatcher, [], ref=ref)
-    query = dispatcher.urllib.parse.parse_qs(dispatcher.urllib.parse.urlsplit(client.runs_url(1000.0)).query)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(client.runs_url(1000.0)).query)
     assert query["branch"] == [branch]
 
 
@@ -591,11 +593,12 @@ def test_wait_prints_progress_on_change_and_every_30_seconds(
     client.wait(7, "u", clock.now)
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        "[github-workflow-trigger] run 7 queued (0 s elapsed) u",
-        "[github-workflow-trigger] run 7 in_progress (20 s elapsed) u",
-        "[github-workflow-trigger] run 7 in_progress (50 s elapsed) u",
+        "[github-workflow-trigger] run 7 queued (1 s elapsed) u",
+        "[github-workflow-trigger] run 7 in_progress (7 s elapsed) u",
+        "[github-workflow-trigger] run 7 in_progress (45 s elapsed) u",
         "[github-workflow-trigger] run 7 completed: success u",
     ]
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0]  # polls back off to the interval
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -639,8 +642,6 @@ def test_main_destroy_without_a_destroy_target_sends_nothing_and_needs_no_creden
         raise AssertionError("no HTTP request may be made")
 
     monkeypatch.setattr(dispatcher, "Http", no_http)
-    monkeypatch.setattr(dispatcher.urllib.request, "urlopen", no_http)
-    monkeypatch.setattr(dispatcher.urllib.request, "build_opener", no_http)
     # no GITHUB_TOKEN, no App variables, a secret input whose variable is unset, an API URL at a closed port
     environ = env_for(api_url="http://127.0.0.1:9", secret_inputs={"api_key": "SERVICE_API_KEY"}, **overrides)
     assert dispatcher.main(["dispatch.py", "destroy"], environ) == 0
@@ -740,7 +741,7 @@ def test_token_with_control_characters_is_rejected_without_echoing_it(dispatcher
     environ = {"GITHUB_TOKEN": "ghp_first_half\nsecond_half_CANARY"}
     with pytest.raises(dispatcher.ConfigError) as info:
         dispatcher.resolve_token(config, environ, None, "token")
-    assert "GITHUB_TOKEN contains spaces or control characters" in str(info.value)
+    assert str(info.value) == "GITHUB_TOKEN contains a control character; a token is printable ASCII (value not shown)"
     assert "half" not in str(info.value)
 
 

@@ -75,6 +75,14 @@ def fresh(target: Module, run: dict[str, Any]) -> None:
     target.set(meshstack_building_block_run_b64=b64(run), meshstack_building_block_run_id=run["metadata"]["uuid"])
 
 
+def fresh_run(target: Module, behavior: str) -> dict[str, Any]:
+    """A fresh APPLY or DESTROY run up to terraform: its run variables set, its pre-run script run; returns the run."""
+    run = meshstack_run(behavior)
+    fresh(target, run)
+    pre_run(target, run, behavior)
+    return run
+
+
 def without_run_variables(target: Module) -> None:
     """Variables of a DETECT run (and of the APPLY replaying its plan): no run variables."""
     target.variables.pop("meshstack_building_block_run_b64", None)
@@ -109,9 +117,7 @@ def test_detect_fires_nothing_and_the_apply_replaying_its_plan_fires_once_with_t
     workflow could not report; under every_run it dispatched nothing at all after an unchanged DETECT."""
     workflows(fake_github)
     target = module(fake_github, tmp_path)
-    first = meshstack_run("APPLY")
-    fresh(target, first)
-    pre_run(target, first, "APPLY")
+    first = fresh_run(target, "APPLY")
     target.apply()
     plan, code = detect(target)
     assert code == 2  # every_run: a DETECT always plans the next APPLY's dispatch (changesDetected)
@@ -137,9 +143,7 @@ def test_two_detect_apply_cycles_in_a_row_dispatch_once_each(fake_github: FakeGi
 def test_on_change_replay_of_an_unchanged_plan_fires_nothing(fake_github: FakeGitHub, tmp_path: Path) -> None:
     workflows(fake_github)
     target = module(fake_github, tmp_path, redispatch="on_change")
-    first = meshstack_run("APPLY")
-    fresh(target, first)
-    pre_run(target, first, "APPLY")
+    first = fresh_run(target, "APPLY")
     target.apply()
     plan, _code = detect(target)
     output = replay(target, plan, meshstack_run("APPLY"))
@@ -153,13 +157,9 @@ def test_destroy_carries_the_destroy_runs_url(fake_github: FakeGitHub, tmp_path:
     destroys."""
     workflows(fake_github)
     target = module(fake_github, tmp_path)
-    first = meshstack_run("APPLY")
-    fresh(target, first)
-    pre_run(target, first, "APPLY")
+    first = fresh_run(target, "APPLY")
     target.apply()
-    deletion = meshstack_run("DESTROY")
-    fresh(target, deletion)
-    pre_run(target, deletion, "DESTROY")
+    deletion = fresh_run(target, "DESTROY")
     if mode == "async":
         output = target.apply()
         assert "behavior DESTROY: not dispatching the apply workflow" in output
@@ -200,3 +200,18 @@ def test_the_run_token_lands_in_no_file_state_plan_or_log(fake_github: FakeGitHu
             assert RUN_TOKEN.encode() not in path.read_bytes(), path
     assert RUN_TOKEN not in logs
     assert all(RUN_TOKEN not in json.dumps(d.body) for d in fake_github.dispatches)
+
+
+def test_the_input_limit_counts_the_run_url_that_only_the_run_file_provides(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    """A DETECT plan has no run object, yet the APPLY replaying it sends the run URL from the run file: the plan-time
+    check must count it, or the dispatch exceeds GitHub's 25 inputs and fails with 422 only after approval."""
+    workflows(fake_github)
+    target = module(fake_github, tmp_path)
+    target.set(workflow_inputs={f"input_{i}": "v" for i in range(24)})
+    without_run_variables(target)
+    result = target.tf.run("plan", "-input=false", "-no-color", check=False)
+    assert result.returncode == 1
+    assert "more inputs than GitHub accepts" in " ".join(result.output.split())
+    assert fake_github.log() == []

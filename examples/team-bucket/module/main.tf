@@ -41,7 +41,7 @@ locals {
   inputs        = merge(local.stable_inputs, { for name, value in local.run_inputs : name => value if value != null }, local.run_url_input)
   secret_inputs = {}
   input_limit   = local.api_url == "https://api.github.com" ? 25 : 10
-  input_count   = length(local.inputs) + length(local.secret_inputs) + (local.correlation_input == null ? 0 : 1)
+  input_count   = length(local.stable_inputs) + length(local.run_inputs) + (local.forward_run_url ? 1 : 0) + length(local.secret_inputs) + (local.correlation_input == null ? 0 : 1)
 
   # The web UI's base URL: api.github.com -> github.com, https://HOST/api/v3 -> https://HOST.
   web_url = endswith(local.api_url, "/api/v3") ? trimsuffix(local.api_url, "/api/v3") : join("", regex("^(https?://)(?:api\\.)?(.*)$", local.api_url))

@@ -14,35 +14,27 @@ Control plane (every fake)::
     POST /_fake/faults     script faults: {"status": 503, "times": 2, "retry_after": 1, "method": "POST",
                            "path": "regex", "delay": 0.5, "drop": false, "headers": {}, "body": {...}}
 
-Who may talk to a fake (a sandbox runs local commands as workflow bodies, so a web page the developer happens to
-open must not drive it):
-
-* every request must name the fake's own address in ``Host`` (``127.0.0.1:PORT`` or ``localhost:PORT``), else
-  421: a DNS-rebinding page reaches the socket with its own host name;
-* a request carrying an ``Origin`` header must come from the fake's own origin, else 403: browsers send ``Origin``
-  on cross-origin POSTs, including the "simple" ``text/plain`` ones that need no CORS preflight;
-* every ``/_fake/`` request needs the per-process secret in :data:`CONTROL_HEADER`
-  (:attr:`FakeServer.control_token`, printed by ``meshpipe sandbox`` and ``meshpipe fake``), else 403;
-* ``/_fake/`` writes (POST, PUT, PATCH, DELETE) must be ``Content-Type: application/json``, else 415.
-
-The API routes keep their service's own authentication; the HTML status page (``GET /``) needs no secret and shows
-no token. :meth:`FakeServer.control_headers` gives a client both control headers.
+Who may talk to a fake (own ``Host`` and ``Origin`` only, the control plane with its secret and JSON):
+:mod:`meshpipe.fakes._access`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
+
+from meshpipe.fakes._access import CONTROL_HEADER, CONTROL_PREFIX, refusal
+from meshpipe.fakes._faults import Fault
+from meshpipe.fakes._wire import HttpError, RecordedRequest, Request, Response
 
 __all__ = [
     "CONTROL_HEADER",
@@ -55,175 +47,10 @@ __all__ = [
     "Response",
 ]
 
-CONTROL_PREFIX = "/_fake"
-#: The request header that carries a fake's control-plane secret.
-CONTROL_HEADER = "X-Meshpipe-Fake-Control"
-_WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 Handler = Callable[["Request"], "Response"]
 _ServerT = TypeVar("_ServerT", bound="FakeServer")
-
-
-class HttpError(Exception):
-    """Raised by a handler to answer with an error status; the fake renders the body in its service's format."""
-
-    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-        self.extra = extra
-
-
-@dataclass
-class Request:
-    """One parsed request as a handler sees it."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # keys lower-cased
-    body: bytes
-    params: dict[str, str] = field(default_factory=dict)  # named groups of the matched route
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        """A request header, case-insensitively."""
-        return self.headers.get(name.lower(), default)
-
-    def query_value(self, name: str, default: str | None = None) -> str | None:
-        """The first value of a query parameter."""
-        values = self.query.get(name)
-        return values[0] if values else default
-
-    @property
-    def media_type(self) -> str:
-        """The Content-Type without parameters, lower-cased ('' when absent)."""
-        return (self.header("content-type") or "").split(";")[0].strip().lower()
-
-    def json(self) -> Any:
-        """The body parsed as JSON; a 400 :class:`HttpError` if it is not JSON."""
-        try:
-            return json.loads(self.body.decode("utf-8")) if self.body else None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise HttpError(400, f"Problems parsing JSON: {exc}") from exc
-
-
-@dataclass
-class Response:
-    """What a handler returns. ``body`` may be bytes, str, or anything JSON-serialisable (``None`` = no body)."""
-
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json; charset=utf-8"
-
-    def encoded(self) -> bytes:
-        """The body as bytes."""
-        if self.body is None:
-            return b""
-        if isinstance(self.body, bytes):
-            return self.body
-        if isinstance(self.body, str):
-            return self.body.encode("utf-8")
-        return json.dumps(self.body).encode("utf-8")
-
-
-@dataclass
-class RecordedRequest:
-    """One API request as the fake received it, kept in the request log."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    status: int
-    time: float
-
-    def json(self) -> Any:
-        """The request body parsed as JSON (``None`` when empty or not JSON)."""
-        try:
-            return json.loads(self.body) if self.body else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly view for the control plane."""
-        return {
-            "method": self.method,
-            "path": self.path,
-            "query": self.query,
-            "headers": self.headers,
-            "body": self.body.decode("utf-8", "replace"),
-            "status": self.status,
-            "time": self.time,
-        }
-
-
-@dataclass
-class Fault:
-    """A scripted fault for the next ``times`` requests that match ``method`` and the ``path`` regex.
-
-    ``status`` answers with that status (with ``Retry-After`` when ``retry_after`` is set); ``drop`` closes the
-    connection without an answer; ``delay`` sleeps first. ``after`` lets the request reach the real handler and
-    then drops or replaces the answer (a lost response: the server did the work, the client never heard).
-    """
-
-    status: int | None = None
-    times: int = 1
-    method: str | None = None
-    path: str | None = None
-    retry_after: float | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    body: Any = None
-    delay: float = 0.0
-    drop: bool = False
-    after: bool = False
-
-    def matches(self, method: str, path: str) -> bool:
-        """Whether this fault applies to a request."""
-        if self.times <= 0:
-            return False
-        if self.method and self.method.upper() != method:
-            return False
-        return not (self.path and not re.search(self.path, path))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Fault:
-        """Build a fault from control-plane JSON, rejecting unknown keys."""
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise HttpError(400, f"unknown fault keys: {sorted(unknown)}; known: {sorted(known)}")
-        # Checked here: a bad fault would otherwise fail every later request that reaches it, as a 500.
-        for key, kinds in _FAULT_TYPES.items():
-            value = data.get(key)
-            is_bool_key = kinds == (bool,)  # JSON true/false must not pass for a number, nor 1 for a flag
-            if value is not None and (not isinstance(value, kinds) or isinstance(value, bool) is not is_bool_key):
-                raise HttpError(400, f"fault key {key!r}: expected {' or '.join(k.__name__ for k in kinds)}")
-        status = data.get("status")
-        if status is not None and not 100 <= status <= 599:
-            raise HttpError(400, f"fault key 'status': {status} is not an HTTP status code")
-        if data.get("path") is not None:
-            try:
-                re.compile(data["path"])
-            except re.error as exc:
-                raise HttpError(400, f"fault key 'path': not a regular expression: {exc}") from None
-        return cls(**data)
-
-
-_FAULT_TYPES: dict[str, tuple[type, ...]] = {
-    "status": (int,),
-    "times": (int,),
-    "retry_after": (int, float),
-    "delay": (int, float),
-    "drop": (bool,),
-    "after": (bool,),
-    "headers": (dict,),
-    "method": (str,),
-    "path": (str,),
-}
 
 
 class _DropConnection(Exception):
@@ -309,34 +136,9 @@ class FakeServer:
         """Headers a control-plane client sends: the secret and the JSON media type writes require."""
         return {CONTROL_HEADER: self.control_token, "Content-Type": "application/json"}
 
-    def _own_hosts(self) -> set[str]:
-        hosts = {f"{self.host}:{self.port}".lower(), f"localhost:{self.port}"}
-        if self.port == 80:  # a client omits the default port from Host
-            hosts |= {self.host.lower(), "localhost"}
-        return hosts
-
     def refusal(self, request: Request) -> HttpError | None:
-        """Why a request must not reach a handler (foreign Host or Origin, control plane without secret or JSON)."""
-        hosts = self._own_hosts()
-        host = (request.header("host") or "").strip().lower()
-        if host not in hosts:
-            return HttpError(421, f"Host {host or '(none)'!r} is not this fake's address; use {self.url}")
-        origin = request.header("origin")
-        if origin is not None and origin.strip().lower().rstrip("/") not in {f"http://{h}" for h in hosts}:
-            return HttpError(403, f"cross-origin request from {origin!r} refused; only {self.url} may call this fake")
-        if not request.path.startswith(CONTROL_PREFIX + "/") and request.path != CONTROL_PREFIX:
-            return None
-        if not secrets.compare_digest((request.header(CONTROL_HEADER) or "").encode(), self.control_token.encode()):
-            return HttpError(
-                403,
-                f"control plane: missing or wrong {CONTROL_HEADER} header (the secret printed by "
-                "'meshpipe sandbox' / 'meshpipe fake', FakeServer.control_token in Python)",
-            )
-        if request.method in _WRITE_METHODS and request.media_type != "application/json":
-            return HttpError(
-                415, f"control plane: writes need Content-Type application/json, not {request.media_type!r}"
-            )
-        return None
+        """Why a request must not reach a handler (see :mod:`meshpipe.fakes._access`), or None."""
+        return refusal(request, host=self.host, port=self.port, control_token=self.control_token)
 
     # -- state ---------------------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -483,6 +285,8 @@ class FakeServer:
                     body=request.body,
                     status=response.status,
                     time=time.time(),
+                    response_headers={"Content-Type": response.content_type, **response.headers},
+                    response_body=response.encoded(),
                 )
             )
         return response

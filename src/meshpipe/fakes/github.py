@@ -10,9 +10,17 @@ follows GHES 3.19 (no ``return_run_details``: unknown body fields answer 400; at
     GET  /repos/{o}/{r}/actions/workflows/{id|file}
     GET  /repos/{o}/{r}/actions/workflows/{id|file}/runs         event, branch, status, created, per_page, page
     GET  /repos/{o}/{r}/actions/runs             (all of a repository's runs)
-    GET  /repos/{o}/{r}/actions/runs/{id}        POST .../cancel        GET .../jobs
+    GET  /repos/{o}/{r}/actions/runs/{id}        POST .../cancel        GET .../jobs (filter=latest|all)
+    GET  /repos/{o}/{r}/actions/workflows        (list)
+    POST /repos/{o}/{r}/actions/runs/{id}/rerun | rerun-failed-jobs   201, attempt n+1 of the same run
+    POST /repos/{o}/{r}/actions/runs/{id}/force-cancel               202 (the body gets SIGKILL), 409 if done
+    GET  /repos/{o}/{r}/actions/runs/{id}/attempts/{n}[/jobs|/logs]  GET .../runs/{id}/logs  302 to a zip
+    GET  /repos/{o}/{r}/actions/jobs/{job_id}[/logs]                 (logs: 302 to plain text)
     GET  /repos/{o}/{r}/installation             (App JWT)
-    POST /app/installations/{id}/access_tokens   (App JWT) 201 ghs_ token, 1 hour
+    GET  /app, /app/installations[/{id}]         (App JWT)
+    POST /app/installations/{id}/access_tokens   (App JWT) 201 ghs_ token, 1 hour; levels per the enum
+
+Statuses the descriptions do not settle (400 vs 422, re-run refusals, ...) are tabled in ``unverified.md``.
 
 Control plane (besides the shared ``/_fake/state|requests|reset|faults``): ``POST /_fake/tokens``, ``/_fake/apps``,
 ``/_fake/repos``, ``/_fake/workflows``, ``/_fake/rate-limit`` (JSON bodies with the Python keyword names),
@@ -23,7 +31,8 @@ Every API answer carries ``x-ratelimit-*`` headers. Checks run in GitHub's order
 (400), credentials (401), primary rate limit (403), repository visibility (404), body schema (400/422), permission
 (403), workflow (404), trigger / ref / inputs (422).
 
-Modules: ``github_api`` (endpoint handlers), ``github_validate`` (body and input rules), ``github_runs`` (run
+Modules: ``github_api`` (endpoint handlers), ``github_run_control`` (re-runs, attempts, jobs, logs, App
+endpoints), ``github_validate`` (body and input rules), ``github_runs`` (run
 simulation, the workflow body as a command), ``github_auth`` (App JWT), ``github_models`` (state and JSON shapes),
 ``github_control`` (control plane).
 """
@@ -39,6 +48,7 @@ from meshpipe.fakes._http import FakeServer, HttpError, Request, Response
 from meshpipe.fakes.github_api import RUN_CONCLUSIONS, ApiHandlers, Caller
 from meshpipe.fakes.github_auth import JwtError, looks_like_jwt, verify_jwt
 from meshpipe.fakes.github_models import App, Dispatch, Repository, Token, Workflow
+from meshpipe.fakes.github_run_control import DOWNLOAD_PREFIX, RunControlHandlers
 from meshpipe.fakes.github_runs import WorkflowRun
 
 __all__ = ["API_VERSIONS", "Dispatch", "FakeGitHub", "Workflow", "WorkflowRun"]
@@ -54,7 +64,7 @@ _USER_AGENT_MESSAGE = (
 )
 
 
-class FakeGitHub(ApiHandlers, FakeServer):
+class FakeGitHub(RunControlHandlers, ApiHandlers, FakeServer):
     """A fake GitHub API server; see the module docstring for the API and the control plane."""
 
     name = "fake-github"
@@ -76,6 +86,9 @@ class FakeGitHub(ApiHandlers, FakeServer):
         self._clear()
         self._register_routes()
         self._register_control_routes()
+        from meshpipe.fakes.github_pages import add_web_pages
+
+        add_web_pages(self)  # a run's html_url answers with a page (the status page links it)
 
     def _clear(self) -> None:
         self.repositories: dict[str, Repository] = {}
@@ -89,6 +102,7 @@ class FakeGitHub(ApiHandlers, FakeServer):
         self.rate_limit = DEFAULT_RATE_LIMIT
         self.rate_window = 3600.0
         self._usage: dict[str, tuple[float, int]] = {}  # credential -> (window start, used)
+        self._downloads: dict[str, tuple[float, bytes, str]] = {}  # log download key -> (expires, body, type)
 
     # -- URLs ------------------------------------------------------------------------------------------------------
     @property
@@ -295,6 +309,23 @@ class FakeGitHub(ApiHandlers, FakeServer):
         self.route("GET", p + _REPO + r"/actions/runs/(?P<run_id>\d+)")(self._api(self._get_run))
         self.route("POST", p + _REPO + r"/actions/runs/(?P<run_id>\d+)/cancel")(self._api(self._cancel_run))
         self.route("GET", p + _REPO + r"/actions/runs/(?P<run_id>\d+)/jobs")(self._api(self._list_jobs))
+        self.route("GET", p + _REPO + r"/actions/workflows")(self._api(self._list_workflows))
+        run = p + _REPO + r"/actions/runs/(?P<run_id>\d+)"
+        self.route("POST", run + "/rerun")(self._api(self._rerun))
+        self.route("POST", run + "/rerun-failed-jobs")(self._api(self._rerun_failed_jobs))
+        self.route("POST", run + "/force-cancel")(self._api(self._force_cancel))
+        self.route("GET", run + "/logs")(self._api(self._run_logs))
+        self.route("GET", run + r"/attempts/(?P<attempt>\d+)")(self._api(self._get_attempt))
+        self.route("GET", run + r"/attempts/(?P<attempt>\d+)/jobs")(self._api(self._list_attempt_jobs))
+        self.route("GET", run + r"/attempts/(?P<attempt>\d+)/logs")(self._api(self._run_logs))
+        self.route("GET", p + _REPO + r"/actions/jobs/(?P<job_id>\d+)")(self._api(self._get_job))
+        self.route("GET", p + _REPO + r"/actions/jobs/(?P<job_id>\d+)/logs")(self._api(self._job_logs))
+        self.route("GET", p + r"/app")(self._api(self._get_app, jwt=True))
+        self.route("GET", p + r"/app/installations")(self._api(self._list_installations, jwt=True))
+        self.route("GET", p + r"/app/installations/(?P<installation>\d+)")(
+            self._api(self._get_app_installation, jwt=True)
+        )
+        self.route("GET", DOWNLOAD_PREFIX + r"/(?P<key>[A-Za-z0-9_-]+)")(self._download)
         self.route("GET", p + _REPO + r"/installation")(self._api(self._get_installation, jwt=True))
         self.route("POST", p + r"/app/installations/(?P<installation>\d+)/access_tokens")(
             self._api(self._create_access_token, jwt=True)

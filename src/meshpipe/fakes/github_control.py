@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from meshpipe.fakes._http import HttpError, Request, Response
@@ -10,9 +11,21 @@ from meshpipe.fakes.github_models import App, Repository
 if TYPE_CHECKING:
     from meshpipe.fakes.github import FakeGitHub
 
-__all__ = ["register_control_routes", "token_request"]
+__all__ = ["PERMISSION_LEVELS", "register_control_routes", "token_request"]
 
-_PERMISSION_LEVELS = ("read", "write", "admin")
+#: Levels an installation token may ask for, per permission (the access-token request schema's enums; every
+#: permission not listed here is ``read`` | ``write``).
+PERMISSION_LEVELS: dict[str, tuple[str, ...]] = {
+    "repository_projects": ("read", "write", "admin"),
+    "organization_custom_properties": ("read", "write", "admin"),
+    "organization_projects": ("read", "write", "admin"),
+    "enterprise_custom_properties_for_organizations": ("read", "write", "admin"),
+    "workflows": ("write",),
+    "profile": ("write",),
+    "organization_events": ("read",),
+    "organization_plan": ("read",),
+}
+_DEFAULT_LEVELS = ("read", "write")
 
 
 def token_request(body: Any, app: App, repositories: dict[str, Repository]) -> tuple[list[str] | None, dict[str, str]]:
@@ -26,10 +39,15 @@ def token_request(body: Any, app: App, repositories: dict[str, Repository]) -> t
         if key not in ("repositories", "repository_ids", "permissions"):
             raise HttpError(422, f'Invalid request.\n\n"{key}" is not a permitted key.')
     permissions = body.get("permissions", {"actions": "write", "contents": "write", "metadata": "read"})
-    if not isinstance(permissions, dict) or not all(
-        isinstance(v, str) and v in _PERMISSION_LEVELS for v in permissions.values()
-    ):
-        raise HttpError(422, "Invalid request.\n\nFor 'properties/permissions', the value is not valid.")
+    if not isinstance(permissions, dict):
+        raise HttpError(422, "Invalid request.\n\nFor 'properties/permissions', the value is not an object.")
+    for name, level in permissions.items():
+        allowed = PERMISSION_LEVELS.get(name, _DEFAULT_LEVELS)
+        if not isinstance(level, str) or level not in allowed:
+            raise HttpError(
+                422,
+                f"Invalid request.\n\nFor 'properties/{name}', {json.dumps(level)} is not one of {', '.join(allowed)}.",
+            )
     selected: list[str] | None = app.repositories
     names = body.get("repositories")
     ids = body.get("repository_ids")

@@ -18,6 +18,7 @@ __all__ = [
     "Repository",
     "Token",
     "Workflow",
+    "full_repository_json",
     "iso",
     "owner_json",
     "repository_json",
@@ -242,6 +243,13 @@ def owner_json(
         "site_admin": False,
         "user_view_type": "public",
     }
+
+
+def full_repository_json(repo: Repository, api_url: str, html_url: str, *, write: bool = True) -> dict[str, Any]:
+    """A ``full-repository`` object (``GET /repos/{owner}/{repo}``): the repository plus its network counts."""
+    data = repository_json(repo, api_url, html_url, write=write)
+    data.update({"network_count": 0, "subscribers_count": 0})
+    return data
 
 
 def repository_json(repo: Repository, api_url: str, html_url: str, *, write: bool = True) -> dict[str, Any]:

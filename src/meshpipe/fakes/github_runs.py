@@ -23,7 +23,10 @@ from typing import Any
 
 from meshpipe.fakes.github_models import iso, owner_json, sha_for
 
-__all__ = ["WorkflowRun", "job_json", "render_run_name", "run_json"]
+__all__ = ["JOB_NAME", "Attempt", "WorkflowRun", "check_suite_id", "job_json", "render_run_name", "run_json"]
+
+#: The name of the single job every simulated run has.
+JOB_NAME = "run"
 
 _EXPRESSION = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 # Variables a runner passes through from the host (everything else of the fake's own environment stays out,
@@ -57,6 +60,17 @@ def render_run_name(template: str, context: dict[str, Any]) -> str:
     return _EXPRESSION.sub(lookup, template)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """A finished earlier attempt of a run that was re-run."""
+
+    number: int
+    started: float
+    completed: float
+    conclusion: str
+    log: str
+
+
 @dataclass
 class WorkflowRun:
     """One simulated workflow run."""
@@ -80,6 +94,8 @@ class WorkflowRun:
     command: list[str] | None = None
     run_attempt: int = 1
     created: float = field(default_factory=time.time)
+    previous_attempts: list[Attempt] = field(default_factory=list)
+    attempt_started: float = 0.0  # when the current attempt began (0: at creation)
     event_payload: dict[str, Any] = field(default_factory=dict)
     _final: tuple[str, float] | None = None  # (conclusion, completed at) once forced or the command exited
     _started: float | None = None
@@ -88,23 +104,27 @@ class WorkflowRun:
     _workdir: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        self.attempt_started = self.attempt_started or self.created
+
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def _phase(self, now: float) -> tuple[str, str | None, float]:
-        """(status, conclusion, updated at) at ``now``."""
+        """(status, conclusion, updated at) of the current attempt at ``now``."""
+        begin = self.attempt_started
         with self._lock:
             if self._final is not None:
                 return "completed", self._final[0], self._final[1]
             if self.command is not None:
                 if self._started is None:
-                    return "queued", None, self.created
+                    return "queued", None, begin
                 return "in_progress", None, self._started
         if self.duration is None:
-            return "queued", None, self.created
-        if now - self.created >= self.duration:
-            return "completed", self.planned_conclusion, self.created + self.duration
-        if now - self.created >= self.duration * _QUEUED_SHARE:
-            return "in_progress", None, self.created + self.duration * _QUEUED_SHARE
-        return "queued", None, self.created
+            return "queued", None, begin
+        if now - begin >= self.duration:
+            return "completed", self.planned_conclusion, begin + self.duration
+        if now - begin >= self.duration * _QUEUED_SHARE:
+            return "in_progress", None, begin + self.duration * _QUEUED_SHARE
+        return "queued", None, begin
 
     @property
     def status(self) -> str:
@@ -135,16 +155,36 @@ class WorkflowRun:
         status, conclusion, _ = self._phase(time.time())
         return f"{self.display_title}\nstatus: {status}\nconclusion: {conclusion or ''}\n"
 
-    def finish(self, conclusion: str) -> bool:
-        """Complete the run now with ``conclusion`` (terminating a running command); False if already completed."""
+    def finish(self, conclusion: str, *, force: bool = False) -> bool:
+        """Complete the run now with ``conclusion``; False if already completed. A running command gets SIGTERM
+        (a cancel: its ``always()`` steps may still run), or SIGKILL with ``force`` (a force-cancel)."""
         if self.status == "completed":
             return False
         with self._lock:
             self._final = (conclusion, time.time())
             process = self._process
         if process is not None:
-            _signal_group(process, signal.SIGTERM)
+            _signal_group(process, signal.SIGKILL if force else signal.SIGTERM)
         return True
+
+    def begin_attempt(self) -> None:
+        """Archive the completed attempt and start the next one: a re-run keeps the run's id and counts
+        ``run_attempt`` up (the caller starts the command again, if any)."""
+        now = time.time()
+        status, conclusion, updated = self._phase(now)
+        assert status == "completed" and conclusion is not None, "only a completed run can be re-run"
+        log = self.log
+        with self._lock:
+            self.previous_attempts.append(Attempt(self.run_attempt, self.attempt_started, updated, conclusion, log))
+            self.run_attempt += 1
+            self.attempt_started = now
+            self._final = None
+            self._started = None
+            self._log = []
+            self._process = None
+            workdir, self._workdir = self._workdir, None
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     # -- the workflow body as a command ---------------------------------------------------------------------------
     def start_command(self, env: dict[str, str], api_url: str, server_url: str) -> None:
@@ -181,7 +221,7 @@ class WorkflowRun:
                 "GITHUB_WORKFLOW": self.workflow_name,
                 "GITHUB_WORKFLOW_REF": f"{self.repository}/{self.workflow_path}@refs/heads/{self.head_branch}",
                 "GITHUB_ACTOR": self.actor,
-                "GITHUB_JOB": "run",
+                "GITHUB_JOB": JOB_NAME,
                 "GITHUB_SERVER_URL": server_url,
                 "GITHUB_API_URL": api_url,
                 "GITHUB_WORKSPACE": workspace,
@@ -267,9 +307,24 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
             os.killpg(process.pid, signum)
 
 
-def run_json(run: WorkflowRun, repository: dict[str, Any], api_url: str, html_url: str) -> dict[str, Any]:
-    """A ``workflow-run`` object."""
+def _attempt_phase(run: WorkflowRun, attempt: Attempt | None) -> tuple[int, float, str, str | None, float]:
+    """(number, started, status, conclusion, updated at) of ``attempt`` (None: the current one)."""
+    if attempt is not None:
+        return attempt.number, attempt.started, "completed", attempt.conclusion, attempt.completed
     status, conclusion, updated = run._phase(time.time())
+    return run.run_attempt, run.attempt_started, status, conclusion, updated
+
+
+def check_suite_id(run: WorkflowRun) -> int:
+    """The id of the check suite a run belongs to (one per run, kept across re-runs as on GitHub)."""
+    return run.id + 500_000
+
+
+def run_json(
+    run: WorkflowRun, repository: dict[str, Any], api_url: str, html_url: str, attempt: Attempt | None = None
+) -> dict[str, Any]:
+    """A ``workflow-run`` object (of an earlier ``attempt`` when given)."""
+    number, started, status, conclusion, updated = _attempt_phase(run, attempt)
     sha = sha_for(run.repository, run.head_branch)
     url = run.url
     actor = owner_json(run.actor, api_url, html_url, user_id=2, kind="User")
@@ -277,13 +332,13 @@ def run_json(run: WorkflowRun, repository: dict[str, Any], api_url: str, html_ur
         "id": run.id,
         "name": run.workflow_name,
         "node_id": f"WFR_kwLO{run.id:08d}",
-        "check_suite_id": run.id + 500_000,
+        "check_suite_id": check_suite_id(run),
         "check_suite_node_id": f"CS_kwDO{run.id:08d}",
         "head_branch": run.head_branch,
         "head_sha": sha,
         "path": run.workflow_path,
         "run_number": run.run_number,
-        "run_attempt": run.run_attempt,
+        "run_attempt": number,
         "referenced_workflows": [],
         "event": run.event,
         "status": status,
@@ -296,14 +351,14 @@ def run_json(run: WorkflowRun, repository: dict[str, Any], api_url: str, html_ur
         "updated_at": iso(updated),
         "actor": actor,
         "triggering_actor": actor,
-        "run_started_at": iso(run.created),
+        "run_started_at": iso(started),
         "jobs_url": f"{url}/jobs",
         "logs_url": f"{url}/logs",
-        "check_suite_url": f"{repository['url']}/check-suites/{run.id + 500_000}",
+        "check_suite_url": f"{repository['url']}/check-suites/{check_suite_id(run)}",
         "artifacts_url": f"{url}/artifacts",
         "cancel_url": f"{url}/cancel",
         "rerun_url": f"{url}/rerun",
-        "previous_attempt_url": None,
+        "previous_attempt_url": f"{url}/attempts/{number - 1}" if number > 1 else None,
         "workflow_url": f"{repository['url']}/actions/workflows/{run.workflow_id}",
         "head_commit": {
             "id": sha,
@@ -319,26 +374,26 @@ def run_json(run: WorkflowRun, repository: dict[str, Any], api_url: str, html_ur
     }
 
 
-def job_json(run: WorkflowRun, api_url: str, html_url: str) -> dict[str, Any]:
-    """The run's single ``job`` object."""
-    status, conclusion, updated = run._phase(time.time())
-    job_id = run.id * 10 + 1
+def job_json(run: WorkflowRun, api_url: str, html_url: str, attempt: Attempt | None = None) -> dict[str, Any]:
+    """The run's single ``job`` object (in an earlier ``attempt`` when given); each attempt has its own job id."""
+    number, started, status, conclusion, updated = _attempt_phase(run, attempt)
+    job_id = run.id * 10 + number
     base = f"{api_url}/repos/{run.repository}"
     return {
         "id": job_id,
         "run_id": run.id,
         "run_url": run.url,
-        "run_attempt": run.run_attempt,
+        "run_attempt": number,
         "node_id": f"CR_kwDO{job_id:08d}",
         "head_sha": sha_for(run.repository, run.head_branch),
         "url": f"{base}/actions/jobs/{job_id}",
         "html_url": f"{run.html_url}/job/{job_id}",
         "status": status,
         "conclusion": conclusion,
-        "created_at": iso(run.created),
-        "started_at": iso(run.created),
+        "created_at": iso(started),
+        "started_at": iso(started),
         "completed_at": iso(updated) if status == "completed" else None,
-        "name": "run",
+        "name": JOB_NAME,
         "steps": [],
         "check_run_url": f"{base}/check-runs/{job_id}",
         "labels": ["ubuntu-latest"],

@@ -45,17 +45,20 @@ def check_body_keys(body: Any, permitted: tuple[str, ...], *, status: int = 422)
     """The body as an object; schema errors for a non-object body or keys the endpoint does not permit."""
     if not isinstance(body, dict):
         raise _invalid(f"For 'links/0/schema', {_json_literal(body)} is not an object.")
-    for key in body:
-        if key not in permitted:
-            raise _invalid(f'"{key}" is not a permitted key.', status)
+    unknown = [key for key in body if key not in permitted]
+    if len(unknown) == 1:
+        raise _invalid(f'"{unknown[0]}" is not a permitted key.', status)
+    if unknown:
+        raise _invalid(f"{', '.join(json.dumps(k) for k in sorted(unknown))} are not permitted keys.", status)
     return body
 
 
 def validate_workflow_dispatch(body: Any, flavour: str, *, api_version: str) -> dict[str, Any]:
     """Schema checks of a workflow_dispatch body (request body schema of the flavour's OpenAPI description)."""
     permitted = ("ref", "inputs", "return_run_details") if flavour == "github" else ("ref", "inputs")
-    # GHES <= 3.20 rejects fields it does not know with 400 (cli/cli#12672), which is how clients detect it.
-    data = check_body_keys(body, permitted, status=400)
+    # Unknown keys: api.github.com answers 422 ('"target", "version" are not permitted keys.', erlang/otp#8807);
+    # GHES <= 3.20 answers 400 for return_run_details (cli/cli#12672), which is how clients detect it.
+    data = check_body_keys(body, permitted, status=400 if flavour == "ghes" else 422)
     if "ref" not in data:
         raise _invalid('"ref" wasn\'t supplied.')
     if not isinstance(data["ref"], str):

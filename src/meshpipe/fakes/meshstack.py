@@ -96,7 +96,7 @@ class FakeMeshStack(FakeServer):
         building_block_uuid: str | None = None,
         workspace: str = "team-alpha",
         project: str = "alpha-dev",
-        display_name: str = "team-bucket",
+        display_name: str | None = None,
         definition_workspace: str = "platform-team",
         implementation: dict[str, Any] | None = None,
     ) -> FakeRun:
@@ -121,7 +121,7 @@ class FakeMeshStack(FakeServer):
                 building_block_uuid=block,
                 workspace=workspace,
                 project=project,
-                display_name=display_name,
+                display_name=display_name or f"building block {block[:8]}",
                 definition_workspace=definition_workspace,
                 definition_uuid=str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"meshpipe-fake/{definition_workspace}")),
                 created_on=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,8 +86,10 @@ class FakeRun:
 
     ``sources`` maps a source id to ``{"id", "externalRunId", "externalRunUrl", "status", "steps"}`` with ordered
     step dicts ``{"id", "displayName", "status", "userMessage", "systemMessage", "outputs"}``. ``updates`` is the
-    history of accepted PATCH bodies, each with the key ``"sourceId"`` added. ``outputs`` holds the merged outputs
-    of all steps. ``warnings`` lists what meshStack would warn operator and user about.
+    history of accepted PATCH bodies, each with the key ``"sourceId"`` added. ``events`` is the same history with
+    times, registrations and aborts included: ``{"at": epoch seconds, "kind": "register" | "update" | "abort",
+    "sourceId", "body"}`` (the status page's timeline is drawn from it, starting at ``created_at``). ``outputs``
+    holds the merged outputs of all steps. ``warnings`` lists what meshStack would warn operator and user about.
     """
 
     uuid: str
@@ -104,6 +107,8 @@ class FakeRun:
     run_token: str
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    created_at: float = field(default_factory=time.time)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     summaries: dict[str, str] = field(default_factory=dict)
@@ -224,6 +229,10 @@ class FakeRun:
     def set_aborted(self, aborted: bool = True) -> None:
         """Abort (or un-abort) the run: it reads ``FAILED`` and updates answer ``runAborted: true``."""
         self.aborted = aborted
+        self._record("abort", None, {"aborted": aborted})
+
+    def _record(self, kind: str, source_id: str | None, body: dict[str, Any]) -> None:
+        self.events.append({"at": time.time(), "kind": kind, "sourceId": source_id, "body": body})
 
     # -- mutations (bodies validated by the caller) --------------------------------------------------------------
     def register(self, body: dict[str, Any]) -> None:
@@ -248,6 +257,7 @@ class FakeRun:
                 for step in body["steps"]
             ],
         }
+        self._record("register", source["id"], body)
 
     def update(self, source_id: str, body: dict[str, Any]) -> None:
         """Apply an update from a registered source: only non-null fields, unknown steps appended."""
@@ -285,6 +295,7 @@ class FakeRun:
             self.summaries[source_id] = body["summary"]
         self._last_update[source_id] = body
         self.updates.append({**body, "sourceId": source_id})
+        self._record("update", source_id, body)
         self._check_warnings()
 
     def _check_warnings(self) -> None:

@@ -7,6 +7,9 @@ in the test that caused them.
 * ``fake_github`` – :class:`~meshpipe.fakes.github.FakeGitHub`, flavour ``github`` (api.github.com)
 * ``fake_ghes`` – :class:`~meshpipe.fakes.github.FakeGitHub`, flavour ``ghes`` (``/api/v3``, GHES 3.19 rules)
 * ``fake_meshstack`` – :class:`~meshpipe.fakes.meshstack.FakeMeshStack`
+
+Their Python API needs no credentials; HTTP calls to a fixture's control plane (``/_fake/...``) send
+``fake.control_headers()`` (the per-server secret and the JSON media type).
 """
 
 from __future__ import annotations

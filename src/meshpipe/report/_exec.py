@@ -186,8 +186,7 @@ def exec_step(
             note = f"\n[meshpipe] received {signal.Signals(received).name}; the command was stopped"
             with guard():
                 step.abort(user_message=f"{name} was cancelled", system_message=_tail_text(outcome.tail, note))
-                if run.terminal_status is None:
-                    run.finish("ABORTED")
+                run.finish("ABORTED", skip_if_finished=True)
             return 128 + received
         code = outcome.code
         with guard():

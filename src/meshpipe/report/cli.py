@@ -260,12 +260,12 @@ def finish(current: Run, *, status: str | None, job_status: str | None) -> None:
     if (status is None) == (job_status is None):
         raise click.UsageError("give exactly one of --status and --job-status")
     if job_status is not None:
-        if current.terminal_status is not None:
-            current.runner.info(f"meshpipe: the run already finished with {current.terminal_status}; nothing to send")
-            return
         status = JOB_STATUSES[job_status]
     assert status is not None
-    current.finish(status)
+    # Checked under the job's terminal lock: a parallel `finish` of the same job cannot send a second status.
+    if not current.finish(status, skip_if_finished=job_status is not None):
+        current.runner.info(f"meshpipe: the run already finished with {current.terminal_status}; nothing to send")
+        return
     current.runner.info(f"meshpipe: run {current.url} finished with {status}")
 
 

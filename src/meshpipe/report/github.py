@@ -102,13 +102,21 @@ class Runner:
         if self.output_file is None:
             self.info(f"{name}={value}")
             return
-        with self.output_file.open("a", encoding="utf-8", newline="") as fh:
-            fh.write(file_command(name, value))
+        _append(self.output_file, "$GITHUB_OUTPUT", file_command(name, value))
 
     def summary(self, markdown: str) -> None:
         """Append Markdown to ``$GITHUB_STEP_SUMMARY``; print it when there is no such file."""
         if self.summary_file is None:
             self.info(markdown.rstrip("\n"))
             return
-        with self.summary_file.open("a", encoding="utf-8", newline="") as fh:
-            fh.write(markdown)
+        _append(self.summary_file, "$GITHUB_STEP_SUMMARY", markdown)
+
+
+def _append(path: Path, name: str, text: str) -> None:
+    from meshpipe.report.errors import ConfigurationError
+
+    try:
+        with path.open("a", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write to {name} ({path}): {exc.strerror or exc}") from None

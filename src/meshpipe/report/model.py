@@ -6,8 +6,6 @@ workflow input). Only what a pipeline needs is read; unknown fields are ignored 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -202,8 +200,8 @@ class RunObject:
         """Read a run object; ``url`` is where it was fetched (else ``_links.self.href``)."""
         if not isinstance(data, Mapping):
             raise ConfigurationError("run object is not a JSON object")
-        links = data.get("_links") or {}
-        spec = data.get("spec") or {}
+        links = _mapping(data.get("_links"))
+        spec = _mapping(data.get("spec"))
         run_url = url or _href(links, "self")
         if not run_url:
             raise ConfigurationError("run object has no _links.self.href, so the run URL is unknown")
@@ -211,8 +209,9 @@ class RunObject:
         if behavior not in BEHAVIORS:
             raise ConfigurationError(f"run object has unknown behavior {behavior!r}")
         inputs: dict[str, Input] = {}
-        block_spec = (spec.get("buildingBlock") or {}).get("spec") or {}
-        for item in block_spec.get("inputs") or []:
+        block_spec = _mapping(_mapping(spec.get("buildingBlock")).get("spec"))
+        items = block_spec.get("inputs")
+        for item in items if isinstance(items, list) else []:
             if isinstance(item, Mapping) and "key" in item:
                 inputs[str(item["key"])] = Input(
                     key=str(item["key"]),
@@ -223,7 +222,7 @@ class RunObject:
                 )
         return cls(
             url=run_url.rstrip("/"),
-            uuid=str((data.get("metadata") or {}).get("uuid") or ""),
+            uuid=str(_mapping(data.get("metadata")).get("uuid") or ""),
             behavior=behavior,
             status=str(data.get("status") or ""),
             inputs=inputs,
@@ -242,6 +241,11 @@ class RunObject:
         if self.update_source_href and "{sourceId}" in self.update_source_href:
             return self.update_source_href.replace("{sourceId}", sid)
         return f"{self.url}/status/source/{sid}"
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    # The run object can come from a workflow input: a wrong shape is ignored like a missing part, never a crash.
+    return value if isinstance(value, Mapping) else {}
 
 
 def _input_value(value: Any, type_: str) -> Any:
@@ -285,6 +289,9 @@ def _href(links: Any, name: str) -> str | None:
 
 def decode_run_b64(text: str) -> dict[str, Any]:
     """Decode the base64 run object (standard alphabet, padding optional)."""
+    import base64  # only for a base64 run object; most steps locate the run by URL
+    import binascii
+
     cleaned = "".join(text.split())
     try:
         raw = base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -12,13 +13,16 @@ from meshpipe.report.github import Runner
 from meshpipe.report.model import (
     RUN_STATUSES,
     STEP_STATUSES,
+    SYSTEM_MESSAGE_LIMIT,
     TERMINAL_STATUSES,
+    USER_MESSAGE_LIMIT,
     Input,
     Output,
     RunObject,
     cap_system_message,
     cap_user_message,
 )
+from meshpipe.report.redact import Redactor
 from meshpipe.report.settings import Settings
 from meshpipe.report.state import RunState, ensure_private_dir, read_cached_login, write_token_file
 
@@ -26,6 +30,9 @@ if TYPE_CHECKING:
     from meshpipe.report.transport import Transport
 
 __all__ = ["Run", "Step", "StepSpec"]
+
+#: the longest pause between two attempts (transport.MAX_RETRY_AFTER; not imported: the transport loads lazily)
+_MAX_PAUSE = 60.0
 
 #: ``"plan"``, or ``("plan", "Terraform plan")``
 StepSpec = str | tuple[str, str]
@@ -52,6 +59,11 @@ class Run:
             summary_file=settings.github_step_summary,
         )
         self._transport = transport
+        #: every secret this job knows of; shared with the transport so its error messages are redacted too
+        self.redactor = transport.redactor if transport is not None else Redactor()
+        self.redactor.add_fingerprints(self.state.masks)
+        if self._object is not None:
+            self._add_sensitive_inputs(self._object)
 
     @classmethod
     def from_env(
@@ -74,21 +86,18 @@ class Run:
     def transport(self) -> Transport:
         """The HTTP transport, built on first use."""
         if self._transport is None:
-            self._transport = _build_transport(self.settings, self.runner)
-            self._transport.redactor.add_fingerprints(self.state.masks)
-            if self._object is not None:
-                self._add_sensitive_inputs(self._object)
+            self._transport = _build_transport(self.settings, self.runner, self.redactor)
         return self._transport
 
     def _add_sensitive_inputs(self, obj: RunObject) -> None:
         # A base64 run object carries sensitive inputs decrypted: a secret meshpipe knows of, never to be sent back.
         for item in obj.inputs.values():
             if item.is_sensitive:
-                self.transport.add_secret(item.as_text())
+                self.redactor.add(item.as_text())
 
     def redact(self, text: str) -> str:
         """``text`` without any secret this job knows of (its tokens, sensitive inputs, values it masked)."""
-        return self.transport.redact(text)
+        return self.redactor.redact(text)
 
     def mask(self, value: str, *, announce: bool = True) -> None:
         """Treat ``value`` as a secret of this job from now on, also in later steps (only its fingerprint is kept).
@@ -101,7 +110,7 @@ class Run:
             return
         if announce:
             self.runner.mask(value)
-        self.transport.add_secret(value)
+        self.redactor.add(value)
         mark = list(fingerprint(value))
 
         def remember(state: RunState) -> None:
@@ -199,72 +208,95 @@ class Run:
         """
         if status is not None and status not in STEP_STATUSES:
             raise ConfigurationError(f"step status {status!r} is not one of {', '.join(STEP_STATUSES)}")
-        self._check_not_finished(run_status)
-        step: dict[str, Any] = {"id": step_id}
-        known = self.state.step(step_id)
-        if display_name or known is None:
-            step["displayName"] = display_name or step_id
-        if status is not None:
-            step["status"] = status
-        # An empty message counts as unset: sent as "" it would wipe the message meshStack shows. A token in a
-        # message (a log tail that echoed it) is redacted: GitHub masks it in its log, meshStack would not.
-        redact = self.transport.redact
-        user_message = self._capped("user", cap_user_message, redact(user_message)) if user_message else None
-        system_message = self._capped("system", cap_system_message, redact(system_message)) if system_message else None
-        if user_message is not None:
-            step["userMessage"] = user_message
-        if system_message is not None:
-            step["systemMessage"] = system_message
-        if outputs:
-            step["outputs"] = {name: Output.infer(value).to_wire() for name, value in outputs.items()}
-        body: dict[str, Any] = {"steps": [step]}
-        if run_status is not None:
-            body["status"] = run_status
-        aborted = self._patch(body, [(step_id, step.get("displayName", step_id))])
+        terminal = run_status in TERMINAL_STATUSES
+        with self.state.terminal_lock(self._terminal_wait()) if terminal else contextlib.nullcontext():
+            self._check_not_finished(run_status)
+            step: dict[str, Any] = {"id": step_id}
+            known = self.state.step(step_id)
+            if display_name or known is None:
+                step["displayName"] = display_name or step_id
+            if status is not None:
+                step["status"] = status
+            # An empty message counts as unset: sent as "" it would wipe the message meshStack shows. A token in a
+            # message (a log tail that echoed it) is redacted: GitHub masks it in its log, meshStack would not.
+            user_message = self._capped("user", user_message) if user_message else None
+            system_message = self._capped("system", system_message) if system_message else None
+            if user_message is not None:
+                step["userMessage"] = user_message
+            if system_message is not None:
+                step["systemMessage"] = system_message
+            if outputs:
+                step["outputs"] = {name: Output.infer(value).to_wire() for name, value in outputs.items()}
+            body: dict[str, Any] = {"steps": [step]}
+            if run_status is not None:
+                body["status"] = run_status
+            aborted = self._patch(body, [(step_id, step.get("displayName", step_id))])
 
-        def reported(state: RunState) -> None:
-            state.record(step_id, display_name, status=status, user_message=user_message, system_message=system_message)
-            # Only ever set, never reset: a slower process must not undo another one's terminal status.
-            if run_status in TERMINAL_STATUSES and state.terminal_status is None:
-                state.terminal_status = run_status
+            def reported(state: RunState) -> None:
+                state.record(
+                    step_id, display_name, status=status, user_message=user_message, system_message=system_message
+                )
+                # Only ever set, never reset: a slower process must not undo another one's terminal status.
+                if run_status in TERMINAL_STATUSES and state.terminal_status is None:
+                    state.terminal_status = run_status
 
-        self.state.update(reported)
-        return aborted
+            self.state.update(reported)
+            return aborted
 
-    def _capped(self, kind: str, cap: Any, text: str) -> str:
-        capped: str = cap(text)
-        if capped != text:
+    def _capped(self, kind: str, text: str) -> str:
+        """``text`` redacted, then cut to meshStack's limit (user: its start, system: its end), saying so."""
+        # Redacting megabytes by fingerprint would take seconds; only what can survive the cut is redacted (with a
+        # margin far beyond any secret, so the cut never leaves half of one).
+        margin = 65536
+        if kind == "user":
+            redacted = self.redact(text[: USER_MESSAGE_LIMIT + margin])
+            capped = cap_user_message(redacted)
+        else:
+            redacted = self.redact(text[-(SYSTEM_MESSAGE_LIMIT + margin) :])
+            capped = cap_system_message(redacted)
+        if capped != redacted or len(text) > len(redacted) + margin:
             self.runner.stderr.write(
                 f"meshpipe: note: the {kind} message has {len(text)} characters; sent cut to {len(capped)} "
                 f"({'its start' if kind == 'user' else 'its end'} is kept)\n"
             )
         return capped
 
-    def finish(self, status: str, *, summary: bool = True) -> None:
+    def finish(self, status: str, *, summary: bool = True, skip_if_finished: bool = False) -> bool:
         """Send the run's terminal status (``SUCCEEDED``, ``FAILED`` or ``ABORTED``), exactly once.
 
         Finishing ``SUCCEEDED`` while a registered step never reached ``SUCCEEDED`` sends it anyway and warns, as
-        meshStack will show the run with a warning. With ``summary`` a step table goes to the step summary.
+        meshStack will show the run with a warning. With ``summary`` a step table goes to the step summary. A run
+        that already finished is an error, or -- with ``skip_if_finished`` -- left alone (returns False).
         """
         if status not in TERMINAL_STATUSES:
             raise ConfigurationError(f"run status {status!r} is not terminal; use SUCCEEDED, FAILED or ABORTED")
-        self._check_not_finished(status)
-        if status == "SUCCEEDED":
-            for record in self.state.steps:
-                if record.status != "SUCCEEDED":
-                    self.runner.warning(
-                        f"run finished SUCCEEDED but step {record.id!r} ({record.display_name}) is {record.status}; "
-                        "meshStack shows such a run with a warning"
-                    )
-        self._patch({"status": status}, [])
+        with self.state.terminal_lock(self._terminal_wait()):
+            self.state.refresh()
+            if skip_if_finished and self.state.terminal_status is not None:
+                return False
+            self._check_not_finished(status)
+            if status == "SUCCEEDED":
+                for record in self.state.steps:
+                    if record.status != "SUCCEEDED":
+                        self.runner.warning(
+                            f"run finished SUCCEEDED but step {record.id!r} ({record.display_name}) is "
+                            f"{record.status}; meshStack shows such a run with a warning"
+                        )
+            self._patch({"status": status}, [])
 
-        def finished(state: RunState) -> None:
-            if state.terminal_status is None:
-                state.terminal_status = status
+            def finished(state: RunState) -> None:
+                if state.terminal_status is None:
+                    state.terminal_status = status
 
-        self.state.update(finished)
+            self.state.update(finished)
         if summary:
             self.runner.summary(self.summary_markdown())
+        return True
+
+    def _terminal_wait(self) -> float:
+        # Another process sending the terminal status holds the lock for at most its whole retry budget.
+        s = self.settings
+        return s.timeout * s.retry_attempts + _MAX_PAUSE * max(0, s.retry_attempts - 1) + 10.0
 
     def summary_markdown(self) -> str:
         """A Markdown table of the steps, their statuses and messages, as reported from this job."""
@@ -390,7 +422,7 @@ def _cell(text: str | None) -> str:
     return " ".join(text.splitlines()).replace("|", "\\|")
 
 
-def _build_transport(settings: Settings, runner: Runner) -> Transport:
+def _build_transport(settings: Settings, runner: Runner, redactor: Redactor | None = None) -> Transport:
     from meshpipe.report.transport import ApiKeyLogin, StaticToken, Transport
 
     credentials = settings.require_credentials()
@@ -406,6 +438,7 @@ def _build_transport(settings: Settings, runner: Runner) -> Transport:
         trusted_origins=settings.trusted_origins(),
         on_retry=progress,
         credential_label=credentials.label,
+        redactor=redactor,
     )
     if credentials.kind == "api_key":
         assert credentials.client_id and credentials.client_secret and credentials.login_base

@@ -22,7 +22,6 @@ Tuning for tests and impatient pipelines: ``MESHPIPE_RETRY_BASE_DELAY`` (seconds
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -118,6 +117,8 @@ class Settings:
             return self.state_dir / STATE_FILE_NAME
         if self.user_state_dir is None or not self.run_url:
             return None
+        import hashlib  # only off the runner
+
         key = hashlib.sha256(self.run_url.encode()).hexdigest()[:32]
         return self.user_state_dir / f"run-{key}.json"
 

@@ -125,6 +125,16 @@ class RunState:
         for name in ("source_id", "registered", "steps", "terminal_status", "masks"):
             setattr(self, name, getattr(fresh, name))
 
+    @contextlib.contextmanager
+    def terminal_lock(self, timeout: float) -> Iterator[None]:
+        """Held while a terminal run status is checked, sent and stored, so two processes of one job that finish at
+        the same time send one terminal status, not two (the state lock itself is never held across a request)."""
+        if self.path is None:
+            yield
+            return
+        with _locked(self.path, kind="terminal", timeout=timeout):
+            yield
+
     def refresh(self) -> None:
         """Re-read the stored state (another process may have finished the run meanwhile)."""
         if self.path is not None:
@@ -171,7 +181,7 @@ def ensure_private_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, *, kind: str = "state", timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock (meshpipe's runners are Linux and macOS)
@@ -179,10 +189,14 @@ def _locked(path: Path) -> Iterator[None]:
         return
     import time
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    lock_path = path.with_name(f".{path.name}.lock" if kind == "state" else f".{path.name}.{kind}.lock")
     try:
-        deadline = time.monotonic() + LOCK_TIMEOUT
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {lock_path}: {exc.strerror or exc}") from None
+    try:
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -190,7 +204,7 @@ def _locked(path: Path) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise ConfigurationError(
-                        f"the state file {path} stayed locked for {LOCK_TIMEOUT:g} s by another meshpipe process"
+                        f"the {kind} lock of {path} stayed taken for {timeout:g} s by another meshpipe process"
                     ) from None
                 time.sleep(0.005)
         yield
@@ -227,6 +241,13 @@ def write_token_file(path: Path, token: str, *, base_url: str | None, expires_at
 
 
 def _atomic_write(path: Path, text: str, *, mode: int) -> None:
+    try:
+        _write(path, text, mode)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write(path: Path, text: str, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # A per-process name instead of tempfile, which alone adds milliseconds to every step's start-up.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

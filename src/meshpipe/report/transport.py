@@ -209,6 +209,62 @@ class ApiKeyLogin:
         return f"ApiKeyLogin(url={self._url!r}, client_id={self._client_id!r})"
 
 
+class _Watchdog:
+    """A total deadline for one exchange: at it, the watched socket is shut down, which wakes a blocked read.
+
+    Per-read timeouts cannot bound a server that sends one byte at a time. Shutting down a *duplicate* of the
+    descriptor reaches the connection even after ``ssl`` took the socket object over for the handshake.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        import threading  # only once a request is sent
+
+        self.deadline = time.monotonic() + seconds
+        self.expired = threading.Event()
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._timer = threading.Timer(max(0.0, seconds), self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        """Seconds left; a timeout error when none are."""
+        left = self.deadline - time.monotonic()
+        if left <= 0 or self.expired.is_set():
+            raise TimeoutError("deadline reached")
+        return left
+
+    def watch(self, sock: socket.socket) -> None:
+        """Cut this socket at the deadline."""
+        with self._lock:
+            self._fd = sock.fileno()
+        if self.expired.is_set():
+            self._cut()
+
+    def release(self) -> None:
+        """Stop watching the socket; call it before the socket is closed (its number may be reused after)."""
+        with self._lock:
+            self._fd = None
+
+    def stop(self) -> None:
+        """The exchange is over."""
+        self._timer.cancel()
+        self.release()
+
+    def _cut(self) -> None:
+        self.expired.set()
+        with self._lock:
+            fd = self._fd
+            if fd is None or fd < 0:
+                return
+            with contextlib.suppress(OSError):
+                dup = socket.socket(fileno=os.dup(fd))
+                try:
+                    dup.shutdown(socket.SHUT_RDWR)
+                finally:
+                    dup.close()
+
+
 class _Answer:
     def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
         self.status = status
@@ -238,6 +294,7 @@ class Transport:
         on_retry: Callable[[str], None] | None = None,
         credential_label: str | None = None,
         proxy_env: Mapping[str, str] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.timeout = timeout
         self.attempts = max(1, attempts)
@@ -247,7 +304,7 @@ class Transport:
         self.max_response_bytes = max_response_bytes
         self.on_retry = on_retry
         self.credential_label = credential_label
-        self.redactor = Redactor()
+        self.redactor = redactor if redactor is not None else Redactor()
         self._sleep = sleep
         self._random = random
         self._proxy_env = os.environ if proxy_env is None else proxy_env
@@ -344,112 +401,107 @@ class Transport:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"{url!r} is not an http(s) URL")
-        deadline = time.monotonic() + self.timeout
         key = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
-        conn = self._connections.pop(key, None)
-        reused = conn is not None
-        if conn is None:
-            conn, absolute = self._connect(key, deadline)
-            if absolute:
-                target = url
+        proxy = _proxy_for(key[0], key[1], self._proxy_env)
+        if proxy and key[0] == "http":  # a plain-HTTP proxy takes the absolute URL and its credentials per request
+            target = url
+            headers = {**headers, **proxy[2]}
+        watchdog = _Watchdog(self.timeout)
         try:
-            answer, keep = self._roundtrip(conn, method, target, headers, data, deadline)
-        except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
-            conn.close()
-            if not reused:
-                raise
-            # A kept-alive connection the server had closed: once more on a fresh one (nothing was processed).
-            conn, absolute = self._connect(key, deadline)
-            answer, keep = self._roundtrip(conn, method, url if absolute else target, headers, data, deadline)
-        except BaseException:
-            conn.close()
+            conn = self._connections.pop(key, None)
+            if conn is not None and conn.sock is not None:
+                watchdog.watch(conn.sock)
+                try:
+                    return self._roundtrip(key, conn, method, url, target, headers, data, watchdog)
+                except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+                    # A kept-alive connection the server had closed meanwhile: once more on a fresh one.
+                    if watchdog.expired.is_set():
+                        raise
+            conn = self._connect(key, proxy, watchdog)
+            return self._roundtrip(key, conn, method, url, target, headers, data, watchdog)
+        except (OSError, http.client.HTTPException):
+            if watchdog.expired.is_set():
+                raise TimeoutError(f"no complete answer within {self.timeout:g} s") from None
             raise
-        if keep:
-            self._connections[key] = conn
-        else:
-            conn.close()
-        return answer
+        finally:
+            watchdog.stop()
 
-    def _connect(self, key: tuple[str, str, int], deadline: float) -> tuple[http.client.HTTPConnection, bool]:
+    def _connect(
+        self, key: tuple[str, str, int], proxy: tuple[str, int, dict[str, str]] | None, watchdog: _Watchdog
+    ) -> http.client.HTTPConnection:
         scheme, host, port = key
-        remaining = max(0.001, deadline - time.monotonic())
-        proxy = _proxy_for(scheme, host, self._proxy_env)
+        remaining = watchdog.remaining()
         conn: http.client.HTTPConnection
-        absolute = False
         if scheme == "https":
             import ssl  # only for https: it costs milliseconds
 
             context = ssl.create_default_context()
             if proxy:
                 conn = http.client.HTTPSConnection(proxy[0], proxy[1], timeout=remaining, context=context)
-                conn.set_tunnel(host, port)
+                conn.set_tunnel(host, port, headers=proxy[2])
             else:
                 conn = http.client.HTTPSConnection(host, port, timeout=remaining, context=context)
         elif proxy:
             conn = http.client.HTTPConnection(proxy[0], proxy[1], timeout=remaining)
-            absolute = True
         else:
             conn = http.client.HTTPConnection(host, port, timeout=remaining)
-        # Nagle plus delayed ACK would add ~40 ms to each small request on a kept-alive connection.
-        conn.connect()
-        if conn.sock is not None:
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn, absolute
+
+        def create_connection(*args: Any, **kwargs: Any) -> socket.socket:
+            sock = socket.create_connection(*args, **kwargs)
+            # Watched from the TCP connection on, so a TLS handshake or a proxy CONNECT cannot drip past it either.
+            watchdog.watch(sock)
+            # Nagle plus delayed ACK would add ~40 ms to each small request on a kept-alive connection.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+
+        conn._create_connection = create_connection  # type: ignore[attr-defined]
+        try:
+            conn.connect()
+        except BaseException:
+            watchdog.release()
+            conn.close()
+            raise
+        return conn
 
     def _roundtrip(
         self,
+        key: tuple[str, str, int],
         conn: http.client.HTTPConnection,
         method: str,
+        url: str,
         target: str,
         headers: dict[str, str],
         data: bytes | None,
-        deadline: float,
-    ) -> tuple[_Answer, bool]:
-        import threading
-
-        expired = threading.Event()
-
-        def cut() -> None:
-            # Per-read timeouts cannot bound a server that sends one byte at a time: at the deadline the socket is
-            # shut down, which wakes the blocked read in this thread.
-            expired.set()
-            sock = conn.sock
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no complete answer within {self.timeout:g} s")
-        if conn.sock is not None:
-            conn.sock.settimeout(remaining)
-        watchdog = threading.Timer(remaining, cut)
-        watchdog.daemon = True
-        watchdog.start()
+        watchdog: _Watchdog,
+    ) -> _Answer:
+        keep = False
         try:
+            if conn.sock is not None:
+                conn.sock.settimeout(watchdog.remaining())
             conn.request(method, target, body=data, headers=headers)
             response = conn.getresponse()
             length = response.getheader("Content-Length")
             if length and length.isdigit() and int(length) > self.max_response_bytes:
-                raise ResponseTooLarge(method, target, self.max_response_bytes)
+                raise ResponseTooLarge(method, url, self.max_response_bytes)
             body = bytearray()
             while chunk := response.read(65536):
                 body += chunk
                 if len(body) > self.max_response_bytes:
-                    raise ResponseTooLarge(method, target, self.max_response_bytes)
-            if expired.is_set():
+                    raise ResponseTooLarge(method, url, self.max_response_bytes)
+            if watchdog.expired.is_set():  # a body without a length ends at the cut, looking complete
                 raise TimeoutError(f"no complete answer within {self.timeout:g} s")
+            keep = not response.will_close
             headers_in = {k.lower(): v for k, v in response.getheaders()}
-            return _Answer(response.status, headers_in, bytes(body)), not response.will_close
-        except (OSError, http.client.HTTPException):
-            if expired.is_set():
-                raise TimeoutError(f"no complete answer within {self.timeout:g} s") from None
-            raise
+            return _Answer(response.status, headers_in, bytes(body))
         finally:
-            watchdog.cancel()
+            watchdog.release()
+            if keep:
+                self._connections[key] = conn
+            else:
+                conn.close()
 
     def _reason(self, exc: BaseException) -> str:
         if isinstance(exc, ResponseTooLarge):
@@ -465,7 +517,9 @@ class Transport:
         return self.redact(text)
 
     def _server_message(self, body: bytes) -> str:
-        text = body.decode("utf-8", errors="replace").strip()
+        # Only the start is shown; redacting megabytes by fingerprint would take seconds (the margin keeps the cut
+        # far from the part shown, so no half secret survives).
+        text = body[:65536].decode("utf-8", errors="replace").strip()
         try:
             data = json.loads(text)
         except ValueError:
@@ -482,11 +536,12 @@ class Transport:
         return text
 
 
-def _proxy_for(scheme: str, host: str, env: Mapping[str, str]) -> tuple[str, int] | None:
-    """The proxy (host, port) for a request, from ``HTTPS_PROXY``/``HTTP_PROXY`` minus ``NO_PROXY`` (as curl does)."""
+def _proxy_for(scheme: str, host: str, env: Mapping[str, str]) -> tuple[str, int, dict[str, str]] | None:
+    """The proxy (host, port, headers) for a request, from ``HTTPS_PROXY``/``HTTP_PROXY`` minus ``NO_PROXY`` (as
+    curl does) and minus loopback hosts (a local meshStack, e.g. the sandbox, is never behind the proxy)."""
     name = f"{scheme}_proxy"
     proxy = env.get(name) or env.get(name.upper())
-    if not proxy:
+    if not proxy or host.lower() in ("localhost", "127.0.0.1", "::1"):
         return None
     no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
     for entry in (e.strip().lower().lstrip(".") for e in no_proxy.split(",")):
@@ -495,7 +550,14 @@ def _proxy_for(scheme: str, host: str, env: Mapping[str, str]) -> tuple[str, int
     parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     if not parts.hostname:
         return None
-    return parts.hostname, parts.port or 80
+    headers: dict[str, str] = {}
+    if parts.username is not None:
+        import base64
+        from urllib.parse import unquote
+
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    return parts.hostname, parts.port or 80, headers
 
 
 def _json_or_none(body: bytes) -> Any:

@@ -126,7 +126,12 @@ def _locals(spec: ModuleSpec) -> dict[str, list[tuple[str, Any]]]:
         ("input_limit", limit),
         (
             "input_count",
-            Raw("length(local.inputs) + length(local.secret_inputs) + (local.correlation_input == null ? 0 : 1)"),
+            # Every input the dispatcher may send, known at plan time or not: the meshStack context and the run URL
+            # may come from the pre-run script's run file only when the dispatcher runs.
+            Raw(
+                "length(local.stable_inputs) + length(local.run_inputs) + (local.forward_run_url ? 1 : 0) + "
+                "length(local.secret_inputs) + (local.correlation_input == null ? 0 : 1)"
+            ),
         ),
     ]
     auth = spec.auth

@@ -53,6 +53,7 @@ __all__ = [
     "module_outputs",
     "parse_output_option",
     "render_definition",
+    "resource_attributes",
 ]
 
 DEFINITION_TEMPLATE = "definition.tf.j2"
@@ -68,6 +69,8 @@ PROVIDER_SOURCE = "meshcloud/meshstack"
 PROVIDER_VERSION = ">= 0.25.0"
 REQUIRED_TERRAFORM = ">= 1.11.0"
 MESHSTACK_PROVIDED = frozenset(name for name, _ in MESHSTACK_VARIABLES)
+#: The resource type the definition file declares.
+RESOURCE_TYPE = "meshstack_building_block_definition"
 
 
 @dataclass(frozen=True)
@@ -334,25 +337,55 @@ def build_definition(
     )
 
 
+def resource_attributes(definition: Definition) -> dict[str, Any]:
+    """The resource's attributes as the rendered file sets them: plain values and :class:`hcl.Raw` expressions.
+
+    ``templates/definition.tf.j2`` lays out the same structure with its comments (a test holds the two together);
+    :mod:`meshpipe.cdk` synthesizes the resource from this dict, so both routes publish the same definition.
+    """
+    terraform = {
+        "terraform_version": definition.terraform_version,
+        "repository_url": definition.repository_url,
+        "repository_path": definition.path,
+        "ref_name": definition.ref,
+        "async": definition.is_async,
+        "pre_run_script": definition.pre_run_script,
+    }
+    outputs = {
+        item.name: {"display_name": item.display_name, "type": item.type, "assignment_type": item.assignment_type}
+        for item in definition.outputs
+    }
+    return {
+        "metadata": {"owned_by_workspace": definition.workspace},
+        "spec": {
+            "display_name": definition.display_name,
+            "description": definition.description,
+            "target_type": "WORKSPACE_LEVEL",
+        },
+        "version_spec": {
+            "draft": True,
+            "implementation": {"terraform": terraform},
+            "inputs": {item.name: item.attributes() for item in definition.inputs},
+            "outputs": outputs,
+        },
+    }
+
+
 def render_definition(definition: Definition, output: str = "definition.tf") -> str:
     """The definition as a ``.tf`` file, fmt-clean; its first line says it is generated."""
     import jinja2
 
     from meshpipe.trigger.render import environment
 
-    inputs = {item.name: item.attributes() for item in definition.inputs}
-    outputs = {
-        item.name: {"display_name": item.display_name, "type": item.type, "assignment_type": item.assignment_type}
-        for item in definition.outputs
-    }
+    version_spec = resource_attributes(definition)["version_spec"]
     try:
         template = environment().get_template(DEFINITION_TEMPLATE)
         return template.render(
             d=definition,
             string=hcl.string,
             literal=hcl.literal,
-            inputs=hcl.literal(inputs, 4),
-            outputs=hcl.literal(outputs, 4),
+            inputs=hcl.literal(version_spec["inputs"], 4),
+            outputs=hcl.literal(version_spec["outputs"], 4),
             heredoc=hcl.heredoc_body,
             required_terraform=REQUIRED_TERRAFORM,
             provider_source=PROVIDER_SOURCE,

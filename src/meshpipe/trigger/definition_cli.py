@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from meshpipe.trigger.cli_options import out_file_option, spec_argument
 from meshpipe.trigger.definition import DEFAULT_TERRAFORM_VERSION, DEFAULT_WORKSPACE
 
 __all__ = ["definition"]
@@ -23,14 +24,9 @@ def definition() -> None:
 
 
 @definition.command("render")
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--out",
-    "output_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="FILE",
-    help="Write the definition to FILE instead of to stdout (only over a file meshpipe generated, unless --force).",
+@spec_argument
+@out_file_option(
+    "Write the definition to FILE instead of to stdout (only over a file meshpipe generated, unless --force)."
 )
 # The old spelling; it cannot be mistaken for --output (which declares an output), so it keeps working.
 @click.option("--output-file", "legacy_output_file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from meshpipe.trigger.cli_options import out_file_option, spec_argument
+
 __all__ = ["workflow"]
 
 PHASES = ("apply", "destroy")
@@ -17,16 +19,9 @@ def workflow() -> None:
 
 
 @workflow.command("render")
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@spec_argument
 @click.option("--phase", type=click.Choice(PHASES), default="apply", show_default=True, help="Which workflow.")
-@click.option(
-    "-o",
-    "--out",
-    "output_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="FILE",
-    help="Write the skeleton workflow to FILE (never over an existing file unless --force) instead of stdout.",
-)
+@out_file_option("Write the skeleton workflow to FILE (never over an existing file unless --force) instead of stdout.")
 @click.option("--inputs-only", is_flag=True, help="Print only the `on:` block, to paste into an existing workflow.")
 @click.option("--force", is_flag=True, help="Replace FILE even if it exists.")
 def render(spec: Path, phase: str, output_file: Path | None, inputs_only: bool, force: bool) -> None:
@@ -80,7 +75,7 @@ def render(spec: Path, phase: str, output_file: Path | None, inputs_only: bool, 
 
 
 @workflow.command("check")
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@spec_argument
 @click.argument("workflows", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def check(spec: Path, workflows: tuple[Path, ...]) -> None:
     """Fail if a WORKFLOW file does not take exactly the inputs SPEC's module sends (the commonest 422).

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from meshpipe.fakes.runner.definition import DefinitionError
+from meshpipe.trigger import hcl
 
 __all__ = [
     "ALLOWED_ENV",
@@ -97,8 +98,8 @@ def run_vars_declarations(missing: list[str]) -> str:
 
 def backend_block(state_url: str) -> str:
     """The http backend the runner generates (credentials come from ``TF_HTTP_USERNAME``/``TF_HTTP_PASSWORD``)."""
-    address = json.dumps(state_url)
-    lock = json.dumps(state_url + "/lock")
+    address = hcl.string(state_url)
+    lock = hcl.string(state_url + "/lock")
     return (
         "terraform {\n"
         '  backend "http" {\n'
@@ -112,25 +113,15 @@ def backend_block(state_url: str) -> str:
     )
 
 
-def _string(value: str) -> str:
-    # A tfvars string is an HCL template: escape the template sequences so values stay literal.
-    return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
-
-
 def hcl_value(value: Any) -> str:
-    """An HCL literal for a JSON-like value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return json.dumps(value)
-    if isinstance(value, str):
-        return _string(value)
+    """An HCL literal for a JSON-like value, on one line (strings escaped by :func:`meshpipe.trigger.hcl.string`,
+    so template sequences stay literal)."""
     if isinstance(value, list):
         return "[" + ", ".join(hcl_value(item) for item in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_string(str(k))} = {hcl_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{hcl.string(str(k))} = {hcl_value(v)}" for k, v in value.items()) + "}"
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return hcl.literal(value)
     raise TypeError(f"cannot write {type(value).__name__} to a tfvars file")
 
 

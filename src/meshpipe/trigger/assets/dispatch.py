@@ -9,9 +9,10 @@ the process environment by name and never printed. In phase ``destroy`` a config
 ``event_type``) means the module has no destroy workflow: the dispatcher logs that nothing fires and exits 0 without
 any request or credentials.
 
-The configuration may come in chunks ``MESHPIPE_DISPATCH_0``, ``MESHPIPE_DISPATCH_1``, ... (joined in index order up
-to the first missing index; they win over a single ``MESHPIPE_DISPATCH``), since one variable holds at most 128 KiB.
-An unknown key fails an apply and only warns in a destroy: a destroy must stay possible.
+One variable holds at most 128 KiB, so the configuration may come in chunks, joined in index order up to the first
+missing index: base64 in ``MESHPIPE_DISPATCH_B64_0``, ``_1``, ... (what the modules pass), else JSON text in
+``MESHPIPE_DISPATCH_0``, ``_1``, ..., else a single ``MESHPIPE_DISPATCH``. An unknown key fails an apply and only
+warns in a destroy: a destroy must stay possible.
 
 The meshStack run is resolved at execution time. The definition's pre-run script writes the run file (``run_file``,
 ``.meshpipe-run.json`` in terraform's working directory: mode, run URL and uuid, behavior, building block uuid,
@@ -22,36 +23,53 @@ malformed run file fails an apply with one line; a destroy warns and uses its st
 fires nothing for DESTROY (async destroy applies first) and DETECT, and treats an unknown behavior like APPLY with a
 warning; the destroy phase never refuses a behavior.
 
-Networks: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured (urllib reads them), and a CA bundle named by
+Networks: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured (urllib's rules), and a CA bundle named by
 ``CUSTOM_CA_CERTS_PATH`` (meshStack's runner passes it), else ``SSL_CERT_FILE`` or ``REQUESTS_CA_BUNDLE``, is trusted
 in addition to the system's. The runner cleans the environment: proxies reach the dispatcher only when the definition
 declares them as environment inputs.
 
+Exactly once. Every dispatch carries a correlation id (sent as ``correlation_input`` and found in the run's title). When
+the meshStack run is known it is derived from the building block, the run, the fingerprint and the target, so every
+attempt at one logical dispatch carries the same id; otherwise it is random, and the log says so. A POST that may have
+started a run (a 5xx, a timeout, a reset — anything once the connection was made; a refused connection, a failed DNS
+lookup or a rejected certificate send nothing) is never sent again before the run list was searched for that id, with
+polls backing off from 1 s to 15 s for ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` (default 120 s: runs show within seconds,
+the list can lag). How a new process knows it is a later attempt: an intent marker ``.meshpipe-dispatch-<id>.json``
+(mode 0600, no secret) in terraform's working directory, written before the POST, updated with the run id, removed when
+the outcome is certain (success, a refused dispatch, a failed run). A process that finds it adopts the recorded run, or
+searches before posting. Searching before every deterministic dispatch instead would cost each dispatch a list request
+(issue 10 wants one POST) and could not see a run the list has not shown yet anyway; the marker costs nothing on the
+happy path and knows when the earlier attempt happened. Its limit: a later attempt in a fresh working directory
+(meshStack gives every run execution one) cannot see it. Without ``correlation_input`` a marked attempt is not sent
+again.
+
+Bounds. Every request has a total deadline (``MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS``, default 30 s; a server
+dripping bytes cannot extend it) and reads at most 8 MiB; retries, rate-limit waits (an unusable ``Retry-After`` such
+as ``nan`` falls back to backoff), the search and the wait are bounded; and the dispatcher stops within about a second
+when terraform, its parent, dies. Secrets are masked — also JSON-escaped and URL-encoded — before a message is cut.
+Tokens are stripped; a control or non-ASCII character is one line naming the variable, never the value.
+
 Environment switches for tests and operators: ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY=1`` forces the standard library
-signing path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` bounds the search for a run after a lost dispatch response and the
-best-effort lookup of the run's URL when not waiting (default 15).
+signing path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` and ``MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS`` as above. When not
+waiting, the dispatcher sends only the POST (no run lookup for the log).
 
 Exit 0 on success; on failure one line on stderr ``meshpipe-dispatch: error: ...`` and exit 1.
 """
 
 from __future__ import annotations
 
-import base64
-import http.client
+# Only what every path needs is imported here; HTTP, TLS, hashing and the rest are imported where they are used, so
+# that a DETECT run or a destroy without a destroy workflow starts in a few milliseconds (issue 10).
 import json
 import os
-import random
-import re
-import socket
-import ssl
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-import uuid
-from collections.abc import Callable, Mapping
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 __version__ = "0.1.0"
 
@@ -68,7 +86,12 @@ MAX_SINGLE_WAIT_SECONDS = 120.0
 MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS = 300.0
 SECONDARY_RATE_LIMIT_WAIT_SECONDS = 60.0
 FIND_DEADLINE_SECONDS = 300.0
-DEFAULT_SETTLE_SECONDS = 15.0
+# How long a maybe-sent dispatch is looked for before it is sent again: runs show in the list within seconds, the
+# research allows minutes (shared/reference/github-dispatch-and-terraform.md: "poll with a short deadline, 2-3 min").
+DEFAULT_SETTLE_SECONDS = 120.0
+LIST_POLL_CAP_SECONDS = 15.0
+MAX_BODY_BYTES = 8 << 20
+PARENT_CHECK_SECONDS = 1.0
 PROGRESS_EVERY_SECONDS = 30.0
 LIST_LOOKBACK_SECONDS = 120
 MIN_SECRET_LENGTH = 4
@@ -78,9 +101,11 @@ ERROR_PREFIX = "meshpipe-dispatch: error: "
 SLEEP: Callable[[float], None] = time.sleep
 MONOTONIC: Callable[[], float] = time.monotonic
 WALL: Callable[[], float] = time.time
-JITTER: Callable[[], float] = random.random
+JITTER: Callable[[], float] = lambda: int.from_bytes(os.urandom(7), "big") / (1 << 56)  # noqa: E731
 
 _SECRETS: set[str] = set()
+#: terraform's pid when the dispatcher started (set by :func:`main`); None in unit tests
+PARENT_PID: int | None = None
 
 DEFAULT_AUTH = {
     "mode": "auto",
@@ -126,12 +151,23 @@ MAX_RUN_FILE_BYTES = 64 * 1024
 WARNING_PREFIX = "meshpipe-dispatch: warning: "
 #: where a custom CA bundle may be named, first found wins (meshStack's runner passes CUSTOM_CA_CERTS_PATH)
 CA_BUNDLE_VARIABLES = ("CUSTOM_CA_CERTS_PATH", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
-_TOKEN = re.compile(r"[\x21-\x7e]+")
-_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+def _printable(text: str) -> bool:
+    """Printable ASCII without spaces."""
+    return bool(text) and all("\x21" <= char <= "\x7e" for char in text)
 
 
 class DispatchError(Exception):
-    """A failure reported as one line on stderr (exit 1)."""
+    """A failure reported as one line on stderr (exit 1).
+
+    ``definite`` says that the dispatch's outcome is certain (GitHub refused it, or its run failed), so a later
+    apply is a new dispatch rather than another attempt at this one.
+    """
+
+    definite = False
 
 
 class ConfigError(DispatchError):
@@ -148,10 +184,14 @@ class ApiError(DispatchError):
 
 
 class TransportError(DispatchError):
-    """No HTTP answer. ``maybe_sent`` is False only when the request provably never left (refused, DNS)."""
+    """No HTTP answer. ``maybe_sent`` is False only when the connection could not be made, so nothing was sent.
 
-    def __init__(self, method: str, url: str, reason: str, maybe_sent: bool) -> None:
+    ``permanent`` failures (a rejected certificate) are not worth another attempt.
+    """
+
+    def __init__(self, method: str, url: str, reason: str, maybe_sent: bool, permanent: bool = False) -> None:
         self.method, self.url, self.reason, self.maybe_sent = method, url, reason, maybe_sent
+        self.permanent = permanent
         super().__init__(f"{method} {url} -> no response: {reason}")
 
 
@@ -159,13 +199,26 @@ class TransportError(DispatchError):
 
 
 def add_secret(value: str | None) -> None:
-    """Remember a secret so that :func:`redact` masks it in everything printed."""
-    if value and len(value) >= MIN_SECRET_LENGTH:
-        _SECRETS.add(value)
-        # Also the forms a message takes on its way out: stripped, and whitespace collapsed to one line.
-        for variant in (value.strip(), " ".join(value.split())):
-            if variant != value and len(variant) >= MIN_SECRET_LENGTH:
-                _SECRETS.add(variant)
+    """Remember a secret so that :func:`redact` masks it, and the forms it takes in a server's answer or a message.
+
+    Those forms: stripped, whitespace collapsed to one line, JSON-escaped (a 422 body echoes an input with ``"`` or
+    ``\\`` escaped) and URL-encoded.
+    """
+    if not value or len(value) < MIN_SECRET_LENGTH:
+        return
+    forms = {value, value.strip(), " ".join(value.split())}
+    for form in list(forms):
+        forms.update((json.dumps(form)[1:-1], json.dumps(form, ensure_ascii=False)[1:-1]))
+        forms.update((_percent(form, ""), _percent(form, " ").replace(" ", "+")))
+    _SECRETS.update(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
+
+
+def _percent(text: str, keep: str) -> str:
+    """``text`` percent-encoded as ``urllib.parse.quote(text, safe="")`` does, leaving the characters in ``keep``."""
+    return "".join(
+        chr(byte) if chr(byte) in _NAME_CHARS or chr(byte) in keep or byte == 0x7E else f"%{byte:02X}"
+        for byte in text.encode("utf-8")
+    )
 
 
 def redact(text: str) -> str:
@@ -178,10 +231,13 @@ def redact(text: str) -> str:
 def _write(stream: Any, text: str) -> None:
     line = redact(text).replace("\r", " ").replace("\n", " ") + "\n"
     try:
-        stream.write(line)
-    except UnicodeEncodeError:
-        stream.write(line.encode("ascii", "backslashreplace").decode("ascii"))
-    stream.flush()
+        try:
+            stream.write(line)
+        except UnicodeEncodeError:
+            stream.write(line.encode("ascii", "backslashreplace").decode("ascii"))
+        stream.flush()
+    except OSError:  # terraform, reading the other end, is gone
+        pass
 
 
 def log(config: Config, message: str) -> None:
@@ -215,13 +271,15 @@ class Config:
         if data.get("version", 1) != 1:
             raise ConfigError(f"MESHPIPE_DISPATCH.version: expected 1, got {data.get('version')!r}")
         self.module = _str(data, "module", default="meshpipe-trigger")
-        if not _TOKEN.fullmatch(self.module):
+        if not _printable(self.module):
             raise ConfigError(f"MESHPIPE_DISPATCH.module: expected printable ASCII without spaces, got {self.module!r}")
         self.api_url = _str(data, "api_url", default="https://api.github.com").rstrip("/")
-        if not re.match(r"^https?://[^/\s]+", self.api_url):
+        scheme, _, rest = self.api_url.partition("://")
+        if scheme not in ("http", "https") or not _printable(rest.split("/", 1)[0]):
             raise ConfigError(f"MESHPIPE_DISPATCH.api_url: expected an http(s) URL, got {self.api_url!r}")
         self.repository = _str(data, "repository")
-        if not _REPOSITORY.fullmatch(self.repository):
+        owner, _, name = self.repository.partition("/")
+        if not (owner and name and set(owner) <= _NAME_CHARS and set(name) <= _NAME_CHARS):
             raise ConfigError(f"MESHPIPE_DISPATCH.repository: expected 'owner/repo', got {self.repository!r}")
         self.event = _str(data, "event", default="workflow_dispatch")
         if self.event not in EVENTS:
@@ -321,9 +379,14 @@ def config_from_chunks(environ: Mapping[str, str]) -> str | None:
         chunks.append(environ[f"MESHPIPE_DISPATCH_B64_{len(chunks)}"])
     if not chunks:
         return None
+    import binascii
+
+    text = "".join(chunks)
     try:
-        return base64.b64decode("".join(chunks), validate=True).decode("utf-8")
-    except ValueError:
+        if not set(text) <= _B64_CHARS or len(text) % 4:
+            raise ValueError(text[:0])
+        return binascii.a2b_base64(text).decode("utf-8")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise ConfigError("MESHPIPE_DISPATCH_B64_*: not base64-encoded UTF-8") from None
 
 
@@ -484,32 +547,71 @@ class Response:
 
 
 def _clip(text: str, limit: int = 500) -> str:
-    text = " ".join(text.split())
+    """One line of at most ``limit`` characters, secrets masked first: a cut must not leave a secret's start."""
+    text = redact(" ".join(text.split()))
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-class _NoRaise(urllib.request.HTTPErrorProcessor):
-    def http_response(self, request: Any, response: Any) -> Any:
-        return response
-
-    https_response = http_response
-
-
 class Http:
-    """One request at a time with GitHub's headers; retries live in the callers."""
+    """One request at a time with GitHub's headers over ``http.client``; retries live in the callers.
 
-    def __init__(self, user_agent: str, token: str | None = None, environ: Mapping[str, str] | None = None) -> None:
+    ``urllib.request`` is not used: it imports ``tempfile``, ``shutil``, ``hashlib`` and three compressors on every
+    run. Proxies follow urllib's rules: ``https_proxy``/``http_proxy`` (lower case first), ``no_proxy`` host suffixes
+    (with an optional port) or ``*``; HTTPS goes through a CONNECT tunnel, HTTP in absolute form.
+    """
+
+    def __init__(
+        self,
+        user_agent: str,
+        token: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        deadline: float = HTTP_TIMEOUT_SECONDS,
+    ) -> None:
         self.user_agent = user_agent
         self.token = token
-        # Proxies: urllib's default ProxyHandler reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY from the environment.
-        handlers: list[Any] = [_NoRaise()]
-        context = ssl_context(environ or {})
-        if context is not None:
-            handlers.append(urllib.request.HTTPSHandler(context=context))
-        self._opener = urllib.request.build_opener(*handlers)
+        self.deadline = deadline
+        self.environ = dict(environ or {})
+        self.context = ssl_context(self.environ)
+
+    def _connection(self, url: str) -> tuple[Any, str, dict[str, str]]:
+        """A connection for ``url`` (direct or through the proxy), the request target and proxy headers."""
+        import http.client
+
+        scheme, _, rest = url.partition("://")
+        netloc, slash, path = rest.partition("/")
+        target = slash + path or "/"
+        direct = http.client.HTTPConnection(netloc)  # only parses host and port
+        proxy = _proxy(scheme, direct.host, direct.port, self.environ)
+        extra: dict[str, str] = {}
+        if proxy is not None:
+            credentials = proxy[1]
+            if credentials:
+                import binascii
+
+                basic = binascii.b2a_base64(credentials.encode("utf-8"), newline=False).decode("ascii")
+                add_secret(basic)
+                extra["Proxy-Authorization"] = f"Basic {basic}"
+        if scheme == "https":
+            import ssl
+
+            context = self.context or ssl.create_default_context()
+            if proxy is None:
+                return http.client.HTTPSConnection(netloc, timeout=self.deadline, context=context), target, {}
+            connection = http.client.HTTPSConnection(proxy[0], timeout=self.deadline, context=context)
+            connection.set_tunnel(direct.host, direct.port, headers=extra)
+            return connection, target, {}
+        if proxy is None:
+            return http.client.HTTPConnection(netloc, timeout=self.deadline), target, {}
+        return http.client.HTTPConnection(proxy[0], timeout=self.deadline), url, extra
 
     def request(self, method: str, url: str, body: Any = None, token: str | None = None) -> Response:
-        """Send once; raise :class:`TransportError` when no HTTP answer arrives."""
+        """Send once; raise :class:`TransportError` when no HTTP answer arrives.
+
+        Whether a failed request may have started something: not when the connection (TCP, the proxy's tunnel, TLS)
+        could not be made — nothing was sent; yes for everything after (a timeout, a reset, a lost answer).
+        """
+        import http.client
+
         headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": API_VERSION,
@@ -522,26 +624,113 @@ class Http:
         if body is not None:
             data = json.dumps(body).encode("ascii")
             headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(url, data=data, headers=headers, method=method)
+        check_parent()
+        connection, target, extra = self._connection(url)
+        connected = False
         try:
-            with self._opener.open(req, timeout=HTTP_TIMEOUT_SECONDS) as resp:
-                return Response(resp.status, dict(resp.headers.items()), resp.read())
-        except urllib.error.URLError as exc:
-            # urllib wraps errors of connect/send; only a refused connection or a failed DNS lookup proves
-            # that the request never reached the server.
-            reason = exc.reason
-            not_sent = isinstance(reason, (ConnectionRefusedError, socket.gaierror, ssl.CertificateError))
-            text = _reason(reason)
-            if isinstance(reason, ssl.CertificateError):
-                text += f" (hint: give the CA bundle's path in {' or '.join(CA_BUNDLE_VARIABLES)})"
-            raise TransportError(method, url, text, maybe_sent=not not_sent) from None
+            with _Deadline(self.deadline):
+                connection.connect()
+                connected = True
+                connection.request(method, target, body=data, headers={**headers, **extra})
+                answer = connection.getresponse()
+                payload = answer.read(MAX_BODY_BYTES + 1)
+                status, received = answer.status, dict(answer.getheaders())
+        except _Expired:
+            reason = f"no complete answer within {self.deadline:g} s"
+            raise TransportError(method, url, reason, maybe_sent=connected) from None
         except (OSError, http.client.HTTPException) as exc:
-            raise TransportError(method, url, _reason(exc), maybe_sent=True) from None
+            text = _reason(exc)
+            rejected = "CERTIFICATE_VERIFY_FAILED" in text or type(exc).__name__ == "SSLCertVerificationError"
+            if rejected:
+                text += f" (hint: give the CA bundle's path in {' or '.join(CA_BUNDLE_VARIABLES)})"
+            raise TransportError(method, url, text, maybe_sent=connected, permanent=rejected) from None
         except ValueError:
             # http.client rejects control characters in headers; its message would quote the header (the token).
             raise DispatchError(
                 f"{method} {url}: invalid request (a header or the URL has control characters)"
             ) from None
+        finally:
+            connection.close()
+        if len(payload) > MAX_BODY_BYTES:
+            raise TransportError(method, url, f"answer {status} with a body over {MAX_BODY_BYTES >> 20} MiB", True)
+        return Response(status, received, payload)
+
+
+def _proxy(scheme: str, host: str, port: int, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(host:port, credentials)`` of the proxy for a request, or None to connect directly (urllib's rules)."""
+
+    def variable(name: str) -> str:
+        return (environ.get(name) or environ.get(name.upper()) or "").strip()
+
+    proxy = variable(f"{scheme}_proxy")
+    if not proxy:
+        return None
+    exempt = variable("no_proxy")
+    if exempt == "*":
+        return None
+    for entry in exempt.lower().split(","):
+        name, _, only_port = entry.strip().lstrip(".").partition(":")
+        matches = host.lower() == name or host.lower().endswith("." + name)
+        if name and matches and (not only_port or only_port == str(port)):
+            return None
+    netloc = proxy.partition("://")[2] if "://" in proxy else proxy
+    netloc = netloc.split("/", 1)[0]
+    credentials, _, netloc = netloc.rpartition("@")
+    if credentials:
+        add_secret(credentials)
+    return netloc, _unquote(credentials)
+
+
+def _unquote(text: str) -> str:
+    """Percent-decoding (proxy credentials may be percent-encoded in the proxy URL)."""
+    out, rest = bytearray(), text
+    while "%" in rest:
+        head, _, rest = rest.partition("%")
+        out += head.encode("utf-8")
+        try:
+            out.append(int(rest[:2], 16))
+            rest = rest[2:]
+        except ValueError:
+            out += b"%"
+    return (out + rest.encode("utf-8")).decode("utf-8", "replace")
+
+
+class _Expired(Exception):
+    """Raised by the alarm when a request outlives its total deadline (not an OSError, which means a socket error)."""
+
+
+class _Deadline:
+    """A total deadline for one request: per-read timeouts alone let a server dripping a byte a second live forever.
+
+    Uses ``SIGALRM`` where it exists and this is the main thread; elsewhere only the per-read timeout applies.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.armed = False
+        self.previous: Any = None
+
+    def __enter__(self) -> None:
+        import signal
+
+        try:
+            self.previous = signal.signal(signal.SIGALRM, _expire)
+        except (AttributeError, ValueError):  # no SIGALRM (Windows), or not the main thread
+            return
+        self.armed = True
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            # None: the previous handler was not installed from Python; the default is the closest equivalent.
+            signal.signal(signal.SIGALRM, signal.SIG_DFL if self.previous is None else self.previous)
+
+
+def _expire(signum: int, frame: object) -> None:
+    raise _Expired()
 
 
 def ssl_context(environ: Mapping[str, str]) -> ssl.SSLContext | None:
@@ -550,6 +739,8 @@ def ssl_context(environ: Mapping[str, str]) -> ssl.SSLContext | None:
         path = environ.get(name)
         if not path:
             continue
+        import ssl
+
         context = ssl.create_default_context()
         try:
             if os.path.isdir(path):
@@ -580,20 +771,27 @@ def is_rate_limited(status: int, headers: Mapping[str, str], message: str) -> bo
     return headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers or "rate limit" in message.lower()
 
 
-def rate_limit_delay(headers: Mapping[str, str], now: float) -> float:
-    """Seconds to wait after a rate limit: ``Retry-After``, else until ``x-ratelimit-reset``, else a minute."""
-    retry_after = headers.get("retry-after")
-    if retry_after is not None:
-        try:
-            return min(max(float(retry_after), 0.0), MAX_SINGLE_WAIT_SECONDS)
-        except ValueError:
-            pass
+def rate_limit_delay(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait after a rate limit: ``Retry-After``, else until ``x-ratelimit-reset``, else a minute.
+
+    None when the header GitHub sent is not a finite, non-negative number (``nan``, ``inf``, ``-1``, ``soon``):
+    the caller then backs off as after a server error.
+    """
+    if "retry-after" in headers:
+        seconds = _finite(headers["retry-after"])
+        return None if seconds is None else min(seconds, MAX_SINGLE_WAIT_SECONDS)
     if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
-        try:
-            return min(max(float(headers["x-ratelimit-reset"]) - now, 0.0) + 1.0, MAX_SINGLE_WAIT_SECONDS)
-        except ValueError:
-            pass
+        reset = _finite(headers["x-ratelimit-reset"])
+        return None if reset is None else min(max(reset - now, 0.0) + 1.0, MAX_SINGLE_WAIT_SECONDS)
     return SECONDARY_RATE_LIMIT_WAIT_SECONDS
+
+
+def _finite(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0.0 <= value < float("inf") else None  # NaN fails every comparison
 
 
 def backoff_delay(attempt: int, jitter: float) -> float:
@@ -688,36 +886,43 @@ class Client:
 
     def _wait_rate_limit(self, method: str, url: str, response: Response, attempt: int) -> None:
         delay = rate_limit_delay(response.headers, WALL())
+        if delay is None:
+            delay = backoff_delay(attempt, JITTER())
         if attempt >= MAX_ATTEMPTS or self.rate_limit_waited + delay > MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS:
             hint = hint_for(response.status, self.config, self.auth_kind, rate_limited=True)
             raise ApiError(method, url, response.status, response.message, hint)
         self.log(f"rate limited ({response.status}); retrying in {delay:g} s")
         self.rate_limit_waited += delay
-        SLEEP(delay)
+        pause(delay)
 
-    def get(self, url: str, what: str = "run") -> Any:
-        """GET JSON with retries on connection errors, 429, 5xx and rate-limit 403s."""
+    def call(self, method: str, url: str, *, token: str | None = None, what: str = "run") -> Response:
+        """A request that is safe to repeat (a GET, or creating an installation token), with bounded retries on
+        connection errors, rate limits and 5xx; any other status fails with one line."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self.http.request("GET", url)
-            except TransportError:
-                if attempt >= MAX_ATTEMPTS:
+                response = self.http.request(method, url, token=token)
+            except TransportError as exc:
+                if attempt >= MAX_ATTEMPTS or exc.permanent:
                     raise
-                SLEEP(backoff_delay(attempt, JITTER()))
+                pause(backoff_delay(attempt, JITTER()))
                 continue
-            if response.status == 200:
-                return response.json()
+            if 200 <= response.status < 300:
+                return response
             message = response.message
             if is_rate_limited(response.status, response.headers, message):
-                self._wait_rate_limit("GET", url, response, attempt)
+                self._wait_rate_limit(method, url, response, attempt)
                 continue
             if should_retry_get(response.status) and attempt < MAX_ATTEMPTS:
-                SLEEP(backoff_delay(attempt, JITTER()))
+                pause(backoff_delay(attempt, JITTER()))
                 continue
             hint = hint_for(response.status, self.config, self.auth_kind, what=what)
-            raise ApiError("GET", url, response.status, message, hint)
+            raise ApiError(method, url, response.status, message, hint)
+
+    def get(self, url: str, what: str = "run") -> Any:
+        """GET JSON with the retries of :meth:`call`."""
+        return self.call("GET", url, what=what).json()
 
     def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
         """POST the dispatch once (modulo provably safe retries); return ``(run_id or None, html_url or "")``."""
@@ -735,6 +940,8 @@ class Client:
             try:
                 response = self.http.request("POST", url, body)
             except TransportError as exc:
+                if exc.permanent:
+                    raise
                 action = post_outcome(None, exc.maybe_sent, False)
                 failure: DispatchError = exc
                 status_text = exc.reason
@@ -757,6 +964,7 @@ class Client:
                     continue
                 hint = hint_for(response.status, config, self.auth_kind, rate_limited=limited)
                 failure = ApiError("POST", url, response.status, message, hint)
+                failure.definite = action == "fail"  # GitHub refused it: nothing started
                 status_text = str(response.status)
                 if action == "retry":
                     self._wait_rate_limit("POST", url, response, attempt)
@@ -783,7 +991,7 @@ class Client:
             if attempt >= MAX_ATTEMPTS:
                 raise failure
             if action == "retry":
-                SLEEP(backoff_delay(attempt, JITTER()))
+                pause(backoff_delay(attempt, JITTER()))
             self.log(f"sending the dispatch again (attempt {attempt + 1} of {MAX_ATTEMPTS})")
 
     def runs_url(self, since: float) -> str:
@@ -793,18 +1001,26 @@ class Client:
         query: dict[str, Any] = {"event": config.event, "created": f">={created}", "per_page": 50}
         if config.event == "workflow_dispatch":
             # A run's head_branch is the short name even when the dispatch named refs/heads/... or refs/tags/...
-            query["branch"] = re.sub(r"^refs/(heads|tags)/", "", config.ref)
+            ref = config.ref
+            for prefix in ("refs/heads/", "refs/tags/"):
+                ref = ref[len(prefix) :] if ref.startswith(prefix) else ref
+            query["branch"] = ref
         base = (
             f"{self.repo_url}/actions/workflows/{_q(config.workflow)}/runs"
             if config.workflow
             else f"{self.repo_url}/actions/runs"
         )
-        return f"{base}?{urllib.parse.urlencode(query)}"
+        return f"{base}?{'&'.join(f'{key}={_q(str(value))}' for key, value in query.items())}"
 
     def find_run(self, correlation_id: str, since: float, seconds: float) -> dict[str, Any] | None:
-        """Poll the run list until a run's title carries ``correlation_id`` or ``seconds`` pass."""
+        """Poll the run list until a run's title carries ``correlation_id`` or ``seconds`` pass.
+
+        A new run shows in the list after a few seconds, sometimes much later: the polls back off from one second
+        to ``LIST_POLL_CAP_SECONDS`` so that a long search stays cheap.
+        """
         url = self.runs_url(since)
         deadline = MONOTONIC() + seconds
+        delay = 1.0
         while True:
             data = self.get(url, what="runs")
             runs = data.get("workflow_runs") if isinstance(data, dict) else None
@@ -814,16 +1030,24 @@ class Client:
             remaining = deadline - MONOTONIC()
             if remaining <= 0:
                 return None
-            SLEEP(min(self.config.poll_interval, remaining))
+            pause(min(delay, remaining))
+            delay = min(delay * 2, LIST_POLL_CAP_SECONDS)
 
     def wait(self, run_id: Any, html_url: str, started: float) -> None:
-        """Poll the run until ``completed``; raise unless it concludes ``success`` within the wait timeout."""
+        """Poll the run until ``completed``; raise unless it concludes ``success`` within the wait timeout.
+
+        The first poll comes a second after the dispatch and the gaps double up to ``poll_interval``: a short run is
+        seen finished within about a second, a long one costs a request per interval.
+        """
         config = self.config
         url = f"{self.repo_url}/actions/runs/{_q(str(run_id))}"
         deadline = started + config.wait_timeout
         last_status = None
         last_line = MONOTONIC()
+        delay = 1.0
         while True:
+            pause(min(delay, config.poll_interval, max(deadline - MONOTONIC(), 0.0)))
+            delay *= 2
             run = self.get(url)
             run = run if isinstance(run, dict) else {}
             html_url = str(run.get("html_url") or html_url)
@@ -834,7 +1058,9 @@ class Client:
                 if conclusion == "success":
                     self.log(f"run {run_id} completed: success {html_url}")
                     return
-                raise DispatchError(f"workflow run {run_id} concluded {conclusion}: {html_url}")
+                failed = DispatchError(f"workflow run {run_id} concluded {conclusion}: {html_url}")
+                failed.definite = True
+                raise failed
             if status != last_status or now - last_line >= PROGRESS_EVERY_SECONDS:
                 self.log(f"run {run_id} {status} ({int(now - started)} s elapsed) {html_url}")
                 last_status, last_line = status, now
@@ -844,7 +1070,6 @@ class Client:
                     f"timed out after {config.wait_timeout:g} s waiting for {html_url or url}; "
                     "the run continues on GitHub"
                 )
-            SLEEP(min(config.poll_interval, remaining))
 
 
 def match_run(runs: list[Any], correlation_id: str) -> dict[str, Any] | None:
@@ -859,14 +1084,17 @@ def match_run(runs: list[Any], correlation_id: str) -> dict[str, Any] | None:
 
 
 def _q(value: str) -> str:
-    return urllib.parse.quote(value, safe="")
+    return _percent(value, "")
 
 
 # --------------------------------------------------------------------------------------------- authentication
 
 
 def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    import binascii
+
+    encoded = binascii.b2a_base64(data, newline=False).rstrip(b"=")
+    return encoded.replace(b"+", b"-").replace(b"/", b"_").decode("ascii")
 
 
 def jwt_claims(app_id: str, now: float) -> dict[str, Any]:
@@ -1023,17 +1251,35 @@ def choose_auth(config: Config, environ: Mapping[str, str]) -> str:
     return "app"
 
 
-def resolve_token(config: Config, environ: Mapping[str, str], http: Http, auth_kind: str) -> str:
+def check_token(value: str, source: str) -> str:
+    """``value`` without surrounding whitespace; one line naming ``source`` (never the value) unless printable ASCII.
+
+    An HTTP header cannot carry a control character, and http.client would quote the whole header in its error.
+    """
+    token = value.strip()
+    if not token:
+        raise ConfigError(f"{source} is empty")
+    for char in token:
+        if not "\x21" <= char <= "\x7e":
+            kind = (
+                "a space"
+                if char == " "
+                else "a control character"
+                if char < " " or char == "\x7f"
+                else ("a character outside Latin-1" if ord(char) > 0xFF else "a non-ASCII character")
+            )
+            raise ConfigError(f"{source} contains {kind}; a token is printable ASCII (value not shown)")
+    return token
+
+
+def resolve_token(config: Config, environ: Mapping[str, str], client: Client, auth_kind: str) -> str:
     """The bearer token: from the token variable, or an installation token of the GitHub App."""
     auth = config.auth
     if auth_kind == "token":
-        token = environ[auth["token_env"]].strip()
-        add_secret(token)
-        if not _TOKEN.fullmatch(token):
-            raise ConfigError(f"the token in {auth['token_env']} contains spaces or control characters")
-        return token
-    app_id = environ[auth["app_id_env"]].strip()
-    installation = environ[auth["installation_id_env"]].strip()
+        add_secret(environ[auth["token_env"]])
+        return check_token(environ[auth["token_env"]], auth["token_env"])
+    app_id = check_token(environ[auth["app_id_env"]], auth["app_id_env"])
+    installation = check_token(environ[auth["installation_id_env"]], auth["installation_id_env"])
     key_value = environ[auth["private_key_env"]]
     add_secret(key_value)
     pem = load_private_key(key_value)
@@ -1041,34 +1287,14 @@ def resolve_token(config: Config, environ: Mapping[str, str], http: Http, auth_k
     jwt = make_jwt(app_id, pem, WALL(), environ)
     add_secret(jwt)
     url = f"{config.api_url}/app/installations/{_q(installation)}/access_tokens"
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            response = http.request("POST", url, token=jwt)
-        except TransportError:
-            # Creating an installation token has no side effect worth guarding; repeat like a GET.
-            if attempt >= MAX_ATTEMPTS:
-                raise
-            SLEEP(backoff_delay(attempt, JITTER()))
-            continue
-        if response.status == 201 or response.status == 200:
-            data = response.json()
-            issued = data.get("token") if isinstance(data, dict) else None
-            if not isinstance(issued, str) or not issued:
-                raise ApiError("POST", url, response.status, "no token in the response")
-            add_secret(issued)
-            if not _TOKEN.fullmatch(issued):
-                raise ApiError("POST", url, response.status, "the installation token has unexpected characters")
-            return issued
-        if should_retry_get(response.status) and attempt < MAX_ATTEMPTS:
-            delay = rate_limit_delay(response.headers, WALL()) if response.status == 429 else 0.0
-            SLEEP(delay or backoff_delay(attempt, JITTER()))
-            continue
-        message = response.message
-        limited = is_rate_limited(response.status, response.headers, message)
-        hint = hint_for(response.status, config, auth_kind, rate_limited=limited, what="app_token")
-        raise ApiError("POST", url, response.status, message, hint)
+    # Creating an installation token has no side effect worth guarding: it is repeated like a GET.
+    response = client.call("POST", url, token=jwt, what="app_token")
+    data = response.json()
+    issued = data.get("token") if isinstance(data, dict) else None
+    if not isinstance(issued, str) or not issued:
+        raise ApiError("POST", url, response.status, "no token in the response")
+    add_secret(issued)
+    return check_token(issued, f"the installation token from POST {url}")
 
 
 # --------------------------------------------------------------------------------------------- entry point
@@ -1076,28 +1302,102 @@ def resolve_token(config: Config, environ: Mapping[str, str], http: Http, auth_k
 
 def settle_seconds(environ: Mapping[str, str]) -> float:
     """How long to look for a run whose dispatch answer was lost (``MESHPIPE_DISPATCH_SETTLE_SECONDS``)."""
-    raw = environ.get("MESHPIPE_DISPATCH_SETTLE_SECONDS")
+    return _seconds(environ, "MESHPIPE_DISPATCH_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS, 0.0)
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = environ.get(name)
     if not raw:
-        return DEFAULT_SETTLE_SECONDS
+        return default
     try:
         value = float(raw)
-        if value != value:  # NaN: the search would never reach its deadline
+        if value != value:  # NaN: a search would never reach its deadline
             raise ValueError(raw)
     except ValueError:
-        raise ConfigError(f"MESHPIPE_DISPATCH_SETTLE_SECONDS: expected seconds, got {raw!r}") from None
-    return min(max(value, 0.0), FIND_DEADLINE_SECONDS)
+        raise ConfigError(f"{name}: expected seconds, got {raw!r}") from None
+    return min(max(value, minimum), FIND_DEADLINE_SECONDS)
 
 
-def locate_run(client: Client, correlation_id: str, dispatched_at: float, settle: float) -> tuple[Any, str]:
-    """Find the dispatched run by correlation id: required when waiting, best effort (for the log) otherwise."""
-    config = client.config
-    if not config.wait:
+# --------------------------------------------------------------------------------------------- exactly once
+
+
+def check_parent() -> None:
+    """Stop when terraform, which started the dispatcher, is gone (it was killed): nobody reads the outcome."""
+    if PARENT_PID is not None and os.getppid() != PARENT_PID:
+        raise DispatchError("terraform (the parent process) is gone: stopping; a started run continues on GitHub")
+
+
+def pause(seconds: float) -> None:
+    """Sleep ``seconds`` in slices, checking between them that terraform is still there."""
+    end = MONOTONIC() + seconds
+    while True:
+        check_parent()
+        left = end - MONOTONIC()
+        if left <= 0:
+            return
+        SLEEP(min(left, PARENT_CHECK_SECONDS))
+
+
+def correlation_id(config: Config, context: RunContext, phase: str) -> tuple[str, bool]:
+    """The correlation id of this logical dispatch and whether it is deterministic.
+
+    Derived from the building block, the meshStack run, the fingerprint and the target when the run is known, so
+    that every attempt at the same dispatch (a retry, a re-apply, a new process) carries the same id; random
+    otherwise.
+    """
+    if not context.run_id:
+        return os.urandom(16).hex(), False
+    import hashlib
+
+    parts = (phase, config.api_url, config.repository, config.target, context.building_block_id, context.run_id)
+    basis = "\n".join(["meshpipe-dispatch/1", *(part or "" for part in parts), config.fingerprint or ""])
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32], True
+
+
+class Marker:
+    """The intent marker of one logical dispatch, a file in terraform's working directory.
+
+    Written before the POST and updated once the run is known; removed when the outcome is certain (success, a
+    refused dispatch, a failed run). A process that finds it is a later attempt at the same dispatch.
+    """
+
+    def __init__(self, correlation_id: str) -> None:
+        self.path = f".meshpipe-dispatch-{correlation_id}.json"
+
+    def load(self) -> dict[str, Any] | None:
+        """The earlier attempt's record, or None."""
         try:
-            found = client.find_run(correlation_id, dispatched_at, settle)
-        except DispatchError as exc:
-            client.log(f"could not look up the run: {exc}")
-            found = None
-        return (found["id"], str(found.get("html_url") or "")) if found else (None, "")
+            with open(self.path, "rb") as handle:
+                data = json.loads(handle.read(MAX_RUN_FILE_BYTES).decode("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            warn(f"{self.path}: unreadable ({type(exc).__name__}); treated as an attempt whose outcome is unknown")
+            return {"state": "intent", "created": 0.0}
+        return data if isinstance(data, dict) else {"state": "intent", "created": 0.0}
+
+    def save(self, **record: Any) -> None:
+        """Record the attempt (atomically, mode 0600); a read-only directory only costs the protection."""
+        temporary = f"{self.path}.{os.getpid()}.tmp"
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump({"version": 1, **record}, handle)
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            warn(f"cannot write {self.path} ({_reason(exc)}): a later attempt could not recognise this dispatch")
+
+    def forget(self) -> None:
+        """The outcome is certain: a later apply is a new dispatch."""
+        import contextlib
+
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+def locate_run(client: Client, correlation_id: str, dispatched_at: float) -> tuple[Any, str]:
+    """Find the dispatched run by correlation id, to wait for it."""
+    config = client.config
     find_for = min(config.wait_timeout, FIND_DEADLINE_SECONDS)
     found = client.find_run(correlation_id, dispatched_at, find_for)
     if found is None:
@@ -1108,6 +1408,27 @@ def locate_run(client: Client, correlation_id: str, dispatched_at: float, settle
             f"${{{{ {source}.{config.correlation_input} }}}})"
         )
     return found["id"], str(found.get("html_url") or "")
+
+
+def resume(client: Client, marker: Marker, earlier: Mapping[str, Any], cid: str, settle: float) -> tuple[Any, str]:
+    """Continue a dispatch an earlier process started; ``(None, "")`` when it provably started nothing yet."""
+    config = client.config
+    if earlier.get("run_id") is not None:
+        client.log(f"an earlier attempt already dispatched this (correlation id {cid}): run {earlier['run_id']}")
+        return earlier["run_id"], str(earlier.get("html_url") or "")
+    if earlier.get("state") == "sent":
+        client.log(f"an earlier attempt already dispatched this (correlation id {cid}); not sending it again")
+        return None, ""
+    if not config.correlation_input:
+        raise DispatchError(
+            f"an earlier attempt at this dispatch may have started a run ({marker.path}), and without "
+            "correlation_input it cannot be checked: not sent again so the workflow cannot start twice (hint: set "
+            f"correlation_input, or delete {marker.path} to send it anyway)"
+        )
+    created = float(earlier.get("created") or 0.0)
+    client.log(f"an earlier attempt at this dispatch may have started a run; looking for correlation id {cid}")
+    found = client.find_run(cid, created, max(created + settle - WALL(), 0.0))
+    return (found["id"], str(found.get("html_url") or "")) if found else (None, "")
 
 
 def run(argv: list[str], environ: Mapping[str, str]) -> None:
@@ -1131,25 +1452,51 @@ def run(argv: list[str], environ: Mapping[str, str]) -> None:
         return
     if phase == "apply" and context.behavior not in (None, *BEHAVIORS):
         warn(f"unknown behavior {context.behavior!r}: treated like APPLY")
-    correlation_id = uuid.uuid4().hex
-    inputs = build_inputs(config, environ, correlation_id, context)
+    cid, deterministic = correlation_id(config, context, phase)
+    if not deterministic:
+        log(config, "no meshStack run id known: the correlation id is random, a later attempt cannot recognise it")
+    inputs = build_inputs(config, environ, cid, context)
     auth_kind = choose_auth(config, environ)
-    http = Http(f"meshpipe-dispatch/{__version__} ({config.module})", environ=environ)
-    http.token = resolve_token(config, environ, http, auth_kind)
+    deadline = _seconds(environ, "MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS", HTTP_TIMEOUT_SECONDS, 0.1)
+    http = Http(f"meshpipe-dispatch/{__version__} ({config.module})", environ=environ, deadline=deadline)
     client = Client(config, http, auth_kind)
-    settle = settle_seconds(environ)
+    http.token = resolve_token(config, environ, client, auth_kind)
+    marker = Marker(cid) if deterministic else None
+    try:
+        dispatch_and_wait(client, inputs, cid, marker, settle_seconds(environ))
+    except DispatchError as exc:
+        if marker is not None and exc.definite:
+            marker.forget()
+        raise
+    if marker is not None:
+        marker.forget()
+
+
+def dispatch_and_wait(
+    client: Client, inputs: Mapping[str, str], cid: str, marker: Marker | None, settle: float
+) -> None:
+    """Dispatch once (or pick up an earlier attempt's run), then wait when configured."""
+    config = client.config
     started = MONOTONIC()
-    dispatched_at = WALL()
-    run_id, html_url = client.dispatch(inputs, correlation_id, settle)
-    if run_id is None and config.correlation_input:
-        run_id, html_url = locate_run(client, correlation_id, dispatched_at, settle)
+    earlier = marker.load() if marker is not None else None
+    run_id, html_url = resume(client, marker, earlier, cid, settle) if marker and earlier else (None, "")
+    sent = earlier is not None and (earlier.get("state") == "sent" or run_id is not None)
+    dispatched_at = float(earlier.get("created") or WALL()) if sent and earlier else WALL()
+    if not sent:
+        if marker is not None:
+            marker.save(state="intent", created=dispatched_at)
+        run_id, html_url = client.dispatch(inputs, cid, settle)
+        if marker is not None:
+            marker.save(state="sent", created=dispatched_at, run_id=run_id, html_url=html_url)
+    if run_id is None and config.correlation_input and config.wait:
+        run_id, html_url = locate_run(client, cid, dispatched_at)
     if run_id is None:
         if config.wait:
             raise DispatchError(
                 f"dispatched {config.target} but GitHub returned no run id, so the run cannot be awaited "
                 "(hint: set correlation_input and use it in the workflow's run-name)"
             )
-        suffix = f" (correlation id {correlation_id})" if config.correlation_input else ""
+        suffix = f" (correlation id {cid})" if config.correlation_input else ""
         client.log(f"dispatched {config.target}: run id unknown{suffix}")
         return
     client.log(f"dispatched {config.target}: run {run_id} {html_url}".rstrip())
@@ -1159,6 +1506,8 @@ def run(argv: list[str], environ: Mapping[str, str]) -> None:
 
 def main(argv: list[str], environ: Mapping[str, str]) -> int:
     """Run the dispatcher; return the exit code (0 success, 1 failure, 130 interrupted)."""
+    global PARENT_PID
+    PARENT_PID = os.getppid()
     _SECRETS.clear()
     try:
         run(argv, environ)
