@@ -13,7 +13,7 @@ import pytest
 
 from meshpipe.errors import MeshpipeError
 from meshpipe.sandbox_block import DEFAULT_BODY, body_command, stage_block
-from meshpipe.sandbox_control import remove_state, state_path, write_state
+from meshpipe.sandbox_control import error_summary, remove_state, state_path, write_state
 
 SPEC = """\
 name: tiny-block
@@ -100,3 +100,26 @@ def test_block_options_without_block_are_a_usage_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--body needs --block DIR" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_failed_runs_error_is_terraforms_title_and_message_on_one_line() -> None:
+    log = "\n".join(
+        [
+            "$ terraform apply -auto-approve -no-color -input=false",
+            "│ Error: Invalid value for variable",
+            "│ ",
+            "│   on aaaaaa_meshstack-e4.auto.tfvars line 3:",
+            '│    3: db_name = "Orders"',
+            "│     ├────────────────",
+            '│     │ var.db_name is "Orders"',
+            "│ ",
+            "│ db_name must match the regular expression ^[a-z][a-z0-9_]{2,62}$.",
+            "│ ",
+            "│ This was checked by the validation rule at variables.tf:49,3-13.",
+            "Error: terraform apply exited with 1",
+        ]
+    )
+    assert error_summary(log) == (
+        "Invalid value for variable: db_name must match the regular expression ^[a-z][a-z0-9_]{2,62}$."
+    )
+    assert error_summary("no error here") == ""

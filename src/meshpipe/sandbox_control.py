@@ -100,12 +100,25 @@ def _call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         ) from None
 
 
-def _steps(view: dict[str, Any]) -> list[tuple[str, str, str]]:
+def _steps(view: dict[str, Any], *, explain: bool = False) -> list[tuple[str, str, str]]:
+    """(source/step, status, text) of every step; with ``explain`` the text of a failed step is terraform's error."""
     return [
-        (f"{'runner' if len(source_id) == 36 else source_id}/{step['id']}", str(step.get("status")), step_text(step))
+        (
+            f"{'runner' if len(source_id) == 36 else source_id}/{step['id']}",
+            str(step.get("status")),
+            (explain and error_summary(str(step.get("systemMessage") or ""))) or step_text(step),
+        )
         for source_id, source in (view.get("sources") or {}).items()
         for step in source.get("steps") or []
     ]
+
+
+def error_summary(system_message: str) -> str:
+    """Terraform's first error as one line: its title and its message (``Invalid value for variable: db_name must
+    match the regular expression ...``), without the source excerpt."""
+    noise = ("on ", "├", "│", "var.", "This was checked", "Error: terraform ")
+    lines = [line for line in error_lines(system_message) if not line.startswith(noise) and not line[:1].isdigit()]
+    return ": ".join(line.removeprefix("Error: ") for line in lines[:2])
 
 
 def step_text(step: dict[str, Any]) -> str:
@@ -164,7 +177,11 @@ def _created(view: dict[str, Any], wait: bool, timeout: float) -> None:
     final = watch(view["uuid"], timeout)
     status = final.get("status")
     if status in ("FAILED", "ABORTED"):
-        failed = [f"{key}: {text}" for key, step_status, text in _steps(final) if step_status in ("FAILED", "ABORTED")]
+        failed = [
+            f"{key}: {why}"
+            for key, step_status, why in _steps(final, explain=True)
+            if step_status in ("FAILED", "ABORTED")
+        ]
         because = f" ({'; '.join(failed)})" if failed else ""
         raise MeshpipeError(f"run {view['uuid']} {status}{because}; `meshpipe sandbox runs {view['uuid']}` shows why")
 
