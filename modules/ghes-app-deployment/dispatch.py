@@ -131,6 +131,7 @@ CONFIG_KEYS = (
     "wait",
     "wait_timeout_seconds",
     "poll_interval_seconds",
+    "return_run_details",
     "auth",
     "run_file",
     "run_url_input",
@@ -318,6 +319,10 @@ class Config:
             raise ConfigError(f"MESHPIPE_DISPATCH.wait: expected true or false, got {self.wait!r}")
         self.wait_timeout = _positive(data, "wait_timeout_seconds", 1800.0)
         self.poll_interval = _positive(data, "poll_interval_seconds", 10.0)
+        # GHES up to 3.20 rejects the key with a 400; the module knows the flavour, so GHES gets one POST, not two.
+        self.return_run_details = data.get("return_run_details", True)
+        if not isinstance(self.return_run_details, bool):
+            raise ConfigError("MESHPIPE_DISPATCH.return_run_details: expected true or false")
         auth = data.get("auth") or {}
         if not isinstance(auth, dict):
             raise ConfigError("MESHPIPE_DISPATCH.auth: expected an object")
@@ -930,7 +935,9 @@ class Client:
         config = self.config
         if config.event == "workflow_dispatch":
             url = f"{self.repo_url}/actions/workflows/{_q(config.workflow or '')}/dispatches"
-            body: dict[str, Any] = {"ref": config.ref, "inputs": dict(inputs), "return_run_details": True}
+            body: dict[str, Any] = {"ref": config.ref, "inputs": dict(inputs)}
+            if config.return_run_details:
+                body["return_run_details"] = True
         else:
             url = f"{self.repo_url}/dispatches"
             body = {"event_type": config.event_type, "client_payload": dict(inputs)}

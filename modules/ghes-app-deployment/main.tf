@@ -71,6 +71,7 @@ locals {
     context_inputs = {
       workspace = "workspace"
     }
+    return_run_details    = false
     wait                  = local.wait
     wait_timeout_seconds  = local.wait_timeout_seconds
     poll_interval_seconds = local.poll_interval_seconds

@@ -58,6 +58,7 @@ locals {
     run_file              = ".meshpipe-run.json"
     run_url_input         = local.forward_run_url ? "buildingBlockRunUrl" : null
     context_inputs        = {}
+    return_run_details    = !endswith(local.api_url, "/api/v3")
     wait                  = local.wait
     wait_timeout_seconds  = local.wait_timeout_seconds
     poll_interval_seconds = local.poll_interval_seconds

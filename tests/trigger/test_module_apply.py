@@ -250,11 +250,16 @@ def test_an_input_of_25000_angle_brackets_applies_and_destroys_byte_exact(
     assert all(d.inputs["name"] == value for d in fake_github.dispatches)
 
 
-def test_ghes_falls_back_and_waits_for_the_run_found_by_correlation_id(fake_ghes: FakeGitHub, tmp_path: Path) -> None:
+def test_ghes_dispatches_with_one_post_and_waits_for_the_run_found_by_correlation_id(
+    fake_ghes: FakeGitHub, tmp_path: Path
+) -> None:
+    """Reproduction (issue 10): every GHES dispatch first sent return_run_details, was rejected with 400, and was sent
+    again: two POSTs where one does."""
     workflows(fake_ghes)
     module = reference(fake_ghes, tmp_path, correlation_input="correlation_id", wait_for_completion=True)
     output = module.apply()
     (dispatch,) = fake_ghes.dispatches
+    assert [r.method for r in fake_ghes.log() if r.path.endswith("/dispatches")] == ["POST"]
     assert "return_run_details" not in dispatch.body
     (run,) = fake_ghes.runs
     assert dispatch.inputs["correlation_id"] in run.display_title

@@ -151,6 +151,8 @@ def _locals(spec: ModuleSpec) -> dict[str, list[tuple[str, Any]]]:
         ("run_file", RUN_FILE),
         ("run_url_input", Raw(f'local.forward_run_url ? "{RUN_URL_INPUT}" : null')),
         ("context_inputs", context_inputs),
+        # GHES (up to 3.20) rejects return_run_details with a 400; asking only github.com saves GHES a second POST.
+        ("return_run_details", False if spec.flavour == "ghes" else Raw('!endswith(local.api_url, "/api/v3")')),
         ("wait", Raw("local.wait")),
         ("wait_timeout_seconds", Raw("local.wait_timeout_seconds")),
         ("poll_interval_seconds", Raw("local.poll_interval_seconds")),
