@@ -4,6 +4,7 @@ control plane are claimed and executed, and a DETECT run's plan can be approved.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -111,7 +112,9 @@ def test_block_runs_rejects_an_unknown_behavior_or_input(sandbox: tuple[str, Pat
     assert unknown.status_code == 400 and "no input named colour" in unknown.text
 
 
-def test_an_example_without_a_published_definition_gets_the_fakes_without_the_runner(tmp_path: Path) -> None:
+def test_an_example_without_a_published_definition_gets_one_rendered_and_the_runner(tmp_path: Path) -> None:
+    """Issue 9 items 7/8: a block without publish/definition.tf (like the example shipped in the wheel) is hosted
+    with a definition rendered from its spec, so the runner emulation runs (it used to be switched off)."""
     example = tmp_path / "bare-bucket"
     source = Path(__file__).resolve().parents[1] / "examples" / "team-bucket"
     shutil.copytree(source, example, ignore=shutil.ignore_patterns("publish", ".terraform*", "__pycache__"))
@@ -129,4 +132,7 @@ def test_an_example_without_a_published_definition_gets_the_fakes_without_the_ru
             process.send_signal(signal.SIGINT)
             process.communicate(timeout=30)
     assert process.returncode == 0
-    assert "runner emulation off: " in stderr.read_text() and "publish/definition.tf" in stderr.read_text()
+    text = stderr.read_text()
+    assert "runner emulation off" not in text
+    assert re.search(r"wrote \S+/publish/definition.tf", text), text
+    assert not (example / "publish").exists(), "the rendered definition goes to the sandbox's staging directory"

@@ -10,11 +10,13 @@ the example's ``pipeline.py`` run with the environment a real workflow would get
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -27,6 +29,7 @@ from meshpipe.errors import MeshpipeError
 if TYPE_CHECKING:
     from meshpipe.fakes.github import FakeGitHub
     from meshpipe.fakes.meshstack import FakeMeshStack
+    from meshpipe.sandbox_block import Block
 
 __all__ = [
     "DEFAULT_EXAMPLE",
@@ -45,19 +48,32 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_EXAMPLE = "team-bucket"
 SANDBOX_REPOSITORY = "acme/team-bucket"
 PLATFORM_WORKSPACE = "platform-team"
+#: Runs the workflow body in the block's directory (a checkout's place); one line instead of a traceback if it cannot.
+_IN_DIRECTORY = (
+    "import os, sys\n"
+    "os.chdir(sys.argv[1])\n"
+    "try:\n"
+    "    os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "except OSError as exc:\n"
+    "    sys.exit(f'sandbox: cannot run the workflow body {sys.argv[2]!r}: {exc.strerror}')\n"
+)
 
 
 def find_example(name_or_path: str | Path = DEFAULT_EXAMPLE) -> Path:
-    """The directory of an example: a path, or a name under ``examples/`` of the checkout (or of the current directory,
-    for a non-editable installation run from a clone)."""
+    """The directory of an example: a path, a name under ``examples/`` of the checkout (or of the current directory),
+    or the name of an example shipped inside the package (an installed wheel)."""
+    from meshpipe.sandbox_block import packaged_example
+
     candidates = [Path(name_or_path)] + [
         root / "examples" / str(name_or_path) for root in (REPOSITORY_ROOT, Path.cwd())
     ]
     candidate = next((path for path in candidates if (path / "pipeline.py").is_file()), None)
+    # An installed wheel has no examples/ directory: the example's files ship inside the package.
+    candidate = candidate or packaged_example(str(name_or_path))
     if candidate is None:
         raise MeshpipeError(
-            f"example not found: {name_or_path} (expected a directory with pipeline.py, e.g. examples/team-bucket; "
-            "run meshpipe from a clone of the repository)"
+            f"example not found: {name_or_path} (expected a directory with pipeline.py, or the name of an example "
+            f"shipped with meshpipe: {DEFAULT_EXAMPLE}); to host your own block use --block DIR"
         )
     return candidate.resolve()
 
@@ -127,12 +143,18 @@ class Sandbox:
         github_port: int = 0,
         meshstack_port: int = 0,
         flavour: str = "github",
-        repository: str = SANDBOX_REPOSITORY,
+        repository: str | None = None,
         state_dir: Path | None = None,
+        block: Block | None = None,
     ) -> None:
-        self.example = find_example(example)
+        self._owned_stage: Any = None
+        if block is None:
+            block = self._example_block(find_example(example), repository)
+        self.block = block
+        #: where the runner emulation finds the definition and the module (see :class:`Block`)
+        self.example = block.root
         self.flavour = flavour
-        self.repository = repository
+        self.repository = repository or block.repository
         self.credentials = Credentials()
         #: Where the example's pipeline keeps its "buckets" (a directory per bucket), so a demo can look.
         self.state_dir = state_dir
@@ -141,6 +163,15 @@ class Sandbox:
         self._github: FakeGitHub | None = None
         self._meshstack: FakeMeshStack | None = None
         self._owned_state_dir: Any = None
+
+    def _example_block(self, path: Path, repository: str | None) -> Block:
+        """An example as a block: used in place in a clone, staged (module and definition rendered) when packaged."""
+        import tempfile
+
+        from meshpipe.sandbox_block import stage_block
+
+        self._owned_stage = tempfile.TemporaryDirectory(prefix="meshpipe-example-")
+        return stage_block(path, Path(self._owned_stage.name), repository=repository or SANDBOX_REPOSITORY)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -175,6 +206,9 @@ class Sandbox:
         if self._owned_state_dir is not None:
             self._owned_state_dir.cleanup()
             self._owned_state_dir = None
+        if self._owned_stage is not None:
+            self._owned_stage.cleanup()
+            self._owned_stage = None
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -205,9 +239,8 @@ class Sandbox:
         return self.meshstack.url.rstrip("/") + "/"
 
     def workflows(self) -> list[WorkflowFile]:
-        """The example's workflow files (``.github/workflows/*.yml``), sorted by file name."""
-        directory = self.example / ".github" / "workflows"
-        return [load_workflow(path) for path in sorted(directory.glob("*.yml"))]
+        """The block's workflow files (``.github/workflows/*.yml``), sorted by file name."""
+        return [load_workflow(path) for path in self.block.workflows]
 
     # -- seeding ---------------------------------------------------------------------------------------------
     def workflow_env(self) -> dict[str, str]:
@@ -226,7 +259,8 @@ class Sandbox:
         }
 
     def seed(self) -> None:
-        """Token, API key, repository and the example's workflows (body: ``pipeline.py job <phase>``)."""
+        """Token, API key, repository and the block's workflows (body: e.g. ``pipeline.py job <phase>``, run in the
+        block's directory as in a checkout)."""
         github, meshstack = self.github, self.meshstack
         github.add_token(self.credentials.github_token, repositories=[self.repository])
         meshstack.add_api_key(self.credentials.client_id, self.credentials.client_secret, workspace=PLATFORM_WORKSPACE)
@@ -240,7 +274,8 @@ class Sandbox:
                 inputs=workflow.inputs,
                 name=workflow.name,
                 run_name=workflow.run_name,
-                command=[sys.executable, str(self.example / "pipeline.py"), "job", phase],
+                command=[sys.executable, "-c", _IN_DIRECTORY, str(self.block.source)]
+                + [word.replace("{workflow}", phase) for word in self.block.body],
                 env=env,
             )
 
@@ -275,8 +310,8 @@ class Sandbox:
             f"fake meshStack:            {self.meshstack.url}",
             f"status page:               {self.status_url}",
             f"repository:                {self.repository}",
-            "workflows:                 " + ", ".join(w.file for w in self.workflows()) + f" (body: {self.example.name}"
-            "/pipeline.py)",
+            "workflows:                 " + ", ".join(w.file for w in self.workflows()),
+            f"workflow body:             {shlex.join(self.block.body)} (in {self.block.source})",
             f"GitHub token:              {self.credentials.github_token}",
             f"meshStack API key:         {self.credentials.client_id} / {self.credentials.client_secret}"
             f" (workspace {PLATFORM_WORKSPACE})",
@@ -322,7 +357,7 @@ class StopSignal:
 
 
 # -- commands ------------------------------------------------------------------------------------------------
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--github-port", type=int, default=0, show_default=True, help="Port of the fake GitHub (0: any free).")
 @click.option("--meshstack-port", type=int, default=0, show_default=True, help="Port of the fake meshStack.")
 @click.option(
@@ -333,50 +368,102 @@ class StopSignal:
     help="github.com, or GitHub Enterprise Server (API under /api/v3).",
 )
 @click.option("--example", default=DEFAULT_EXAMPLE, show_default=True, help="Example name or directory to seed.")
-def sandbox(github_port: int, meshstack_port: int, flavour: str, example: str) -> None:
-    """Start fake GitHub and fake meshStack on 127.0.0.1 until Ctrl-C.
+@click.option(
+    "--block",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Host your block instead: the directory holding its spec.yaml, .github/workflows/ and pipeline.py.",
+)
+@click.option("--spec", type=click.Path(dir_okay=False, path_type=Path), help="The block's spec [default: spec.yaml].")
+@click.option(
+    "--workflows",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory of the block's workflow files [default: .github/workflows in the block].",
+)
+@click.option(
+    "--body",
+    help="The workflows' body, a command run in the block's directory; {workflow} stands for apply or destroy "
+    "[default: python pipeline.py job {workflow}].",
+)
+@click.option(
+    "--module",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The block's Trigger Module [default: module/ in the block if it has main.tf, else rendered from the spec].",
+)
+@click.option(
+    "--definition",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The block's definition file [default: publish/definition.tf in the block, else rendered from the spec].",
+)
+@click.option("--repository", metavar="OWNER/NAME", help="The workflows' repository [default: the spec's].")
+@click.pass_context
+def sandbox(
+    ctx: click.Context,
+    github_port: int,
+    meshstack_port: int,
+    flavour: str,
+    example: str,
+    block: Path | None,
+    spec: Path | None,
+    workflows: Path | None,
+    body: str | None,
+    module: Path | None,
+    definition: Path | None,
+    repository: str | None,
+) -> None:
+    """Start fake GitHub and fake meshStack on 127.0.0.1 until Ctrl-C, hosting a building block.
 
-    Seeds a GitHub token, a meshStack API key, the example's repository and its workflows, whose body is the
-    example's pipeline.py. Prints the URLs, the credentials and the export lines for a shell. An emulation of
-    meshStack's Terraform runner executes every run of the example's published definition: create runs with
-    POST /_fake/block-runs (behavior DETECT, APPLY or DESTROY) and approve a DETECT run's plan with
-    POST /_fake/runs/UUID/approve on the fake meshStack (the banner prints the commands).
+    Seeds a GitHub token, a meshStack API key, the block's repository and its workflows (their
+    workflow_dispatch inputs read from the YAML files), whose body is a command run in the block's directory. An
+    emulation of meshStack's Terraform runner executes every run of the block's definition with real terraform.
+    Without --block it hosts the team-bucket example. Prints the URLs, the credentials and the export lines for a
+    shell, and leaves a state file (mode 0600) so that `meshpipe sandbox order|detect|approve|delete|runs` in
+    another shell find it.
 
     \b
     Example:
+      meshpipe sandbox --block .                  # spec.yaml, .github/workflows/, pipeline.py here
+      meshpipe sandbox order --input db_name=orders
       meshpipe sandbox --github-port 8080 --meshstack-port 8081
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    from meshpipe.sandbox_host import host
+
+    options = {"spec": spec, "workflows": workflows, "body": body, "module": module, "definition": definition}
     with (
         StopSignal() as stop,
-        Sandbox(example, github_port=github_port, meshstack_port=meshstack_port, flavour=flavour) as box,
+        _hosted(example, block, repository=repository, **options) as chosen,
+        Sandbox(block=chosen, github_port=github_port, meshstack_port=meshstack_port, flavour=flavour) as box,
     ):
-        from meshpipe.demo import runner_line
-        from meshpipe.sandbox_runs import BlockRuns, RunnerLoop, add_run_routes, usage
-
-        def show(line: str) -> None:
-            shown = runner_line(line)
-            if shown:
-                click.echo("  runner | " + shown, err=True)
-
-        try:
-            runs: BlockRuns | None = BlockRuns(box, on_line=show)
-        except MeshpipeError as exc:  # an example without a published definition still gets both fakes
-            runs = None
-            click.echo(f"runner emulation off: {exc}", err=True)
-        loop = None
-        if runs is not None:
-            add_run_routes(runs)
-            loop = RunnerLoop(runs, report=lambda line: click.echo(line, err=True)).start()
-        try:
-            click.echo(box.describe())
-            if runs is not None:
-                click.echo("\n" + usage(runs))
-            click.echo("\nsandbox running; press Ctrl-C to stop", err=True)
-            received = stop.wait()
-        finally:
-            if loop is not None:
-                loop.stop()
+        received = host(box, stop)
     click.echo(f"sandbox stopped ({received})", err=True)
+
+
+@contextlib.contextmanager
+def _hosted(example: str, directory: Path | None, **options: Any) -> Iterator[Block]:
+    """The block to host (``--block DIR`` or the example), staged in a directory removed afterwards."""
+    import tempfile
+
+    from meshpipe.sandbox_block import stage_block
+
+    given = {key: value for key, value in options.items() if value is not None}
+    if directory is None and set(given) - {"repository"}:
+        raise click.UsageError(f"--{sorted(given)[0]} needs --block DIR (the directory of your block)")
+    with tempfile.TemporaryDirectory(prefix="meshpipe-block-") as stage:
+        source = directory if directory is not None else find_example(example)
+        if directory is None:
+            given.setdefault("repository", SANDBOX_REPOSITORY)
+        yield stage_block(source, Path(stage), **given)
+
+
+def _add_control_commands() -> None:
+    from meshpipe.sandbox_control import COMMANDS
+
+    for command in COMMANDS:
+        sandbox.add_command(command)
+
+
+_add_control_commands()
 
 
 @click.command()

@@ -7,12 +7,63 @@ below.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from meshpipe.fakes._http import CONTROL_HEADER
 
-__all__ = ["CONTROL_TOKEN_ENV", "fake"]
+if TYPE_CHECKING:
+    from meshpipe.fakes.github import FakeGitHub
+
+__all__ = ["COMMON_ROUTES", "CONTROL_TOKEN_ENV", "GITHUB_ROUTES", "MESHSTACK_ROUTES", "add_workflows", "fake"]
+
+# The control planes as their --help lists them (tests/fakes/test_fake_cli_help.py holds them to the registered
+# routes, so a route cannot be added without being documented here).
+COMMON_ROUTES = """\
+  GET  /_fake/state        everything the fake holds, as JSON
+  GET  /_fake/requests     the request log
+  POST /_fake/reset        forget everything
+  POST /_fake/faults       a fault (or a list) for the next requests: {"status", "times", "method", "path" (regex),
+                            "retry_after", "headers", "body", "delay", "drop", "after"}
+"""
+GITHUB_ROUTES = """\
+  POST /_fake/tokens       {"token", "repositories", "permissions": "read" | "write"}: a token the API accepts
+  POST /_fake/apps         {"app_id", "installation_id", "public_key_pem", "repositories"}: a GitHub App
+  POST /_fake/repos        {"full_name", "default_branch", "branches", "tags"}: a repository
+  POST /_fake/workflows    {"full_name", "file", "inputs": {"name": {"type", "required", "default", "options"}},
+                            "conclusion", "duration", "workflow_dispatch", "repository_dispatch_types", "command",
+                            "env"}: a workflow (inputs as its YAML declares)
+  POST /_fake/rate-limit   {"limit", "window_seconds"}
+  GET  /_fake/dispatches   every accepted dispatch with its inputs
+  GET  /_fake/runs         workflow runs;  GET /_fake/runs/{run_id}  one run;  GET /_fake/runs/{run_id}/log  its log
+  POST /_fake/runs/{run_id}/complete   {"conclusion": "success" | "failure" | "cancelled" ...}
+"""
+MESHSTACK_ROUTES = """\
+  POST /_fake/runs         {"behavior", "inputs", "building_block_uuid", "workspace", "project", "display_name",
+                            "definition_workspace", "implementation"}: a building block run (201: the run view)
+  GET  /_fake/runs         all runs;  GET /_fake/runs/{uuid}  one run (sources, steps, messages, outputs)
+  POST /_fake/runs/{uuid}/abort     {"aborted": true}
+  POST /_fake/runs/{uuid}/approve   approve a DETECT run's plan: an APPLY run replaying it
+  POST /_fake/api-keys     {"client_id", "client_secret", "workspace", "expires_in"}
+  POST /_fake/api-tokens   {"token", "workspace"}
+  POST /_fake/expire-tokens          every issued login token expires now
+  GET  /_fake/readings;  POST /_fake/readings  {"mode": "strict" | "lenient" | "default", "rules": {...}}
+  POST /_fake/runners      {"uuid"}: a runner allowed to claim runs
+  GET  /_fake/states       Terraform states and plan artifacts the runner API holds
+ With `meshpipe sandbox` (the runner emulation hosting a block) also:
+  POST /_fake/block-runs   {"behavior", "inputs", "building_block_uuid"}: a run of the hosted definition
+  GET  /_fake/sandbox      the hosted block;  POST /_fake/sandbox/order  {"behavior", "inputs"}
+  POST /_fake/sandbox/delete         {"building_block_uuid"}
+"""
+
+
+def _epilog(routes: str) -> str:
+    # \b keeps click from re-wrapping the table.
+    lines = ["\b", "Control plane (header X-Meshpipe-Fake-Control: <secret>, JSON bodies):"]
+    return "\n".join(lines + (routes + COMMON_ROUTES).splitlines())
+
 
 #: Environment variable that fixes the control-plane secret (otherwise random per process).
 CONTROL_TOKEN_ENV = "MESHPIPE_FAKE_CONTROL_TOKEN"
@@ -26,6 +77,22 @@ def _echo_control(token: str, url: str) -> None:
     click.echo(f"control secret: {token}  (send '{CONTROL_HEADER}: <secret>' with every {url}/_fake/ request)")
 
 
+def add_workflows(server: FakeGitHub, workflows: tuple[str, ...]) -> None:
+    """``--workflow OWNER/NAME:FILE``: a workflow file's name, run-name and workflow_dispatch inputs, or a bare name."""
+    for spec in workflows:
+        repo, sep, file = spec.partition(":")
+        if not sep or not file:
+            raise click.BadParameter(f"expected OWNER/NAME:FILE, got {spec!r}", param_hint="--workflow")
+        path = Path(file)
+        if path.is_file():
+            from meshpipe.sandbox import load_workflow
+
+            declared = load_workflow(path)
+            server.add_workflow(repo, path.name, inputs=declared.inputs, name=declared.name, run_name=declared.run_name)
+        else:
+            server.add_workflow(repo, file)
+
+
 @click.group()
 def fake() -> None:
     """Run one fake server (GitHub or meshStack) on 127.0.0.1 until interrupted.
@@ -35,7 +102,7 @@ def fake() -> None:
     """
 
 
-@fake.command("github")
+@fake.command("github", epilog=_epilog(GITHUB_ROUTES))
 @click.option("--flavour", type=click.Choice(["github", "ghes"]), default="github", show_default=True)
 @click.option("--port", type=int, default=0, show_default=True, help="TCP port on 127.0.0.1 (0 = any free port).")
 @click.option(
@@ -52,7 +119,8 @@ def fake() -> None:
     "workflows",
     multiple=True,
     metavar="OWNER/NAME:FILE",
-    help="Create a workflow (no declared inputs, workflow_dispatch). Repeatable.",
+    help="Create a workflow from FILE, a workflow YAML whose workflow_dispatch inputs it takes (a FILE that does "
+    "not exist: a workflow of that name without inputs). Repeatable.",
 )
 def github(
     flavour: str, port: int, tokens: tuple[str, ...], repos: tuple[str, ...], workflows: tuple[str, ...]
@@ -61,7 +129,8 @@ def github(
 
     \b
     Example:
-      MESHPIPE_FAKE_GITHUB_TOKEN=ghp_local meshpipe fake github --port 8081 --workflow acme/infra:apply.yml
+      MESHPIPE_FAKE_GITHUB_TOKEN=ghp_local meshpipe fake github --port 8081 \\
+        --workflow acme/infra:.github/workflows/apply.yml
     """
     from meshpipe.fakes.github import FakeGitHub
 
@@ -70,18 +139,14 @@ def github(
         server.add_token(token)
     for repo in repos:
         server.add_repository(repo)
-    for spec in workflows:
-        repo, sep, file = spec.partition(":")
-        if not sep or not file:
-            raise click.BadParameter(f"expected OWNER/NAME:FILE, got {spec!r}", param_hint="--workflow")
-        server.add_workflow(repo, file)
+    add_workflows(server, workflows)
     server.start()
     click.echo(f"fake GitHub ({flavour}) API at {server.api_url}  (control plane: {server.url}/_fake/state)")
     _echo_control(server.control_token, server.url)
     server.serve_forever()
 
 
-@fake.command("meshstack")
+@fake.command("meshstack", epilog=_epilog(MESHSTACK_ROUTES))
 @click.option("--port", type=int, default=0, show_default=True, help="TCP port on 127.0.0.1 (0 = any free port).")
 def meshstack(port: int) -> None:
     """Fake meshStack API (building block runs).
