@@ -49,6 +49,8 @@ def environment() -> jinja2.Environment:
     )
     env.filters["hcl"] = hcl.literal
     env.filters["hcl_string"] = hcl.string
+    env.filters["hcl_key"] = hcl.identifier_or_string
+    env.filters["align"] = hcl.align
     env.filters["md"] = markdown_cell
     env.filters["one_line"] = one_line
     env.filters["comment"] = headers.comment_safe
