@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from meshpipe.trigger import tftests
 from meshpipe.trigger.prerun import RUN_FILE
-from meshpipe.trigger.spec import GITHUB_COM_API, LIMIT_GHES, LIMIT_GITHUB_COM, RUN_URL_INPUT, ModuleSpec
-from meshpipe.trigger.tftests import validation_runs, wiring_runs
+from meshpipe.trigger.spec import GITHUB_COM_API, LIMIT_GHES, LIMIT_GITHUB_COM, REDISPATCH, RUN_URL_INPUT, ModuleSpec
 from meshpipe.trigger.variables import Variable
 
 __all__ = ["CONFIG_CHUNK", "SYSTEM_PYTHON", "build_context"]
@@ -61,7 +61,15 @@ def build_context(spec: ModuleSpec, *, header: str, spec_path: str, command: str
         "limit_ghes": LIMIT_GHES,
         "system_python": SYSTEM_PYTHON,
         "chunk": CONFIG_CHUNK,
-        "wiring_runs": wiring_runs(spec),
-        "validation_runs": validation_runs(spec, variables),
+        # the values the module's tests check
+        "run_url_base": tftests.RUN_URL_BASE,
+        "run_id": tftests.RUN_ID,
+        "building_block_id": tftests.BUILDING_BLOCK_ID,
+        "web_urls": tftests.web_urls(spec),
+        "checked_inputs": tftests.checked_inputs(spec),
+        "redispatch_policies": list(REDISPATCH) if spec.redispatch.exposed else [spec.redispatch.value],
+        "rejections": tftests.rejections(spec, variables),
+        "input_values": tftests.input_values(spec),
+        "input_room": tftests.input_room(spec),
         "json": lambda value: json.dumps(value, ensure_ascii=False),
     }
