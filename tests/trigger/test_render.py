@@ -163,6 +163,42 @@ def test_hcl_literal_lays_out_nested_values_like_terraform_fmt() -> None:
     assert hcl.literal({"null": 1, "for": 2, "ok": 3}, 0) == '{\n  "null" = 1\n  "for"  = 2\n  ok     = 3\n}'
 
 
+def test_align_pads_runs_of_single_line_attributes_like_terraform_fmt() -> None:
+    """Runs end at blank lines, comments, other indents and multi-line values; heredoc bodies stay as written."""
+    text = (
+        "a = 1\n"
+        "long_name    = 2\n"
+        "# comment\n"
+        "b = 3\n"
+        "cc = {\n"
+        "  x = 1\n"
+        "  yyy = 2\n"
+        "}\n"
+        '"quoted key" = 4\n'
+        "d = 5\n"
+        "e = <<-EOT\n"
+        "  f = 6\n"
+        "  ffff = 7\n"
+        "  EOT\n"
+    )
+    assert hcl.align(text) == (
+        "a         = 1\n"
+        "long_name = 2\n"
+        "# comment\n"
+        "b = 3\n"
+        "cc = {\n"
+        "  x   = 1\n"
+        "  yyy = 2\n"
+        "}\n"
+        '"quoted key" = 4\n'
+        "d            = 5\n"
+        "e = <<-EOT\n"
+        "  f = 6\n"
+        "  ffff = 7\n"
+        "  EOT\n"
+    )
+
+
 def test_hcl_object_key_with_a_trailing_newline_is_quoted() -> None:
     # Python's `$` matches before a final newline; a bare key "x\n" would break the file.
     assert hcl.identifier_or_string("x\n") == '"x\\n"'

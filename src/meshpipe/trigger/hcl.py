@@ -2,7 +2,7 @@
 
 The renderer never pipes its output through ``terraform fmt``: these helpers produce the canonical layout directly
 (``=`` aligned within runs of single-line attributes, two-space indents), and the tests use ``fmt -check`` as the
-oracle.
+oracle. Templates write their HCL by hand and leave the alignment to :func:`align` (the ``align`` filter).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Raw", "attributes", "heredoc_body", "identifier_or_string", "literal", "string"]
+__all__ = ["Raw", "align", "attributes", "heredoc_body", "identifier_or_string", "literal", "string"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -114,3 +114,46 @@ def attributes(items: Iterable[tuple[str, Any]], indent: int) -> str:
             group.append((key, text))
     flush()
     return "".join(lines)
+
+
+#: ``key = value`` at the start of a line (an identifier or a quoted key; any padding before ``=``)
+_ASSIGNMENT = re.compile(r'^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_-]*|"(?:[^"\\]|\\.)*") *= (?P<value>.*)$')
+_HEREDOC = re.compile(r"<<-?([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def align(text: str) -> str:
+    """``text`` with the ``=`` of each run of single-line attributes aligned the way ``terraform fmt`` aligns them.
+
+    A run is consecutive ``key = value`` lines at one indentation. Any other line ends it: a blank line, a comment,
+    a brace, and an attribute whose value continues on the next lines (that line itself is not padded). Heredoc
+    bodies are left alone.
+    """
+    lines = text.split("\n")
+    run: list[tuple[int, re.Match[str]]] = []
+
+    def flush() -> None:
+        width = max((len(match["key"]) for _, match in run), default=0)
+        for index, match in run:
+            lines[index] = f"{match['indent']}{match['key'].ljust(width)} = {match['value']}"
+        run.clear()
+
+    heredoc: str | None = None
+    for index, line in enumerate(lines):
+        if heredoc is not None:
+            heredoc = None if line.strip() == heredoc else heredoc
+            continue
+        match = _ASSIGNMENT.match(line)
+        opening = _HEREDOC.search(line)
+        if opening is not None:
+            heredoc = opening.group(1)
+        if match is None or (run and run[0][1]["indent"] != match["indent"]):
+            flush()
+        if match is None:
+            continue
+        if opening is not None or match["value"].endswith(("{", "[", "(")):
+            flush()
+            lines[index] = f"{match['indent']}{match['key']} = {match['value']}"
+        else:
+            run.append((index, match))
+    flush()
+    return "\n".join(lines)

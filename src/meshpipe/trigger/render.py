@@ -1,7 +1,8 @@
 """Render a Trigger Module from a :class:`~meshpipe.trigger.spec.ModuleSpec` in memory (written by :mod:`.writing`).
 
-One Jinja environment (:func:`environment`) renders every file; the HCL pieces that must be fmt-clean come from
-:mod:`meshpipe.trigger.hcl`, so the output is ``terraform fmt``-clean by construction and byte-for-byte deterministic.
+One Jinja environment (:func:`environment`) renders every file. The templates write the HCL; values become literals
+through the ``hcl`` filters and the ``align`` filter pads ``=`` as fmt does (:mod:`meshpipe.trigger.hcl`), so the
+output is ``terraform fmt``-clean by construction and byte-for-byte deterministic.
 """
 
 from __future__ import annotations
@@ -49,13 +50,12 @@ def environment() -> jinja2.Environment:
     )
     env.filters["hcl"] = hcl.literal
     env.filters["hcl_string"] = hcl.string
+    env.filters["hcl_key"] = hcl.identifier_or_string
+    env.filters["align"] = hcl.align
     env.filters["md"] = markdown_cell
     env.filters["one_line"] = one_line
     env.filters["comment"] = headers.comment_safe
     env.globals["definition_header"] = definition_header
-    # Without its final newline, so ``{{ attrs(...) }}`` sits on a template line of its own.
-    env.globals["attrs"] = lambda items, indent: hcl.attributes(items, indent).rstrip("\n")
-    env.globals["Raw"] = hcl.Raw
     return env
 
 
