@@ -113,7 +113,7 @@ def string_map(value: Any) -> str | None:
 
 API_URL_CHECK = pattern(re.compile(r"^https?://\S+$"), "an http(s) URL such as https://api.github.com")
 WORKFLOW_CHECK = pattern(WORKFLOW_FILE, "a workflow file name ending in .yml or .yaml, without '/'")
-INPUT_CHECK = pattern(INPUT_NAME, "a GitHub input name matching ^[A-Za-z_][A-Za-z0-9_-]*$")
+INPUT_CHECK = pattern(INPUT_NAME, f"a GitHub input name matching {INPUT_NAME.pattern}")
 
 
 class BaseParser:

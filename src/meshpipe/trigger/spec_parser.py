@@ -6,14 +6,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from meshpipe.contract import AUTH_MODES, EVENTS, RUN_URL_INPUT
 from meshpipe.trigger.spec import (
-    AUTH_MODES,
     ENV_NAME,
-    EVENTS,
     MODULE_NAME,
     REDISPATCH,
     REPOSITORY,
-    RUN_URL_INPUT,
     Auth,
     ModuleSpec,
     Setting,
