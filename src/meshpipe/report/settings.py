@@ -48,6 +48,7 @@ __all__ = [
     "Credentials",
     "Settings",
     "check_token",
+    "on_github_actions",
     "origin",
 ]
 
@@ -205,7 +206,7 @@ class Settings:
             runner_temp=runner_temp,
             github_output=_path(env.get("GITHUB_OUTPUT")),
             github_step_summary=_path(env.get("GITHUB_STEP_SUMMARY")),
-            on_github_actions=env.get("GITHUB_ACTIONS") == "true",
+            on_github_actions=on_github_actions(env),
             external_run_id=gh_run_id,
             external_run_url=f"{github_server}/{repo}/actions/runs/{gh_run_id}" if gh_run_id and repo else None,
             timeout=_number(env, "MESHPIPE_TIMEOUT", DEFAULT_TIMEOUT),
@@ -235,6 +236,11 @@ class Settings:
                 "MESHSTACK_CLIENT_SECRET, or run meshcloud/actions-meshstack-auth first"
             )
         return self.credentials
+
+
+def on_github_actions(environ: Mapping[str, str]) -> bool:
+    """Whether this process runs as a GitHub Actions step (``GITHUB_ACTIONS=true``): workflow commands are obeyed."""
+    return environ.get("GITHUB_ACTIONS") == "true"
 
 
 def _credentials(env: Mapping[str, str], runner_temp: Path | None, run_url: str | None) -> Credentials | None:
