@@ -240,6 +240,6 @@ def load_yaml(text: str, source: str) -> Any:
 
 def parse_spec(data: Any, source: str) -> ModuleSpec:
     """Validate already-parsed spec data; ``source`` names it in errors (a path or a test's label)."""
-    from meshpipe.trigger.spec_parser import Parser
+    from meshpipe.trigger.spec_parser import SpecParser
 
-    return Parser(source).module(data)
+    return SpecParser(source).module(data)
