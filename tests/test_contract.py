@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 
 import meshpipe.contract as contract
-from meshpipe.report import model, settings
+from meshpipe.report import model, settings, transport
 from meshpipe.trigger import prerun, spec, variables
 
 DISPATCHER = Path(contract.__file__).parent / "trigger" / "assets" / "dispatch.py"
@@ -56,6 +56,7 @@ def test_the_generator_and_the_reporter_use_the_contracts_definitions() -> None:
     assert spec.Auth().token_env == contract.DEFAULT_AUTH["token_env"]
     assert prerun.RUN_FILE == contract.RUN_FILE
     assert model.BEHAVIORS is contract.BEHAVIORS
+    assert transport.MEDIA_TYPE is contract.RUN_MEDIA_TYPE
     assert contract.MESHSTACK_RUN_TOKEN_ENV in settings.CREDENTIAL_LABELS["run_token"]
 
 

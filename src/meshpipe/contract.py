@@ -5,6 +5,9 @@ them. The bundled dispatcher (``meshpipe/trigger/assets/dispatch.py``) must stay
 a copy of the names it needs between ``# [[[contract`` and ``# ]]]contract`` markers, written by
 ``python -m meshpipe.contract`` (part of ``make render``; ``--check`` fails on a stale copy, part of ``make check``).
 
+The fakes (:mod:`meshpipe.fakes`) restate what they enforce on purpose, citing the official descriptions: they
+are the oracle the code is tested against, and a fake that imported these names would agree with a wrong value.
+
 Patterns are plain strings (compile them where they are used): ``meshpipe run`` imports this module on every CI step
 and must start fast, and the same text goes into Terraform ``regex(...)`` validations.
 """
@@ -25,6 +28,7 @@ __all__ = [
     "MESHSTACK_RUN_TOKEN_ENV",
     "REPOSITORY_PATTERN",
     "RUN_FILE",
+    "RUN_MEDIA_TYPE",
     "RUN_URL_INPUT",
     "WORKFLOW_FILE_PATTERN",
     "dispatcher_block",
@@ -61,6 +65,9 @@ INPUT_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_-]*$"
 WORKFLOW_FILE_PATTERN = "^[^/]+\\.ya?ml$"
 #: the run file the definition's pre-run script writes in terraform's working directory; the dispatcher reads it
 RUN_FILE = ".meshpipe-run.json"
+
+#: the versioned media type of meshStack's building block run API (``Accept`` and ``Content-Type``)
+RUN_MEDIA_TYPE = "application/vnd.meshcloud.api.meshbuildingblockrun.v1.hal+json"
 
 #: the names the bundled dispatcher gets a copy of
 DISPATCHER_NAMES = ("BEHAVIORS", "EVENTS", "AUTH_MODES", "DEFAULT_AUTH")
