@@ -315,7 +315,7 @@ def show(current: Run, *, github_output: bool, as_json: bool) -> None:
                 continue
             if item.is_sensitive:
                 if runner.output_file is None:
-                    continue  # off a runner, "writing an output" means printing it
+                    continue  # without $GITHUB_OUTPUT an output is printed: a sensitive value is left out
                 current.mask(item.as_text())
             values[key] = item.as_text()
         for key, value in values.items():
