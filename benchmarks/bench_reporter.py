@@ -1,9 +1,17 @@
-"""How much does one ``meshpipe run step X --status SUCCEEDED`` cost next to the same PATCH sent by curl?
+"""What one ``meshpipe run step X --status SUCCEEDED`` costs as a process, next to the same PATCH sent by curl.
 
-Both talk to the fake meshStack on 127.0.0.1 in the same run, alternating, and the medians are compared. The
-remainder is Python start-up and imports, so the top of ``python -X importtime`` for that command is printed too.
+Measured side by side in one run against the fake meshStack on 127.0.0.1, interleaved, min and median:
 
-    .venv/bin/python benchmarks/bench_reporter.py [--runs 20]
+* ``cli``: the ``meshpipe`` console script of the development virtual environment;
+* ``action``: what the composite action runs — the committed zipapp ``action/meshpipe.pyz``, unpacked once (as the
+  action does per job) and run with the system interpreter as ``python3 -I DIR``, no installed package;
+* ``curl``: the baseline, one PATCH;
+* meshcloud's official ``actions-send-status`` (a Node bundle) when ``MESHPIPE_BENCH_OFFICIAL_ACTION`` names its
+  ``dist/index.js`` and ``node`` is on PATH; it cannot be fetched here, so without it the figure says so.
+
+The top of ``python -X importtime`` for the command shows where the rest goes.
+
+    python benchmarks/bench_reporter.py [--reps 7] [--json FILE]
 """
 
 from __future__ import annotations
@@ -18,25 +26,27 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
+from typing import Any
 
-from meshpipe.fakes.meshstack import MEDIA_TYPE, FakeMeshStack
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from meshpipe.fakes.meshstack import MEDIA_TYPE, FakeMeshStack  # noqa: E402
+
+SYSTEM_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 
 
 def _timed(argv: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
     return time.perf_counter() - started
 
 
-def _importtime(meshpipe_python: str, env: dict[str, str], top: int) -> list[tuple[int, int, str]]:
-    result = subprocess.run(
-        [meshpipe_python, "-X", "importtime", "-m", "meshpipe", "run", "step", "bench", "--status", "SUCCEEDED"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def _importtime(argv: list[str], env: dict[str, str], top: int) -> list[tuple[int, int, str]]:
+    python, rest = argv[0], argv[1:]
+    result = subprocess.run([python, "-X", "importtime", *rest], env=env, capture_output=True, text=True, check=True)
     rows = []
     for line in result.stderr.splitlines():
         match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
@@ -45,22 +55,30 @@ def _importtime(meshpipe_python: str, env: dict[str, str], top: int) -> list[tup
     return sorted(rows, key=lambda row: row[1], reverse=True)[:top]
 
 
-def main() -> None:
-    """Run the benchmark and print the figures."""
+def main() -> int:
+    """Run the benchmark, print the figures, optionally write them as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20, help="measurements per variant (default 20)")
-    parser.add_argument("--top", type=int, default=12, help="rows of the import-time table (default 12)")
+    parser.add_argument("--reps", type=int, default=7, help="interleaved measurements per variant (default 7)")
+    parser.add_argument("--top", type=int, default=10, help="rows of the import-time table (default 10)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     curl = shutil.which("curl")
     if curl is None:
-        sys.exit("curl is needed for the comparison")
+        print("bench_reporter: curl is needed for the baseline", file=sys.stderr)
+        return 1
     meshpipe = str(Path(sys.executable).parent / "meshpipe")
+    official = os.environ.get("MESHPIPE_BENCH_OFFICIAL_ACTION")
+    node = shutil.which("node")
 
     with FakeMeshStack() as fake, tempfile.TemporaryDirectory() as tmp:
         run = fake.create_run()
+        bundle = Path(tmp) / "bundle"
+        with zipfile.ZipFile(ROOT / "action" / "meshpipe.pyz") as archive:
+            archive.extractall(bundle)
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": os.environ.get("HOME", tmp),
+            "MESHPIPE_STATE_DIR": str(Path(tmp) / "state"),
             "MESHSTACK_RUN_URL": run.url,
             "MESHSTACK_RUN_TOKEN": run.run_token,
         }
@@ -68,30 +86,73 @@ def main() -> None:
         body = json.dumps({"steps": [{"id": "bench", "status": "SUCCEEDED"}]})
         headers = Path(tmp) / "headers"  # the token goes in a file, never in argv
         headers.write_text(f"Accept: {MEDIA_TYPE}\nContent-Type: {MEDIA_TYPE}\nAuthorization: Bearer {run.run_token}\n")
-        curl_argv = [curl, "-sS", "--fail", "-X", "PATCH", "-H", f"@{headers}", "--data", body,
-                     f"{run.url}/status/source/github"]  # fmt: skip
-        cli_argv = [meshpipe, "run", "step", "bench", "--status", "SUCCEEDED"]
-
-        _timed(cli_argv, env), _timed(curl_argv, env)  # warm the page cache
-        cli_times, curl_times = [], []
-        for _ in range(args.runs):
-            cli_times.append(_timed(cli_argv, env))
-            curl_times.append(_timed(curl_argv, env))
+        variants: dict[str, list[str]] = {
+            "curl": [
+                curl,
+                "-sS",
+                "--fail",
+                "-X",
+                "PATCH",
+                "-H",
+                f"@{headers}",
+                "--data",
+                body,
+                f"{run.url}/status/source/github",
+            ],
+            "cli": [meshpipe, "run", "step", "bench", "--status", "SUCCEEDED"],
+            "action": [SYSTEM_PYTHON, "-I", str(bundle), "run", "step", "bench", "--status", "SUCCEEDED"],
+        }
+        official_note = "not measured: set MESHPIPE_BENCH_OFFICIAL_ACTION to actions-send-status' dist/index.js"
+        if official and node:
+            # What the runner gives a node action: INPUT_* variables, the event payload with buildingBlockRunUrl,
+            # and the token file of meshcloud/actions-meshstack-auth in RUNNER_TEMP (src/inputs.ts, src/index.ts).
+            runner_temp = Path(tmp) / "runner-temp"
+            runner_temp.mkdir()
+            (runner_temp / "meshstack_token.json").write_text(json.dumps({"token": run.run_token}))
+            event = Path(tmp) / "event.json"
+            event.write_text(json.dumps({"inputs": {"buildingBlockRunUrl": run.url}}))
+            variants["official action"] = [node, official]
+            env.update(
+                {
+                    "INPUT_STEP_ID": "bench",
+                    "INPUT_STEP_STATUS": "SUCCEEDED",
+                    "INPUT_OUTPUTS_JSON": "{}",
+                    "RUNNER_TEMP": str(runner_temp),
+                    "GITHUB_EVENT_PATH": str(event),
+                    "GITHUB_REPOSITORY": "acme/bench",
+                    "GITHUB_RUN_ID": "1",
+                }
+            )
+            official_note = f"measured: node {official}"
+        samples: dict[str, list[float]] = {name: [] for name in variants}
+        for round_number in range(args.reps + 1):  # the first round warms the page cache
+            for name, argv in variants.items():
+                elapsed = _timed(argv, env)
+                if round_number:
+                    samples[name].append(elapsed)
         fake.raise_errors()
         assert all(r.status == 200 for r in fake.log(method="PATCH")), "a PATCH failed"
-
-        cli_median, curl_median = statistics.median(cli_times), statistics.median(curl_times)
-        print(f"runs per variant:           {args.runs}")
-        print(f"meshpipe run step (median): {cli_median * 1000:7.1f} ms  (min {min(cli_times) * 1000:.1f})")
-        print(f"curl PATCH (median):        {curl_median * 1000:7.1f} ms  (min {min(curl_times) * 1000:.1f})")
-        print(f"ratio meshpipe / curl:      {cli_median / curl_median:7.1f}x")
-        print(f"difference:                 {(cli_median - curl_median) * 1000:7.1f} ms")
-        print()
-        print(f"top-level imports of `meshpipe run step` by cumulative time (python -X importtime, top {args.top}):")
+        baseline = statistics.median(samples["curl"])
+        results: dict[str, Any] = {"reps": args.reps, "official_action": official_note}
+        for name, values in samples.items():
+            median = statistics.median(values)
+            results[name] = {"min": min(values), "median": median, "ratio_to_curl": median / baseline}
+            print(
+                f"run step  {name:<16} median {median * 1000:7.1f} ms  min {min(values) * 1000:7.1f} ms  "
+                f"{median / baseline:5.1f}x curl"
+            )
+        if "official action" not in samples:
+            print(f"run step  official action: {official_note}")
+        print(f"\ntop-level imports of `meshpipe run step` (python -X importtime, top {args.top}):")
         print(f"{'self us':>9} {'cumul us':>9}  module")
-        for self_us, cumulative_us, module in _importtime(sys.executable, env, args.top):
+        rows = _importtime([sys.executable, "-m", "meshpipe", *variants["cli"][1:]], env, args.top)
+        for self_us, cumulative_us, module in rows:
             print(f"{self_us:9d} {cumulative_us:9d}  {module}")
+        results["imports_ms"] = {module: cumulative / 1000 for _, cumulative, module in rows}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

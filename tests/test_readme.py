@@ -55,3 +55,16 @@ def test_relative_links_point_at_existing_files() -> None:
 def test_reporter_section_and_reference_markers_are_in_place() -> None:
     assert "<!-- reporter-section -->" in README
     assert README.index(BEGIN) < README.index(END)
+
+
+def test_the_performance_block_quotes_benchmarks_results_json() -> None:
+    """The README's performance table is rendered from the committed results of `make bench`, never typed by hand."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import performance
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    quoted = text[text.index(performance.BEGIN) : text.index(performance.END) + len(performance.END)]
+    assert quoted == performance.block(json.loads(performance.RESULTS.read_text(encoding="utf-8")))
