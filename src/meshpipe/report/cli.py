@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from meshpipe.contract import INPUT_NAME_PATTERN
 from meshpipe.report.actions import ActionsRunner
 from meshpipe.report.errors import ConnectionFailed, RateLimitError, ReporterError, ServerError
 from meshpipe.report.model import STEP_STATUSES, TERMINAL_STATUSES, parse_output_flag, parse_outputs_json
@@ -322,8 +323,8 @@ def show(current: Run, *, github_output: bool, as_json: bool) -> None:
             runner.set_output(key, value)
 
 
-#: what a step output may be called (GitHub's rule for ids); anything else could forge a second output line
-_OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+#: what a step output may be called (GitHub's rule for ids, as for inputs); anything else could forge a second output
+_OUTPUT_NAME = re.compile(INPUT_NAME_PATTERN)
 
 
 def _one_line(value: Any) -> str:
