@@ -454,6 +454,7 @@ def _build_transport(
         on_retry=progress,
         credential_label=credentials.label,
         redactor=redactor,
+        proxy_env=settings.proxy_env,
         **seams,
     )
     if credentials.kind == "api_key":

@@ -57,6 +57,8 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRY_BASE_DELAY = 1.0
 DEFAULT_RETRY_ATTEMPTS = 5
 
+#: the proxy variables the transport honours (lower or upper case)
+_PROXY_VARIABLES = ("https_proxy", "http_proxy", "no_proxy")
 TOKEN_FILE_NAME = "meshstack_token.json"
 STATE_FILE_NAME = "meshpipe_run_state.json"
 
@@ -114,6 +116,8 @@ class Settings:
     state_dir: Path | None = None
     #: where per-run state files live when there is no ``state_dir`` (a laptop, another CI)
     user_state_dir: Path | None = None
+    #: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (either case) for the transport; a proxy URL can hold a password
+    proxy_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def state_path(self) -> Path | None:
@@ -217,6 +221,7 @@ class Settings:
             source_id=_source_id(source_id, env.get("MESHSTACK_SOURCE_ID")),
             state_dir=state_dir,
             user_state_dir=None if state_dir else _user_state_dir(env),
+            proxy_env={key: value for key, value in env.items() if key.lower() in _PROXY_VARIABLES},
         )
 
     def require_run_url(self) -> str:
