@@ -21,6 +21,13 @@ def test_command_reference_matches_help_output() -> None:
     )
 
 
+def test_a_stale_command_reference_is_regenerated() -> None:
+    """Issue 11's mutation check: a drift checker returning its input unchanged passed every test."""
+    start, end = README.index(BEGIN), README.index(END)
+    stale = README[:start] + BEGIN + "\n(stale)\n" + README[end:]
+    assert update_readme(stale) == README
+
+
 def test_walk_finds_the_lazy_groups_and_their_subcommands() -> None:
     names = {name for name, _, _ in COMMANDS}
     assert {"meshpipe sandbox", "meshpipe demo", "meshpipe definition render", "meshpipe run finish"} <= names

@@ -75,9 +75,18 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 PHASES = ("apply", "destroy")
+# [[[contract: generated from meshpipe/contract.py by `make render`; edit it there
 BEHAVIORS = ("APPLY", "DESTROY", "DETECT")
 EVENTS = ("workflow_dispatch", "repository_dispatch")
 AUTH_MODES = ("auto", "token", "app")
+DEFAULT_AUTH = {
+    "mode": "auto",
+    "token_env": "GITHUB_TOKEN",
+    "app_id_env": "GITHUB_APP_ID",
+    "installation_id_env": "GITHUB_APP_INSTALLATION_ID",
+    "private_key_env": "GITHUB_APP_PEM_FILE",
+}
+# ]]]contract
 API_VERSION = "2022-11-28"
 HTTP_TIMEOUT_SECONDS = 30.0
 MAX_ATTEMPTS = 5
@@ -99,13 +108,6 @@ MIN_SECRET_LENGTH = 4
 ERROR_PREFIX = "meshpipe-dispatch: error: "
 
 
-DEFAULT_AUTH = {
-    "mode": "auto",
-    "token_env": "GITHUB_TOKEN",
-    "app_id_env": "GITHUB_APP_ID",
-    "installation_id_env": "GITHUB_APP_INSTALLATION_ID",
-    "private_key_env": "GITHUB_APP_PEM_FILE",
-}
 CONFIG_KEYS = (
     "version",
     "module",

@@ -62,12 +62,14 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script: maps :class:`MeshpipeError` to one line on stderr and exit code 1.
+    """Entry point of the console script: maps :class:`MeshpipeError` to one line on stderr and its exit code (1, or 2
+    for a usage error); click's usage errors exit 2, Ctrl-C 130.
 
     Commands that need another exit code (``meshpipe run exec`` returns its command's) call ``ctx.exit(code)``.
     """
     try:
-        # Without standalone mode click returns the code given to ``ctx.exit(code)`` instead of raising.
+        # Without standalone mode click returns the code given to ``ctx.exit(code)`` instead of raising
+        # (click.Command.main); it is this function that exits with it.
         returned = cli.main(args=argv, prog_name="meshpipe", standalone_mode=False)
         if isinstance(returned, int) and returned:
             sys.exit(returned)

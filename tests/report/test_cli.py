@@ -413,6 +413,14 @@ def test_missing_run_is_a_one_line_error() -> None:
     result = run_cli(base_env(), "step", "a", "--status", "SUCCEEDED")
     assert result.returncode == 1
     assert result.stderr.startswith("meshpipe: error: no meshStack run given") and len(result.stderr.splitlines()) == 1
+    assert "::error" not in result.stdout  # off a runner: no workflow command
+
+
+def test_a_run_that_cannot_be_opened_is_annotated_on_a_runner() -> None:
+    """The guard has no run (hence no settings) to ask; it learns ``GITHUB_ACTIONS`` through the settings module."""
+    result = run_cli(base_env(GITHUB_ACTIONS="true"), "step", "a", "--status", "SUCCEEDED")
+    assert result.returncode == 1
+    assert result.stdout.startswith("::error title=meshpipe::no meshStack run given"), result.stdout
 
 
 @pytest.mark.parametrize(

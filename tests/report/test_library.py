@@ -19,19 +19,16 @@ from meshpipe.report import (
     Settings,
     TerminalStatusError,
 )
-from meshpipe.report.github import Runner
-from meshpipe.report.run import _build_transport
+from meshpipe.report.actions import ActionsRunner
 
 
 def _run(env: dict[str, str], *, sleeps: list[float] | None = None, on_actions: bool = False) -> Run:
     settings = Settings.from_env(env)
     stdout, stderr = io.StringIO(), io.StringIO()
-    runner = Runner(on_actions=on_actions, stdout=stdout, stderr=stderr, summary_file=None)
-    transport = _build_transport(settings, runner)
-    if sleeps is not None:
-        transport._sleep = sleeps.append  # the seam: record instead of sleeping
-        transport._random = lambda: 1.0
-    return Run(settings, transport=transport, runner=runner)
+    runner = ActionsRunner(on_actions=on_actions, stdout=stdout, stderr=stderr, summary_file=None)
+    if sleeps is None:
+        return Run(settings, runner=runner)
+    return Run(settings, runner=runner, sleep=sleeps.append, random=lambda: 1.0)  # record instead of sleeping
 
 
 def _out(run: Run) -> str:

@@ -161,3 +161,13 @@ def test_retry_tuning_and_github_context_come_from_the_mapping() -> None:
 def test_retry_tuning_rejects_nonsense() -> None:
     with pytest.raises(ConfigurationError, match="MESHPIPE_RETRY_BASE_DELAY"):
         Settings.from_env({"MESHPIPE_RETRY_BASE_DELAY": "soon"})
+
+
+def test_proxies_come_from_the_mapping_and_stay_out_of_the_repr() -> None:
+    """The transport reads its proxies from the settings, not from ``os.environ`` (issue 11 item 8)."""
+    proxy = "http://user:canary-proxy-pw@proxy.example:3128"
+    settings = Settings.from_env(
+        {"MESHSTACK_RUN_URL": RUN, "HTTPS_PROXY": proxy, "no_proxy": "internal.example", "PATH": "/bin"}
+    )
+    assert settings.proxy_env == {"HTTPS_PROXY": proxy, "no_proxy": "internal.example"}
+    assert "canary-proxy-pw" not in repr(settings)

@@ -11,10 +11,9 @@ from typing import Any
 
 from meshpipe.fakes.meshstack import FakeMeshStack
 from meshpipe.report import ConfigurationError, Run, Settings, TerminalStatusError
-from meshpipe.report.github import Runner
-from meshpipe.report.run import _build_transport
+from meshpipe.report.actions import ActionsRunner
 from meshpipe.report.state import RunState
-from meshpipe.report.transport import Transport
+from meshpipe.report.transport import StaticToken, Transport
 from tests.report.conftest import CLI, Job
 
 
@@ -52,10 +51,11 @@ class _FinishesMeanwhile(Transport):
 
 def _run(env: dict[str, str], transport_class: type[Transport] = Transport) -> Run:
     settings = Settings.from_env(env)
-    runner = Runner(on_actions=False, stdout=io.StringIO(), stderr=io.StringIO())
-    plain = _build_transport(settings, runner)
-    transport = transport_class(timeout=10, attempts=1, base_delay=0, trusted_origins=plain.trusted_origins)
-    transport.auth = plain.auth
+    runner = ActionsRunner(on_actions=False, stdout=io.StringIO(), stderr=io.StringIO())
+    transport = transport_class(timeout=10, attempts=1, base_delay=0, trusted_origins=settings.trusted_origins())
+    token = settings.require_credentials().token
+    assert token is not None
+    transport.auth = StaticToken(token)
     return Run(settings, transport=transport, runner=runner)
 
 

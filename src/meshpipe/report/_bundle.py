@@ -1,8 +1,8 @@
 """Build the GitHub Action's self-contained reporter, ``action/meshpipe.pyz``: no ``pip install`` on the runner.
 
 A zipapp (like a node action's committed ``dist/``) holding ``meshpipe.report`` and what it imports -- the package's
-``__init__``, ``errors`` and ``cli`` modules and click (BSD-3-Clause, its licence included) -- run by the runner's
-own ``python3`` (3.10 or newer): ``python3 action/meshpipe.pyz run step ...``. Only ``meshpipe run`` is in it.
+``__init__``, ``errors``, ``contract`` and ``cli`` modules and click (BSD-3-Clause, its licence included) -- run by the
+runner's own ``python3`` (3.10 or newer): ``python3 action/meshpipe.pyz run step ...``. Only ``meshpipe run`` is in it.
 
 ``make render`` rebuilds it (``python -m meshpipe.report._bundle``); ``--check`` reports a committed bundle whose
 meshpipe files differ from the source (the drift check; click's files may come from another click release).
@@ -46,7 +46,7 @@ def members() -> dict[str, bytes]:
 
     src = Path(__file__).resolve().parents[2]
     files: dict[str, bytes] = {"__main__.py": MAIN.encode()}
-    for name in ("__init__.py", "errors.py", "cli.py"):
+    for name in ("__init__.py", "errors.py", "cli.py", "contract.py"):
         files[f"meshpipe/{name}"] = (src / "meshpipe" / name).read_bytes()
     for path in sorted((src / "meshpipe" / "report").glob("*.py")):
         if path.name != "_bundle.py":

@@ -10,17 +10,17 @@ import functools
 import json
 import os
 import re
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
 
+from meshpipe.contract import INPUT_NAME_PATTERN
+from meshpipe.report.actions import ActionsRunner
 from meshpipe.report.errors import ConnectionFailed, RateLimitError, ReporterError, ServerError
-from meshpipe.report.github import Runner
 from meshpipe.report.model import STEP_STATUSES, TERMINAL_STATUSES, parse_output_flag, parse_outputs_json
 from meshpipe.report.run import Run
-from meshpipe.report.settings import Settings
+from meshpipe.report.settings import Settings, on_github_actions
 
 __all__ = ["JOB_STATUSES", "run"]
 
@@ -61,20 +61,25 @@ def _common_options(func: F) -> F:
     return func
 
 
-class _Reporting:
-    """Turn 'meshStack unreachable' into a warning under --best-effort; annotate every other failure."""
+class _BestEffortGuard:
+    """The ``--best-effort`` guard: 'meshStack unreachable' becomes a warning; every other failure is annotated.
 
-    def __init__(self, best_effort: bool, run: Run | None = None) -> None:
+    ``environ`` is consulted (through :mod:`meshpipe.report.settings`) only when the run could not be opened, to know
+    whether to write the annotation as a workflow command.
+    """
+
+    def __init__(self, best_effort: bool, run: Run | None = None, environ: Mapping[str, str] | None = None) -> None:
         self.best_effort = best_effort
         self.run = run
+        self.environ = environ
 
-    def __enter__(self) -> _Reporting:
+    def __enter__(self) -> _BestEffortGuard:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
         if not isinstance(exc, ReporterError):
             return False
-        runner = self.run.runner if self.run else Runner(on_actions=os.environ.get("GITHUB_ACTIONS") == "true")
+        runner = self.run.runner if self.run else ActionsRunner(on_actions=on_github_actions(self.environ or {}))
         if self.best_effort and isinstance(exc, (ConnectionFailed, ServerError, RateLimitError)):
             runner.warning(f"meshStack could not be reached, continuing (--best-effort): {exc}")
             return True
@@ -95,7 +100,7 @@ def _command(func: F) -> F:
         allow_foreign_run_url: bool,
         **kwargs: Any,
     ) -> Any:
-        guard = _Reporting(best_effort)
+        guard = _BestEffortGuard(best_effort, environ=os.environ)
         with guard:
             settings = Settings.from_env(
                 os.environ,
@@ -233,10 +238,10 @@ def exec_(
         user_message=user_message,
         failure_message=failure_message,
         display_name=display_name,
-        guard=lambda: _Reporting(click.get_current_context().params["best_effort"], current),
+        guard=lambda: _BestEffortGuard(click.get_current_context().params["best_effort"], current),
     )
-    # sys.exit, not ctx.exit: click's non-standalone mode turns ctx.exit into a return value that gets dropped.
-    sys.exit(code)
+    # meshpipe.cli.main runs click without standalone mode: click then returns this code, and main exits with it.
+    click.get_current_context().exit(code)
 
 
 @run.command()
@@ -311,15 +316,15 @@ def show(current: Run, *, github_output: bool, as_json: bool) -> None:
                 continue
             if item.is_sensitive:
                 if runner.output_file is None:
-                    continue  # off a runner, "writing an output" means printing it
+                    continue  # without $GITHUB_OUTPUT an output is printed: a sensitive value is left out
                 current.mask(item.as_text())
             values[key] = item.as_text()
         for key, value in values.items():
             runner.set_output(key, value)
 
 
-#: what a step output may be called (GitHub's rule for ids); anything else could forge a second output line
-_OUTPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+#: what a step output may be called (GitHub's rule for ids, as for inputs); anything else could forge a second output
+_OUTPUT_NAME = re.compile(INPUT_NAME_PATTERN)
 
 
 def _one_line(value: Any) -> str:

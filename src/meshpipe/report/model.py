@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from meshpipe.contract import BEHAVIORS
 from meshpipe.report.errors import ConfigurationError
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
     "parse_outputs_json",
 ]
 
-BEHAVIORS = ("APPLY", "DESTROY", "DETECT")
 RUN_STATUSES = ("PENDING", "IN_PROGRESS", "SUCCEEDED", "ABORTED", "FAILED")
 STEP_STATUSES = RUN_STATUSES
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "ABORTED", "FAILED"})

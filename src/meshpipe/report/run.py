@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from meshpipe.report.actions import ActionsRunner
 from meshpipe.report.errors import ConfigurationError, NotFoundError, TerminalStatusError
-from meshpipe.report.github import Runner
 from meshpipe.report.model import (
     RUN_STATUSES,
     STEP_STATUSES,
@@ -44,21 +44,34 @@ class Run:
     Build it with :meth:`from_env`. Nothing is sent until a method is called. What was reported is kept in a
     state file (``$RUNNER_TEMP`` on GitHub Actions, a per-user directory elsewhere), so later steps (even in other
     processes) know the source, the steps, the masked values and whether the run already has its terminal status.
+
+    The seams are arguments, as in httpx and stripe: ``transport`` replaces the HTTP transport built from the
+    settings, ``runner`` the GitHub Actions runner I/O, and ``sleep`` / ``random`` the pause between two attempts and
+    the jitter of the transport built here (tests pin the exact delays without sleeping).
     """
 
-    def __init__(self, settings: Settings, *, transport: Transport | None = None, runner: Runner | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: Transport | None = None,
+        runner: ActionsRunner | None = None,
+        sleep: Callable[[float], None] | None = None,
+        random: Callable[[], float] | None = None,
+    ) -> None:
         self.settings = settings
         self.url = settings.require_run_url()
         self._object = settings.run_object
         if settings.state_dir is None and settings.user_state_dir is not None:
             ensure_private_dir(settings.user_state_dir)
         self.state = RunState.load(settings.state_path, self.url)
-        self.runner = runner or Runner(
+        self.runner = runner or ActionsRunner(
             on_actions=settings.on_github_actions,
             output_file=settings.github_output,
             summary_file=settings.github_step_summary,
         )
         self._transport = transport
+        self._seams = {key: value for key, value in (("sleep", sleep), ("random", random)) if value is not None}
         #: every secret this job knows of; shared with the transport so its error messages are redacted too
         self.redactor = transport.redactor if transport is not None else Redactor()
         self.redactor.add_fingerprints(self.state.masks)
@@ -86,7 +99,7 @@ class Run:
     def transport(self) -> Transport:
         """The HTTP transport, built on first use."""
         if self._transport is None:
-            self._transport = _build_transport(self.settings, self.runner, self.redactor)
+            self._transport = _build_transport(self.settings, self.runner, self.redactor, **self._seams)
         return self._transport
 
     def _add_sensitive_inputs(self, obj: RunObject) -> None:
@@ -422,7 +435,9 @@ def _cell(text: str | None) -> str:
     return " ".join(text.splitlines()).replace("|", "\\|")
 
 
-def _build_transport(settings: Settings, runner: Runner, redactor: Redactor | None = None) -> Transport:
+def _build_transport(
+    settings: Settings, runner: ActionsRunner, redactor: Redactor | None = None, **seams: Any
+) -> Transport:
     from meshpipe.report.transport import ApiKeyLogin, StaticToken, Transport
 
     credentials = settings.require_credentials()
@@ -439,6 +454,8 @@ def _build_transport(settings: Settings, runner: Runner, redactor: Redactor | No
         on_retry=progress,
         credential_label=credentials.label,
         redactor=redactor,
+        proxy_env=settings.proxy_env,
+        **seams,
     )
     if credentials.kind == "api_key":
         assert credentials.client_id and credentials.client_secret and credentials.login_base

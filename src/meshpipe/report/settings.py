@@ -30,6 +30,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from meshpipe.contract import (
+    MESHSTACK_API_TOKEN_ENV,
+    MESHSTACK_CLIENT_ID_ENV,
+    MESHSTACK_CLIENT_SECRET_ENV,
+    MESHSTACK_ENDPOINT_ENV,
+    MESHSTACK_RUN_TOKEN_ENV,
+    RUN_URL_INPUT,
+)
 from meshpipe.report.errors import ConfigurationError
 from meshpipe.report.model import RunObject, decode_run_b64
 
@@ -40,6 +48,7 @@ __all__ = [
     "Credentials",
     "Settings",
     "check_token",
+    "on_github_actions",
     "origin",
 ]
 
@@ -48,6 +57,8 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRY_BASE_DELAY = 1.0
 DEFAULT_RETRY_ATTEMPTS = 5
 
+#: the proxy variables the transport honours (lower or upper case)
+_PROXY_VARIABLES = ("https_proxy", "http_proxy", "no_proxy")
 TOKEN_FILE_NAME = "meshstack_token.json"
 STATE_FILE_NAME = "meshpipe_run_state.json"
 
@@ -72,9 +83,9 @@ class Credentials:
 
 #: credential kind -> what a user set, for error messages (a 401 names which credential was rejected)
 CREDENTIAL_LABELS = {
-    "run_token": "the run token (MESHSTACK_RUN_TOKEN)",
-    "api_token": "the API token (MESHSTACK_API_TOKEN)",
-    "api_key": "the API key (MESHSTACK_CLIENT_ID/MESHSTACK_CLIENT_SECRET)",
+    "run_token": f"the run token ({MESHSTACK_RUN_TOKEN_ENV})",
+    "api_token": f"the API token ({MESHSTACK_API_TOKEN_ENV})",
+    "api_key": f"the API key ({MESHSTACK_CLIENT_ID_ENV}/{MESHSTACK_CLIENT_SECRET_ENV})",
     "token_file": "the token file ($RUNNER_TEMP/meshstack_token.json)",
 }
 
@@ -105,6 +116,8 @@ class Settings:
     state_dir: Path | None = None
     #: where per-run state files live when there is no ``state_dir`` (a laptop, another CI)
     user_state_dir: Path | None = None
+    #: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (either case) for the transport; a proxy URL can hold a password
+    proxy_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def state_path(self) -> Path | None:
@@ -169,7 +182,7 @@ class Settings:
         candidates: list[tuple[str, str | None, str]] = [
             ("--run-url", run_url, "url"),
             ("MESHSTACK_RUN_URL", env.get("MESHSTACK_RUN_URL"), "url"),
-            ("input buildingBlockRunUrl", event_inputs.get("buildingBlockRunUrl"), "url"),
+            (f"input {RUN_URL_INPUT}", event_inputs.get(RUN_URL_INPUT), "url"),
             ("--run-b64", run_b64, "b64"),
             ("MESHSTACK_RUN_B64", env.get("MESHSTACK_RUN_B64"), "b64"),
             ("input buildingBlockRun", event_inputs.get("buildingBlockRun"), "b64"),
@@ -197,17 +210,18 @@ class Settings:
             runner_temp=runner_temp,
             github_output=_path(env.get("GITHUB_OUTPUT")),
             github_step_summary=_path(env.get("GITHUB_STEP_SUMMARY")),
-            on_github_actions=env.get("GITHUB_ACTIONS") == "true",
+            on_github_actions=on_github_actions(env),
             external_run_id=gh_run_id,
             external_run_url=f"{github_server}/{repo}/actions/runs/{gh_run_id}" if gh_run_id and repo else None,
             timeout=_number(env, "MESHPIPE_TIMEOUT", DEFAULT_TIMEOUT),
             retry_base_delay=_number(env, "MESHPIPE_RETRY_BASE_DELAY", DEFAULT_RETRY_BASE_DELAY),
             retry_attempts=int(_number(env, "MESHPIPE_RETRY_ATTEMPTS", DEFAULT_RETRY_ATTEMPTS)),
-            endpoint=_endpoint(env.get("MESHSTACK_ENDPOINT")),
+            endpoint=_endpoint(env.get(MESHSTACK_ENDPOINT_ENV)),
             allow_foreign_run_url=allow_foreign_run_url or _flag(env, "MESHPIPE_ALLOW_FOREIGN_RUN_URL"),
             source_id=_source_id(source_id, env.get("MESHSTACK_SOURCE_ID")),
             state_dir=state_dir,
             user_state_dir=None if state_dir else _user_state_dir(env),
+            proxy_env={key: value for key, value in env.items() if key.lower() in _PROXY_VARIABLES},
         )
 
     def require_run_url(self) -> str:
@@ -215,7 +229,7 @@ class Settings:
         if not self.run_url:
             raise ConfigurationError(
                 "no meshStack run given: pass --run-url or --run-b64, set MESHSTACK_RUN_URL or MESHSTACK_RUN_B64, "
-                "or declare the workflow_dispatch input buildingBlockRunUrl"
+                f"or declare the workflow_dispatch input {RUN_URL_INPUT}"
             )
         return self.run_url
 
@@ -229,22 +243,28 @@ class Settings:
         return self.credentials
 
 
+def on_github_actions(environ: Mapping[str, str]) -> bool:
+    """Whether this process runs as a GitHub Actions step (``GITHUB_ACTIONS=true``): workflow commands are obeyed."""
+    return environ.get("GITHUB_ACTIONS") == "true"
+
+
 def _credentials(env: Mapping[str, str], runner_temp: Path | None, run_url: str | None) -> Credentials | None:
     # Tokens in the environment usually come from workflow_dispatch inputs, which GitHub does not mask.
-    run_token = _secret(env, "MESHSTACK_RUN_TOKEN")
+    run_token = _secret(env, MESHSTACK_RUN_TOKEN_ENV)
     if run_token:
         return Credentials("run_token", token=run_token, needs_mask=True)
-    api_token = _secret(env, "MESHSTACK_API_TOKEN")
+    api_token = _secret(env, MESHSTACK_API_TOKEN_ENV)
     if api_token:
         return Credentials("api_token", token=api_token, needs_mask=True)
-    client_id = _secret(env, "MESHSTACK_CLIENT_ID", header=False)
-    secret = _secret(env, "MESHSTACK_CLIENT_SECRET", header=False)
+    client_id = _secret(env, MESHSTACK_CLIENT_ID_ENV, header=False)
+    secret = _secret(env, MESHSTACK_CLIENT_SECRET_ENV, header=False)
     if client_id or secret:
         if not (client_id and secret):
-            raise ConfigurationError("MESHSTACK_CLIENT_ID and MESHSTACK_CLIENT_SECRET must be set together")
+            both = f"{MESHSTACK_CLIENT_ID_ENV} and {MESHSTACK_CLIENT_SECRET_ENV}"
+            raise ConfigurationError(f"{both} must be set together")
         # Never the run object's _links.meshstackBaseUrl: whoever dispatches the workflow writes that.
         # Without an endpoint the run URL's origin is trusted, and the same origin check covers every request.
-        base = _endpoint(env.get("MESHSTACK_ENDPOINT")) or _origin(run_url)
+        base = _endpoint(env.get(MESHSTACK_ENDPOINT_ENV)) or _origin(run_url)
         return Credentials("api_key", client_id=client_id, client_secret=secret, login_base=base)
     if runner_temp is not None:
         token = read_token_file(runner_temp / TOKEN_FILE_NAME)

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from meshpipe import __version__
+from meshpipe.contract import RUN_MEDIA_TYPE
 from meshpipe.report.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -54,7 +55,7 @@ __all__ = [
     "should_retry",
 ]
 
-MEDIA_TYPE = "application/vnd.meshcloud.api.meshbuildingblockrun.v1.hal+json"
+MEDIA_TYPE = RUN_MEDIA_TYPE
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: a single backoff never exceeds this many seconds
 MAX_BACKOFF = 30.0

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["PRE_RUN_SCRIPT", "RUN_FILE", "STORED_FIELDS"]
+from meshpipe.contract import RUN_FILE  # the file the pre-run script writes and the dispatcher reads
 
-#: The file the pre-run script writes and the dispatcher reads, relative to the working directory.
-RUN_FILE = ".meshpipe-run.json"
+__all__ = ["PRE_RUN_SCRIPT", "RUN_FILE", "STORED_FIELDS"]
 
 #: What is stored (key -> where it comes from in the run object). Never ``spec.runToken``, never the inputs.
 STORED_FIELDS: dict[str, str] = {

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from meshpipe.contract import DEFAULT_AUTH, INPUT_NAME_PATTERN, REPOSITORY_PATTERN, WORKFLOW_FILE_PATTERN
+from meshpipe.contract import RUN_URL_INPUT as RUN_URL_INPUT  # re-exported for the generator's modules
 from meshpipe.trigger.errors import SpecError
 
 if TYPE_CHECKING:
@@ -30,21 +32,18 @@ __all__ = [
     "parse_spec",
 ]
 
-INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+INPUT_NAME = re.compile(INPUT_NAME_PATTERN)
 MODULE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 TF_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-WORKFLOW_FILE = re.compile(r"^[^/]+\.ya?ml$")
-REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+WORKFLOW_FILE = re.compile(WORKFLOW_FILE_PATTERN)
+REPOSITORY = re.compile(REPOSITORY_PATTERN)
 
 INPUT_TYPES = ("string", "number", "bool", "list", "map")
 #: meshStack context an input can carry; decoded from ``meshstack_building_block_run_b64`` (or the id variables).
 CONTEXT_SOURCES = ("run_url", "run_id", "building_block_id", "behavior", "workspace", "project")
-EVENTS = ("workflow_dispatch", "repository_dispatch")
-AUTH_MODES = ("auto", "token", "app")
 REDISPATCH = ("every_run", "on_change")
 GITHUB_COM_API = "https://api.github.com"
-RUN_URL_INPUT = "buildingBlockRunUrl"
 #: GitHub's caps: workflow_dispatch inputs on github.com / on GHES (and github.com before 2025-12), client_payload keys.
 LIMIT_GITHUB_COM, LIMIT_GHES, LIMIT_CLIENT_PAYLOAD = 25, 10, 10
 #: Terraform variable names a spec input may not take (module arguments and the module's own variables).
@@ -95,11 +94,11 @@ class Input:
 class Auth:
     """How the dispatcher authenticates; it only names environment variables, never holds a secret."""
 
-    mode: str = "auto"
-    token_env: str = "GITHUB_TOKEN"
-    app_id_env: str = "GITHUB_APP_ID"
-    installation_id_env: str = "GITHUB_APP_INSTALLATION_ID"
-    private_key_env: str = "GITHUB_APP_PEM_FILE"
+    mode: str = DEFAULT_AUTH["mode"]
+    token_env: str = DEFAULT_AUTH["token_env"]
+    app_id_env: str = DEFAULT_AUTH["app_id_env"]
+    installation_id_env: str = DEFAULT_AUTH["installation_id_env"]
+    private_key_env: str = DEFAULT_AUTH["private_key_env"]
 
 
 @dataclass(frozen=True)
@@ -241,6 +240,6 @@ def load_yaml(text: str, source: str) -> Any:
 
 def parse_spec(data: Any, source: str) -> ModuleSpec:
     """Validate already-parsed spec data; ``source`` names it in errors (a path or a test's label)."""
-    from meshpipe.trigger.spec_parser import Parser
+    from meshpipe.trigger.spec_parser import SpecParser
 
-    return Parser(source).module(data)
+    return SpecParser(source).module(data)

@@ -1,4 +1,4 @@
-"""Value checks and the error plumbing shared by the spec parsers.
+"""Value checks and :class:`SpecReader`, the error plumbing the spec's section parsers share.
 
 A check returns ``None`` for an acceptable value, else what was expected (the error message's second half).
 """
@@ -20,8 +20,8 @@ __all__ = [
     "INPUT_CHECK",
     "MISSING",
     "WORKFLOW_CHECK",
-    "BaseParser",
     "Check",
+    "SpecReader",
     "as_text",
     "boolean",
     "finite_number",
@@ -113,11 +113,15 @@ def string_map(value: Any) -> str | None:
 
 API_URL_CHECK = pattern(re.compile(r"^https?://\S+$"), "an http(s) URL such as https://api.github.com")
 WORKFLOW_CHECK = pattern(WORKFLOW_FILE, "a workflow file name ending in .yml or .yaml, without '/'")
-INPUT_CHECK = pattern(INPUT_NAME, "a GitHub input name matching ^[A-Za-z_][A-Za-z0-9_-]*$")
+INPUT_CHECK = pattern(INPUT_NAME, f"a GitHub input name matching {INPUT_NAME.pattern}")
 
 
-class BaseParser:
-    """Error reporting and type checks; ``source`` names the spec in every error."""
+class SpecReader:
+    """Reads one spec document: type checks, and errors naming the file (``source``) and the key path.
+
+    :class:`~meshpipe.trigger.spec_parser.SpecParser` is one (the top level and the settings);
+    :func:`~meshpipe.trigger.spec_inputs.parse_inputs` is handed it for the ``inputs:`` list.
+    """
 
     def __init__(self, source: str) -> None:
         self.source = source

@@ -1,4 +1,8 @@
-"""The spec validator behind :func:`meshpipe.trigger.spec.parse_spec` (one method per spec section)."""
+"""The spec validator behind :func:`meshpipe.trigger.spec.parse_spec`: :class:`SpecParser`, one method per section.
+
+The ``inputs:`` list is parsed by :func:`meshpipe.trigger.spec_inputs.parse_inputs`; the value checks and the
+error plumbing (:class:`~meshpipe.trigger.spec_checks.SpecReader`) live in :mod:`meshpipe.trigger.spec_checks`.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from meshpipe.contract import AUTH_MODES, EVENTS, RUN_URL_INPUT
 from meshpipe.trigger.spec import (
-    AUTH_MODES,
     ENV_NAME,
-    EVENTS,
     MODULE_NAME,
     REDISPATCH,
     REPOSITORY,
-    RUN_URL_INPUT,
     Auth,
     ModuleSpec,
     Setting,
@@ -24,6 +26,7 @@ from meshpipe.trigger.spec_checks import (
     MISSING,
     WORKFLOW_CHECK,
     Check,
+    SpecReader,
     boolean,
     non_empty_string,
     one_of,
@@ -31,12 +34,12 @@ from meshpipe.trigger.spec_checks import (
     positive,
     string_map,
 )
-from meshpipe.trigger.spec_inputs import InputParser
+from meshpipe.trigger.spec_inputs import parse_inputs
 
-__all__ = ["Parser"]
+__all__ = ["SpecParser"]
 
 
-class Parser(InputParser):
+class SpecParser(SpecReader):
     """Validates one spec document; ``source`` names it in every error."""
 
     def setting(
@@ -143,7 +146,7 @@ class Parser(InputParser):
             apply=apply,
             destroy=destroy,
             auth=self.auth(top.get("auth", {})),
-            inputs=self.inputs(top.get("inputs", [])),
+            inputs=parse_inputs(self, top.get("inputs", [])),
             workflow_inputs=workflow_inputs,
             forward_run_url=self.setting(
                 top, "forward_run_url", "", variable="forward_run_url", check=boolean, default=True

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from meshpipe.contract import INPUT_NAME_PATTERN, REPOSITORY_PATTERN, WORKFLOW_FILE_PATTERN
 from meshpipe.trigger import hcl
 from meshpipe.trigger.spec import REDISPATCH, Input, ModuleSpec, Setting
 
 __all__ = ["MESHSTACK_VARIABLES", "Validation", "Variable", "module_variables"]
 
-INPUT_NAME_RE = "^[A-Za-z_][A-Za-z0-9_-]*$"
-WORKFLOW_FILE_RE = "^[^/]+\\.ya?ml$"
+INPUT_NAME_RE = INPUT_NAME_PATTERN
+WORKFLOW_FILE_RE = WORKFLOW_FILE_PATTERN
 TERRAFORM_TYPES = {"string": "string", "number": "number", "bool": "bool", "list": "list(string)", "map": "map(string)"}
 
 #: setting variable -> (type, standard description)
@@ -100,7 +101,7 @@ def _setting_validations(spec: ModuleSpec, setting: Setting) -> tuple[Validation
     if name == "github_api_url":
         return (Validation(f'can(regex("^https?://", {ref}))', "github_api_url must start with http:// or https://."),)
     if name == "github_repository":
-        condition = f'can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", {ref}))'
+        condition = f"can(regex({hcl.string(REPOSITORY_PATTERN)}, {ref}))"
         return (Validation(condition, "github_repository must look like owner/repo."),)
     if name in ("github_ref", "python"):
         return (Validation(f"length(trimspace({ref})) > 0", f"{name} must not be empty."),)

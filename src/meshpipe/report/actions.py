@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["Runner", "escape_data", "escape_property", "file_command"]
+__all__ = ["ActionsRunner", "escape_data", "escape_property", "file_command"]
 
 
 def escape_data(text: str) -> str:
@@ -38,8 +38,12 @@ def file_command(name: str, value: str) -> str:
     return f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
 
 
-class Runner:
-    """The workflow-command side of a step; prints plainly when not on GitHub Actions."""
+class ActionsRunner:
+    """The GitHub Actions runner as a step sees it: workflow commands on stdout, outputs and the step summary in the
+    files the runner names; prints plainly when not on GitHub Actions (a laptop).
+
+    Not to be confused with :mod:`meshpipe.fakes.github` (a fake GitHub API) or meshStack's building block runner.
+    """
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""Runner I/O follows actions/toolkit: file commands with random delimiters, escaping, masking."""
+"""ActionsRunner I/O follows actions/toolkit: file commands with random delimiters, escaping, masking."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 import re
 from pathlib import Path
 
-from meshpipe.report.github import Runner, escape_data, escape_property, file_command
+from meshpipe.report.actions import ActionsRunner, escape_data, escape_property, file_command
 
 
 def test_file_command_uses_a_fresh_random_delimiter() -> None:
@@ -24,7 +24,7 @@ def test_annotation_escaping() -> None:
 def test_outputs_and_summary_go_to_files_on_a_runner(tmp_path: Path) -> None:
     out, summary = tmp_path / "out", tmp_path / "summary"
     stdout = io.StringIO()
-    runner = Runner(on_actions=True, output_file=out, summary_file=summary, stdout=stdout, stderr=io.StringIO())
+    runner = ActionsRunner(on_actions=True, output_file=out, summary_file=summary, stdout=stdout, stderr=io.StringIO())
     runner.set_output("k", "v")
     runner.summary("# hi\n")
     runner.mask("s3cret")
@@ -35,7 +35,7 @@ def test_outputs_and_summary_go_to_files_on_a_runner(tmp_path: Path) -> None:
 
 def test_off_a_runner_it_just_prints_and_never_masks() -> None:
     stdout, stderr = io.StringIO(), io.StringIO()
-    runner = Runner(on_actions=False, stdout=stdout, stderr=stderr)
+    runner = ActionsRunner(on_actions=False, stdout=stdout, stderr=stderr)
     runner.set_output("k", "v")
     runner.mask("s3cret")
     runner.warning("careful")
@@ -46,5 +46,5 @@ def test_off_a_runner_it_just_prints_and_never_masks() -> None:
 
 def test_warning_annotation_escapes_message_and_title() -> None:
     stdout = io.StringIO()
-    Runner(on_actions=True, stdout=stdout, stderr=io.StringIO()).warning("50%\nnext", title="a:b")
+    ActionsRunner(on_actions=True, stdout=stdout, stderr=io.StringIO()).warning("50%\nnext", title="a:b")
     assert stdout.getvalue() == "::warning title=a%3Ab::50%25%0Anext\n"
