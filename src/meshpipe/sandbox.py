@@ -494,5 +494,4 @@ def demo(keep_running: bool, example: str, timeout: float, flavour: str) -> None
 
     ok = run_demo(example=example, keep_running=keep_running, timeout=timeout, flavour=flavour, echo=click.echo)
     if not ok:
-        # sys.exit, not ctx.exit: click's non-standalone mode turns ctx.exit into a return value that gets dropped.
-        sys.exit(1)
+        click.get_current_context().exit(1)  # meshpipe.cli.main turns the code ctx.exit returns into the exit status
