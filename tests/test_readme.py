@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from meshpipe._docs import BEGIN, END, command_paths, update_readme
+from meshpipe._docs import BEGIN, END, command_paths, main, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -26,6 +26,30 @@ def test_a_stale_command_reference_is_regenerated() -> None:
     start, end = README.index(BEGIN), README.index(END)
     stale = README[:start] + BEGIN + "\n(stale)\n" + README[end:]
     assert update_readme(stale) == README
+
+
+def test_the_generator_rewrites_the_readme_it_is_given_and_checks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to find README.md next to the package, so an installed meshpipe could not regenerate a checkout's."""
+    start, end = README.index(BEGIN), README.index(END)
+    readme = tmp_path / "docs.md"
+    readme.write_text(README[:start] + BEGIN + "\n(stale)\n" + README[end:], encoding="utf-8")
+    assert main(["--check", str(readme)]) == 1
+    assert f"{readme}: the command reference is out of date" in capsys.readouterr().err
+    assert main([str(readme)]) == 0
+    assert readme.read_text(encoding="utf-8") == README
+    assert main(["--check", str(readme)]) == 0
+
+
+def test_the_generator_defaults_to_the_readme_of_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start, end = README.index(BEGIN), README.index(END)
+    (tmp_path / "README.md").write_text(README[:start] + BEGIN + "\n(stale)\n" + README[end:], encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == 0
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == README
 
 
 def test_walk_finds_the_lazy_groups_and_their_subcommands() -> None:
