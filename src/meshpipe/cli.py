@@ -20,8 +20,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "definition": ("meshpipe.trigger.definition_cli", "definition", "Render a meshStack Building Block Definition."),
     "workflow": ("meshpipe.trigger.workflow_cli", "workflow", "Render and check a module's GitHub Actions workflow."),
     "run": ("meshpipe.report.cli", "run", "Report a building block run's steps and status to meshStack."),
-    "sandbox": ("meshpipe.sandbox", "sandbox", "Start fake GitHub and fake meshStack on 127.0.0.1."),
-    "demo": ("meshpipe.sandbox", "demo", "Run the whole loop end to end on the sandbox."),
+    "sandbox": ("meshpipe.sandbox_cli", "sandbox", "Start fake GitHub and fake meshStack on 127.0.0.1."),
+    "demo": ("meshpipe.sandbox_cli", "demo", "Run the whole loop end to end on the sandbox."),
     "fake": ("meshpipe.fakes.cli", "fake", "Run one fake server (GitHub or meshStack) as a process."),
 }
 

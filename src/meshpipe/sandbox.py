@@ -1,7 +1,8 @@
 """The sandbox: fake GitHub and fake meshStack started together and seeded with the team-bucket example.
 
 :class:`Sandbox` is the one place that starts and seeds the two fakes; ``meshpipe sandbox`` (a long-running
-process for developing a building block), ``meshpipe demo`` (:mod:`meshpipe.demo`) and the tests all use it.
+process for developing a building block), ``meshpipe demo`` (:mod:`meshpipe.demo`; both commands live in
+:mod:`meshpipe.sandbox_cli`) and the tests all use it.
 
 Seeding mirrors what a platform team sets up once: a GitHub token allowed to dispatch workflows, a meshStack API key
 for the workflows to report with, the repository holding the example's workflows, and those workflows, whose body is
@@ -10,19 +11,15 @@ the example's ``pipeline.py`` run with the environment a real workflow would get
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import signal
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
-
-import click
 
 from meshpipe.errors import MeshpipeError
 
@@ -34,13 +31,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_EXAMPLE",
     "REPOSITORY_ROOT",
+    "SANDBOX_REPOSITORY",
     "Sandbox",
     "StopSignal",
     "WorkflowFile",
-    "demo",
     "find_example",
     "load_workflow",
-    "sandbox",
 ]
 
 #: The source checkout this package runs from (``make demo`` installs it editable, so this is the clone).
@@ -354,144 +350,3 @@ class StopSignal:
         while not self._event.wait(0.5):
             pass
         return self._received[0]
-
-
-# -- commands ------------------------------------------------------------------------------------------------
-@click.group(invoke_without_command=True)
-@click.option("--github-port", type=int, default=0, show_default=True, help="Port of the fake GitHub (0: any free).")
-@click.option("--meshstack-port", type=int, default=0, show_default=True, help="Port of the fake meshStack.")
-@click.option(
-    "--flavour",
-    type=click.Choice(["github", "ghes"]),
-    default="github",
-    show_default=True,
-    help="github.com, or GitHub Enterprise Server (API under /api/v3).",
-)
-@click.option("--example", default=DEFAULT_EXAMPLE, show_default=True, help="Example name or directory to seed.")
-@click.option(
-    "--block",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Host your block instead: the directory holding its spec.yaml, .github/workflows/ and pipeline.py.",
-)
-@click.option("--spec", type=click.Path(dir_okay=False, path_type=Path), help="The block's spec [default: spec.yaml].")
-@click.option(
-    "--workflows",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory of the block's workflow files [default: .github/workflows in the block].",
-)
-@click.option(
-    "--body",
-    help="The workflows' body, a command run in the block's directory; {workflow} stands for apply or destroy "
-    "[default: python pipeline.py job {workflow}].",
-)
-@click.option(
-    "--module",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The block's Trigger Module [default: module/ in the block if it has main.tf, else rendered from the spec].",
-)
-@click.option(
-    "--definition",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The block's definition file [default: publish/definition.tf in the block, else rendered from the spec].",
-)
-@click.option("--repository", metavar="OWNER/NAME", help="The workflows' repository [default: the spec's].")
-@click.pass_context
-def sandbox(
-    ctx: click.Context,
-    github_port: int,
-    meshstack_port: int,
-    flavour: str,
-    example: str,
-    block: Path | None,
-    spec: Path | None,
-    workflows: Path | None,
-    body: str | None,
-    module: Path | None,
-    definition: Path | None,
-    repository: str | None,
-) -> None:
-    """Start fake GitHub and fake meshStack on 127.0.0.1 until Ctrl-C, hosting a building block.
-
-    Seeds a GitHub token, a meshStack API key, the block's repository and its workflows (their
-    workflow_dispatch inputs read from the YAML files), whose body is a command run in the block's directory. An
-    emulation of meshStack's Terraform runner executes every run of the block's definition with real terraform.
-    Without --block it hosts the team-bucket example. Prints the URLs, the credentials and the export lines for a
-    shell, and leaves a state file (mode 0600) so that `meshpipe sandbox order|detect|approve|delete|runs` in
-    another shell find it.
-
-    \b
-    Example:
-      meshpipe sandbox --block .                  # spec.yaml, .github/workflows/, pipeline.py here
-      meshpipe sandbox order --input db_name=orders
-      meshpipe sandbox --github-port 8080 --meshstack-port 8081
-    """
-    if ctx.invoked_subcommand is not None:
-        return
-    from meshpipe.sandbox_host import host
-
-    options = {"spec": spec, "workflows": workflows, "body": body, "module": module, "definition": definition}
-    with (
-        StopSignal() as stop,
-        _hosted(example, block, repository=repository, **options) as chosen,
-        Sandbox(block=chosen, github_port=github_port, meshstack_port=meshstack_port, flavour=flavour) as box,
-    ):
-        received = host(box, stop)
-    click.echo(f"sandbox stopped ({received})", err=True)
-
-
-@contextlib.contextmanager
-def _hosted(example: str, directory: Path | None, **options: Any) -> Iterator[Block]:
-    """The block to host (``--block DIR`` or the example), staged in a directory removed afterwards."""
-    import tempfile
-
-    from meshpipe.sandbox_block import stage_block
-
-    given = {key: value for key, value in options.items() if value is not None}
-    if directory is None and set(given) - {"repository"}:
-        raise click.UsageError(f"--{sorted(given)[0]} needs --block DIR (the directory of your block)")
-    with tempfile.TemporaryDirectory(prefix="meshpipe-block-") as stage:
-        source = directory if directory is not None else find_example(example)
-        if directory is None:
-            given.setdefault("repository", SANDBOX_REPOSITORY)
-        yield stage_block(source, Path(stage), **given)
-
-
-def _add_control_commands() -> None:
-    from meshpipe.sandbox_control import COMMANDS
-
-    for command in COMMANDS:
-        sandbox.add_command(command)
-
-
-_add_control_commands()
-
-
-@click.command()
-@click.option("--keep-running", is_flag=True, help="Leave the sandbox up after the demo until Ctrl-C.")
-@click.option("--example", default=DEFAULT_EXAMPLE, show_default=True, help="Example name or directory to run.")
-@click.option("--timeout", type=float, default=120, show_default=True, help="Bound for each terraform command.")
-@click.option(
-    "--flavour",
-    type=click.Choice(["github", "ghes"]),
-    default="github",
-    show_default=True,
-    help="Run against a fake github.com, or a fake GitHub Enterprise Server (no run details on dispatch).",
-)
-def demo(keep_running: bool, example: str, timeout: float, flavour: str) -> None:
-    """Run the whole loop end to end on the sandbox, with real terraform.
-
-    An emulation of meshStack's Terraform runner runs the example's published definition with real terraform:
-    a DETECT run plans (nothing fires) -> its plan is approved -> the APPLY run replays it, which dispatches the
-    apply workflow on the fake GitHub -> the workflow reports its steps with `meshpipe run` -> an async DESTROY run
-    applies, then destroys, which fires the destroy workflow. Prints each run's timeline (the runner's source
-    and the workflow's) and exits 1 if anything did not end as expected.
-
-    \b
-    Example:
-      make demo        # the same as: .venv/bin/meshpipe demo
-    """
-    from meshpipe.demo import run_demo
-
-    ok = run_demo(example=example, keep_running=keep_running, timeout=timeout, flavour=flavour, echo=click.echo)
-    if not ok:
-        click.get_current_context().exit(1)  # meshpipe.cli.main turns the code ctx.exit returns into the exit status
