@@ -43,7 +43,7 @@ def workflow_warnings(box: Sandbox) -> list[str]:
 
 def host(box: Sandbox, stop: StopSignal) -> str:
     """Run the runner emulation for ``box`` until ``stop`` receives a signal; return the signal's name."""
-    from meshpipe.demo import runner_line
+    from meshpipe.demo_output import runner_line
     from meshpipe.errors import MeshpipeError
     from meshpipe.sandbox_control import remove_state, write_state
     from meshpipe.sandbox_routes import add_sandbox_routes
