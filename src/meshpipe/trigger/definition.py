@@ -36,8 +36,8 @@ from meshpipe.errors import MeshpipeError
 from meshpipe.trigger import hcl
 from meshpipe.trigger.errors import RenderError
 from meshpipe.trigger.prerun import PRE_RUN_SCRIPT
-from meshpipe.trigger.spec import ModuleSpec
-from meshpipe.trigger.variables import MESHSTACK_VARIABLES
+from meshpipe.trigger.spec import Input, ModuleSpec
+from meshpipe.trigger.variables import MESHSTACK_VARIABLES, Variable
 
 __all__ = [
     "DEFAULT_TERRAFORM_VERSION",
@@ -229,6 +229,102 @@ def _secrets(spec: ModuleSpec) -> list[tuple[str, str]]:
     return rows
 
 
+@dataclass
+class _Mapped:
+    """The definition's inputs and file variables, collected module variable by module variable (see the module
+    docstring for the rules), and the module variables left without an input, each with the reason."""
+
+    inputs: list[DefinitionInput] = field(default_factory=list)
+    variables: list[DefinitionVariable] = field(default_factory=list)
+    unmapped: dict[str, str] = field(default_factory=dict)
+
+    def add_user_input(self, name: str, item: Input, io_type: str) -> None:
+        """A spec input: the consuming workspace fills it in (a choice of strings becomes a ``SINGLE_SELECT``)."""
+        selectable = None
+        if item.allowed is not None and item.type == "string":
+            io_type, selectable = "SINGLE_SELECT", tuple(str(option) for option in item.allowed)
+        label = item.display_name or _display(name)
+        self.inputs.append(
+            DefinitionInput(
+                name=name,
+                display_name=label,
+                type=io_type,
+                assignment_type="USER_INPUT",
+                description=item.description,
+                default_value=None if item.default is None else _encoded(item.default, io_type),
+                selectable_values=selectable,
+                validation_regex=item.regex,
+                validation_message=None if item.regex is None else f"{label} must match {item.regex}",
+            )
+        )
+
+    def add_setting(self, variable: Variable, io_type: str, *, is_async: bool) -> None:
+        """A module setting: ``STATIC`` with its value, a file variable when required, unmapped when its default is
+        ``null``."""
+        name = variable.name
+        value: Any = variable.default
+        if name == "wait_for_completion" and not is_async:
+            value = True  # sync: the module's wait decides whether the run succeeds
+        if variable.required:
+            self.variables.append(DefinitionVariable(name, variable.description))
+            argument = f"jsonencode(var.{name})" if io_type != "CODE" else f"jsonencode(jsonencode(var.{name}))"
+        elif value is None:
+            self.unmapped[name] = "optional; the module's default (null) applies"
+            return
+        else:
+            argument = _encoded(value, io_type)
+        self.inputs.append(
+            DefinitionInput(name, _display(name), io_type, "STATIC", variable.description, argument=argument)
+        )
+
+    def add_secret(self, env: str, purpose: str) -> None:
+        """A secret of the module's environment: a sensitive file variable behind a write-only environment input."""
+        secret = _secret_variable(env)
+        self.variables.append(DefinitionVariable(secret, f"{purpose}; passed to the module as ${env}", sensitive=True))
+        self.inputs.append(
+            DefinitionInput(
+                name=env,
+                display_name=env,
+                type="STRING",
+                assignment_type="STATIC",
+                description=f"{purpose} (environment variable of terraform, never a Terraform value)",
+                is_environment=True,
+                secret=f"var.{secret}",
+            )
+        )
+
+
+def _map_inputs(spec: ModuleSpec, *, is_async: bool) -> _Mapped:
+    """Every module variable and every secret of the module's environment, mapped in the module's order."""
+    by_variable = {item.variable: item for item in spec.inputs if item.kind == "variable" and item.variable}
+    mapped = _Mapped()
+    for variable in spec.variables:
+        io_type = IO_TYPES[variable.type]
+        item = by_variable.get(variable.name)
+        if variable.name in MESHSTACK_PROVIDED:
+            mapped.unmapped[variable.name] = "set by meshStack on every run"
+        elif item is not None:
+            mapped.add_user_input(variable.name, item, io_type)
+        else:
+            mapped.add_setting(variable, io_type, is_async=is_async)
+    for env, purpose in _secrets(spec):
+        mapped.add_secret(env, purpose)
+    return mapped
+
+
+def _choose_async(spec: ModuleSpec, spec_path: str, is_async: bool | None) -> bool:
+    """``is_async``, or sync when the module waits for the workflow by default; a sync definition needs a module that
+    can wait."""
+    waits = bool(spec.wait.value)
+    if is_async is None:
+        is_async = not waits
+    if not is_async and not waits and not spec.wait.exposed:
+        raise MeshpipeError(
+            f"{spec_path}: a sync definition needs a module that waits for the workflow; the spec fixes wait off"
+        )
+    return is_async
+
+
 def build_definition(
     spec: ModuleSpec,
     *,
@@ -246,76 +342,15 @@ def build_definition(
 ) -> Definition:
     """Map ``spec``'s module to a Building Block Definition (see the module docstring for the rules).
 
-    ``is_async=None`` picks sync when the module waits for the workflow by default, else async.
+    ``is_async=None`` picks sync when the module waits for the workflow by default, else async. ``outputs`` (from
+    ``--output``) replace the module's outputs of the same name.
     """
-    waits = bool(spec.wait.value)
-    if is_async is None:
-        is_async = not waits
-    if not is_async and not waits and not spec.wait.exposed:
-        raise MeshpipeError(
-            f"{spec_path}: a sync definition needs a module that waits for the workflow; the spec fixes wait off"
-        )
-    by_variable = {item.variable: item for item in spec.inputs if item.kind == "variable" and item.variable}
-    inputs: list[DefinitionInput] = []
-    variables: list[DefinitionVariable] = []
-    unmapped: dict[str, str] = {}
-    for variable in spec.variables:
-        name = variable.name
-        io_type = IO_TYPES[variable.type]
-        if name in MESHSTACK_PROVIDED:
-            unmapped[name] = "set by meshStack on every run"
-            continue
-        item = by_variable.get(name)
-        if item is not None:
-            selectable = None
-            if item.allowed is not None and item.type == "string":
-                io_type, selectable = "SINGLE_SELECT", tuple(str(option) for option in item.allowed)
-            label = item.display_name or _display(name)
-            inputs.append(
-                DefinitionInput(
-                    name=name,
-                    display_name=label,
-                    type=io_type,
-                    assignment_type="USER_INPUT",
-                    description=item.description,
-                    default_value=None if item.default is None else _encoded(item.default, io_type),
-                    selectable_values=selectable,
-                    validation_regex=item.regex,
-                    validation_message=None if item.regex is None else f"{label} must match {item.regex}",
-                )
-            )
-            continue
-        value: Any = variable.default
-        if name == "wait_for_completion" and not is_async:
-            value = True  # sync: the module's wait decides whether the run succeeds
-        if variable.required:
-            variables.append(DefinitionVariable(name, variable.description))
-            argument = f"jsonencode(var.{name})" if io_type != "CODE" else f"jsonencode(jsonencode(var.{name}))"
-        elif value is None:
-            unmapped[name] = "optional; the module's default (null) applies"
-            continue
-        else:
-            argument = _encoded(value, io_type)
-        inputs.append(DefinitionInput(name, _display(name), io_type, "STATIC", variable.description, argument=argument))
-    for env, purpose in _secrets(spec):
-        secret = _secret_variable(env)
-        variables.append(DefinitionVariable(secret, f"{purpose}; passed to the module as ${env}", sensitive=True))
-        inputs.append(
-            DefinitionInput(
-                name=env,
-                display_name=env,
-                type="STRING",
-                assignment_type="STATIC",
-                description=f"{purpose} (environment variable of terraform, never a Terraform value)",
-                is_environment=True,
-                secret=f"var.{secret}",
-            )
-        )
+    is_async = _choose_async(spec, spec_path, is_async)
+    mapped = _map_inputs(spec, is_async=is_async)
     names = module_output_names if module_output_names is not None else module_outputs(spec, spec_path)
-    declared = [DefinitionOutput(name, _display(name)) for name in names]
     taken = {output.name for output in outputs}
+    declared = [DefinitionOutput(name, _display(name)) for name in names if name not in taken]
     description = spec.description if len(spec.description) <= DESCRIPTION_LIMIT else spec.description[:252] + "..."
-    default_path = f"modules/{spec.name}"
     repository = spec.repository.value if isinstance(spec.repository.value, str) else "OWNER/REPOSITORY"
     return Definition(
         spec_path=spec_path,
@@ -325,14 +360,14 @@ def build_definition(
         description=description,
         workspace=workspace,
         repository_url=repository_url or f"https://github.com/{repository}.git",
-        path=path or default_path,
+        path=path or f"modules/{spec.name}",
         ref=ref,
         terraform_version=terraform_version,
         is_async=is_async,
-        inputs=tuple(inputs),
-        outputs=tuple([output for output in declared if output.name not in taken] + list(outputs)),
-        variables=tuple(variables),
-        unmapped=unmapped,
+        inputs=tuple(mapped.inputs),
+        outputs=(*declared, *outputs),
+        variables=tuple(mapped.variables),
+        unmapped=mapped.unmapped,
         command=command or f"meshpipe definition render {spec_path}",
     )
 
