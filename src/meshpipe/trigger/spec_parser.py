@@ -36,7 +36,25 @@ from meshpipe.trigger.spec_checks import (
 )
 from meshpipe.trigger.spec_inputs import parse_inputs
 
-__all__ = ["SpecParser"]
+__all__ = ["TOP_KEYS", "SpecParser"]
+
+#: The keys a spec may have at the top level.
+TOP_KEYS = (
+    "name",
+    "description",
+    "github",
+    "event",
+    "workflows",
+    "event_types",
+    "auth",
+    "inputs",
+    "workflow_inputs",
+    "forward_run_url",
+    "correlation_input",
+    "wait",
+    "redispatch",
+    "python",
+)
 
 
 class SpecParser(SpecReader):
@@ -79,28 +97,8 @@ class SpecParser(SpecReader):
         return Setting(full, value, variable, description=description)
 
     def module(self, data: Any) -> ModuleSpec:
-        """Validate a whole spec."""
-        top = self.mapping(
-            data,
-            "",
-            (
-                "name",
-                "description",
-                "github",
-                "event",
-                "workflows",
-                "event_types",
-                "auth",
-                "inputs",
-                "workflow_inputs",
-                "forward_run_url",
-                "correlation_input",
-                "wait",
-                "redispatch",
-                "python",
-            ),
-            ("name", "description", "github"),
-        )
+        """Validate a whole spec, section by section (this order decides which error a broken spec reports)."""
+        top = self.mapping(data, "", TOP_KEYS, ("name", "description", "github"))
         name = self.check(top["name"], "name", pattern(MODULE_NAME, "a lower-case name like github-workflow-trigger"))
         description = self.check(top["description"], "description", non_empty_string)
         github = self.mapping(top["github"], "github", ("flavour", "api_url", "repository", "ref"))
@@ -110,63 +108,31 @@ class SpecParser(SpecReader):
         event = self.check(top.get("event", "workflow_dispatch"), "event", one_of(EVENTS))
         apply, destroy = self.phases(top, event)
         wait = self.mapping(top.get("wait", {}), "wait", ("enabled", "timeout_seconds", "poll_interval_seconds"))
-        workflow_inputs = None
-        if top.get("workflow_inputs", True) is not False:
-            workflow_inputs = self.setting(
-                top, "workflow_inputs", "", variable="workflow_inputs", check=string_map, default={}
-            )
-            if not workflow_inputs.exposed:
-                self.fail(
-                    "workflow_inputs", "expected `false` or a mapping with `default` (static inputs go in `inputs`)"
-                )
-            for key in workflow_inputs.value or {}:
-                self.check(key, "workflow_inputs.default", INPUT_CHECK)
+        workflow_inputs = self.workflow_inputs(top)
+        api_url, repository, ref = self.github(github)
+        auth = self.auth(top.get("auth", {}))
+        inputs = parse_inputs(self, top.get("inputs", []))
+        forward_run_url, correlation_input = self.run_identity(top)
+        enabled, timeout_seconds, poll_interval_seconds = self.wait(wait)
         spec = ModuleSpec(
             name=name,
             description=description.strip(),
             source=self.source,
             flavour=flavour,
-            api_url=self.setting(
-                github,
-                "api_url",
-                "github",
-                variable="github_api_url",
-                check=API_URL_CHECK,
-                default="https://api.github.com",
-            ),
-            repository=self.setting(
-                github,
-                "repository",
-                "github",
-                variable="github_repository",
-                check=pattern(REPOSITORY, "a repository as owner/repo"),
-            ),
-            ref=self.setting(github, "ref", "github", variable="github_ref", check=non_empty_string, default="main"),
+            api_url=api_url,
+            repository=repository,
+            ref=ref,
             event=event,
             apply=apply,
             destroy=destroy,
-            auth=self.auth(top.get("auth", {})),
-            inputs=parse_inputs(self, top.get("inputs", [])),
+            auth=auth,
+            inputs=inputs,
             workflow_inputs=workflow_inputs,
-            forward_run_url=self.setting(
-                top, "forward_run_url", "", variable="forward_run_url", check=boolean, default=True
-            ),
-            correlation_input=self.setting(
-                top,
-                "correlation_input",
-                "",
-                variable="correlation_input",
-                check=INPUT_CHECK,
-                default=None,
-                nullable=True,
-            ),
-            wait=self.setting(wait, "enabled", "wait", variable="wait_for_completion", check=boolean, default=False),
-            wait_timeout_seconds=self.setting(
-                wait, "timeout_seconds", "wait", variable="wait_timeout_seconds", check=positive, default=1800
-            ),
-            poll_interval_seconds=self.setting(
-                wait, "poll_interval_seconds", "wait", variable="poll_interval_seconds", check=positive, default=10
-            ),
+            forward_run_url=forward_run_url,
+            correlation_input=correlation_input,
+            wait=enabled,
+            wait_timeout_seconds=timeout_seconds,
+            poll_interval_seconds=poll_interval_seconds,
             redispatch=self.setting(
                 top, "redispatch", "", variable="redispatch", check=one_of(REDISPATCH), default="every_run"
             ),
@@ -174,6 +140,60 @@ class SpecParser(SpecReader):
         )
         self.limits(spec)
         return spec
+
+    def github(self, github: Mapping[str, Any]) -> tuple[Setting, Setting, Setting]:
+        """The ``github:`` settings: API URL, repository and ref."""
+        api_url = self.setting(
+            github,
+            "api_url",
+            "github",
+            variable="github_api_url",
+            check=API_URL_CHECK,
+            default="https://api.github.com",
+        )
+        repository = self.setting(
+            github,
+            "repository",
+            "github",
+            variable="github_repository",
+            check=pattern(REPOSITORY, "a repository as owner/repo"),
+        )
+        ref = self.setting(github, "ref", "github", variable="github_ref", check=non_empty_string, default="main")
+        return api_url, repository, ref
+
+    def workflow_inputs(self, top: Mapping[str, Any]) -> Setting | None:
+        """``workflow_inputs``: ``false`` (none), or a mapping with a ``default`` the caller may override."""
+        if top.get("workflow_inputs", True) is False:
+            return None
+        workflow_inputs = self.setting(
+            top, "workflow_inputs", "", variable="workflow_inputs", check=string_map, default={}
+        )
+        if not workflow_inputs.exposed:
+            self.fail("workflow_inputs", "expected `false` or a mapping with `default` (static inputs go in `inputs`)")
+        for key in workflow_inputs.value or {}:
+            self.check(key, "workflow_inputs.default", INPUT_CHECK)
+        return workflow_inputs
+
+    def run_identity(self, top: Mapping[str, Any]) -> tuple[Setting, Setting]:
+        """What the workflow learns about the run: ``forward_run_url`` and the ``correlation_input``'s name."""
+        forward_run_url = self.setting(
+            top, "forward_run_url", "", variable="forward_run_url", check=boolean, default=True
+        )
+        correlation_input = self.setting(
+            top, "correlation_input", "", variable="correlation_input", check=INPUT_CHECK, default=None, nullable=True
+        )
+        return forward_run_url, correlation_input
+
+    def wait(self, wait: Mapping[str, Any]) -> tuple[Setting, Setting, Setting]:
+        """The ``wait:`` settings: whether the module waits for the workflow, for how long, how often it polls."""
+        enabled = self.setting(wait, "enabled", "wait", variable="wait_for_completion", check=boolean, default=False)
+        timeout_seconds = self.setting(
+            wait, "timeout_seconds", "wait", variable="wait_timeout_seconds", check=positive, default=1800
+        )
+        poll_interval_seconds = self.setting(
+            wait, "poll_interval_seconds", "wait", variable="poll_interval_seconds", check=positive, default=10
+        )
+        return enabled, timeout_seconds, poll_interval_seconds
 
     def phases(self, top: Mapping[str, Any], event: str) -> tuple[Setting, Setting]:
         """The apply and destroy workflow files (workflow_dispatch) or event types (repository_dispatch)."""
@@ -206,6 +226,20 @@ class SpecParser(SpecReader):
     def limits(self, spec: ModuleSpec) -> None:
         """GitHub's caps and name clashes that span sections."""
         names = {item.name.lower(): index for index, item in enumerate(spec.inputs)}
+        extra = self.module_inputs(spec, names)
+        # The default of workflow_inputs is sent too, unless a caller overrides it.
+        defaults = (spec.workflow_inputs.value or {}) if spec.workflow_inputs is not None else {}
+        taken_inputs = set(names)
+        if isinstance(spec.correlation_input.value, str):
+            taken_inputs.add(spec.correlation_input.value.lower())
+        for key in defaults:
+            if key.lower() in taken_inputs:
+                self.fail("workflow_inputs.default", f"{key!r} is already sent by the module (declared or correlation)")
+        self.input_count(spec, len(defaults), extra)
+        self.variable_clashes(spec)
+
+    def module_inputs(self, spec: ModuleSpec, names: Mapping[str, int]) -> list[str]:
+        """The inputs the dispatcher adds (run URL, correlation), which no declared input may be named like."""
         extra: list[str] = []
         if spec.forward_run_url.exposed or spec.forward_run_url.value:
             extra.append(RUN_URL_INPUT)
@@ -216,15 +250,10 @@ class SpecParser(SpecReader):
                 self.fail(f"inputs[{index}].name", "clashes with correlation_input, which the dispatcher fills")
         if RUN_URL_INPUT.lower() in names and RUN_URL_INPUT in extra:
             self.fail(f"inputs[{names[RUN_URL_INPUT.lower()]}].name", f"{RUN_URL_INPUT} is sent by forward_run_url")
-        # The default of workflow_inputs is sent too, unless a caller overrides it.
-        defaults = (spec.workflow_inputs.value or {}) if spec.workflow_inputs is not None else {}
-        taken_inputs = set(names)
-        if isinstance(spec.correlation_input.value, str):
-            taken_inputs.add(spec.correlation_input.value.lower())
-        for key in defaults:
-            if key.lower() in taken_inputs:
-                self.fail("workflow_inputs.default", f"{key!r} is already sent by the module (declared or correlation)")
-        preset = len(defaults)
+        return extra
+
+    def input_count(self, spec: ModuleSpec, preset: int, extra: list[str]) -> None:
+        """Declared + preset (``workflow_inputs``) + added inputs stay within GitHub's limit for the target."""
         total = len(spec.inputs) + preset + len(extra)
         if total > spec.input_limit:
             what = "client_payload keys" if spec.event == "repository_dispatch" else "workflow inputs"
@@ -236,6 +265,9 @@ class SpecParser(SpecReader):
                 else ("github.com" if spec.input_limit == 25 else "GitHub Enterprise Server")
             )
             self.fail("inputs", f"{total} {what} ({parts}) exceed GitHub's limit of {spec.input_limit} for {target}")
+
+    def variable_clashes(self, spec: ModuleSpec) -> None:
+        """No input's Terraform variable takes the name of a setting's variable or of another input's."""
         taken: dict[str, str] = {}
         for setting in (
             spec.api_url,
