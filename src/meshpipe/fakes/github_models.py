@@ -252,50 +252,54 @@ def full_repository_json(repo: Repository, api_url: str, html_url: str, *, write
     return data
 
 
+#: a repository's hypermedia links with URI templates: key -> suffix of the repository's API URL
+_TEMPLATED_LINKS = {
+    "archive_url": "/{archive_format}{/ref}",
+    "assignees_url": "/assignees{/user}",
+    "blobs_url": "/git/blobs{/sha}",
+    "branches_url": "/branches{/branch}",
+    "collaborators_url": "/collaborators{/collaborator}",
+    "comments_url": "/comments{/number}",
+    "commits_url": "/commits{/sha}",
+    "compare_url": "/compare/{base}...{head}",
+    "contents_url": "/contents/{+path}",
+    "git_commits_url": "/git/commits{/sha}",
+    "git_refs_url": "/git/refs{/sha}",
+    "git_tags_url": "/git/tags{/sha}",
+    "issue_comment_url": "/issues/comments{/number}",
+    "issue_events_url": "/issues/events{/number}",
+    "issues_url": "/issues{/number}",
+    "keys_url": "/keys{/key_id}",
+    "labels_url": "/labels{/name}",
+    "milestones_url": "/milestones{/number}",
+    "notifications_url": "/notifications{?since,all,participating}",
+    "pulls_url": "/pulls{/number}",
+    "releases_url": "/releases{/id}",
+    "statuses_url": "/statuses/{sha}",
+    "trees_url": "/git/trees{/sha}",
+}
+#: a repository's plain collection links: ``<name>_url`` -> ``<repository API URL>/<name>``
+_COLLECTION_LINKS = (
+    "contributors",
+    "deployments",
+    "downloads",
+    "events",
+    "forks",
+    "languages",
+    "merges",
+    "stargazers",
+    "subscribers",
+    "subscription",
+    "tags",
+    "teams",
+    "hooks",
+)
+
+
 def repository_json(repo: Repository, api_url: str, html_url: str, *, write: bool = True) -> dict[str, Any]:
     """A ``minimal-repository`` / ``repository`` object (every repository of the fake is private)."""
     url = f"{api_url}/repos/{repo.full_name}"
     html = f"{html_url}/{repo.full_name}"
-    templated = {
-        "archive_url": "/{archive_format}{/ref}",
-        "assignees_url": "/assignees{/user}",
-        "blobs_url": "/git/blobs{/sha}",
-        "branches_url": "/branches{/branch}",
-        "collaborators_url": "/collaborators{/collaborator}",
-        "comments_url": "/comments{/number}",
-        "commits_url": "/commits{/sha}",
-        "compare_url": "/compare/{base}...{head}",
-        "contents_url": "/contents/{+path}",
-        "git_commits_url": "/git/commits{/sha}",
-        "git_refs_url": "/git/refs{/sha}",
-        "git_tags_url": "/git/tags{/sha}",
-        "issue_comment_url": "/issues/comments{/number}",
-        "issue_events_url": "/issues/events{/number}",
-        "issues_url": "/issues{/number}",
-        "keys_url": "/keys{/key_id}",
-        "labels_url": "/labels{/name}",
-        "milestones_url": "/milestones{/number}",
-        "notifications_url": "/notifications{?since,all,participating}",
-        "pulls_url": "/pulls{/number}",
-        "releases_url": "/releases{/id}",
-        "statuses_url": "/statuses/{sha}",
-        "trees_url": "/git/trees{/sha}",
-    }
-    plain = [
-        "contributors",
-        "deployments",
-        "downloads",
-        "events",
-        "forks",
-        "languages",
-        "merges",
-        "stargazers",
-        "subscribers",
-        "subscription",
-        "tags",
-        "teams",
-        "hooks",
-    ]
     data: dict[str, Any] = {
         "id": repo.id,
         "node_id": _node_id("R", repo.id),
@@ -332,9 +336,15 @@ def repository_json(repo: Repository, api_url: str, html_url: str, *, write: boo
         "has_pages": False,
         "has_discussions": False,
     }
-    data.update({key: url + suffix for key, suffix in templated.items()})
-    data.update({f"{name}_url": f"{url}/{name}" for name in plain})
+    data.update(_links(url))
     return data
+
+
+def _links(url: str) -> dict[str, str]:
+    """The ``*_url`` links of the repository whose API URL is ``url``."""
+    links = {key: url + suffix for key, suffix in _TEMPLATED_LINKS.items()}
+    links.update({f"{name}_url": f"{url}/{name}" for name in _COLLECTION_LINKS})
+    return links
 
 
 def workflow_json(workflow: Workflow, api_url: str, html_url: str, default_branch: str) -> dict[str, Any]:
