@@ -12,8 +12,9 @@ from typing import Any
 from meshpipe.fakes.meshstack import FakeMeshStack
 from meshpipe.report import ConfigurationError, Run, Settings, TerminalStatusError
 from meshpipe.report.actions import ActionsRunner
+from meshpipe.report.credentials import StaticToken
 from meshpipe.report.state import RunState
-from meshpipe.report.transport import StaticToken, Transport
+from meshpipe.report.transport import Transport
 from tests.report.conftest import CLI, Job
 
 

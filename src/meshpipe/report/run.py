@@ -438,7 +438,8 @@ def _cell(text: str | None) -> str:
 def _build_transport(
     settings: Settings, runner: ActionsRunner, redactor: Redactor | None = None, **seams: Any
 ) -> Transport:
-    from meshpipe.report.transport import ApiKeyLogin, StaticToken, Transport
+    from meshpipe.report.credentials import ApiKeyLogin, StaticToken
+    from meshpipe.report.transport import Transport
 
     credentials = settings.require_credentials()
 

@@ -1,4 +1,5 @@
-"""HTTP to meshStack: media types, bearer auth with API-key login, retries with backoff, bounds on every request.
+"""HTTP to meshStack: media types, bearer auth (tokens from :mod:`meshpipe.report.credentials`), retries with
+backoff, bounds on every request.
 
 Retry rules (the same as meshcloud's Terraform provider, plus connection errors): 429 honouring ``Retry-After``,
 502/503/504 and connection failures or timeouts, with bounded exponential backoff and jitter; one progress line per
@@ -6,8 +7,9 @@ retry. Every request the reporter makes is safe to repeat: a PATCH sets absolute
 registration answers 409, which the caller treats as success. Any other 4xx fails at once with one readable line.
 
 Bounds: each request has a *total* deadline (connect, send, headers and body together; a server dripping one byte a
-second is cut off at it, not kept alive by per-read timeouts) and answers over :data:`MAX_RESPONSE_BYTES` are not
-read further. Credentials go only to the trusted origins (see :mod:`meshpipe.report.settings`).
+second is cut off at it, not kept alive by per-read timeouts: :mod:`meshpipe.report.deadline`) and answers over
+:data:`MAX_RESPONSE_BYTES` are not read further. Credentials go only to the trusted origins (see
+:mod:`meshpipe.report.settings`).
 
 One transport for the CLI and the library, over the standard library's ``http.client``: a one-shot
 ``meshpipe run step`` process does not pay for importing ``requests`` (about half its start-up), and the deadline
@@ -16,7 +18,6 @@ needs the socket, which ``requests`` hides. ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -24,13 +25,14 @@ import random as _random
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from meshpipe import __version__
 from meshpipe.contract import RUN_MEDIA_TYPE
+from meshpipe.report.credentials import TokenSource
+from meshpipe.report.deadline import Watchdog
 from meshpipe.report.errors import (
-    AuthenticationError,
     ConfigurationError,
     ConnectionFailed,
     ResponseTooLarge,
@@ -45,10 +47,6 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "MEDIA_TYPE",
     "RETRY_STATUSES",
-    "TOKEN_REFRESH_MARGIN",
-    "ApiKeyLogin",
-    "StaticToken",
-    "TokenSource",
     "Transport",
     "backoff_delays",
     "parse_retry_after",
@@ -61,8 +59,6 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_BACKOFF = 30.0
 #: a server asking for a longer pause than this gets this; a pipeline step must not stall for an hour
 MAX_RETRY_AFTER = 60.0
-#: re-login when less than this many seconds of token lifetime remain (meshcloud's own clients use 30 s)
-TOKEN_REFRESH_MARGIN = 30.0
 USER_AGENT = f"meshpipe/{__version__}"
 #: the largest answer read; a run object with many large inputs is well below it, an endless body is cut off
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -117,153 +113,6 @@ def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time
     if seconds != seconds:  # NaN
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-class TokenSource(Protocol):
-    """Where bearer tokens come from."""
-
-    def token(self) -> str:
-        """A token fit for the next request."""
-
-    def refresh(self) -> bool:
-        """Get a new token after a 401; False when this source cannot (a fixed token)."""
-
-
-class StaticToken:
-    """A ready bearer token (run token, API token, token file)."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def token(self) -> str:
-        """The token."""
-        return self._token
-
-    def refresh(self) -> bool:
-        """A fixed token cannot be renewed."""
-        return False
-
-    def __repr__(self) -> str:
-        return "StaticToken(***)"
-
-
-class ApiKeyLogin:
-    """Logs in with an API key (JSON ``POST {base}/api/login``) and re-logs in 30 s before expiry or after a 401.
-
-    ``on_token(token, expires_at)`` is called after each login, e.g. to mask the token and cache it for later steps.
-    """
-
-    def __init__(
-        self,
-        transport: Transport,
-        base_url: str,
-        client_id: str,
-        client_secret: str,
-        *,
-        clock: Callable[[], float] = time.time,
-        on_token: Callable[[str, float], None] | None = None,
-        cached: tuple[str, float] | None = None,
-    ) -> None:
-        self._transport = transport
-        self._url = base_url.rstrip("/") + "/api/login"
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._clock = clock
-        self._on_token = on_token
-        self._token: str | None = cached[0] if cached else None
-        self._expires_at = cached[1] if cached else 0.0
-        transport.add_secret(client_secret)
-
-    def token(self) -> str:
-        """A token with at least 30 s of life left, logging in when needed."""
-        if self._token is None or self._clock() >= self._expires_at - TOKEN_REFRESH_MARGIN:
-            self._login()
-        assert self._token is not None
-        return self._token
-
-    def refresh(self) -> bool:
-        """Log in again (after a 401)."""
-        self._login()
-        return True
-
-    def _login(self) -> None:
-        body = {"clientId": self._client_id, "clientSecret": self._client_secret}
-        try:
-            data = self._transport.send("POST", self._url, body, media_type="application/json", auth=False)
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                exc.method, exc.url, exc.status, exc.message or "API key login failed", hint=exc.hint
-            ) from None
-        token = data.get("access_token") if isinstance(data, dict) else None
-        if not isinstance(token, str) or not token:
-            raise AuthenticationError("POST", self._url, 200, "login answer has no access_token")
-        if not all("!" <= c <= "~" for c in token):
-            raise AuthenticationError("POST", self._url, 200, "the login answer's access_token is not header-safe")
-        expires_in = data.get("expires_in", 300)
-        self._token = token
-        self._expires_at = self._clock() + float(expires_in if isinstance(expires_in, (int, float)) else 300)
-        self._transport.add_secret(token)
-        if self._on_token:
-            self._on_token(token, self._expires_at)
-
-    def __repr__(self) -> str:
-        return f"ApiKeyLogin(url={self._url!r}, client_id={self._client_id!r})"
-
-
-class _Watchdog:
-    """A total deadline for one exchange: at it, the watched socket is shut down, which wakes a blocked read.
-
-    Per-read timeouts cannot bound a server that sends one byte at a time. Shutting down a *duplicate* of the
-    descriptor reaches the connection even after ``ssl`` took the socket object over for the handshake.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        import threading  # only once a request is sent
-
-        self.deadline = time.monotonic() + seconds
-        self.expired = threading.Event()
-        self._lock = threading.Lock()
-        self._fd: int | None = None
-        self._timer = threading.Timer(max(0.0, seconds), self._cut)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def remaining(self) -> float:
-        """Seconds left; a timeout error when none are."""
-        left = self.deadline - time.monotonic()
-        if left <= 0 or self.expired.is_set():
-            raise TimeoutError("deadline reached")
-        return left
-
-    def watch(self, sock: socket.socket) -> None:
-        """Cut this socket at the deadline."""
-        with self._lock:
-            self._fd = sock.fileno()
-        if self.expired.is_set():
-            self._cut()
-
-    def release(self) -> None:
-        """Stop watching the socket; call it before the socket is closed (its number may be reused after)."""
-        with self._lock:
-            self._fd = None
-
-    def stop(self) -> None:
-        """The exchange is over."""
-        self._timer.cancel()
-        self.release()
-
-    def _cut(self) -> None:
-        self.expired.set()
-        with self._lock:
-            fd = self._fd
-            if fd is None or fd < 0:
-                return
-            with contextlib.suppress(OSError):
-                dup = socket.socket(fileno=os.dup(fd))
-                try:
-                    dup.shutdown(socket.SHUT_RDWR)
-                finally:
-                    dup.close()
 
 
 class _Answer:
@@ -410,7 +259,7 @@ class Transport:
         if proxy and key[0] == "http":  # a plain-HTTP proxy takes the absolute URL and its credentials per request
             target = url
             headers = {**headers, **proxy[2]}
-        watchdog = _Watchdog(self.timeout)
+        watchdog = Watchdog(self.timeout)
         try:
             conn = self._connections.pop(key, None)
             if conn is not None and conn.sock is not None:
@@ -431,7 +280,7 @@ class Transport:
             watchdog.stop()
 
     def _connect(
-        self, key: tuple[str, str, int], proxy: tuple[str, int, dict[str, str]] | None, watchdog: _Watchdog
+        self, key: tuple[str, str, int], proxy: tuple[str, int, dict[str, str]] | None, watchdog: Watchdog
     ) -> http.client.HTTPConnection:
         scheme, host, port = key
         remaining = watchdog.remaining()
@@ -476,7 +325,7 @@ class Transport:
         target: str,
         headers: dict[str, str],
         data: bytes | None,
-        watchdog: _Watchdog,
+        watchdog: Watchdog,
     ) -> _Answer:
         keep = False
         try:
