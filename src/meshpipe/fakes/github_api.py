@@ -22,7 +22,8 @@ from meshpipe.fakes.github_models import (
     sha_for,
     workflow_json,
 )
-from meshpipe.fakes.github_runs import WorkflowRun, check_suite_id, render_run_name, run_json
+from meshpipe.fakes.github_run_json import check_suite_id, run_json
+from meshpipe.fakes.github_runs import WorkflowRun, render_run_name
 from meshpipe.fakes.github_validate import (
     parse_created,
     resolve_inputs,

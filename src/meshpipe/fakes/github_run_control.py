@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from meshpipe.fakes._http import HttpError, Request, Response
 from meshpipe.fakes.github_models import iso, owner_json, repository_json, workflow_json
-from meshpipe.fakes.github_runs import JOB_NAME, Attempt, job_json, run_json
+from meshpipe.fakes.github_run_json import job_json, run_json
+from meshpipe.fakes.github_runs import JOB_NAME, Attempt
 
 if TYPE_CHECKING:
     from meshpipe.fakes.github_api import Caller
