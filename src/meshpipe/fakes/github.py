@@ -46,6 +46,7 @@ from typing import Any
 
 from meshpipe.fakes._http import FakeServer, HttpError, Request, Response
 from meshpipe.fakes.github_api import RUN_CONCLUSIONS, ApiHandlers, Caller
+from meshpipe.fakes.github_app_api import AppHandlers
 from meshpipe.fakes.github_auth import JwtError, looks_like_jwt, verify_jwt
 from meshpipe.fakes.github_models import App, Dispatch, Repository, Token, Workflow
 from meshpipe.fakes.github_run_control import DOWNLOAD_PREFIX, RunControlHandlers
@@ -64,7 +65,7 @@ _USER_AGENT_MESSAGE = (
 )
 
 
-class FakeGitHub(RunControlHandlers, ApiHandlers, FakeServer):
+class FakeGitHub(AppHandlers, RunControlHandlers, ApiHandlers, FakeServer):
     """A fake GitHub API server; see the module docstring for the API and the control plane."""
 
     name = "fake-github"

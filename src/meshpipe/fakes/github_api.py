@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import secrets
-import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +14,6 @@ from meshpipe.fakes.github_models import (
     Token,
     Workflow,
     full_repository_json,
-    iso,
     owner_json,
     repository_json,
     sha_for,
@@ -31,7 +28,7 @@ from meshpipe.fakes.github_validate import (
     validate_workflow_dispatch,
 )
 
-__all__ = ["RUN_CONCLUSIONS", "RUN_STATUSES", "ApiHandlers", "Caller"]
+__all__ = ["RUN_CONCLUSIONS", "RUN_STATUSES", "ApiHandlers", "Caller", "int_query", "paging"]
 
 RUN_STATUSES = ("queued", "in_progress", "completed", "requested", "waiting", "pending")
 RUN_CONCLUSIONS = ("action_required", "cancelled", "failure", "neutral", "skipped", "stale", "success", "timed_out")
@@ -276,7 +273,7 @@ class ApiHandlers:
             runs = [r for r in runs if status in (r.status, r.conclusion)]
         check_suite = request.query_value("check_suite_id")
         if check_suite:
-            wanted = _int_query(request, "check_suite_id", 0)
+            wanted = int_query(request, "check_suite_id", 0)
             runs = [r for r in runs if check_suite_id(r) == wanted]
         if created:
             low, low_inclusive, high, high_inclusive = parse_created(created)
@@ -289,8 +286,7 @@ class ApiHandlers:
 
             runs = [r for r in runs if within(r)]
         runs.sort(key=lambda r: (r.created, r.id), reverse=True)
-        per_page = min(max(_int_query(request, "per_page", 30), 1), 100)
-        page = max(_int_query(request, "page", 1), 1)
+        per_page, page = paging(request)
         chunk = runs[(page - 1) * per_page : page * per_page]
         repository = repository_json(repo, self.api_url, self.html_url)
         return Response(
@@ -321,77 +317,6 @@ class ApiHandlers:
             raise HttpError(409, "Cannot cancel a workflow run that is completed.")
         return Response(status=202, body={})
 
-    def _get_installation(self, request: Request, caller: Caller) -> Response:
-        app = caller.app
-        assert app is not None
-        full_name = f"{request.params['owner']}/{request.params['repo']}"
-        repo = self.repositories.get(full_name.lower())
-        if repo is None or (app.repositories is not None and repo.full_name.lower() not in app.repositories):
-            raise HttpError(404, "Not Found")
-        return Response(body=self._installation_json(app, repo.owner))
-
-    def _installation_json(self, app: App, owner: str) -> dict[str, Any]:
-        return {
-            "id": app.installation_id,
-            # The description's list-installations schema (octokit 23.0.2) demands the account be a simple user AND
-            # an enterprise (allOf); the enterprise fields satisfy it and clients ignore them.
-            "account": {
-                **owner_json(owner, self.api_url, self.html_url),
-                "name": owner,
-                "slug": owner,
-                "created_at": iso(0),
-                "updated_at": iso(0),
-            },
-            "repository_selection": "all" if app.repositories is None else "selected",
-            "access_tokens_url": f"{self.api_url}/app/installations/{app.installation_id}/access_tokens",
-            "repositories_url": f"{self.api_url}/installation/repositories",
-            "html_url": f"{self.html_url}/organizations/{owner}/settings/installations/{app.installation_id}",
-            "app_id": app.app_id,
-            "client_id": f"Iv1.fake{app.app_id}",
-            "target_id": 1,
-            "target_type": "Organization",
-            "permissions": {"actions": "write", "contents": "write", "metadata": "read"},
-            "events": [],
-            "created_at": iso(0),
-            "updated_at": iso(0),
-            "single_file_name": None,
-            "app_slug": app.slug,
-            "suspended_by": None,
-            "suspended_at": None,
-        }
-
-    def _create_access_token(self, request: Request, caller: Caller) -> Response:
-        from meshpipe.fakes.github_control import token_request
-
-        app = caller.app
-        assert app is not None
-        if int(request.params["installation"]) != app.installation_id:
-            raise HttpError(404, "Not Found")
-        repositories, permissions = token_request(request.json() if request.body else {}, app, self.repositories)
-        token = "ghs_" + secrets.token_urlsafe(27)[:36]
-        expires = time.time() + 3600
-        self.tokens[token] = Token(
-            token,
-            repositories,
-            "write" if permissions.get("actions", "write") == "write" else "read",
-            kind="installation",
-            installation_id=app.installation_id,
-            expires=expires,
-        )
-        body: dict[str, Any] = {
-            "token": token,
-            "expires_at": iso(expires),
-            "permissions": permissions,
-            "repository_selection": "all" if repositories is None else "selected",
-        }
-        if repositories is not None:
-            body["repositories"] = [
-                repository_json(self.repositories[name], self.api_url, self.html_url)
-                for name in repositories
-                if name in self.repositories
-            ]
-        return Response(status=201, body=body)
-
 
 def _text(value: Any) -> str:
     if isinstance(value, bool):
@@ -399,7 +324,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _int_query(request: Request, name: str, default: int) -> int:
+def int_query(request: Request, name: str, default: int) -> int:
+    """The integer query parameter ``name`` (``default`` when absent or empty); GitHub's 422 when not a number."""
     value = request.query_value(name)
     if value is None or value == "":
         return default
@@ -407,3 +333,8 @@ def _int_query(request: Request, name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise HttpError(422, f"Invalid request.\n\nFor '{name}', {value!r} is not an integer.") from None
+
+
+def paging(request: Request) -> tuple[int, int]:
+    """``per_page`` (1-100, default 30) and ``page`` (from 1) of a list request, as GitHub clamps them."""
+    return min(max(int_query(request, "per_page", 30), 1), 100), max(int_query(request, "page", 1), 1)

@@ -1,6 +1,6 @@
 """Endpoints of the fake GitHub that real clients call around a run (mixed into
 :class:`meshpipe.fakes.github.FakeGitHub`): list workflows, re-run (attempt 2 of the same run), re-run failed jobs,
-force-cancel, attempts, single jobs, logs, and the installations of an App.
+force-cancel, attempts, single jobs and logs (the App's endpoints: :mod:`meshpipe.fakes.github_app_api`).
 
 Logs follow GitHub: ``GET .../runs/{id}/logs`` (and ``.../attempts/{n}/logs``) answer 302 to a short-lived download
 URL serving a zip archive of the attempt's log (the workflow body's output); ``GET .../jobs/{id}/logs`` answers 302
@@ -17,7 +17,8 @@ import zipfile
 from typing import TYPE_CHECKING, Any
 
 from meshpipe.fakes._http import HttpError, Request, Response
-from meshpipe.fakes.github_models import iso, owner_json, repository_json, workflow_json
+from meshpipe.fakes.github_api import paging
+from meshpipe.fakes.github_models import repository_json, workflow_json
 from meshpipe.fakes.github_run_json import job_json, run_json
 from meshpipe.fakes.github_runs import JOB_NAME, Attempt
 
@@ -49,7 +50,7 @@ def job_id(run: WorkflowRun, attempt: int) -> int:
 
 
 class RunControlHandlers:
-    """Re-runs, force-cancel, attempts, jobs, logs, workflow lists and App installations."""
+    """Re-runs, force-cancel, attempts, jobs, logs and workflow lists."""
 
     if TYPE_CHECKING:
         repositories: dict[str, Repository]
@@ -69,15 +70,13 @@ class RunControlHandlers:
 
         def _find_run(self, repo: Repository, request: Request) -> WorkflowRun: ...
 
-        def _installation_json(self, app: App, owner: str) -> dict[str, Any]: ...
-
     _downloads: dict[str, tuple[float, bytes, str]]
 
     # -- workflows ------------------------------------------------------------------------------------------------
     def _list_workflows(self, request: Request, caller: Caller) -> Response:
         repo = self._repository(request, caller)
         workflows: list[Workflow] = sorted(repo.workflows.values(), key=lambda w: w.id)
-        per_page, page = _paging(request)
+        per_page, page = paging(request)
         chunk = workflows[(page - 1) * per_page : page * per_page]
         body = [workflow_json(w, self.api_url, self.html_url, repo.default_branch) for w in chunk]
         return Response(body={"total_count": len(workflows), "workflows": body})
@@ -196,64 +195,3 @@ class RunControlHandlers:
         if entry is None or entry[0] <= time.time():
             raise HttpError(404, "The download link is unknown or expired")  # GitHub's storage answer: unverified
         return Response(body=entry[1], content_type=entry[2])
-
-    # -- the App itself ---------------------------------------------------------------------------------------------
-    def _get_app(self, _request: Request, caller: Caller) -> Response:
-        app = caller.app
-        assert app is not None
-        return Response(body=self._app_json(app))
-
-    def _list_installations(self, request: Request, caller: Caller) -> Response:
-        app = caller.app
-        assert app is not None
-        per_page, page = _paging(request)
-        installations = [self._installation_json(app, self._account(app))]
-        return Response(body=installations[(page - 1) * per_page : page * per_page])
-
-    def _get_app_installation(self, request: Request, caller: Caller) -> Response:
-        app = caller.app
-        assert app is not None
-        if int(request.params["installation"]) != app.installation_id:
-            raise HttpError(404, "Not Found")
-        return Response(body=self._installation_json(app, self._account(app)))
-
-    def _account(self, app: App) -> str:
-        """The account the installation belongs to: the owner of its first repository (``acme`` if none)."""
-        names = app.repositories if app.repositories is not None else sorted(self.repositories)
-        for name in names:
-            if name in self.repositories:
-                return self.repositories[name].owner
-        return "acme"
-
-    def _app_json(self, app: App) -> dict[str, Any]:
-        """An ``integration`` object."""
-        owner = self._account(app)
-        return {
-            "id": app.app_id,
-            "slug": app.slug,
-            "node_id": f"A_kwDO{app.app_id:08d}",
-            "client_id": f"Iv1.fake{app.app_id}",
-            "owner": owner_json(owner, self.api_url, self.html_url),
-            "name": app.slug,
-            "description": "A GitHub App of the meshpipe fake",
-            "external_url": f"{self.html_url}/apps/{app.slug}",
-            "html_url": f"{self.html_url}/apps/{app.slug}",
-            "created_at": iso(0),
-            "updated_at": iso(0),
-            "permissions": {"actions": "write", "contents": "write", "metadata": "read"},
-            "events": [],
-            "installations_count": 1,
-        }
-
-
-def _paging(request: Request) -> tuple[int, int]:
-    def number(name: str, default: int) -> int:
-        value = request.query_value(name)
-        if value in (None, ""):
-            return default
-        try:
-            return int(value)
-        except ValueError:
-            raise HttpError(422, f"Invalid request.\n\nFor '{name}', {value!r} is not an integer.") from None
-
-    return min(max(number("per_page", 30), 1), 100), max(number("page", 1), 1)
