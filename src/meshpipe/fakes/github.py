@@ -31,10 +31,10 @@ Every API answer carries ``x-ratelimit-*`` headers. Checks run in GitHub's order
 (400), credentials (401), primary rate limit (403), repository visibility (404), body schema (400/422), permission
 (403), workflow (404), trigger / ref / inputs (422).
 
-Modules: ``github_api`` (endpoint handlers), ``github_run_control`` (re-runs, attempts, jobs, logs, App
-endpoints), ``github_validate`` (body and input rules), ``github_runs`` (run
-simulation, the workflow body as a command), ``github_auth`` (App JWT), ``github_models`` (state and JSON shapes),
-``github_control`` (control plane).
+Modules: ``github_api`` (endpoint handlers), ``github_run_control`` (re-runs, attempts, jobs, logs),
+``github_app_api`` (App endpoints), ``github_validate`` (body and input rules), ``github_runs`` (run simulation, the
+workflow body as a command), ``github_run_json`` (run and job JSON), ``github_auth`` (App JWT), ``github_models``
+(state and JSON shapes), ``github_control`` (control plane).
 """
 
 from __future__ import annotations
