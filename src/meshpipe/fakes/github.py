@@ -31,41 +31,34 @@ Every API answer carries ``x-ratelimit-*`` headers. Checks run in GitHub's order
 (400), credentials (401), primary rate limit (403), repository visibility (404), body schema (400/422), permission
 (403), workflow (404), trigger / ref / inputs (422).
 
-Modules: ``github_api`` (endpoint handlers), ``github_run_control`` (re-runs, attempts, jobs, logs),
-``github_app_api`` (App endpoints), ``github_validate`` (body and input rules), ``github_runs`` (run simulation, the
-workflow body as a command), ``github_run_json`` (run and job JSON), ``github_auth`` (App JWT), ``github_models``
-(state and JSON shapes), ``github_control`` (control plane).
+Modules: ``github_preamble`` (User-Agent, API version, credentials, rate limit), ``github_api`` (endpoint
+handlers), ``github_run_control`` (re-runs, attempts, jobs, logs), ``github_app_api`` (App endpoints),
+``github_validate`` (body and input rules), ``github_runs`` (run simulation, the workflow body as a command),
+``github_run_json`` (run and job JSON), ``github_auth`` (App JWT), ``github_models`` (state and JSON shapes),
+``github_control`` (control plane).
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-import time
 from typing import Any
 
-from meshpipe.fakes._http import FakeServer, HttpError, Request, Response
-from meshpipe.fakes.github_api import RUN_CONCLUSIONS, ApiHandlers, Caller
+from meshpipe.fakes._http import FakeServer, Request, Response
+from meshpipe.fakes.github_api import RUN_CONCLUSIONS, ApiHandlers
 from meshpipe.fakes.github_app_api import AppHandlers
-from meshpipe.fakes.github_auth import JwtError, looks_like_jwt, verify_jwt
 from meshpipe.fakes.github_models import App, Dispatch, Repository, Token, Workflow
+from meshpipe.fakes.github_preamble import API_VERSIONS, RequestPreamble
 from meshpipe.fakes.github_run_control import DOWNLOAD_PREFIX, RunControlHandlers
 from meshpipe.fakes.github_runs import WorkflowRun
 
 __all__ = ["API_VERSIONS", "Dispatch", "FakeGitHub", "Workflow", "WorkflowRun"]
 
-#: Supported ``X-GitHub-Api-Version`` values per flavour (GHES 3.19 predates 2026-03-10).
-API_VERSIONS = {"github": ("2022-11-28", "2026-03-10"), "ghes": ("2022-11-28",)}
 DEFAULT_RATE_LIMIT = 5000
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
-_USER_AGENT_MESSAGE = (
-    "Request forbidden by administrative rules. Please make sure your request has a User-Agent header "
-    "(https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required). "
-    "Check https://developer.github.com for other possible causes."
-)
 
 
-class FakeGitHub(AppHandlers, RunControlHandlers, ApiHandlers, FakeServer):
+class FakeGitHub(RequestPreamble, AppHandlers, RunControlHandlers, ApiHandlers, FakeServer):
     """A fake GitHub API server; see the module docstring for the API and the control plane."""
 
     name = "fake-github"
@@ -337,98 +330,6 @@ class FakeGitHub(AppHandlers, RunControlHandlers, ApiHandlers, FakeServer):
 
         register_control_routes(self)
 
-    # -- request preamble: User-Agent, API version, credentials, rate limit ------------------------------------------
-    def _api(self, handler: Any, *, jwt: bool = False) -> Any:
-        def wrapped(request: Request) -> Response:
-            if not request.header("user-agent"):
-                raise HttpError(403, _USER_AGENT_MESSAGE)
-            version = request.header("x-github-api-version") or "2022-11-28"
-            if version not in API_VERSIONS[self.flavour]:
-                raise HttpError(400, _version_message(version, API_VERSIONS[self.flavour]))
-            request.params["api_version"] = version
-            caller = self._authenticate(request, jwt=jwt)
-            self._count(request, caller)
-            result: Response = handler(request, caller)
-            return result
-
-        return wrapped
-
-    def _credential(self, request: Request) -> str | None:
-        value = (request.header("authorization") or "").strip()
-        scheme, _, credential = value.partition(" ")
-        if scheme.lower() not in ("bearer", "token") or not credential.strip():
-            return None
-        return credential.strip()
-
-    def _authenticate(self, request: Request, *, jwt: bool) -> Caller:
-        credential = self._credential(request)
-        if credential is None:
-            raise HttpError(
-                401, "Requires authentication" if not request.header("authorization") else "Bad credentials"
-            )
-        if looks_like_jwt(credential):
-            try:
-                app_id = verify_jwt(credential, {key: app.public_key_pem for key, app in self.apps.items()})
-            except JwtError as exc:
-                raise HttpError(401, str(exc)) from None
-            if not jwt:
-                raise HttpError(403, "Resource not accessible by integration")
-            return Caller(app=self.apps[app_id])
-        token = self.tokens.get(credential)
-        if token is None or (token.expires is not None and token.expires <= time.time()):
-            raise HttpError(401, "Bad credentials")
-        if jwt:
-            raise HttpError(401, "A JSON web token could not be decoded")
-        return Caller(token=token)
-
-    def _rate_key(self, credential: str | None) -> str:
-        return f"cred:{credential}" if credential else "anonymous"
-
-    def _rate_headers(self, key: str, used: int, start: float, limit: int) -> dict[str, str]:
-        return {
-            "x-ratelimit-limit": str(limit),
-            "x-ratelimit-remaining": str(max(limit - used, 0)),
-            "x-ratelimit-reset": str(int(start + self.rate_window)),
-            "x-ratelimit-used": str(used),
-            "x-ratelimit-resource": "core",
-        }
-
-    def _peek_rate_headers(self, request: Request) -> dict[str, str]:
-        with self.lock:
-            key = self._rate_key(self._credential(request))
-            start, used = self._usage.get(key, (time.time(), 0))
-            return self._rate_headers(key, used, start, self.rate_limit)
-
-    def _count(self, request: Request, caller: Caller) -> None:
-        key = self._rate_key(self._credential(request))
-        now = time.time()
-        start, used = self._usage.get(key, (now, 0))
-        if now >= start + self.rate_window:
-            start, used = now, 0
-        if used >= self.rate_limit:
-            headers = self._rate_headers(key, used, start, self.rate_limit)
-            self._local.rate_headers = headers
-            if caller.app is not None:
-                who = f"app ID {caller.app.app_id}"
-            elif caller.token is not None and caller.token.kind == "installation":
-                who = f"installation ID {caller.token.installation_id}"
-            else:
-                who = "user ID 1"
-            raise HttpError(403, f"API rate limit exceeded for {who}.", headers=headers)
-        used += 1
-        self._usage[key] = (start, used)
-        self._local.rate_headers = self._rate_headers(key, used, start, self.rate_limit)
-
 
 def _lower(repositories: list[str] | None) -> list[str] | None:
     return None if repositories is None else [name.lower() for name in repositories]
-
-
-def _version_message(version: str, supported: tuple[str, ...]) -> str:
-    """GitHub's answer to an unsupported ``X-GitHub-Api-Version`` (wording as observed from api.github.com)."""
-    newest_first = sorted(supported, reverse=True)
-    listed = ", ".join(f'"{v}"' + (" (most recent)" if i == 0 else "") for i, v in enumerate(newest_first))
-    return (
-        f'The version you specified in the "X-GitHub-Api-Version" request header, "{version}", is not a supported '
-        f"version. The following versions are currently supported: {listed}."
-    )
