@@ -32,7 +32,8 @@ demo: $(CORE_STAMP)
 ## test: lint, type-check and run the whole test suite (real terraform against the fakes)
 test: lint pytest
 
-pytest: $(STAMP)
+# The status page's screenshot tests need Debian's chromium: `browser` installs it when missing (a no-op otherwise).
+pytest: $(STAMP) browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
