@@ -54,6 +54,11 @@ Environment switches for tests and operators: ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPH
 signing path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` and ``MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS`` as above. When not
 waiting, the dispatcher sends only the POST (no run lookup for the log).
 
+Files. This entry point (the configuration, the run file, the run flow) imports its siblings from its own directory
+(every module ships them together): ``dispatch_base.py`` (errors, secrets, output, the clock), ``dispatch_net.py``
+(HTTP, proxies, TLS, the per-request deadline), ``dispatch_github.py`` (the retry policy, hints and the client),
+``dispatch_auth.py`` (credentials, GitHub App JWTs) and ``dispatch_once.py`` (correlation ids, the intent marker).
+
 Exit 0 on success; on failure one line on stderr ``meshpipe-dispatch: error: ...`` and exit 1.
 """
 
@@ -64,12 +69,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import ssl
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
     from typing import Any
 
 __version__ = "0.1.0"
@@ -87,26 +90,9 @@ DEFAULT_AUTH = {
     "private_key_env": "GITHUB_APP_PEM_FILE",
 }
 # ]]]contract
-API_VERSION = "2022-11-28"
-HTTP_TIMEOUT_SECONDS = 30.0
-MAX_ATTEMPTS = 5
-BACKOFF_BASE_SECONDS = 1.0
-BACKOFF_CAP_SECONDS = 30.0
-MAX_SINGLE_WAIT_SECONDS = 120.0
-MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS = 300.0
-SECONDARY_RATE_LIMIT_WAIT_SECONDS = 60.0
-FIND_DEADLINE_SECONDS = 300.0
 # How long a maybe-sent dispatch is looked for before it is sent again: runs show in the list within seconds, the
 # research allows minutes (shared/reference/github-dispatch-and-terraform.md: "poll with a short deadline, 2-3 min").
 DEFAULT_SETTLE_SECONDS = 120.0
-LIST_POLL_CAP_SECONDS = 15.0
-MAX_BODY_BYTES = 8 << 20
-PARENT_CHECK_SECONDS = 1.0
-PROGRESS_EVERY_SECONDS = 30.0
-LIST_LOOKBACK_SECONDS = 120
-MIN_SECRET_LENGTH = 4
-ERROR_PREFIX = "meshpipe-dispatch: error: "
-
 
 CONFIG_KEYS = (
     "version",
@@ -142,133 +128,141 @@ CONTEXT_FIELDS = {
     "workspace": "workspace",
     "project": "project",
 }
-MAX_RUN_FILE_BYTES = 64 * 1024
-WARNING_PREFIX = "meshpipe-dispatch: warning: "
-#: where a custom CA bundle may be named, first found wins (meshStack's runner passes CUSTOM_CA_CERTS_PATH)
-CA_BUNDLE_VARIABLES = ("CUSTOM_CA_CERTS_PATH", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
-_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+# The siblings ship next to this file in every module. Under ``python3 -I -S`` (how the modules run it) the script's
+# directory is not on sys.path, so it is added here (last: nothing may shadow the standard library); no bytecode is
+# written, because the module directory is meshStack's working directory and drift checks compare it.
+_WRITE_BYTECODE = sys.dont_write_bytecode
+sys.dont_write_bytecode = True
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.append(_HERE)
+from dispatch_auth import (  # noqa: E402
+    check_token,
+    choose_auth,
+    jwt_claims,
+    load_private_key,
+    make_jwt,
+    resolve_token,
+    rsa_numbers,
+    sign_rs256,
+    sign_rs256_stdlib,
+)
+from dispatch_base import (  # noqa: E402
+    _NAME_CHARS,
+    ERROR_PREFIX,
+    MAX_RUN_FILE_BYTES,
+    SECRETS,
+    ApiError,
+    Clock,
+    ConfigError,
+    DispatchError,
+    Secrets,
+    TransportError,
+    _reason,
+    _write,
+    add_secret,
+    backoff_delay,
+    format_error,
+    log,
+    redact,
+    warn,
+)
+from dispatch_github import (  # noqa: E402
+    MAX_ATTEMPTS,
+    MAX_SINGLE_WAIT_SECONDS,
+    MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS,
+    Client,
+    app_token_hint,
+    hint_for,
+    is_rate_limited,
+    match_run,
+    post_outcome,
+    rate_limit_delay,
+    repeat_outcome,
+    run_hint,
+    should_retry_get,
+)
+from dispatch_net import (  # noqa: E402
+    HTTP_TIMEOUT_SECONDS,
+    Http,
+    Response,
+    ssl_context,
+)
+from dispatch_once import (  # noqa: E402
+    FIND_DEADLINE_SECONDS,
+    Marker,
+    correlation_id,
+    locate_run,
+    resume,
+)
+
+sys.dont_write_bytecode = _WRITE_BYTECODE
+
+#: the dispatcher's surface, its siblings' names included: one module to read and to test
+__all__ = [
+    "DEFAULT_SETTLE_SECONDS",
+    "FIND_DEADLINE_SECONDS",
+    "HTTP_TIMEOUT_SECONDS",
+    "MAX_ATTEMPTS",
+    "MAX_RUN_FILE_BYTES",
+    "MAX_SINGLE_WAIT_SECONDS",
+    "MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS",
+    "SECRETS",
+    "ApiError",
+    "Client",
+    "Clock",
+    "Config",
+    "ConfigError",
+    "DispatchError",
+    "Http",
+    "Marker",
+    "Response",
+    "RunContext",
+    "Secrets",
+    "TransportError",
+    "add_secret",
+    "app_token_hint",
+    "backoff_delay",
+    "build_inputs",
+    "check_token",
+    "choose_auth",
+    "config_from_chunks",
+    "correlation_id",
+    "dispatch_and_wait",
+    "format_error",
+    "hint_for",
+    "is_rate_limited",
+    "jwt_claims",
+    "load_private_key",
+    "locate_run",
+    "log",
+    "main",
+    "make_jwt",
+    "match_run",
+    "post_outcome",
+    "rate_limit_delay",
+    "read_run_file",
+    "redact",
+    "repeat_outcome",
+    "resolve_token",
+    "resume",
+    "rsa_numbers",
+    "run",
+    "run_hint",
+    "settle_seconds",
+    "should_retry_get",
+    "sign_rs256",
+    "sign_rs256_stdlib",
+    "ssl_context",
+    "warn",
+]
 
 
 def _printable(text: str) -> bool:
     """Printable ASCII without spaces."""
     return bool(text) and all("\x21" <= char <= "\x7e" for char in text)
-
-
-class DispatchError(Exception):
-    """A failure reported as one line on stderr (exit 1).
-
-    ``definite`` says that the dispatch's outcome is certain (GitHub refused it, or its run failed), so a later
-    apply is a new dispatch rather than another attempt at this one.
-    """
-
-    definite = False
-
-
-class ConfigError(DispatchError):
-    """The ``MESHPIPE_DISPATCH`` configuration or the environment is invalid."""
-
-
-class ApiError(DispatchError):
-    """GitHub answered with an error status."""
-
-    def __init__(self, method: str, url: str, status: int, message: str, hint: str = "") -> None:
-        self.method, self.url, self.status, self.message, self.hint = method, url, status, message, hint
-        suffix = f" (hint: {hint})" if hint else ""
-        super().__init__(f"{method} {url} -> {status}: {message}{suffix}")
-
-
-class TransportError(DispatchError):
-    """No HTTP answer. ``maybe_sent`` is False only when the connection could not be made, so nothing was sent.
-
-    ``permanent`` failures (a rejected certificate) are not worth another attempt.
-    """
-
-    def __init__(self, method: str, url: str, reason: str, maybe_sent: bool, permanent: bool = False) -> None:
-        self.method, self.url, self.reason, self.maybe_sent = method, url, reason, maybe_sent
-        self.permanent = permanent
-        super().__init__(f"{method} {url} -> no response: {reason}")
-
-
-# --------------------------------------------------------------------------------------------- secrets and output
-
-
-class Secrets:
-    """The values no line may show, in every form they take in a server's answer or a message.
-
-    One registry per process, on purpose: every line the dispatcher writes passes :func:`redact`, whereas a registry
-    handed to each writer would be one forgotten argument away from a leak. :func:`main` starts with an empty one;
-    tests may build their own.
-    """
-
-    def __init__(self) -> None:
-        self.forms: set[str] = set()
-
-    def add(self, value: str | None) -> None:
-        """Remember a secret: stripped, whitespace collapsed to one line, JSON-escaped (a 422 body echoes an input
-        with ``"`` or ``\\`` escaped) and URL-encoded. Values shorter than ``MIN_SECRET_LENGTH`` are ignored."""
-        if not value or len(value) < MIN_SECRET_LENGTH:
-            return
-        forms = {value, value.strip(), " ".join(value.split())}
-        for form in list(forms):
-            forms.update((json.dumps(form)[1:-1], json.dumps(form, ensure_ascii=False)[1:-1]))
-            forms.update((_percent(form, ""), _percent(form, " ").replace(" ", "+")))
-        self.forms.update(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
-
-    def redact(self, text: str) -> str:
-        """``text`` with every known form replaced by ``***`` (longest first, so overlapping secrets vanish whole)."""
-        for secret in sorted(self.forms, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
-
-
-#: the process's secrets (see :class:`Secrets`)
-SECRETS = Secrets()
-
-
-def add_secret(value: str | None) -> None:
-    """Remember a secret in the process's registry so that :func:`redact` masks it (see :meth:`Secrets.add`)."""
-    SECRETS.add(value)
-
-
-def _percent(text: str, keep: str) -> str:
-    """``text`` percent-encoded as ``urllib.parse.quote(text, safe="")`` does, leaving the characters in ``keep``."""
-    return "".join(
-        chr(byte) if chr(byte) in _NAME_CHARS or chr(byte) in keep or byte == 0x7E else f"%{byte:02X}"
-        for byte in text.encode("utf-8")
-    )
-
-
-def redact(text: str) -> str:
-    """Replace every secret of the process's registry in ``text`` with ``***``."""
-    return SECRETS.redact(text)
-
-
-def _write(stream: Any, text: str) -> None:
-    line = redact(text).replace("\r", " ").replace("\n", " ") + "\n"
-    try:
-        try:
-            stream.write(line)
-        except UnicodeEncodeError:
-            stream.write(line.encode("ascii", "backslashreplace").decode("ascii"))
-        stream.flush()
-    except OSError:  # terraform, reading the other end, is gone
-        pass
-
-
-def log(config: Config, message: str) -> None:
-    """A progress line on stdout, prefixed with the module name."""
-    _write(sys.stdout, f"[{config.module}] {message}")
-
-
-def warn(message: str) -> None:
-    """A warning line on stderr: something was off, the dispatcher carries on."""
-    _write(sys.stderr, WARNING_PREFIX + message)
-
-
-def format_error(error: BaseException) -> str:
-    """The one stderr line for a failure, secrets masked."""
-    return redact(ERROR_PREFIX + " ".join(str(error).split()))
 
 
 # --------------------------------------------------------------------------------------------- configuration
@@ -519,819 +513,6 @@ def build_inputs(
     return inputs
 
 
-# --------------------------------------------------------------------------------------------- HTTP
-
-
-class Response:
-    """An HTTP answer: status, lower-cased headers, raw body."""
-
-    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        self.status = status
-        self.headers = {k.lower(): v for k, v in headers.items()}
-        self.body = body
-
-    def json(self) -> Any:
-        """The body as JSON, or None when empty or not JSON."""
-        try:
-            return json.loads(self.body.decode("utf-8")) if self.body else None
-        except ValueError:
-            return None
-
-    @property
-    def message(self) -> str:
-        """GitHub's error message (``message`` plus any ``errors``), else the start of the body."""
-        data = self.json()
-        if isinstance(data, dict) and data.get("message"):
-            text = str(data["message"])
-            errors = data.get("errors")
-            if errors:
-                text += " " + json.dumps(errors, ensure_ascii=False)
-            return _clip(text)
-        return _clip(self.body.decode("utf-8", "replace").strip()) or "(empty body)"
-
-
-def _clip(text: str, limit: int = 500) -> str:
-    """One line of at most ``limit`` characters, secrets masked first: a cut must not leave a secret's start."""
-    text = redact(" ".join(text.split()))
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-class Http:
-    """One request at a time with GitHub's headers over ``http.client``; retries live in the callers.
-
-    ``urllib.request`` is not used: it imports ``tempfile``, ``shutil``, ``hashlib`` and three compressors on every
-    run. Proxies follow urllib's rules: ``https_proxy``/``http_proxy`` (lower case first), ``no_proxy`` host suffixes
-    (with an optional port) or ``*``; HTTPS goes through a CONNECT tunnel, HTTP in absolute form.
-    """
-
-    def __init__(
-        self,
-        user_agent: str,
-        token: str | None = None,
-        environ: Mapping[str, str] | None = None,
-        deadline: float = HTTP_TIMEOUT_SECONDS,
-        clock: Clock | None = None,
-    ) -> None:
-        self.user_agent = user_agent
-        self.clock = clock or Clock()
-        self.token = token
-        self.deadline = deadline
-        self.environ = dict(environ or {})
-        self.context = ssl_context(self.environ)
-
-    def _connection(self, url: str) -> tuple[Any, str, dict[str, str]]:
-        """A connection for ``url`` (direct or through the proxy), the request target and proxy headers."""
-        import http.client
-
-        scheme, _, rest = url.partition("://")
-        netloc, slash, path = rest.partition("/")
-        target = slash + path or "/"
-        direct = http.client.HTTPConnection(netloc)  # only parses host and port
-        proxy = _proxy(scheme, direct.host, direct.port, self.environ)
-        extra: dict[str, str] = {}
-        if proxy is not None:
-            credentials = proxy[1]
-            if credentials:
-                import binascii
-
-                basic = binascii.b2a_base64(credentials.encode("utf-8"), newline=False).decode("ascii")
-                add_secret(basic)
-                extra["Proxy-Authorization"] = f"Basic {basic}"
-        if scheme == "https":
-            import ssl
-
-            context = self.context or ssl.create_default_context()
-            if proxy is None:
-                return http.client.HTTPSConnection(netloc, timeout=self.deadline, context=context), target, {}
-            connection = http.client.HTTPSConnection(proxy[0], timeout=self.deadline, context=context)
-            connection.set_tunnel(direct.host, direct.port, headers=extra)
-            return connection, target, {}
-        if proxy is None:
-            return http.client.HTTPConnection(netloc, timeout=self.deadline), target, {}
-        return http.client.HTTPConnection(proxy[0], timeout=self.deadline), url, extra
-
-    def request(self, method: str, url: str, body: Any = None, token: str | None = None) -> Response:
-        """Send once; raise :class:`TransportError` when no HTTP answer arrives.
-
-        Whether a failed request may have started something: not when the connection (TCP, the proxy's tunnel, TLS)
-        could not be made — nothing was sent; yes for everything after (a timeout, a reset, a lost answer).
-        """
-        import http.client
-
-        headers = {
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": API_VERSION,
-            "User-Agent": self.user_agent,
-        }
-        bearer = token or self.token
-        if bearer:
-            headers["Authorization"] = f"Bearer {bearer}"
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("ascii")
-            headers["Content-Type"] = "application/json"
-        self.clock.check_parent()
-        connection, target, extra = self._connection(url)
-        connected = False
-        try:
-            with _Deadline(self.deadline):
-                connection.connect()
-                connected = True
-                connection.request(method, target, body=data, headers={**headers, **extra})
-                answer = connection.getresponse()
-                payload = answer.read(MAX_BODY_BYTES + 1)
-                status, received = answer.status, dict(answer.getheaders())
-        except _Expired:
-            reason = f"no complete answer within {self.deadline:g} s"
-            raise TransportError(method, url, reason, maybe_sent=connected) from None
-        except (OSError, http.client.HTTPException) as exc:
-            text = _reason(exc)
-            rejected = "CERTIFICATE_VERIFY_FAILED" in text or type(exc).__name__ == "SSLCertVerificationError"
-            if rejected:
-                text += f" (hint: give the CA bundle's path in {' or '.join(CA_BUNDLE_VARIABLES)})"
-            raise TransportError(method, url, text, maybe_sent=connected, permanent=rejected) from None
-        except ValueError:
-            # http.client rejects control characters in headers; its message would quote the header (the token).
-            raise DispatchError(
-                f"{method} {url}: invalid request (a header or the URL has control characters)"
-            ) from None
-        finally:
-            connection.close()
-        if len(payload) > MAX_BODY_BYTES:
-            raise TransportError(method, url, f"answer {status} with a body over {MAX_BODY_BYTES >> 20} MiB", True)
-        return Response(status, received, payload)
-
-
-def _proxy(scheme: str, host: str, port: int, environ: Mapping[str, str]) -> tuple[str, str] | None:
-    """``(host:port, credentials)`` of the proxy for a request, or None to connect directly (urllib's rules)."""
-
-    def variable(name: str) -> str:
-        return (environ.get(name) or environ.get(name.upper()) or "").strip()
-
-    proxy = variable(f"{scheme}_proxy")
-    if not proxy:
-        return None
-    exempt = variable("no_proxy")
-    if exempt == "*":
-        return None
-    for entry in exempt.lower().split(","):
-        name, _, only_port = entry.strip().lstrip(".").partition(":")
-        matches = host.lower() == name or host.lower().endswith("." + name)
-        if name and matches and (not only_port or only_port == str(port)):
-            return None
-    netloc = proxy.partition("://")[2] if "://" in proxy else proxy
-    netloc = netloc.split("/", 1)[0]
-    credentials, _, netloc = netloc.rpartition("@")
-    if credentials:
-        add_secret(credentials)
-    return netloc, _unquote(credentials)
-
-
-def _unquote(text: str) -> str:
-    """Percent-decoding (proxy credentials may be percent-encoded in the proxy URL)."""
-    out, rest = bytearray(), text
-    while "%" in rest:
-        head, _, rest = rest.partition("%")
-        out += head.encode("utf-8")
-        try:
-            out.append(int(rest[:2], 16))
-            rest = rest[2:]
-        except ValueError:
-            out += b"%"
-    return (out + rest.encode("utf-8")).decode("utf-8", "replace")
-
-
-class _Expired(Exception):
-    """Raised by the alarm when a request outlives its total deadline (not an OSError, which means a socket error)."""
-
-
-class _Deadline:
-    """A total deadline for one request: per-read timeouts alone let a server dripping a byte a second live forever.
-
-    Uses ``SIGALRM`` where it exists and this is the main thread; elsewhere only the per-read timeout applies.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.armed = False
-        self.previous: Any = None
-
-    def __enter__(self) -> None:
-        import signal
-
-        try:
-            self.previous = signal.signal(signal.SIGALRM, _expire)
-        except (AttributeError, ValueError):  # no SIGALRM (Windows), or not the main thread
-            return
-        self.armed = True
-        signal.setitimer(signal.ITIMER_REAL, self.seconds)
-
-    def __exit__(self, *exc: object) -> None:
-        import signal
-
-        if self.armed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            # None: the previous handler was not installed from Python; the default is the closest equivalent.
-            signal.signal(signal.SIGALRM, signal.SIG_DFL if self.previous is None else self.previous)
-
-
-def _expire(signum: int, frame: object) -> None:
-    raise _Expired()
-
-
-def ssl_context(environ: Mapping[str, str]) -> ssl.SSLContext | None:
-    """A TLS context that also trusts the CA bundle (file or directory) named by the first variable set, if any."""
-    for name in CA_BUNDLE_VARIABLES:
-        path = environ.get(name)
-        if not path:
-            continue
-        import ssl
-
-        context = ssl.create_default_context()
-        try:
-            if os.path.isdir(path):
-                context.load_verify_locations(capath=path)
-            else:
-                context.load_verify_locations(cafile=path)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"{name}: cannot load the CA bundle {path}: {_reason(exc)}") from None
-        return context
-    return None
-
-
-def _reason(exc: object) -> str:
-    if isinstance(exc, BaseException):
-        return f"{type(exc).__name__}: {exc}".rstrip(": ")
-    return str(exc)
-
-
-# --------------------------------------------------------------------------------------------- retry policy
-
-
-def is_rate_limited(status: int, headers: Mapping[str, str], message: str) -> bool:
-    """GitHub's primary and secondary rate limits: 429, or 403 with rate-limit headers or message."""
-    if status == 429:
-        return True
-    if status != 403:
-        return False
-    return headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers or "rate limit" in message.lower()
-
-
-def rate_limit_delay(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to wait after a rate limit: ``Retry-After``, else until ``x-ratelimit-reset``, else a minute.
-
-    None when the header GitHub sent is not a finite, non-negative number (``nan``, ``inf``, ``-1``, ``soon``):
-    the caller then backs off as after a server error.
-    """
-    if "retry-after" in headers:
-        seconds = _finite(headers["retry-after"])
-        return None if seconds is None else min(seconds, MAX_SINGLE_WAIT_SECONDS)
-    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
-        reset = _finite(headers["x-ratelimit-reset"])
-        return None if reset is None else min(max(reset - now, 0.0) + 1.0, MAX_SINGLE_WAIT_SECONDS)
-    return SECONDARY_RATE_LIMIT_WAIT_SECONDS
-
-
-def _finite(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if 0.0 <= value < float("inf") else None  # NaN fails every comparison
-
-
-def backoff_delay(attempt: int, jitter: float) -> float:
-    """Exponential backoff for ``attempt`` (1-based) with ``jitter`` in [0, 1): half fixed, half random."""
-    base = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (1 << max(attempt - 1, 0)))
-    return base * (0.5 + jitter / 2)
-
-
-def should_retry_get(status: int | None) -> bool:
-    """GETs are safe to repeat: connection errors (``None``), 429 and 5xx."""
-    return status is None or status == 429 or status >= 500
-
-
-def repeat_outcome(status: int | None, maybe_sent: bool, rate_limited: bool) -> str:
-    """What to do after a request that is safe to repeat (a GET, creating an installation token): ``done``,
-    ``retry`` (connection errors, rate limits, 429, 5xx) or ``fail``."""
-    if status is not None and 200 <= status < 300:
-        return "done"
-    return "retry" if rate_limited or should_retry_get(status) else "fail"
-
-
-def post_outcome(status: int | None, maybe_sent: bool, rate_limited: bool) -> str:
-    """What to do after a dispatch POST: ``done``, ``fail``, ``retry`` (provably not started) or ``check``.
-
-    ``check`` means the POST may have started a run (5xx, timeout, dropped connection): look for a run with the
-    correlation id before posting again, so the workflow never starts twice.
-    """
-    if status is None:
-        return "check" if maybe_sent else "retry"
-    if status in (200, 201, 204):
-        return "done"
-    if rate_limited:
-        return "retry"
-    if status >= 500:
-        return "check"
-    return "fail"
-
-
-#: hints for creating a GitHub App installation token
-APP_TOKEN_HINTS = {
-    401: "the GitHub App JWT was rejected: check the App id, the private key and the runner's clock (JWT clock skew)",
-    403: "the GitHub App is not allowed to create installation tokens here",
-    404: "GitHub App installation not found: check the installation id and that the App is installed",
-}
-
-
-def app_token_hint(status: int) -> str:
-    """A short hint for an error status when creating an installation token."""
-    return APP_TOKEN_HINTS.get(status, "")
-
-
-def run_hint(status: int, config: Config, auth_kind: str) -> str:
-    """A short hint for an error status when reading one run: a 404 there means the token cannot read Actions."""
-    if status == 404:
-        return f"the run is not visible; the token needs `actions: read` on {config.repository}"
-    return hint_for(status, config, auth_kind)
-
-
-def hint_for(status: int, config: Config, auth_kind: str, *, rate_limited: bool = False) -> str:
-    """A short hint for an error status of a dispatch or a run search (GitHub's usual causes)."""
-    if rate_limited:
-        return "GitHub rate limit exceeded; wait for the reset or reduce concurrent runs"
-    if status == 401:
-        if auth_kind == "app":
-            return "the installation token was rejected: check the GitHub App credentials and the runner's clock"
-        return f"the token in {config.auth['token_env']} is invalid or expired"
-    if status == 403:
-        permission = "contents: write" if config.event == "repository_dispatch" else "actions: write"
-        return f"the token lacks the `{permission}` permission on {config.repository} (or a rate limit applies)"
-    if status == 404:
-        if config.event == "repository_dispatch":
-            return (
-                f"repository {config.repository} not found, or the token cannot see it (private repositories "
-                "answer 404)"
-            )
-        return (
-            f"repository {config.repository} or workflow file {config.workflow} not found, or the token cannot see "
-            "the repository (private repositories answer 404); the workflow file must exist on the default branch"
-        )
-    if status == 422:
-        return (
-            "GitHub rejected the dispatch: check for unexpected or missing inputs, that ref "
-            f"{config.ref!r} exists, and that the workflow has a workflow_dispatch trigger on the default branch"
-        )
-    if status == 400:
-        return "GitHub rejected the request body or the API version header"
-    if status in (301, 302, 307, 308):
-        return f"the repository {config.repository} moved or was renamed; use its new owner/name"
-    if status >= 500:
-        return "GitHub had a server error; try again later"
-    return ""
-
-
-# --------------------------------------------------------------------------------------------- the client
-
-
-class Client:
-    """Dispatch, find and wait for one run, with bounded retries."""
-
-    def __init__(self, config: Config, http: Http, auth_kind: str, clock: Clock | None = None) -> None:
-        self.config = config
-        self.http = http
-        self.clock = clock or Clock()
-        self.auth_kind = auth_kind
-        self.rate_limit_waited = 0.0
-        owner, repo = config.repository.split("/", 1)
-        self.repo_url = f"{config.api_url}/repos/{_q(owner)}/{_q(repo)}"
-
-    def log(self, message: str) -> None:
-        """A progress line on stdout."""
-        log(self.config, message)
-
-    def _wait_rate_limit(self, method: str, url: str, response: Response, attempt: int) -> None:
-        delay = rate_limit_delay(response.headers, self.clock.wall())
-        if delay is None:
-            delay = self.clock.backoff(attempt)
-        if attempt >= MAX_ATTEMPTS or self.rate_limit_waited + delay > MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS:
-            hint = hint_for(response.status, self.config, self.auth_kind, rate_limited=True)
-            raise ApiError(method, url, response.status, response.message, hint)
-        self.log(f"rate limited ({response.status}); retrying in {delay:g} s")
-        self.rate_limit_waited += delay
-        self.clock.pause(delay)
-
-    def call(
-        self,
-        method: str,
-        url: str,
-        body: Any = None,
-        *,
-        token: str | None = None,
-        hint: Callable[[int], str] | None = None,
-        outcome: Callable[[int | None, bool, bool], str] = repeat_outcome,
-        check: Callable[[DispatchError, str], dict[str, Any] | None] | None = None,
-    ) -> Any:
-        """The one retry loop: send until ``outcome`` says ``done`` (return the response) or ``fail``, at most
-        ``MAX_ATTEMPTS`` times, waiting out rate limits and backing off after ``retry``.
-
-        ``check`` is for a request that must not be repeated blindly (the dispatch): after a ``check`` outcome (the
-        request may have started something) it looks for the result and returns it, or None to send again. A
-        failure then carries ``hint(status)`` (by default the hints for reading a run); a ``fail`` of a checked
-        request is ``definite``: GitHub refused it, nothing started.
-        """
-        hints = hint or (lambda status: run_hint(status, self.config, self.auth_kind))
-        attempt = 0
-        failure: DispatchError
-        while True:
-            attempt += 1
-            try:
-                response = self.http.request(method, url, body, token=token)
-            except TransportError as exc:
-                if exc.permanent:
-                    raise
-                action, failure, status_text = outcome(None, exc.maybe_sent, False), exc, exc.reason
-            else:
-                message = response.message if response.status >= 300 else ""
-                limited = is_rate_limited(response.status, response.headers, message)
-                action = outcome(response.status, True, limited)
-                if action == "done":
-                    return response
-                if action == "retry" and limited:
-                    self._wait_rate_limit(method, url, response, attempt)
-                    continue
-                failure = ApiError(method, url, response.status, message, hints(response.status))
-                failure.definite = action == "fail" and check is not None
-                status_text = str(response.status)
-            if action == "fail":
-                raise failure
-            if action == "check" and check is not None:
-                found = check(failure, status_text)
-                if found is not None:
-                    return found
-            if attempt >= MAX_ATTEMPTS:
-                raise failure
-            if action == "retry":
-                self.clock.pause(self.clock.backoff(attempt))
-            if check is not None:
-                self.log(f"sending the dispatch again (attempt {attempt + 1} of {MAX_ATTEMPTS})")
-
-    def get(self, url: str, hint: Callable[[int], str] | None = None) -> Any:
-        """GET JSON with the retries of :meth:`call`."""
-        return self.call("GET", url, hint=hint).json()
-
-    def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
-        """POST the dispatch once (modulo provably safe retries); return ``(run_id or None, html_url or "")``."""
-        config = self.config
-        if config.event == "workflow_dispatch":
-            url = f"{self.repo_url}/actions/workflows/{_q(config.workflow or '')}/dispatches"
-            body: dict[str, Any] = {"ref": config.ref, "inputs": dict(inputs)}
-            if config.return_run_details:
-                body["return_run_details"] = True
-        else:
-            url = f"{self.repo_url}/dispatches"
-            body = {"event_type": config.event_type, "client_payload": dict(inputs)}
-        started = self.clock.wall()
-
-        def check(failure: DispatchError, status_text: str) -> dict[str, Any] | None:
-            if not config.correlation_input:
-                raise DispatchError(
-                    f"{failure} (the dispatch may have started a run; not sent again so the workflow cannot "
-                    "start twice; hint: set correlation_input and use it in the workflow's run-name so the "
-                    "dispatcher can check)"
-                )
-            self.log(f"dispatch answered {status_text}; checking whether the run started anyway")
-            try:
-                return self.find_run(correlation_id, started, settle_seconds)
-            except DispatchError as exc:
-                raise DispatchError(
-                    f"{failure} (the dispatch may have started a run and checking failed, so it is not sent "
-                    f"again: {exc})"
-                ) from None
-
-        while True:
-            try:
-                answer = self.call("POST", url, body, hint=self._dispatch_hint, outcome=post_outcome, check=check)
-                break
-            except ApiError as exc:
-                # GHES before 3.21 rejects the key; resent once without it (the module says so up front for GHES).
-                unsupported = exc.status in (400, 422) and "return_run_details" in exc.message
-                if not unsupported or body.pop("return_run_details", None) is None:
-                    raise
-                self.log("the server does not support return_run_details; resending without it")
-        if isinstance(answer, dict):  # found by the check after a lost answer
-            return answer["id"], str(answer.get("html_url") or "")
-        details = answer.json() if answer.status == 200 else None
-        if isinstance(details, dict) and details.get("workflow_run_id") is not None:
-            return details["workflow_run_id"], str(details.get("html_url") or "")
-        return None, ""
-
-    def _dispatch_hint(self, status: int) -> str:
-        return hint_for(status, self.config, self.auth_kind)
-
-    def runs_url(self, since: float) -> str:
-        """The run list to search for the dispatched run, filtered by event, ref and creation time."""
-        config = self.config
-        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since - LIST_LOOKBACK_SECONDS))
-        query: dict[str, Any] = {"event": config.event, "created": f">={created}", "per_page": 50}
-        if config.event == "workflow_dispatch":
-            # A run's head_branch is the short name even when the dispatch named refs/heads/... or refs/tags/...
-            ref = config.ref
-            for prefix in ("refs/heads/", "refs/tags/"):
-                ref = ref[len(prefix) :] if ref.startswith(prefix) else ref
-            query["branch"] = ref
-        base = (
-            f"{self.repo_url}/actions/workflows/{_q(config.workflow)}/runs"
-            if config.workflow
-            else f"{self.repo_url}/actions/runs"
-        )
-        return f"{base}?{'&'.join(f'{key}={_q(str(value))}' for key, value in query.items())}"
-
-    def find_run(self, correlation_id: str, since: float, seconds: float) -> dict[str, Any] | None:
-        """Poll the run list until a run's title carries ``correlation_id`` or ``seconds`` pass.
-
-        A new run shows in the list after a few seconds, sometimes much later: the polls back off from one second
-        to ``LIST_POLL_CAP_SECONDS`` so that a long search stays cheap.
-        """
-        url = self.runs_url(since)
-        deadline = self.clock.monotonic() + seconds
-        delay = 1.0
-        while True:
-            data = self.get(url, self._dispatch_hint)
-            runs = data.get("workflow_runs") if isinstance(data, dict) else None
-            run = match_run(runs or [], correlation_id)
-            if run is not None:
-                return run
-            remaining = deadline - self.clock.monotonic()
-            if remaining <= 0:
-                return None
-            self.clock.pause(min(delay, remaining))
-            delay = min(delay * 2, LIST_POLL_CAP_SECONDS)
-
-    def wait(self, run_id: Any, html_url: str, started: float) -> None:
-        """Poll the run until ``completed``; raise unless it concludes ``success`` within the wait timeout.
-
-        The first poll comes a second after the dispatch and the gaps double up to ``poll_interval``: a short run is
-        seen finished within about a second, a long one costs a request per interval.
-        """
-        config = self.config
-        url = f"{self.repo_url}/actions/runs/{_q(str(run_id))}"
-        deadline = started + config.wait_timeout
-        last_status = None
-        last_line = self.clock.monotonic()
-        delay = 1.0
-        while True:
-            self.clock.pause(min(delay, config.poll_interval, max(deadline - self.clock.monotonic(), 0.0)))
-            delay *= 2
-            run = self.get(url)
-            run = run if isinstance(run, dict) else {}
-            html_url = str(run.get("html_url") or html_url)
-            status = run.get("status")
-            now = self.clock.monotonic()
-            if status == "completed":
-                conclusion = run.get("conclusion")
-                if conclusion == "success":
-                    self.log(f"run {run_id} completed: success {html_url}")
-                    return
-                failed = DispatchError(f"workflow run {run_id} concluded {conclusion}: {html_url}")
-                failed.definite = True
-                raise failed
-            if status != last_status or now - last_line >= PROGRESS_EVERY_SECONDS:
-                self.log(f"run {run_id} {status} ({int(now - started)} s elapsed) {html_url}")
-                last_status, last_line = status, now
-            remaining = deadline - now
-            if remaining <= 0:
-                raise DispatchError(
-                    f"timed out after {config.wait_timeout:g} s waiting for {html_url or url}; "
-                    "the run continues on GitHub"
-                )
-
-
-def match_run(runs: list[Any], correlation_id: str) -> dict[str, Any] | None:
-    """The first run whose ``display_title`` (or ``name``) contains the correlation id."""
-    for run in runs:
-        if not isinstance(run, dict):
-            continue
-        title = str(run.get("display_title") or "") + " " + str(run.get("name") or "")
-        if correlation_id in title and run.get("id") is not None:
-            return run
-    return None
-
-
-def _q(value: str) -> str:
-    return _percent(value, "")
-
-
-# --------------------------------------------------------------------------------------------- authentication
-
-
-def _b64url(data: bytes) -> str:
-    import binascii
-
-    encoded = binascii.b2a_base64(data, newline=False).rstrip(b"=")
-    return encoded.replace(b"+", b"-").replace(b"/", b"_").decode("ascii")
-
-
-def jwt_claims(app_id: str, now: float) -> dict[str, Any]:
-    """GitHub App JWT claims: issued 60 s in the past against clock drift, expiring in 9 minutes (limit 10)."""
-    issuer: Any = int(app_id) if app_id.isdigit() else app_id
-    return {"iat": int(now) - 60, "exp": int(now) + 540, "iss": issuer}
-
-
-def load_private_key(value: str) -> bytes:
-    """The App private key from PEM text (literal ``\\n`` allowed) or from the path of a PEM file."""
-    text = value.strip()
-    if "-----BEGIN" not in text and os.path.isfile(text):
-        try:
-            with open(text, "rb") as handle:
-                text = handle.read().decode("utf-8", "replace").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the GitHub App private key file: {exc.strerror}") from None
-    if "-----BEGIN" not in text:
-        raise ConfigError("the GitHub App private key is neither PEM text nor the path of a readable PEM file")
-    return (text.replace("\\n", "\n").strip() + "\n").encode("ascii", "replace")
-
-
-# SHA-256's DigestInfo prefix for EMSA-PKCS1-v1_5 (RFC 8017, section 9.2, note 1).
-SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
-RSA_ENCRYPTION_OID = bytes.fromhex("2a864886f70d010101")  # 1.2.840.113549.1.1.1
-
-
-def _der_items(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
-    """The DER elements between ``start`` and ``end``, each as (tag, content start, content end)."""
-    items = []
-    while start < end:
-        if start + 2 > end:
-            raise ValueError("truncated DER")
-        tag, length, start = data[start], data[start + 1], start + 2
-        if length & 0x80:
-            size = length & 0x7F
-            if not 0 < size <= 4 or start + size > end:
-                raise ValueError("bad DER length")
-            length, start = int.from_bytes(data[start : start + size], "big"), start + size
-        if start + length > end:
-            raise ValueError("truncated DER")
-        items.append((tag, start, start + length))
-        start += length
-    return items
-
-
-def _der_sequence(data: bytes, item: tuple[int, int, int]) -> list[tuple[int, int, int]]:
-    if item[0] != 0x30:
-        raise ValueError("expected a DER SEQUENCE")
-    return _der_items(data, item[1], item[2])
-
-
-def rsa_numbers(pem: bytes) -> list[int]:
-    """``[n, e, d, p, q, dP, dQ, qInv]`` of an unencrypted RSA key in PKCS#1 or PKCS#8 PEM form."""
-    import binascii
-
-    text = pem.decode("ascii", "replace")
-    begin = text.find("-----BEGIN ") + 11
-    label = text[begin : text.find("-----", begin)]
-    if "ENCRYPTED" in label or "Proc-Type: 4,ENCRYPTED" in text:
-        raise ConfigError("the GitHub App private key is encrypted; use an unencrypted PKCS#1 or PKCS#8 key")
-    if label not in ("RSA PRIVATE KEY", "PRIVATE KEY"):
-        raise ConfigError(f"the GitHub App private key is a {label[:30]!r} PEM, not an RSA private key")
-    body = "".join(line for line in text.splitlines() if line and not line.startswith("-----"))
-    try:
-        der = binascii.a2b_base64(body.encode("ascii", "replace"))
-        (top,) = _der_items(der, 0, len(der))
-        items = _der_sequence(der, top)
-        if label == "PRIVATE KEY":  # PKCS#8 PrivateKeyInfo: version, AlgorithmIdentifier, privateKey OCTET STRING
-            oid = _der_sequence(der, items[1])[0]
-            if oid[0] != 0x06 or der[oid[1] : oid[2]] != RSA_ENCRYPTION_OID:
-                raise ConfigError("the GitHub App private key is not an RSA key")
-            if items[2][0] != 0x04:
-                raise ValueError("expected an OCTET STRING")
-            (top,) = _der_items(der, items[2][1], items[2][2])
-            items = _der_sequence(der, top)
-        numbers = [int.from_bytes(der[start:end], "big") for tag, start, end in items[1:9] if tag == 0x02]
-        if len(numbers) != 8 or der[items[0][1] : items[0][2]] != b"\x00":
-            raise ValueError("not a two-prime RSAPrivateKey")
-    except (ValueError, IndexError, binascii.Error):
-        raise ConfigError("the GitHub App private key cannot be parsed (expected an RSA key in PEM form)") from None
-    return numbers
-
-
-def sign_rs256_stdlib(pem: bytes, data: bytes) -> bytes:
-    """RSASSA-PKCS1-v1_5 with SHA-256 (RFC 8017, 8.2.1) with the standard library, using the CRT parameters."""
-    import hashlib
-
-    n, e, _, p, q, dp, dq, qinv = rsa_numbers(pem)
-    size = (n.bit_length() + 7) // 8
-    digest_info = SHA256_DIGEST_INFO + hashlib.sha256(data).digest()
-    if size < len(digest_info) + 11:
-        raise ConfigError("the GitHub App private key is too short for RS256")
-    encoded = b"\x00\x01" + b"\xff" * (size - len(digest_info) - 3) + b"\x00" + digest_info
-    message = int.from_bytes(encoded, "big")
-    s1, s2 = pow(message, dp, p), pow(message, dq, q)
-    signature = s2 + ((qinv * (s1 - s2)) % p) * q
-    # Check before use: a key with inconsistent parameters would otherwise send a signature that leaks a factor.
-    if pow(signature, e, n) != message:
-        raise ConfigError("the GitHub App private key is inconsistent (its RSA parameters do not match)")
-    return signature.to_bytes(size, "big")
-
-
-def sign_rs256(pem: bytes, data: bytes, environ: Mapping[str, str]) -> bytes:
-    """RS256 signature with ``cryptography`` when importable, else with the standard library.
-
-    ``MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY=1`` forces the standard library path (the runner image cannot rely on
-    ``cryptography``). Both paths refuse encrypted, non-RSA and unparsable keys with the same line.
-    """
-    if environ.get("MESHPIPE_DISPATCH_NO_CRYPTOGRAPHY") != "1":
-        try:
-            from cryptography.hazmat.primitives import hashes, serialization
-            from cryptography.hazmat.primitives.asymmetric import padding, rsa
-        except ImportError:
-            pass
-        else:
-            rsa_numbers(pem)  # the same checks and messages as the standard library path
-            try:
-                key = serialization.load_pem_private_key(pem, password=None)
-            except (ValueError, TypeError):
-                raise ConfigError(
-                    "the GitHub App private key cannot be parsed (expected an RSA key in PEM form)"
-                ) from None
-            if not isinstance(key, rsa.RSAPrivateKey):
-                raise ConfigError("the GitHub App private key is not an RSA key")
-            return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    return sign_rs256_stdlib(pem, data)
-
-
-def make_jwt(app_id: str, pem: bytes, now: float, environ: Mapping[str, str]) -> str:
-    """An RS256 JWT for the GitHub App."""
-    header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    claims = _b64url(json.dumps(jwt_claims(app_id, now), separators=(",", ":")).encode())
-    signing_input = f"{header}.{claims}".encode("ascii")
-    return f"{header}.{claims}.{_b64url(sign_rs256(pem, signing_input, environ))}"
-
-
-def choose_auth(config: Config, environ: Mapping[str, str]) -> str:
-    """``token`` or ``app`` from the auth mode and which variables are set; names what is missing otherwise."""
-    auth = config.auth
-    app_vars = [auth["app_id_env"], auth["installation_id_env"], auth["private_key_env"]]
-    has_token = bool(environ.get(auth["token_env"]))
-    if auth["mode"] == "token" or (auth["mode"] == "auto" and has_token):
-        if not has_token:
-            raise ConfigError(f"no GitHub token: set the environment variable {auth['token_env']}")
-        return "token"
-    missing = [name for name in app_vars if not environ.get(name)]
-    if missing and auth["mode"] == "auto" and len(missing) == len(app_vars):
-        raise ConfigError(
-            f"no GitHub credentials: set {auth['token_env']}, or {', '.join(app_vars[:-1])} and {app_vars[-1]}"
-        )
-    if missing:
-        raise ConfigError(f"GitHub App credentials incomplete: set {', '.join(missing)}")
-    return "app"
-
-
-def check_token(value: str, source: str) -> str:
-    """``value`` without surrounding whitespace; one line naming ``source`` (never the value) unless printable ASCII.
-
-    An HTTP header cannot carry a control character, and http.client would quote the whole header in its error.
-    """
-    token = value.strip()
-    if not token:
-        raise ConfigError(f"{source} is empty")
-    for char in token:
-        if not "\x21" <= char <= "\x7e":
-            kind = (
-                "a space"
-                if char == " "
-                else "a control character"
-                if char < " " or char == "\x7f"
-                else ("a character outside Latin-1" if ord(char) > 0xFF else "a non-ASCII character")
-            )
-            raise ConfigError(f"{source} contains {kind}; a token is printable ASCII (value not shown)")
-    return token
-
-
-def resolve_token(config: Config, environ: Mapping[str, str], client: Client, auth_kind: str) -> str:
-    """The bearer token: from the token variable, or an installation token of the GitHub App."""
-    auth = config.auth
-    if auth_kind == "token":
-        add_secret(environ[auth["token_env"]])
-        return check_token(environ[auth["token_env"]], auth["token_env"])
-    app_id = check_token(environ[auth["app_id_env"]], auth["app_id_env"])
-    installation = check_token(environ[auth["installation_id_env"]], auth["installation_id_env"])
-    key_value = environ[auth["private_key_env"]]
-    add_secret(key_value)
-    pem = load_private_key(key_value)
-    add_secret(pem.decode("ascii", "replace").strip())
-    jwt = make_jwt(app_id, pem, client.clock.wall(), environ)
-    add_secret(jwt)
-    url = f"{config.api_url}/app/installations/{_q(installation)}/access_tokens"
-    # Creating an installation token has no side effect worth guarding: it is repeated like a GET.
-    response = client.call("POST", url, token=jwt, hint=app_token_hint)
-    data = response.json()
-    issued = data.get("token") if isinstance(data, dict) else None
-    if not isinstance(issued, str) or not issued:
-        raise ApiError("POST", url, response.status, "no token in the response")
-    add_secret(issued)
-    return check_token(issued, f"the installation token from POST {url}")
-
-
 # --------------------------------------------------------------------------------------------- entry point
 
 
@@ -1351,146 +532,6 @@ def _seconds(environ: Mapping[str, str], name: str, default: float, minimum: flo
     except ValueError:
         raise ConfigError(f"{name}: expected seconds, got {raw!r}") from None
     return min(max(value, minimum), FIND_DEADLINE_SECONDS)
-
-
-# --------------------------------------------------------------------------------------------- exactly once
-
-
-def _jitter() -> float:
-    return int.from_bytes(os.urandom(7), "big") / (1 << 56)
-
-
-class Clock:
-    """Time for the loops: sleeping, monotonic and wall time, backoff jitter, and whether terraform is still there.
-
-    The seam tests replace (a fake whose sleep advances its time) to run the loops without waiting. ``parent_pid``
-    is terraform's pid when the dispatcher started; None (unit tests) skips the check.
-    """
-
-    def __init__(
-        self,
-        parent_pid: int | None = None,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
-        jitter: Callable[[], float] = _jitter,
-        check_every: float = PARENT_CHECK_SECONDS,
-    ) -> None:
-        self.parent_pid, self.check_every = parent_pid, check_every
-        self.sleep, self.monotonic, self.wall, self.jitter = sleep, monotonic, wall, jitter
-
-    def check_parent(self) -> None:
-        """Stop when terraform, which started the dispatcher, is gone (it was killed): nobody reads the outcome."""
-        if self.parent_pid is not None and os.getppid() != self.parent_pid:
-            raise DispatchError("terraform (the parent process) is gone: stopping; a started run continues on GitHub")
-
-    def pause(self, seconds: float) -> None:
-        """Sleep ``seconds`` in slices, checking between them that terraform is still there."""
-        end = self.monotonic() + seconds
-        while True:
-            self.check_parent()
-            left = end - self.monotonic()
-            if left <= 0:
-                return
-            self.sleep(min(left, self.check_every))
-
-    def backoff(self, attempt: int) -> float:
-        """The backoff delay before ``attempt`` + 1, with this clock's jitter."""
-        return backoff_delay(attempt, self.jitter())
-
-
-def correlation_id(config: Config, context: RunContext, phase: str) -> tuple[str, bool]:
-    """The correlation id of this logical dispatch and whether it is deterministic.
-
-    Derived from the building block, the meshStack run, the fingerprint and the target when the run is known, so
-    that every attempt at the same dispatch (a retry, a re-apply, a new process) carries the same id; random
-    otherwise.
-    """
-    if not context.run_id:
-        return os.urandom(16).hex(), False
-    import hashlib
-
-    parts = (phase, config.api_url, config.repository, config.target, context.building_block_id, context.run_id)
-    basis = "\n".join(["meshpipe-dispatch/1", *(part or "" for part in parts), config.fingerprint or ""])
-    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32], True
-
-
-class Marker:
-    """The intent marker of one logical dispatch, a file in terraform's working directory.
-
-    Written before the POST and updated once the run is known; removed when the outcome is certain (success, a
-    refused dispatch, a failed run). A process that finds it is a later attempt at the same dispatch.
-    """
-
-    def __init__(self, correlation_id: str) -> None:
-        self.path = f".meshpipe-dispatch-{correlation_id}.json"
-
-    def load(self) -> dict[str, Any] | None:
-        """The earlier attempt's record, or None."""
-        try:
-            with open(self.path, "rb") as handle:
-                data = json.loads(handle.read(MAX_RUN_FILE_BYTES).decode("utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            warn(f"{self.path}: unreadable ({type(exc).__name__}); treated as an attempt whose outcome is unknown")
-            return {"state": "intent", "created": 0.0}
-        return data if isinstance(data, dict) else {"state": "intent", "created": 0.0}
-
-    def save(self, **record: Any) -> None:
-        """Record the attempt (atomically, mode 0600); a read-only directory only costs the protection."""
-        temporary = f"{self.path}.{os.getpid()}.tmp"
-        try:
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump({"version": 1, **record}, handle)
-            os.replace(temporary, self.path)
-        except OSError as exc:
-            warn(f"cannot write {self.path} ({_reason(exc)}): a later attempt could not recognise this dispatch")
-
-    def forget(self) -> None:
-        """The outcome is certain: a later apply is a new dispatch."""
-        import contextlib
-
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
-
-
-def locate_run(client: Client, correlation_id: str, dispatched_at: float) -> tuple[Any, str]:
-    """Find the dispatched run by correlation id, to wait for it."""
-    config = client.config
-    find_for = min(config.wait_timeout, FIND_DEADLINE_SECONDS)
-    found = client.find_run(correlation_id, dispatched_at, find_for)
-    if found is None:
-        source = "inputs" if config.event == "workflow_dispatch" else "github.event.client_payload"
-        raise DispatchError(
-            f"dispatched {config.target} but found no run with correlation id {correlation_id} within "
-            f"{find_for:g} s (hint: the workflow's run-name must contain "
-            f"${{{{ {source}.{config.correlation_input} }}}})"
-        )
-    return found["id"], str(found.get("html_url") or "")
-
-
-def resume(client: Client, marker: Marker, earlier: Mapping[str, Any], cid: str, settle: float) -> tuple[Any, str]:
-    """Continue a dispatch an earlier process started; ``(None, "")`` when it provably started nothing yet."""
-    config = client.config
-    if earlier.get("run_id") is not None:
-        client.log(f"an earlier attempt already dispatched this (correlation id {cid}): run {earlier['run_id']}")
-        return earlier["run_id"], str(earlier.get("html_url") or "")
-    if earlier.get("state") == "sent":
-        client.log(f"an earlier attempt already dispatched this (correlation id {cid}); not sending it again")
-        return None, ""
-    if not config.correlation_input:
-        raise DispatchError(
-            f"an earlier attempt at this dispatch may have started a run ({marker.path}), and without "
-            "correlation_input it cannot be checked: not sent again so the workflow cannot start twice (hint: set "
-            f"correlation_input, or delete {marker.path} to send it anyway)"
-        )
-    created = float(earlier.get("created") or 0.0)
-    client.log(f"an earlier attempt at this dispatch may have started a run; looking for correlation id {cid}")
-    found = client.find_run(cid, created, max(created + settle - client.clock.wall(), 0.0))
-    return (found["id"], str(found.get("html_url") or "")) if found else (None, "")
 
 
 def run(argv: list[str], environ: Mapping[str, str], clock: Clock | None = None) -> None:

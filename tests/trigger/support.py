@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import shutil
 import sys
 import uuid
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import meshpipe
 from meshpipe.terraform import Terraform
-from meshpipe.trigger.render import render_module, write_module
+from meshpipe.trigger.render import DISPATCHER_FILES, render_module, write_module
 from meshpipe.trigger.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +25,22 @@ REPO = "acme/infra"
 MESHSTACK = "https://meshstack.example.com"
 #: environment every terraform run of a module gets (the dispatcher's settle delay after a lost response)
 BASE_ENV = {"MESHPIPE_DISPATCH_SETTLE_SECONDS": "0.3"}
+#: the bundled dispatcher's files (``dispatch.py`` imports the others by name from its own directory)
+DISPATCHER_DIR = Path(meshpipe.__file__).parent / "trigger" / "assets"
+
+
+def load_dispatcher(name: str) -> ModuleType:
+    """A fresh copy of the dispatcher module, loaded from its path as ``name``.
+
+    Its siblings are loaded afresh too, so that each copy has its own (empty) secret registry (see ``Secrets``).
+    """
+    for file in DISPATCHER_FILES[1:]:
+        sys.modules.pop(file.removesuffix(".py"), None)
+    spec = importlib.util.spec_from_file_location(name, DISPATCHER_DIR / "dispatch.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def every_kind_of_input() -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ where a misbehaving peer is the point (a reset, silence, a drip, an endless body
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
@@ -26,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from meshpipe.fakes.github import FakeGitHub
+from tests.trigger.support import load_dispatcher
 from tests.trigger.test_dispatch_integration import (
     CANARY,
     PYTHON,
@@ -43,11 +43,7 @@ from tests.trigger.test_dispatch_unit import Clock, make_client
 @pytest.fixture
 def dispatcher() -> ModuleType:
     """A fresh copy of the dispatcher module, with an empty secret registry (one per process, see Secrets)."""
-    spec = importlib.util.spec_from_file_location("meshpipe_dispatch_hardening", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_dispatcher("meshpipe_dispatch_hardening")
 
 
 @pytest.fixture

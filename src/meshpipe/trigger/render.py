@@ -19,16 +19,26 @@ from meshpipe.trigger.errors import RenderError
 from meshpipe.trigger.spec import ModuleSpec
 from meshpipe.trigger.writing import write_module
 
-__all__ = ["OUTPUTS", "environment", "header", "one_line", "render_module", "write_module"]
+__all__ = ["DISPATCHER_FILES", "OUTPUTS", "environment", "header", "one_line", "render_module", "write_module"]
 
-#: output path -> template (``None``: the dispatcher asset, copied with a header line)
+#: the bundled dispatcher's files in ``assets/``: the entry point ``dispatch.py`` imports its siblings by name
+DISPATCHER_FILES = (
+    "dispatch.py",
+    "dispatch_base.py",
+    "dispatch_net.py",
+    "dispatch_github.py",
+    "dispatch_auth.py",
+    "dispatch_once.py",
+)
+
+#: output path -> template (``None``: a dispatcher asset, copied with a header line)
 OUTPUTS: dict[str, str | None] = {
     "versions.tf": "versions.tf.j2",
     "variables.tf": "variables.tf.j2",
     "main.tf": "main.tf.j2",
     "outputs.tf": "outputs.tf.j2",
     "README.md": "README.md.j2",
-    "dispatch.py": None,
+    **dict.fromkeys(DISPATCHER_FILES),
     "tests/wiring.tftest.hcl": "tests/wiring.tftest.hcl.j2",
     "tests/validation.tftest.hcl": "tests/validation.tftest.hcl.j2",
 }
@@ -106,11 +116,11 @@ def render_module(spec: ModuleSpec, *, spec_path: str) -> dict[str, str]:
     }
     for output, template_name in OUTPUTS.items():
         if template_name is None:
-            asset = resources.files("meshpipe.trigger").joinpath("assets").joinpath("dispatch.py")
+            asset = resources.files("meshpipe.trigger").joinpath("assets").joinpath(output)
             try:
                 body = asset.read_text(encoding="utf-8")
             except OSError as exc:
-                raise RenderError("assets/dispatch.py", output, f"cannot read the dispatcher: {exc}") from exc
+                raise RenderError(f"assets/{output}", output, f"cannot read the dispatcher: {exc}") from exc
             files[output] = header(spec_path, command=command) + "\n" + body
             continue
         context = contexts["<!--" if output.endswith(".md") else "#"]
