@@ -31,7 +31,7 @@ def test_help_does_not_import_any_command_group() -> None:
         "import sys\n"
         "from meshpipe.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('jinja2', 'yaml', 'requests', 'meshpipe.trigger', 'meshpipe.report', 'meshpipe.fakes')"
+        "heavy = [m for m in ('jinja2', 'yaml', 'requests', 'meshpipe.generator', 'meshpipe.report', 'meshpipe.fakes')"
         " if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )

@@ -11,10 +11,10 @@ from types import ModuleType
 import pytest
 
 import meshpipe.contract as contract
+from meshpipe.generator import prerun, spec, variables
 from meshpipe.report import model, settings, transport
-from meshpipe.trigger import prerun, spec, variables
 
-DISPATCHER = Path(contract.__file__).parent / "trigger" / "assets" / "dispatch.py"
+DISPATCHER = Path(contract.__file__).parent / "generator" / "assets" / "dispatch.py"
 
 
 def _dispatcher() -> ModuleType:

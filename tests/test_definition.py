@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from meshpipe.generator.definition import Definition, build_definition, parse_output_option, render_definition
+from meshpipe.generator.spec import ModuleSpec, parse_spec
 from meshpipe.terraform import Terraform
-from meshpipe.trigger.definition import Definition, build_definition, parse_output_option, render_definition
-from meshpipe.trigger.spec import ModuleSpec, parse_spec
-from tests.trigger.support import every_kind_of_input
+from tests.generator.support import every_kind_of_input
 
 ROOT = Path(__file__).resolve().parents[1]
 TEAM_BUCKET_SPEC = ROOT / "examples" / "team-bucket" / "spec.yaml"

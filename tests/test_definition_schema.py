@@ -17,9 +17,9 @@ from typing import Any
 import hcl2
 import pytest
 
-from meshpipe.trigger.definition import build_definition, parse_output_option, render_definition
-from meshpipe.trigger.prerun import RUN_FILE, STORED_FIELDS
-from meshpipe.trigger.spec import load_spec
+from meshpipe.generator.definition import build_definition, parse_output_option, render_definition
+from meshpipe.generator.prerun import RUN_FILE, STORED_FIELDS
+from meshpipe.generator.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 TEAM_BUCKET = ROOT / "examples" / "team-bucket"
@@ -178,7 +178,7 @@ def test_the_pre_run_script_stores_the_run_but_never_its_token_or_inputs(tmp_pat
 
 def test_the_readme_shows_the_pre_run_script_to_paste_verbatim() -> None:
     """Platform teams who click through meshStack copy the script from the README: it must be the current one."""
-    from meshpipe.trigger.prerun import PRE_RUN_SCRIPT
+    from meshpipe.generator.prerun import PRE_RUN_SCRIPT
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"```bash\n{PRE_RUN_SCRIPT}```\n" in readme

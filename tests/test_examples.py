@@ -17,10 +17,10 @@ import requests
 import yaml
 
 from meshpipe.demo import DEMO_INPUTS, expected_steps
+from meshpipe.generator.spec import RUN_URL_INPUT, load_spec
 from meshpipe.sandbox import Sandbox, load_workflow
 from meshpipe.sandbox_runs import BlockRuns
 from meshpipe.terraform import Terraform
-from meshpipe.trigger.spec import RUN_URL_INPUT, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "team-bucket"

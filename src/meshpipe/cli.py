@@ -16,9 +16,9 @@ from meshpipe.errors import MeshpipeError
 
 #: command name -> (module, attribute, one-line help shown in ``meshpipe --help``)
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "module": ("meshpipe.trigger.cli", "module", "Render and drift-check Trigger Modules from YAML specs."),
-    "definition": ("meshpipe.trigger.definition_cli", "definition", "Render a meshStack Building Block Definition."),
-    "workflow": ("meshpipe.trigger.workflow_cli", "workflow", "Render and check a module's GitHub Actions workflow."),
+    "module": ("meshpipe.generator.cli", "module", "Render and drift-check Trigger Modules from YAML specs."),
+    "definition": ("meshpipe.generator.definition_cli", "definition", "Render a meshStack Building Block Definition."),
+    "workflow": ("meshpipe.generator.workflow_cli", "workflow", "Render and check a module's GitHub Actions workflow."),
     "run": ("meshpipe.report.cli", "run", "Report a building block run's steps and status to meshStack."),
     "sandbox": ("meshpipe.sandbox_cli", "sandbox", "Start fake GitHub and fake meshStack on 127.0.0.1."),
     "demo": ("meshpipe.sandbox_cli", "demo", "Run the whole loop end to end on the sandbox."),

@@ -1,7 +1,7 @@
 """The contract between meshStack, the Trigger Module, its dispatcher, the workflows and the reporter: one definition.
 
-``meshpipe.trigger`` (the generator) and ``meshpipe.report`` (the reporter) both import these names; neither restates
-them. The bundled dispatcher (``meshpipe/trigger/assets/dispatch.py``) must stay a standalone script, so it carries
+The generator (``meshpipe.generator``) and the reporter (``meshpipe.report``) both import these names; neither restates
+them. The bundled dispatcher (``meshpipe/generator/assets/dispatch.py``) must stay a standalone script, so it carries
 a copy of the names it needs between ``# [[[contract`` and ``# ]]]contract`` markers, written by
 ``python -m meshpipe.contract`` (part of ``make render``; ``--check`` fails on a stale copy, part of ``make check``).
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     args = sys.argv[1:] if argv is None else argv
-    path = Path(__file__).resolve().parent / "trigger" / "assets" / "dispatch.py"
+    path = Path(__file__).resolve().parent / "generator" / "assets" / "dispatch.py"
     text = path.read_text(encoding="utf-8")
     wanted = replace_block(text)
     if wanted == text:

@@ -102,7 +102,7 @@ def stage_block(
 
     A block that already has ``publish/definition.tf`` (like the example in a clone) is used in place.
     """
-    from meshpipe.trigger.spec import load_spec
+    from meshpipe.generator.spec import load_spec
 
     source = source.resolve()
     if not source.is_dir():

@@ -20,8 +20,8 @@ def workflow_warnings(box: Sandbox) -> list[str]:
     so at start names the fix before the first order fails.
     """
     from meshpipe.errors import MeshpipeError
-    from meshpipe.trigger.spec import load_spec
-    from meshpipe.trigger.workflow_check import check_workflow, load_workflow
+    from meshpipe.generator.spec import load_spec
+    from meshpipe.generator.workflow_check import check_workflow, load_workflow
 
     spec_path = box.block.source / "spec.yaml"
     if not spec_path.is_file():

@@ -12,10 +12,10 @@ import pytest
 
 from meshpipe.cdk import BuildingBlockDefinition, ConstructError, MeshStackProvider, TriggerModule
 from meshpipe.cdk._lib import LIBRARY, cdk
-from meshpipe.trigger.definition import build_definition, parse_output_option, render_definition
-from meshpipe.trigger.spec import ModuleSpec, parse_spec
+from meshpipe.generator.definition import build_definition, parse_output_option, render_definition
+from meshpipe.generator.spec import ModuleSpec, parse_spec
 from tests.cdk.support import SPEC, canonical, hcl_value, without_metadata
-from tests.trigger.support import every_kind_of_input
+from tests.generator.support import every_kind_of_input
 
 CANARY = "ghp_CANARY0literal0secret0never0shown0000"
 

@@ -11,8 +11,8 @@ from typing import Any
 import hcl2
 
 from meshpipe.cdk.values import template_json
-from meshpipe.trigger.definition import build_definition, parse_output_option, render_definition, resource_attributes
-from meshpipe.trigger.spec import load_spec
+from meshpipe.generator.definition import build_definition, parse_output_option, render_definition, resource_attributes
+from meshpipe.generator.spec import load_spec
 from tests.cdk.support import ROOT, SPEC, SPEC_LABEL, Synth, canonical, hcl_value, without_metadata
 
 STACK = "team-bucket-definition"

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from meshpipe.fakes.github import FakeGitHub
+from meshpipe.generator.definition import module_outputs
+from meshpipe.generator.render import render_module
+from meshpipe.generator.spec import RUN_URL_INPUT, load_spec
 from meshpipe.sandbox import load_workflow
 from meshpipe.terraform import Terraform
-from meshpipe.trigger.definition import module_outputs
-from meshpipe.trigger.render import render_module
-from meshpipe.trigger.spec import RUN_URL_INPUT, load_spec
 from tests.cdk.support import SPEC, SPEC_LABEL, Synth, without_metadata
-from tests.trigger.support import BASE_ENV, b64, run_object, run_url
+from tests.generator.support import BASE_ENV, b64, run_object, run_url
 
 TOKEN = "ghp_CANARY0cdk0stack0token0never0shown01234"
 REPOSITORY = "acme/team-bucket"

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from meshpipe.cdk.values import check_variables, expression, literal_template, template_json, type_problem
-from meshpipe.trigger import hcl
-from meshpipe.trigger.variables import Variable
+from meshpipe.generator import hcl
+from meshpipe.generator.variables import Variable
 
 
 def test_literals_keep_template_introducers_as_text() -> None:

@@ -2,7 +2,7 @@
 
 No prebuilt CDK bindings exist for the ``meshcloud/meshstack`` provider, so the resource is the CDK's generic
 ``TerraformResource`` of that type, its attributes set through overrides from
-:func:`meshpipe.trigger.definition.resource_attributes` (the one place their structure lives), and the provider is
+:func:`meshpipe.generator.definition.resource_attributes` (the one place their structure lives), and the provider is
 declared by :class:`MeshStackProvider` (without ``required_providers`` Terraform would look for
 ``hashicorp/meshstack``). Secrets never appear as literals: each is a sensitive ``TerraformVariable`` of the stack
 (named as in the rendered file) or a token the caller passes.
@@ -19,8 +19,8 @@ from meshpipe.cdk._lib import cdk
 from meshpipe.cdk.errors import ConstructError
 from meshpipe.cdk.spec import SpecArgument, resolve_spec
 from meshpipe.cdk.values import template_json
-from meshpipe.trigger import hcl
-from meshpipe.trigger.definition import (
+from meshpipe.generator import hcl
+from meshpipe.generator.definition import (
     DEFAULT_TERRAFORM_VERSION,
     DEFAULT_WORKSPACE,
     PROVIDER_SOURCE,
@@ -136,7 +136,7 @@ class BuildingBlockDefinition(cdk.TerraformResource):
 
     @property
     def definition(self) -> Definition:
-        """The definition as :func:`meshpipe.trigger.definition.build_definition` made it."""
+        """The definition as :func:`meshpipe.generator.definition.build_definition` made it."""
         return self._definition
 
 

@@ -5,7 +5,7 @@
     MeshpipeError
     └── ConstructError   a construct's arguments do not fit its spec (one line: construct, spec, what is wrong)
 
-Spec files that do not load raise :class:`meshpipe.trigger.errors.SpecError` (file and key path) as everywhere.
+Spec files that do not load raise :class:`meshpipe.generator.errors.SpecError` (file and key path) as everywhere.
 """
 
 from __future__ import annotations

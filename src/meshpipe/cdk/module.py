@@ -22,10 +22,10 @@ from meshpipe.cdk.errors import ConstructError
 from meshpipe.cdk.spec import SpecArgument, resolve_spec
 from meshpipe.cdk.values import check_variables, merge_arguments
 from meshpipe.errors import MeshpipeError
-from meshpipe.trigger.definition import module_outputs
-from meshpipe.trigger.render import render_module, write_module
-from meshpipe.trigger.spec import ModuleSpec
-from meshpipe.trigger.variables import Variable
+from meshpipe.generator.definition import module_outputs
+from meshpipe.generator.render import render_module, write_module
+from meshpipe.generator.spec import ModuleSpec
+from meshpipe.generator.variables import Variable
 
 __all__ = ["ASSET_FOLDER", "TriggerModule", "use_runner_backend"]
 

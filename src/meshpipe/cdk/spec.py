@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Union
 
-from meshpipe.trigger.headers import relative_label
-from meshpipe.trigger.spec import ModuleSpec, load_spec
+from meshpipe.generator.headers import relative_label
+from meshpipe.generator.spec import ModuleSpec, load_spec
 
 __all__ = ["SpecArgument", "resolve_spec"]
 

@@ -1,7 +1,7 @@
 """Plain-Python value rules of :mod:`meshpipe.cdk`: no CDK import, so they are tested (and usable) without Node.
 
 * :func:`template_json` turns the attribute dicts the generator builds (plain values and :class:`hcl.Raw`
-  expressions, see :func:`meshpipe.trigger.definition.resource_attributes`) into Terraform's JSON syntax, where every
+  expressions, see :func:`meshpipe.generator.definition.resource_attributes`) into Terraform's JSON syntax, where every
   string is a template: a literal's ``${``/``%{`` are doubled, an expression becomes ``"${...}"``.
 * :func:`check_variables` holds keyword arguments against a module's variables (names, required, types), so a
   mistake fails in Python with one line instead of in ``terraform plan``.
@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from meshpipe.cdk.errors import ConstructError
-from meshpipe.trigger import hcl
-from meshpipe.trigger.variables import Variable
+from meshpipe.generator import hcl
+from meshpipe.generator.variables import Variable
 
 __all__ = ["check_variables", "expression", "literal_template", "merge_arguments", "template_json", "type_problem"]
 

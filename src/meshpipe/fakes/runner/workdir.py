@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from meshpipe.fakes.runner.definition import DefinitionError
-from meshpipe.trigger import hcl
+from meshpipe.generator import hcl
 
 __all__ = [
     "ALLOWED_ENV",
@@ -114,7 +114,7 @@ def backend_block(state_url: str) -> str:
 
 
 def hcl_value(value: Any) -> str:
-    """An HCL literal for a JSON-like value, on one line (strings escaped by :func:`meshpipe.trigger.hcl.string`,
+    """An HCL literal for a JSON-like value, on one line (strings escaped by :func:`meshpipe.generator.hcl.string`,
     so template sequences stay literal)."""
     if isinstance(value, list):
         return "[" + ", ".join(hcl_value(item) for item in value) + "]"

@@ -1,0 +1,140 @@
+"""Helpers for the Trigger Module tests: meshStack run objects, module copies and terraform runs."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import meshpipe
+from meshpipe.generator.render import DISPATCHER_FILES, render_module, write_module
+from meshpipe.generator.spec import parse_spec
+from meshpipe.terraform import Terraform
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULES = ROOT / "modules"
+SPECS = ROOT / "generator" / "specs"
+TOKEN = "ghp_CANARY0module0token0never0shown0123456"
+REPO = "acme/infra"
+MESHSTACK = "https://meshstack.example.com"
+#: environment every terraform run of a module gets (the dispatcher's settle delay after a lost response)
+BASE_ENV = {"MESHPIPE_DISPATCH_SETTLE_SECONDS": "0.3"}
+#: the bundled dispatcher's files (``dispatch.py`` imports the others by name from its own directory)
+DISPATCHER_DIR = Path(meshpipe.__file__).parent / "generator" / "assets"
+
+
+def load_dispatcher(name: str) -> ModuleType:
+    """A fresh copy of the dispatcher module, loaded from its path as ``name``.
+
+    Its siblings are loaded afresh too, so that each copy has its own (empty) secret registry (see ``Secrets``).
+    """
+    for file in DISPATCHER_FILES[1:]:
+        sys.modules.pop(file.removesuffix(".py"), None)
+    spec = importlib.util.spec_from_file_location(name, DISPATCHER_DIR / "dispatch.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def every_kind_of_input() -> list[dict[str, Any]]:
+    """Spec ``inputs`` with one of each kind: a choice, a regex, a number, a bool, a list, a map and a secret."""
+    return [
+        {"name": "size", "type": "string", "allowed": ["small", "large"], "default": "small"},
+        {"name": "bucket_name", "type": "string", "regex": "^[a-z]+$", "example": "abc"},
+        {"name": "replicas", "type": "number", "default": 2},
+        {"name": "public", "type": "bool", "default": False},
+        {"name": "zones", "type": "list", "default": ["a", "b"]},
+        {"name": "labels", "type": "map", "default": {"team": "alpha"}},
+        {"name": "db_password", "sensitive": True, "env": "DB_PASSWORD"},
+    ]
+
+
+def run_object(
+    behavior: str = "APPLY",
+    *,
+    run_uuid: str | None = None,
+    building_block: str = "a3f0e9d2-5c41-4b7e-8e21-6d0c9b7a5f33",
+    workspace: str = "team-alpha",
+    project: str = "alpha-dev",
+) -> dict[str, Any]:
+    """A meshStack run object with the fields the module reads (and a secret it must never forward)."""
+    run_uuid = run_uuid or str(uuid.uuid4())
+    return {
+        "kind": "meshBuildingBlockRun",
+        "apiVersion": "v1",
+        "metadata": {"uuid": run_uuid},
+        "spec": {
+            "behavior": behavior,
+            "buildingBlock": {
+                "uuid": building_block,
+                "spec": {
+                    "workspaceIdentifier": workspace,
+                    "projectIdentifier": project,
+                    "inputs": [{"key": "db_password", "value": "RUN-OBJECT-SECRET", "isSensitive": True}],
+                },
+            },
+        },
+        "_links": {"self": {"href": f"{MESHSTACK}/api/meshobjects/meshbuildingblockruns/{run_uuid}"}},
+    }
+
+
+def b64(run: dict[str, Any]) -> str:
+    """The run object as meshStack passes it in ``meshstack_building_block_run_b64``."""
+    return base64.b64encode(json.dumps(run).encode()).decode()
+
+
+def run_url(run: dict[str, Any]) -> str:
+    """The run object's URL."""
+    return str(run["_links"]["self"]["href"])
+
+
+def copy_module(name: str, tmp_path: Path) -> Path:
+    """A private copy of a committed module (tests never touch ``modules/``)."""
+    target = tmp_path / name
+    shutil.copytree(MODULES / name, target, ignore=shutil.ignore_patterns(".terraform*", "terraform.tfstate*"))
+    return target
+
+
+def render_inline(spec: dict[str, Any], tmp_path: Path) -> Path:
+    """Render a spec built in the test into ``tmp_path/<name>``."""
+    parsed = parse_spec(spec, "inline-spec.yaml")
+    target = tmp_path / parsed.name
+    write_module(render_module(parsed, spec_path="generator/specs/inline-spec.yaml"), target)
+    return target
+
+
+class Module:
+    """A module copy with its terraform runner; variables go to an auto-loaded tfvars file, never to argv."""
+
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        self.tf = Terraform(workdir, env={**BASE_ENV, **(env or {})})
+        self.tf.init()
+        self.variables: dict[str, Any] = {"python": sys.executable}
+
+    def set(self, **variables: Any) -> Module:
+        """Set variables for the next command."""
+        self.variables.update(variables)
+        self.tf.write_vars(self.variables)
+        return self
+
+    def apply(self, *, check: bool = True, env: dict[str, str] | None = None) -> str:
+        """``terraform apply``; returns the combined output."""
+        self.tf.write_vars(self.variables)
+        return self.tf.apply(check=check, extra_env=env).output
+
+    def destroy(self, *, check: bool = True, env: dict[str, str] | None = None) -> str:
+        """``terraform destroy``; returns the combined output."""
+        self.tf.write_vars(self.variables)
+        return self.tf.destroy(check=check, extra_env=env).output
+
+    @property
+    def state(self) -> str:
+        """The raw state file."""
+        return (self.tf.workdir / "terraform.tfstate").read_text(encoding="utf-8")
