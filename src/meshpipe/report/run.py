@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from meshpipe.report.actions import ActionsRunner
@@ -24,7 +23,8 @@ from meshpipe.report.model import (
 )
 from meshpipe.report.redact import Redactor
 from meshpipe.report.settings import Settings
-from meshpipe.report.state import RunState, ensure_private_dir, read_cached_login, write_token_file
+from meshpipe.report.state import RunState, ensure_private_dir
+from meshpipe.report.step import Step, StepSpec
 
 if TYPE_CHECKING:
     from meshpipe.report.transport import Transport
@@ -33,9 +33,6 @@ __all__ = ["Run", "Step", "StepSpec"]
 
 #: the longest pause between two attempts (transport.MAX_RETRY_AFTER; not imported: the transport loads lazily)
 _MAX_PAUSE = 60.0
-
-#: ``"plan"``, or ``("plan", "Terraform plan")``
-StepSpec = str | tuple[str, str]
 
 
 class Run:
@@ -87,7 +84,7 @@ class Run:
         run_b64: str | None = None,
         source_id: str | None = None,
     ) -> Run:
-        """The run named by the environment (see :mod:`meshpipe.report.settings` for the precedence)."""
+        """The run named by the environment (precedence: :mod:`meshpipe.report.locator`, `.credential_sources`)."""
         settings = Settings.from_env(
             os.environ if environ is None else environ, run_url=run_url, run_b64=run_b64, source_id=source_id
         )
@@ -99,7 +96,9 @@ class Run:
     def transport(self) -> Transport:
         """The HTTP transport, built on first use."""
         if self._transport is None:
-            self._transport = _build_transport(self.settings, self.runner, self.redactor, **self._seams)
+            from meshpipe.report.connect import build_transport
+
+            self._transport = build_transport(self.settings, self.runner, self.redactor, **self._seams)
         return self._transport
 
     def _add_sensitive_inputs(self, obj: RunObject) -> None:
@@ -346,143 +345,8 @@ class Run:
         return bool(answer.get("runAborted")) if isinstance(answer, dict) else False
 
 
-class Step:
-    """One step of a run. As a context manager: IN_PROGRESS on entry, SUCCEEDED on exit, FAILED on an exception.
-
-    Messages and outputs set with :meth:`user_message`, :meth:`system_message` and :meth:`output` are sent with the
-    next update (the final one, in a ``with`` block).
-    """
-
-    def __init__(self, run: Run, step_id: str, display_name: str | None = None) -> None:
-        self.run = run
-        self.id = step_id
-        self.display_name = display_name
-        self._user: str | None = None
-        self._system: str | None = None
-        self._outputs: dict[str, Any] = {}
-
-    def user_message(self, text: str) -> None:
-        """Set the message shown to the consuming workspace (sent with the next update)."""
-        self._user = text
-
-    def system_message(self, text: str) -> None:
-        """Set the operator-only message (sent with the next update)."""
-        self._system = text
-
-    def output(self, name: str, value: Any, type: str | None = None) -> None:
-        """Add an output (sent with the next update); the type is inferred unless given."""
-        self._outputs[name] = Output.infer(value, type)
-
-    def update(
-        self,
-        status: str | None = None,
-        *,
-        user_message: str | None = None,
-        system_message: str | None = None,
-        outputs: Mapping[str, Any] | None = None,
-        run_status: str | None = None,
-    ) -> bool:
-        """Send an update now, including anything set earlier; returns meshStack's ``runAborted`` flag."""
-        merged = {**self._outputs, **(outputs or {})}
-        aborted = self.run.report_step(
-            self.id,
-            status=status,
-            user_message=user_message if user_message is not None else self._user,
-            system_message=system_message if system_message is not None else self._system,
-            outputs=merged or None,
-            display_name=self.display_name,
-            run_status=run_status,
-        )
-        self._user = self._system = None
-        self._outputs = {}
-        return aborted
-
-    def start(self, **kwargs: Any) -> bool:
-        """Report IN_PROGRESS."""
-        return self.update("IN_PROGRESS", **kwargs)
-
-    def succeed(self, **kwargs: Any) -> bool:
-        """Report SUCCEEDED (keyword arguments as for :meth:`update`)."""
-        return self.update("SUCCEEDED", **kwargs)
-
-    def fail(self, **kwargs: Any) -> bool:
-        """Report FAILED (keyword arguments as for :meth:`update`)."""
-        return self.update("FAILED", **kwargs)
-
-    def abort(self, **kwargs: Any) -> bool:
-        """Report ABORTED (keyword arguments as for :meth:`update`)."""
-        return self.update("ABORTED", **kwargs)
-
-    def __enter__(self) -> Step:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc is None:
-            self.succeed()
-        elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            self.abort(system_message=f"{type(exc).__name__}: the step was interrupted")
-        else:
-            self.fail(system_message=f"{type(exc).__name__}: {exc}")
-
-
 def _cell(text: str | None) -> str:
     if not text:
         return ""
     # splitlines, not split("\n"): Markdown also ends a line at a bare CR.
     return " ".join(text.splitlines()).replace("|", "\\|")
-
-
-def _build_transport(
-    settings: Settings, runner: ActionsRunner, redactor: Redactor | None = None, **seams: Any
-) -> Transport:
-    from meshpipe.report.credentials import ApiKeyLogin, StaticToken
-    from meshpipe.report.transport import Transport
-
-    credentials = settings.require_credentials()
-
-    def progress(line: str) -> None:
-        runner.stderr.write(line + "\n")
-        runner.stderr.flush()
-
-    transport = Transport(
-        timeout=settings.timeout,
-        attempts=settings.retry_attempts,
-        base_delay=settings.retry_base_delay,
-        trusted_origins=settings.trusted_origins(),
-        on_retry=progress,
-        credential_label=credentials.label,
-        redactor=redactor,
-        proxy_env=settings.proxy_env,
-        **seams,
-    )
-    if credentials.kind == "api_key":
-        assert credentials.client_id and credentials.client_secret and credentials.login_base
-        token_file = settings.token_file
-        cached = read_cached_login(token_file)
-        if cached:
-            runner.mask(cached[0])
-            transport.add_secret(cached[0])
-
-        def on_token(token: str, expires_at: float) -> None:
-            runner.mask(token)
-            if token_file is not None:
-                write_token_file(token_file, token, base_url=credentials.login_base, expires_at=expires_at)
-
-        transport.auth = ApiKeyLogin(
-            transport,
-            credentials.login_base,
-            credentials.client_id,
-            credentials.client_secret,
-            on_token=on_token,
-            cached=cached,
-        )
-    else:
-        assert credentials.token
-        if credentials.needs_mask:
-            runner.mask(credentials.token)
-        transport.add_secret(credentials.token)
-        transport.auth = StaticToken(credentials.token)
-    return transport

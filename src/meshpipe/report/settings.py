@@ -1,12 +1,8 @@
 """Resolve the run locator, the credentials and the runner paths once, from a mapping.
 
-Run locator, first found wins: ``--run-url``; ``MESHSTACK_RUN_URL``; the workflow_dispatch input
-``buildingBlockRunUrl`` in ``$GITHUB_EVENT_PATH``; a base64 run object (``--run-b64``, ``MESHSTACK_RUN_B64``, input
-``buildingBlockRun``); the state a previous ``meshpipe run`` step left in ``$RUNNER_TEMP``.
-
-Credentials, first found wins: ``MESHSTACK_RUN_TOKEN``; ``MESHSTACK_API_TOKEN``; ``MESHSTACK_CLIENT_ID`` +
-``MESHSTACK_CLIENT_SECRET`` (login at ``{MESHSTACK_ENDPOINT}/api/login``); the token file
-``$RUNNER_TEMP/meshstack_token.json``. Each is stripped of surrounding whitespace and must be header-safe.
+The run locator is found by :mod:`meshpipe.report.locator`, the credentials by
+:mod:`meshpipe.report.credential_sources` (both documented there); this module combines them with the runner's paths
+and the tuning knobs into one :class:`Settings`.
 
 Where credentials may go: only to the configured endpoint, ``MESHSTACK_ENDPOINT``, or -- when none is configured --
 to the run URL's origin. ``_links.meshstackBaseUrl`` and the other links of a run object never widen that: the run
@@ -22,34 +18,38 @@ Tuning for tests and impatient pipelines: ``MESHPIPE_RETRY_BASE_DELAY`` (seconds
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
-from meshpipe.contract import (
-    MESHSTACK_API_TOKEN_ENV,
-    MESHSTACK_CLIENT_ID_ENV,
-    MESHSTACK_CLIENT_SECRET_ENV,
-    MESHSTACK_ENDPOINT_ENV,
-    MESHSTACK_RUN_TOKEN_ENV,
-    RUN_URL_INPUT,
+from meshpipe.contract import MESHSTACK_ENDPOINT_ENV, RUN_URL_INPUT
+from meshpipe.report.credential_sources import (
+    CREDENTIAL_LABELS,
+    TOKEN_FILE_NAME,
+    Credentials,
+    check_token,
+    find_credentials,
+    read_token_file,
 )
 from meshpipe.report.errors import ConfigurationError
-from meshpipe.report.model import RunObject, decode_run_b64
+from meshpipe.report.locator import endpoint_url, locate_run, origin, read_state_run_url
+from meshpipe.report.model import RunObject
 
+# CREDENTIAL_LABELS, Credentials, TOKEN_FILE_NAME, check_token, origin and read_token_file are re-exported: they
+# were defined here first, and callers still import them from here.
 __all__ = [
+    "CREDENTIAL_LABELS",
     "DEFAULT_RETRY_ATTEMPTS",
     "DEFAULT_RETRY_BASE_DELAY",
     "DEFAULT_TIMEOUT",
+    "TOKEN_FILE_NAME",
     "Credentials",
     "Settings",
     "check_token",
     "on_github_actions",
     "origin",
+    "read_token_file",
 ]
 
 #: total seconds for one request (connect, send, answer); a hung or dripping meshStack must not hang the pipeline.
@@ -59,35 +59,7 @@ DEFAULT_RETRY_ATTEMPTS = 5
 
 #: the proxy variables the transport honours (lower or upper case)
 _PROXY_VARIABLES = ("https_proxy", "http_proxy", "no_proxy")
-TOKEN_FILE_NAME = "meshstack_token.json"
 STATE_FILE_NAME = "meshpipe_run_state.json"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """How to authenticate. ``kind`` is ``run_token``, ``api_token``, ``api_key`` or ``token_file``."""
-
-    kind: str
-    token: str | None = field(default=None, repr=False)
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-    login_base: str | None = None
-    #: True when GitHub may not mask the token on its own (dispatch inputs, a file); a login is masked separately.
-    needs_mask: bool = False
-
-    @property
-    def label(self) -> str:
-        """Which credential this is, for error messages (never the value)."""
-        return CREDENTIAL_LABELS[self.kind]
-
-
-#: credential kind -> what a user set, for error messages (a 401 names which credential was rejected)
-CREDENTIAL_LABELS = {
-    "run_token": f"the run token ({MESHSTACK_RUN_TOKEN_ENV})",
-    "api_token": f"the API token ({MESHSTACK_API_TOKEN_ENV})",
-    "api_key": f"the API key ({MESHSTACK_CLIENT_ID_ENV}/{MESHSTACK_CLIENT_SECRET_ENV})",
-    "token_file": "the token file ($RUNNER_TEMP/meshstack_token.json)",
-}
 
 
 @dataclass(frozen=True)
@@ -137,10 +109,10 @@ class Settings:
 
     def trusted_origins(self) -> frozenset[str]:
         """The origins credentials may be sent to; refuses a run URL on a foreign origin (one line, both named)."""
-        run_origin = _origin(self.run_url)
+        run_origin = origin(self.run_url)
         if self.endpoint is None:
             return frozenset({run_origin} if run_origin else ())
-        endpoint_origin = _origin(self.endpoint)
+        endpoint_origin = origin(self.endpoint)
         assert endpoint_origin is not None
         if run_origin and run_origin != endpoint_origin:
             if not self.allow_foreign_run_url:
@@ -176,37 +148,16 @@ class Settings:
         runner_temp = _path(env.get("RUNNER_TEMP"))
         state_dir = _path(env.get("MESHPIPE_STATE_DIR")) or runner_temp
         if state_run_url is None and state_dir is not None:
-            state_run_url = _read_state_run_url(state_dir / STATE_FILE_NAME)
-        event_inputs = _event_inputs(env.get("GITHUB_EVENT_PATH"))
-        obj: RunObject | None = None
-        candidates: list[tuple[str, str | None, str]] = [
-            ("--run-url", run_url, "url"),
-            ("MESHSTACK_RUN_URL", env.get("MESHSTACK_RUN_URL"), "url"),
-            (f"input {RUN_URL_INPUT}", event_inputs.get(RUN_URL_INPUT), "url"),
-            ("--run-b64", run_b64, "b64"),
-            ("MESHSTACK_RUN_B64", env.get("MESHSTACK_RUN_B64"), "b64"),
-            ("input buildingBlockRun", event_inputs.get("buildingBlockRun"), "b64"),
-            ("the state of an earlier step", state_run_url, "url"),
-        ]
-        locator, url = "none", None
-        for name, value, kind in candidates:
-            if not value:
-                continue
-            locator = name
-            if kind == "b64":
-                obj = RunObject.parse(decode_run_b64(value))
-                url = obj.url
-            else:
-                url = _check_url(name, value)
-            break
+            state_run_url = read_state_run_url(state_dir / STATE_FILE_NAME)
+        found = locate_run(env, run_url=run_url, run_b64=run_b64, state_run_url=state_run_url)
         github_server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
         gh_run_id = env.get("GITHUB_RUN_ID")
         repo = env.get("GITHUB_REPOSITORY")
         return cls(
-            run_url=url,
-            run_object=obj,
-            locator=locator,
-            credentials=_credentials(env, runner_temp, url),
+            run_url=found.url,
+            run_object=found.run_object,
+            locator=found.locator,
+            credentials=find_credentials(env, runner_temp, found.url),
             runner_temp=runner_temp,
             github_output=_path(env.get("GITHUB_OUTPUT")),
             github_step_summary=_path(env.get("GITHUB_STEP_SUMMARY")),
@@ -216,7 +167,7 @@ class Settings:
             timeout=_number(env, "MESHPIPE_TIMEOUT", DEFAULT_TIMEOUT),
             retry_base_delay=_number(env, "MESHPIPE_RETRY_BASE_DELAY", DEFAULT_RETRY_BASE_DELAY),
             retry_attempts=int(_number(env, "MESHPIPE_RETRY_ATTEMPTS", DEFAULT_RETRY_ATTEMPTS)),
-            endpoint=_endpoint(env.get(MESHSTACK_ENDPOINT_ENV)),
+            endpoint=endpoint_url(env.get(MESHSTACK_ENDPOINT_ENV)),
             allow_foreign_run_url=allow_foreign_run_url or _flag(env, "MESHPIPE_ALLOW_FOREIGN_RUN_URL"),
             source_id=_source_id(source_id, env.get("MESHSTACK_SOURCE_ID")),
             state_dir=state_dir,
@@ -246,127 +197,6 @@ class Settings:
 def on_github_actions(environ: Mapping[str, str]) -> bool:
     """Whether this process runs as a GitHub Actions step (``GITHUB_ACTIONS=true``): workflow commands are obeyed."""
     return environ.get("GITHUB_ACTIONS") == "true"
-
-
-def _credentials(env: Mapping[str, str], runner_temp: Path | None, run_url: str | None) -> Credentials | None:
-    # Tokens in the environment usually come from workflow_dispatch inputs, which GitHub does not mask.
-    run_token = _secret(env, MESHSTACK_RUN_TOKEN_ENV)
-    if run_token:
-        return Credentials("run_token", token=run_token, needs_mask=True)
-    api_token = _secret(env, MESHSTACK_API_TOKEN_ENV)
-    if api_token:
-        return Credentials("api_token", token=api_token, needs_mask=True)
-    client_id = _secret(env, MESHSTACK_CLIENT_ID_ENV, header=False)
-    secret = _secret(env, MESHSTACK_CLIENT_SECRET_ENV, header=False)
-    if client_id or secret:
-        if not (client_id and secret):
-            both = f"{MESHSTACK_CLIENT_ID_ENV} and {MESHSTACK_CLIENT_SECRET_ENV}"
-            raise ConfigurationError(f"{both} must be set together")
-        # Never the run object's _links.meshstackBaseUrl: whoever dispatches the workflow writes that.
-        # Without an endpoint the run URL's origin is trusted, and the same origin check covers every request.
-        base = _endpoint(env.get(MESHSTACK_ENDPOINT_ENV)) or _origin(run_url)
-        return Credentials("api_key", client_id=client_id, client_secret=secret, login_base=base)
-    if runner_temp is not None:
-        token = read_token_file(runner_temp / TOKEN_FILE_NAME)
-        if token:
-            return Credentials("token_file", token=token, needs_mask=True)
-    return None
-
-
-def check_token(name: str, value: str, *, header: bool = True) -> str:
-    """``value`` without surrounding whitespace, or a one-line error naming ``name`` (never the value).
-
-    A bearer token (``header``) must be visible ASCII: a line break or a non-Latin-1 character would end in a
-    traceback from the HTTP layer that prints the token. Other secrets (sent in a JSON body) must be printable.
-    """
-    value = value.strip()
-    for position, char in enumerate(value, start=1):
-        if header and not "!" <= char <= "~":
-            what = "a space" if char == " " else "a non-ASCII character" if ord(char) > 127 else "a control character"
-        elif not header and not char.isprintable():
-            what = "a control character"
-        else:
-            continue
-        raise ConfigurationError(
-            f"{name} contains {what} at position {position}; it cannot be sent to meshStack (check how the value "
-            "was copied; the value is not shown)"
-        )
-    return value
-
-
-def _secret(env: Mapping[str, str], name: str, *, header: bool = True) -> str | None:
-    raw = env.get(name)
-    return check_token(name, raw, header=header) or None if raw is not None else None
-
-
-def read_token_file(path: Path) -> str | None:
-    """The ``token`` of the official auth action's file, or None when there is none."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    token = data.get("token") if isinstance(data, dict) else None
-    if not isinstance(token, str) or not token.strip():
-        return None
-    return check_token(f"the token in {path}", token)
-
-
-def _read_state_run_url(path: Path) -> str | None:
-    from meshpipe.report.state import read_state_file
-
-    data = read_state_file(path)
-    url = data.get("run_url") if data else None
-    return url if isinstance(url, str) and url else None
-
-
-def _event_inputs(event_path: str | None) -> dict[str, str]:
-    if not event_path:
-        return {}
-    try:
-        event: Any = json.loads(Path(event_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    inputs = event.get("inputs") if isinstance(event, dict) else None
-    if not isinstance(inputs, dict):
-        return {}
-    return {str(k): v for k, v in inputs.items() if isinstance(v, str) and v}
-
-
-def _check_url(name: str, value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"{name}: {value!r} is not an http(s) URL of a meshStack run")
-    return value.strip().rstrip("/")
-
-
-def _origin(url: str | None) -> str | None:
-    if not url:
-        return None
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    default = {"http": 80, "https": 443}.get(scheme)
-    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
-
-
-def origin(url: str | None) -> str | None:
-    """``scheme://host[:port]`` of ``url``, lower-cased, default port dropped (what "same origin" compares)."""
-    return _origin(url)
-
-
-def _endpoint(value: str | None) -> str | None:
-    if not value or not value.strip():
-        return None
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"MESHSTACK_ENDPOINT={value!r} is not an http(s) URL")
-    return value.strip().rstrip("/")
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -38,8 +38,8 @@ from meshpipe.report.errors import (
     ResponseTooLarge,
     api_error,
 )
+from meshpipe.report.locator import origin
 from meshpipe.report.redact import Redactor
-from meshpipe.report.settings import origin
 
 __all__ = [
     "MAX_BACKOFF",
