@@ -138,6 +138,7 @@ _add_control_commands()
 @click.option("--example", default=DEFAULT_EXAMPLE, show_default=True, help="Example name or directory to run.")
 @click.option("--timeout", type=float, default=120, show_default=True, help="Bound for each terraform command.")
 @click.option(
+    # The --flavour choice of `meshpipe sandbox` above, with the demo's own help text.
     "--flavour",
     type=click.Choice(["github", "ghes"]),
     default="github",

@@ -33,6 +33,7 @@ def test_fake_help_lists_every_control_route(name: str, server: type[FakeGitHub]
             assert route in text
 
 
+# Same shape as test_spec's CLI tests on purpose: run a command, read its one line.
 def test_fake_github_workflow_file_declares_its_inputs(tmp_path: Path) -> None:
     workflow = tmp_path / "apply.yml"
     workflow.write_text(

@@ -329,6 +329,7 @@ def test_401_bad_token_is_one_line_with_hint(fake_github: FakeGitHub, tmp_path: 
     assert_no_secrets(result, "ghp_not_a_known_token_CANARY2")
 
 
+# Same shape as the 401 test above on purpose: one status, its hint, no secret in the output.
 def test_403_read_only_token_names_actions_write(fake_github: FakeGitHub, tmp_path: Path) -> None:
     setup_repo(fake_github)
     fake_github.add_token("ghp_readonly_CANARY3", permissions="read")

@@ -36,6 +36,7 @@ NETWORK = {"socket", "ssl", "http.client", "urllib.parse", "email.parser", "hash
 
 def imported(cwd: Path, phase: str, config: dict[str, Any], env: dict[str, str] | None = None) -> set[str]:
     environ = {"PATH": os.environ.get("PATH", ""), "MESHPIPE_DISPATCH": json.dumps(config), **(env or {})}
+    # Like test_dispatch_integration.run_dispatcher, but under -I -S with an import probe.
     result = subprocess.run(
         [PYTHON, "-I", "-S", "-c", WRAPPER, str(SCRIPT), phase],
         env=environ,

@@ -61,6 +61,7 @@ def test_hostile_inputs_arrive_byte_exact_and_cause_no_side_effect(fake_github: 
     marker = tmp_path / "MARKER"
     corpus = hostile_corpus(marker)
     assert 55 * 1024 < len(corpus["big"]) <= 62 * 1024
+    # The same fake set-up as the test above, for this corpus.
     declared = {name: {"type": "string", "required": True} for name in corpus}
     fake_github.add_token(TOKEN)
     fake_github.add_workflow(REPO, "apply.yml", inputs=declared, duration=0.3)

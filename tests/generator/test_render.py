@@ -49,6 +49,7 @@ def test_rendering_is_deterministic() -> None:
 def test_every_file_says_where_it_comes_from() -> None:
     spec = load_spec(SPECS / "github-workflow-trigger.yaml")
     files = render_module(spec, spec_path="generator/specs/github-workflow-trigger.yaml")
+    # The file list is stated here independently of render.OUTPUTS on purpose: the test is the second opinion.
     assert set(files) == {
         "versions.tf",
         "variables.tf",
@@ -186,6 +187,7 @@ def test_align_pads_runs_of_single_line_attributes_like_terraform_fmt() -> None:
         "  ffff = 7\n"
         "  EOT\n"
     )
+    # The expectation repeats the input above, aligned: the test states both in full.
     assert hcl.align(text) == (
         "a         = 1\n"
         "long_name = 2\n"

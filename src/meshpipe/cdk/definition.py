@@ -85,6 +85,7 @@ class BuildingBlockDefinition(cdk.TerraformResource):
     would be written into the synthesized JSON; a setting also as a literal.
     """
 
+    # The options of `meshpipe definition render` (build_definition's parameters): this construct's public signature.
     def __init__(
         self,
         scope: Construct,
@@ -121,6 +122,7 @@ class BuildingBlockDefinition(cdk.TerraformResource):
         references = _references(stack, owner, definition.variables, dict(values or {}))
         if provider is None:
             MeshStackProvider.of(stack)  # the default provider of meshstack_* resources; the file names none either
+        # Like MeshStackProvider's __init__ above: another CDK base class, its own arguments.
         super().__init__(
             scope,
             id,

@@ -72,6 +72,7 @@ class TriggerModule(cdk.TerraformHclModule):
     The module's outputs are properties (tokens): :attr:`apply_workflow_url`, ... or :meth:`output`.
     """
 
+    # scope, id, *, spec, spec_path: the signature meshpipe's constructs share (see cdk/definition.py).
     def __init__(
         self,
         scope: Construct,

@@ -88,6 +88,7 @@ class RunnerApi:
                 raise HttpError(409, f"the plan of run '{detect_uuid}' was already approved (run {approved})")
             if detect_uuid not in self.artifacts:
                 raise HttpError(409, f"run '{detect_uuid}' has not uploaded a plan yet; nothing to approve")
+            # The control plane's create_run arguments: the approval copies the DETECT run's block and inputs.
             apply = self.fake.create_run(
                 behavior="APPLY",
                 inputs=[dict(item) for item in detect.inputs],

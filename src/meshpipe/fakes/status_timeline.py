@@ -47,6 +47,7 @@ class Row:
     note: str
 
 
+# Small frozen records; their likeness to generator.variables' dataclasses is only the dataclass syntax.
 @dataclass(frozen=True)
 class Tick:
     """An axis label at ``left`` percent."""

@@ -88,6 +88,7 @@ def render(spec: Path, output: Path | None, force: bool) -> None:
 
 
 @module.command()
+# -o as in `module render` above, with its own meaning here: the directory to compare with.
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "-o",

@@ -89,6 +89,7 @@ class DefinitionInput:
         return {"secret_value": hcl.Raw(secret), "secret_version": hcl.Raw(f"nonsensitive(sha256({secret}))")}
 
 
+# Like spec.Setting, a small frozen record; the data differs.
 @dataclass(frozen=True)
 class DefinitionOutput:
     """One entry of ``version_spec.outputs``."""

@@ -36,6 +36,7 @@ class DefinitionError(MeshpipeError):
     """The definition file cannot be read or uses something the emulation does not evaluate."""
 
 
+# The runner's view of what generator.definition_model writes: similar fields, read back instead of rendered.
 @dataclass(frozen=True)
 class DefinitionInput:
     """One ``version_spec.inputs`` entry with its value evaluated (``argument``/``default_value`` decoded)."""
