@@ -63,6 +63,7 @@ def env_for(**overrides: Any) -> dict[str, str]:
     return {"MESHPIPE_DISPATCH": json.dumps(config_data(**overrides))}
 
 
+# Fixtures in the usual shape (see test_dispatch_integration's); each builds its own thing.
 @pytest.fixture
 def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)

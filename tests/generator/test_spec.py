@@ -353,6 +353,7 @@ def test_a_module_with_an_re2_only_regex_passes_its_own_terraform_tests(tmp_path
     assert result.returncode == 0, result.output
 
 
+# A parametrized table of spec texts and their one-line errors; tables elsewhere hold other cases.
 @pytest.mark.parametrize(
     ("data", "path", "suggestion"),
     [

@@ -143,6 +143,7 @@ class TriggerModule(cdk.TerraformHclModule):
         """The module's files (relative path -> text), exactly as ``meshpipe module render`` writes them."""
         return dict(self._files)
 
+    # One property per module output, each with its own docstring; a test fails when an output lacks one.
     @property
     def output_names(self) -> tuple[str, ...]:
         """The names of the module's outputs."""

@@ -96,6 +96,7 @@ class RecordedRequest:
         except (UnicodeDecodeError, json.JSONDecodeError):
             return None
 
+    # A view of the request for the log and the control plane; other models have their own to_dict.
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view for the control plane."""
         return {

@@ -22,6 +22,7 @@ class AppHandlers:
     """``GET /app``, ``/app/installations[/{id}]``, ``/repos/{owner}/{repo}/installation`` and
     ``POST /app/installations/{id}/access_tokens``."""
 
+    # The attributes this handler mix-in reads from the fake, for mypy; the other handler classes list theirs.
     if TYPE_CHECKING:
         repositories: dict[str, Repository]
         tokens: dict[str, Token]

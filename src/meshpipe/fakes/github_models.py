@@ -124,6 +124,7 @@ class Repository:
                     return workflow
         return None
 
+    # The control plane's view of a repository; like other models' to_dict only in shape.
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view for the control plane."""
         return {

@@ -185,6 +185,7 @@ class RunnerApi:
         self.locks[block] = info if isinstance(info, dict) else {}
         return Response(status=200)
 
+    # Like delete_state above in shape, for the other store (the locks).
     def unlock(self, request: Request) -> Response:
         self._state_principal(request)
         self.locks.pop(unquote(request.params["block"]), None)

@@ -45,6 +45,7 @@ class ActionsRunner:
     Not to be confused with :mod:`meshpipe.fakes.github` (a fake GitHub API) or meshStack's building block runner.
     """
 
+    # Keyword-only settings like Run's and Settings' constructors; the data differs.
     def __init__(
         self,
         *,
