@@ -101,6 +101,22 @@ def test_rerender_replaces_generated_files_removes_stale_ones_and_keeps_terrafor
     assert sorted(p.name for p in target.iterdir()) == [".terraform", "main.tf", "terraform.tfstate", "variables.tf"]
 
 
+def test_rerender_keeps_the_run_file_and_the_dispatchers_intent_markers(tmp_path: Path) -> None:
+    """A module directory terraform ran in holds the pre-run script's run file and the dispatcher's intent markers.
+
+    Reproduction: every top-level `.meshpipe-*` entry counted as the render's own scratch and was handed to
+    `rmtree`; a marker is what keeps a re-applied run from starting its workflow twice.
+    """
+    target = tmp_path / "module"
+    write_module({"main.tf": GENERATED}, target)
+    runtime = {".meshpipe-run.json": '{"version": 1}', ".meshpipe-dispatch-0123abcd.json": '{"run_id": 7}'}
+    for name, text in runtime.items():
+        (target / name).write_text(text)
+    result = write_module({"main.tf": GENERATED + "x = 1\n"}, target)
+    assert set(result.kept) == set(runtime)
+    assert tree(target) == {"main.tf": GENERATED + "x = 1\n", **runtime}
+
+
 def test_a_failure_while_swapping_puts_every_old_file_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "module"
     write_module({"main.tf": GENERATED, "old.tf": GENERATED}, target)

@@ -37,8 +37,11 @@ TERRAFORM_WORKING_FILES = frozenset(
         ".terraform.tfstate.lock.info",
     }
 )
+#: files the module writes where it runs: the pre-run script's run file, the dispatcher's intent markers; kept
+RUNTIME_FILE_PREFIXES = (".meshpipe-run.json", ".meshpipe-dispatch-")
 #: our own staging/backup directories; one left behind by a killed process is ours to remove
 _SCRATCH_PREFIX = ".meshpipe-"
+_SCRATCH_DIRECTORIES = (f"{_SCRATCH_PREFIX}new-", f"{_SCRATCH_PREFIX}old-")
 _SHOWN = 5
 
 
@@ -72,9 +75,9 @@ def survey(target: Path, wanted: Iterable[str]) -> Survey:
     def walk(directory: Path, prefix: str) -> None:
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             relative = prefix + entry.name
-            if not prefix and entry.name in TERRAFORM_WORKING_FILES:
+            if not prefix and (entry.name in TERRAFORM_WORKING_FILES or entry.name.startswith(RUNTIME_FILE_PREFIXES)):
                 result.kept.append(relative)
-            elif not prefix and entry.name.startswith(_SCRATCH_PREFIX):
+            elif not prefix and entry.name.startswith(_SCRATCH_DIRECTORIES) and entry.is_dir(follow_symlinks=False):
                 result.scratch.append(relative)
             elif entry.is_dir(follow_symlinks=False) and relative in dirs:
                 walk(Path(entry.path), relative + "/")
