@@ -85,9 +85,14 @@ def _event_inputs(event_path: str | None) -> dict[str, str]:
 
 
 def _check_url(name: str, value: str) -> str:
+    return _http_url(value, f"{name}: {value!r} is not an http(s) URL of a meshStack run")
+
+
+def _http_url(value: str, problem: str) -> str:
+    """``value`` stripped and without a trailing slash; ``problem`` as the error when it is not an http(s) URL."""
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"{name}: {value!r} is not an http(s) URL of a meshStack run")
+        raise ConfigurationError(problem)
     return value.strip().rstrip("/")
 
 
@@ -112,7 +117,4 @@ def endpoint_url(value: str | None) -> str | None:
     """``MESHSTACK_ENDPOINT`` without a trailing slash; None when unset; a one-line error when not an http(s) URL."""
     if not value or not value.strip():
         return None
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(f"{MESHSTACK_ENDPOINT_ENV}={value!r} is not an http(s) URL")
-    return value.strip().rstrip("/")
+    return _http_url(value, f"{MESHSTACK_ENDPOINT_ENV}={value!r} is not an http(s) URL")
