@@ -16,20 +16,32 @@ from __future__ import annotations
 
 __all__ = [
     "AUTH_MODES",
+    "AZURE_AUTH_MODES",
     "BEHAVIORS",
     "DEFAULT_AUTH",
+    "DEFAULT_AZURE_AUTH",
+    "DEFAULT_GITLAB_AUTH",
+    "DEFAULT_WEBHOOK_AUTH",
     "DISPATCHER_NAMES",
     "EVENTS",
+    "GITLAB_AUTH_MODES",
     "INPUT_NAME_PATTERN",
     "MESHSTACK_API_TOKEN_ENV",
     "MESHSTACK_CLIENT_ID_ENV",
     "MESHSTACK_CLIENT_SECRET_ENV",
     "MESHSTACK_ENDPOINT_ENV",
     "MESHSTACK_RUN_TOKEN_ENV",
+    "PHASES",
+    "PHASE_INPUT",
     "REPOSITORY_PATTERN",
     "RUN_FILE",
     "RUN_MEDIA_TYPE",
     "RUN_URL_INPUT",
+    "TARGETS",
+    "WEBHOOK_EVENT_HEADER",
+    "WEBHOOK_IDEMPOTENCY_HEADER",
+    "WEBHOOK_SIGNATURE_HEADER",
+    "WEBHOOK_TIMESTAMP_HEADER",
     "WORKFLOW_FILE_PATTERN",
     "dispatcher_block",
 ]
@@ -51,6 +63,29 @@ DEFAULT_AUTH = {
     "installation_id_env": "GITHUB_APP_INSTALLATION_ID",
     "private_key_env": "GITHUB_APP_PEM_FILE",
 }
+#: the CI/CD systems a Trigger Module can start: GitHub Actions (the default), GitLab CI, Azure Pipelines, or any
+#: service behind a signed webhook (Jenkins Generic Webhook Trigger, Argo Events, an in-house service)
+TARGETS = ("github", "gitlab", "azure_devops", "webhook")
+#: the dispatcher's two phases (terraform apply and destroy); non-GitHub targets send the phase as an input
+PHASES = ("apply", "destroy")
+#: the standard name of the input that tells a GitLab/Azure pipeline or a webhook receiver which phase fired it
+PHASE_INPUT = "meshpipe_phase"
+#: how the dispatcher authenticates to GitLab: a pipeline trigger token (creates pipelines only) and/or an access
+#: token (project, group or personal; can also read pipelines, which waiting and checking a lost answer need)
+GITLAB_AUTH_MODES = ("auto", "trigger_token", "access_token")
+DEFAULT_GITLAB_AUTH = {"mode": "auto", "trigger_token_env": "GITLAB_TRIGGER_TOKEN", "token_env": "GITLAB_TOKEN"}
+#: how the dispatcher authenticates to Azure DevOps: a personal access token (Basic) or a Microsoft Entra ID
+#: access token (Bearer)
+AZURE_AUTH_MODES = ("auto", "pat", "entra")
+DEFAULT_AZURE_AUTH = {"mode": "auto", "pat_env": "AZURE_DEVOPS_PAT", "token_env": "AZURE_DEVOPS_TOKEN"}
+#: the signed webhook's secrets: the HMAC-SHA256 key, and an optional bearer token some receivers also demand
+DEFAULT_WEBHOOK_AUTH = {"secret_env": "MESHPIPE_WEBHOOK_SECRET", "token_env": ""}
+#: the signed webhook's headers: ``sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">``, the Unix timestamp the
+#: signature covers, the key that stays the same across every retry of one dispatch, and the phase
+WEBHOOK_SIGNATURE_HEADER = "X-Meshpipe-Signature-256"
+WEBHOOK_TIMESTAMP_HEADER = "X-Meshpipe-Timestamp"
+WEBHOOK_IDEMPOTENCY_HEADER = "Idempotency-Key"
+WEBHOOK_EVENT_HEADER = "X-Meshpipe-Event"
 #: the environment variables the reporter reads meshStack credentials and the endpoint from
 MESHSTACK_RUN_TOKEN_ENV = "MESHSTACK_RUN_TOKEN"
 MESHSTACK_API_TOKEN_ENV = "MESHSTACK_API_TOKEN"
@@ -70,7 +105,24 @@ RUN_FILE = ".meshpipe-run.json"
 RUN_MEDIA_TYPE = "application/vnd.meshcloud.api.meshbuildingblockrun.v1.hal+json"
 
 #: the names the bundled dispatcher gets a copy of
-DISPATCHER_NAMES = ("BEHAVIORS", "EVENTS", "AUTH_MODES", "DEFAULT_AUTH")
+DISPATCHER_NAMES = (
+    "PHASES",
+    "BEHAVIORS",
+    "EVENTS",
+    "AUTH_MODES",
+    "DEFAULT_AUTH",
+    "TARGETS",
+    "PHASE_INPUT",
+    "GITLAB_AUTH_MODES",
+    "DEFAULT_GITLAB_AUTH",
+    "AZURE_AUTH_MODES",
+    "DEFAULT_AZURE_AUTH",
+    "DEFAULT_WEBHOOK_AUTH",
+    "WEBHOOK_SIGNATURE_HEADER",
+    "WEBHOOK_TIMESTAMP_HEADER",
+    "WEBHOOK_IDEMPOTENCY_HEADER",
+    "WEBHOOK_EVENT_HEADER",
+)
 BEGIN_MARKER = "# [[[contract: generated from meshpipe/contract.py by `make render`; edit it there"
 END_MARKER = "# ]]]contract"
 

@@ -77,8 +77,8 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-PHASES = ("apply", "destroy")
 # [[[contract: generated from meshpipe/contract.py by `make render`; edit it there
+PHASES = ("apply", "destroy")
 BEHAVIORS = ("APPLY", "DESTROY", "DETECT")
 EVENTS = ("workflow_dispatch", "repository_dispatch")
 AUTH_MODES = ("auto", "token", "app")
@@ -89,6 +89,28 @@ DEFAULT_AUTH = {
     "installation_id_env": "GITHUB_APP_INSTALLATION_ID",
     "private_key_env": "GITHUB_APP_PEM_FILE",
 }
+TARGETS = ("github", "gitlab", "azure_devops", "webhook")
+PHASE_INPUT = "meshpipe_phase"
+GITLAB_AUTH_MODES = ("auto", "trigger_token", "access_token")
+DEFAULT_GITLAB_AUTH = {
+    "mode": "auto",
+    "trigger_token_env": "GITLAB_TRIGGER_TOKEN",
+    "token_env": "GITLAB_TOKEN",
+}
+AZURE_AUTH_MODES = ("auto", "pat", "entra")
+DEFAULT_AZURE_AUTH = {
+    "mode": "auto",
+    "pat_env": "AZURE_DEVOPS_PAT",
+    "token_env": "AZURE_DEVOPS_TOKEN",
+}
+DEFAULT_WEBHOOK_AUTH = {
+    "secret_env": "MESHPIPE_WEBHOOK_SECRET",
+    "token_env": "",
+}
+WEBHOOK_SIGNATURE_HEADER = "X-Meshpipe-Signature-256"
+WEBHOOK_TIMESTAMP_HEADER = "X-Meshpipe-Timestamp"
+WEBHOOK_IDEMPOTENCY_HEADER = "Idempotency-Key"
+WEBHOOK_EVENT_HEADER = "X-Meshpipe-Event"
 # ]]]contract
 # How long a maybe-sent dispatch is looked for before it is sent again: runs show in the list within seconds, the
 # research allows minutes (shared/reference/github-dispatch-and-terraform.md: "poll with a short deadline, 2-3 min").
