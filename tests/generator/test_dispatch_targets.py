@@ -459,3 +459,30 @@ def test_error_messages_of_every_targets_form_are_one_line(
     dispatcher: ModuleType, payload: dict[str, Any], message: str
 ) -> None:
     assert dispatcher.Response(400, {}, json.dumps(payload).encode()).message == message
+
+
+# ------------------------------------------------------------------------------------------------ credentials
+
+
+def test_a_credential_is_read_by_name_stripped_and_masked(dispatcher: ModuleType) -> None:
+    assert dispatcher.credential({"TINY_TOKEN": f"  {TINY_TOKEN}\n"}, "TINY_TOKEN", "tiny token") == TINY_TOKEN
+    assert dispatcher.redact(f"token={TINY_TOKEN}") == "token=***"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, "no GitLab access token: set the environment variable GITLAB_TOKEN"),
+        ({"GITLAB_TOKEN": " \t"}, "no GitLab access token: set the environment variable GITLAB_TOKEN"),
+        (
+            {"GITLAB_TOKEN": "glpat-first\nsecond-CANARY"},
+            "GITLAB_TOKEN contains a control character; a token is printable ASCII (value not shown)",
+        ),
+    ],
+)
+def test_a_missing_or_malformed_credential_is_one_line_naming_the_variable(
+    dispatcher: ModuleType, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(dispatcher.ConfigError) as info:
+        dispatcher.credential(environ, "GITLAB_TOKEN", "GitLab access token")
+    assert str(info.value) == message
