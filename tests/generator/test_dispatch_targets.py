@@ -142,8 +142,9 @@ def test_the_target_picks_its_module_and_only_that_one(dispatcher: ModuleType) -
     assert not {"dispatch_github", "dispatch_auth", "dispatch_net", "dispatch_gitlab"} & set(sys.modules)
 
 
-def test_a_configuration_without_target_is_githubs(dispatcher: ModuleType) -> None:
-    config = dispatcher.Config({"repository": "acme/infra", "workflow": "apply.yml"})
+@pytest.mark.parametrize("target", [{}, {"target": None}, {"target": "github"}], ids=["absent", "null", "github"])
+def test_a_configuration_without_target_is_githubs(dispatcher: ModuleType, target: dict[str, Any]) -> None:
+    config = dispatcher.Config({"repository": "acme/infra", "workflow": "apply.yml", **target})
     assert config.target == "github"
     assert config.settings.repository == "acme/infra"
     assert config.subject == "apply.yml on main"
