@@ -10,7 +10,8 @@ GitHub's (file + key path, unknown keys, that service's name rules). The rules a
 - GitLab ``spec:inputs`` names: ``Gitlab::Ci::Config::Header::Input`` validates the key with
   ``AlphanumericValidator``, which only demands a string (``lib/gitlab/config/entry/validators.rb``); meshpipe
   keeps to letters, digits, ``_`` and ``-`` so that every name works in ``$[[ inputs.NAME ]]`` (a ``.`` would read
-  as a path). At most 20 inputs per pipeline (``Ci::Pipeline::INPUTS_LIMIT``, "There cannot be more than 20 inputs"). CI/CD
+  as a path). At most 20 inputs per pipeline (``Ci::Pipeline::INPUTS_LIMIT``: "There cannot be more than 20
+  inputs"). CI/CD
   variable keys: ``^[A-Za-z0-9_]+$``, at most 255 characters (https://docs.gitlab.com/ci/variables/).
 - Azure DevOps project names: at most 64 characters, none of ``/ : \\ ~ & % ; @ ' " ? < > | # $ * { } , + = [ ]``
   or control characters, not starting with ``_`` or ``.``, not ending with ``.`` (https://learn.microsoft.com/azure/devops/organizations/
