@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from meshpipe.fakes.meshstack import FakeMeshStack, FakeRun
 from meshpipe.report._bundle import BUNDLE
 from meshpipe.report.ci_azure import escape
-from tests.report.ci_emulation import ROOT, azure_steps, gitlab_template, run_azure_job, run_gitlab_job
+from tests.report.ci_emulation import (
+    AZURE_TEMPLATE,
+    GITLAB_TEMPLATE,
+    ROOT,
+    azure_steps,
+    gitlab_template,
+    run_azure_job,
+    run_gitlab_job,
+)
 
 PYZ = ROOT / BUNDLE
 CLIENT_ID = "ci-template-client"
@@ -292,3 +302,47 @@ def test_azure_parameters_reach_the_scripts_only_as_data(azure: Azure, tmp_path:
     names = [s[1] for s in _steps(azure.fake, azure.run, "azure-pipelines")]
     assert names == ["$(touch pwned) ]; ##vso[task.setvariable variable=EVIL]x", "`touch pwned2`"]
     assert not list(tmp_path.rglob("pwned*")) and "EVIL" not in log.variables
+
+
+# -- the README's snippets use the templates as they are ----------------------------------------------------------
+
+
+def _readme_blocks() -> list[str]:
+    """The YAML blocks of the README section (REPORTER_README.md until it is merged into README.md)."""
+    marker = "<!-- ci-reporter-section -->"
+    for name in ("README.md", "REPORTER_README.md"):
+        path = ROOT / name
+        if path.is_file() and marker in path.read_text():
+            section = path.read_text().split(marker)[1].split("<!-- /ci-reporter-section -->")[0]
+            return re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+    raise AssertionError("the README section on GitLab CI and Azure Pipelines is missing")
+
+
+def test_readme_gitlab_pipeline_passes_only_declared_inputs_and_extends_the_template() -> None:
+    (block,) = [b for b in _readme_blocks() if b.startswith("# .gitlab-ci.yml")]
+    spec, pipeline = yaml.safe_load_all(block)
+    declared = set(next(yaml.safe_load_all(GITLAB_TEMPLATE.read_text()))["spec"]["inputs"])
+    (include,) = pipeline["include"]
+    assert include["remote"].endswith("/action/gitlab/meshpipe.yml")
+    assert set(include["inputs"]) <= declared and "bundle-sha256" in include["inputs"]
+    assert (
+        include["inputs"]["run-url"] == "$[[ inputs.buildingBlockRunUrl ]]"
+        and "buildingBlockRunUrl" in spec["spec"]["inputs"]
+    )
+    assert "$[[ inputs.correlation_id ]]" in pipeline["workflow"]["name"]
+    assert pipeline["apply"]["extends"] == ".meshpipe" and "before_script" not in pipeline["apply"]
+    assert all("$[[" not in line for line in pipeline["apply"]["script"])  # inputs only through variables
+
+
+def test_readme_azure_pipeline_passes_only_declared_parameters_and_maps_the_secret() -> None:
+    (block,) = [b for b in _readme_blocks() if b.startswith("# azure-pipelines.yml")]
+    pipeline = yaml.safe_load(block)
+    declared = {p["name"] for p in yaml.safe_load(AZURE_TEMPLATE.read_text())["parameters"]}
+    steps = pipeline["jobs"][0]["steps"]
+    (use,) = [s for s in steps if "template" in s]
+    assert use["template"] == "action/azure-pipelines/meshpipe-steps.yml@meshpipe"
+    assert set(use["parameters"]) <= declared and "bundleSha256" in use["parameters"]
+    assert {"buildingBlockRunUrl", "correlation_id", "meshpipe_phase"} <= {p["name"] for p in pipeline["parameters"]}
+    for step in use["parameters"]["jobSteps"]:
+        assert step["env"]["MESHSTACK_CLIENT_SECRET"] == "$(MESHSTACK_CLIENT_SECRET)", step
+        assert "${{" not in step["bash"]
