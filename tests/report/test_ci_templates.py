@@ -183,6 +183,20 @@ def test_gitlab_run_url_input_wins_over_the_variable(gitlab: GitLab, fake_meshst
     assert "gitlab" not in fake_meshstack.run(gitlab.run.uuid).sources
 
 
+def test_gitlab_best_effort_keeps_the_job_green_when_meshstack_is_unreachable(gitlab: GitLab) -> None:
+    unreachable = "http://127.0.0.1:9"  # the discard port: nothing listens
+    gitlab.env.update(
+        MESHSTACK_ENDPOINT=unreachable,
+        buildingBlockRunUrl=f"{unreachable}/api/meshobjects/meshbuildingblockruns/r1",
+        MESHPIPE_RETRY_ATTEMPTS="1",
+    )
+    log = gitlab("true", **{"best-effort": True})
+    assert log.exit_codes == [0, 0], log.text
+    assert log.text.count("meshStack could not be reached, continuing (--best-effort)") == 2
+    strict = gitlab("true")
+    assert strict.exit_codes[0] == 1 and strict.exit_codes[1] == 1
+
+
 def test_gitlab_refuses_a_bundle_that_is_not_the_pinned_one(gitlab: GitLab) -> None:
     log = gitlab("true", **{"bundle-sha256": "0" * 64})
     assert log.exit_codes[0] != 0
