@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 
-from dispatch_base import ApiError, ConfigError, add_secret
+from dispatch_base import ApiError, ConfigError, add_secret, check_token
 from dispatch_github import _q, app_token_hint
 
 TYPE_CHECKING = False
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dispatch import Config
-    from dispatch_github import Client
+    from dispatch_github import GitHubClient
 
 
 def _b64url(data: bytes) -> str:
@@ -166,7 +166,7 @@ def make_jwt(app_id: str, pem: bytes, now: float, environ: Mapping[str, str]) ->
 
 def choose_auth(config: Config, environ: Mapping[str, str]) -> str:
     """``token`` or ``app`` from the auth mode and which variables are set; names what is missing otherwise."""
-    auth = config.auth
+    auth = config.settings.auth
     app_vars = [auth["app_id_env"], auth["installation_id_env"], auth["private_key_env"]]
     has_token = bool(environ.get(auth["token_env"]))
     if auth["mode"] == "token" or (auth["mode"] == "auto" and has_token):
@@ -183,30 +183,9 @@ def choose_auth(config: Config, environ: Mapping[str, str]) -> str:
     return "app"
 
 
-def check_token(value: str, source: str) -> str:
-    """``value`` without surrounding whitespace; one line naming ``source`` (never the value) unless printable ASCII.
-
-    An HTTP header cannot carry a control character, and http.client would quote the whole header in its error.
-    """
-    token = value.strip()
-    if not token:
-        raise ConfigError(f"{source} is empty")
-    for char in token:
-        if not "\x21" <= char <= "\x7e":
-            kind = (
-                "a space"
-                if char == " "
-                else "a control character"
-                if char < " " or char == "\x7f"
-                else ("a character outside Latin-1" if ord(char) > 0xFF else "a non-ASCII character")
-            )
-            raise ConfigError(f"{source} contains {kind}; a token is printable ASCII (value not shown)")
-    return token
-
-
-def resolve_token(config: Config, environ: Mapping[str, str], client: Client, auth_kind: str) -> str:
+def resolve_token(config: Config, environ: Mapping[str, str], client: GitHubClient, auth_kind: str) -> str:
     """The bearer token: from the token variable, or an installation token of the GitHub App."""
-    auth = config.auth
+    auth = config.settings.auth
     if auth_kind == "token":
         add_secret(environ[auth["token_env"]])
         return check_token(environ[auth["token_env"]], auth["token_env"])
@@ -218,7 +197,7 @@ def resolve_token(config: Config, environ: Mapping[str, str], client: Client, au
     add_secret(pem.decode("ascii", "replace").strip())
     jwt = make_jwt(app_id, pem, client.clock.wall(), environ)
     add_secret(jwt)
-    url = f"{config.api_url}/app/installations/{_q(installation)}/access_tokens"
+    url = f"{config.settings.api_url}/app/installations/{_q(installation)}/access_tokens"
     # Creating an installation token has no side effect worth guarding: it is repeated like a GET.
     response = client.call("POST", url, token=jwt, hint=app_token_hint)
     data = response.json()
