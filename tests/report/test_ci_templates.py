@@ -197,6 +197,15 @@ def test_gitlab_best_effort_keeps_the_job_green_when_meshstack_is_unreachable(gi
     assert strict.exit_codes[0] == 1 and strict.exit_codes[1] == 1
 
 
+def test_gitlab_without_the_runners_temp_dir_keeps_state_under_the_project(gitlab: GitLab) -> None:
+    del gitlab.env["RUNNER_TEMP_PROJECT_DIR"]
+    log = gitlab("meshpipe run exec plan -- true")
+    assert log.exit_codes == [0, 0], log.text
+    assert gitlab.fake.run(gitlab.run.uuid).sources["gitlab"]["status"] == "SUCCEEDED"
+    state = gitlab.project / ".meshpipe" / "meshpipe-job-4711"
+    assert (state / "meshpipe_run_state.json").is_file() and state.stat().st_mode & 0o077 == 0
+
+
 def test_gitlab_refuses_a_bundle_that_is_not_the_pinned_one(gitlab: GitLab) -> None:
     log = gitlab("true", **{"bundle-sha256": "0" * 64})
     assert log.exit_codes[0] != 0
@@ -300,6 +309,20 @@ def test_azure_final_step_runs_always_and_finishes_failed(azure: Azure) -> None:
     assert _steps(azure.fake, azure.run, "azure-pipelines")[1] == ("apply", "Terraform apply", "FAILED")
     assert azure.fake.run(azure.run.uuid).sources["azure-pipelines"]["status"] == "FAILED"
     assert not (azure.work / "never-reached").exists()
+
+
+def test_azure_step_that_does_not_map_the_secret_fails_with_the_hint(azure: Azure) -> None:
+    """Azure exports a secret variable only where ``env:`` maps it; the plain client id is everywhere."""
+    job_steps = [{"bash": "meshpipe run exec plan -- true"}]
+    steps = azure_steps({**azure.parameters, "jobSteps": job_steps})
+    log = run_azure_job(steps, variables=azure.variables, base_env=azure.env, workdir=azure.work)
+    assert log.exit_codes == [0, 1, 0], log.text
+    assert (
+        "MESHSTACK_CLIENT_ID and MESHSTACK_CLIENT_SECRET must be set together (Azure Pipelines: map the secret "
+        "variable into this step with env: {MESHSTACK_CLIENT_SECRET: $(MESHSTACK_CLIENT_SECRET)})"
+    ) in log.text
+    assert azure.fake.run(azure.run.uuid).sources["azure-pipelines"]["status"] == "FAILED"
+    assert SECRET not in log.text
 
 
 def test_azure_show_defuses_logging_commands_in_values(azure: Azure) -> None:

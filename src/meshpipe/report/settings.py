@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshpipe.contract import MESHSTACK_ENDPOINT_ENV, RUN_URL_INPUT
+from meshpipe.contract import MESHSTACK_CLIENT_SECRET_ENV, MESHSTACK_ENDPOINT_ENV, RUN_URL_INPUT
 from meshpipe.report.ci import detect_ci
 from meshpipe.report.credential_sources import (
     CREDENTIAL_LABELS,
@@ -176,7 +176,7 @@ class Settings:
             run_url=found.url,
             run_object=found.run_object,
             locator=found.locator,
-            credentials=find_credentials(env, runner_temp, found.url),
+            credentials=_credentials(ci, env, runner_temp, found.url),
             runner_temp=runner_temp,
             github_output=_path(env.get("GITHUB_OUTPUT")),
             github_step_summary=_path(env.get("GITHUB_STEP_SUMMARY")),
@@ -234,6 +234,19 @@ _CREDENTIAL_HINTS = {
 _AZURE_MACRO = re.compile(r"\$\([A-Za-z0-9_.]+\)")
 #: the CI -> the source id a job reports as by default
 DEFAULT_SOURCE_IDS = {"github": "github", "gitlab": "gitlab", "azure": "azure-pipelines"}
+
+
+def _credentials(ci: str, env: Mapping[str, str], runner_temp: Path | None, run_url: str | None) -> Credentials | None:
+    try:
+        return find_credentials(env, runner_temp, run_url)
+    except ConfigurationError as exc:
+        if ci != "azure" or MESHSTACK_CLIENT_SECRET_ENV in env:
+            raise
+        # The usual cause on Azure: the client id is a plain variable (in every environment), the secret is not.
+        raise ConfigurationError(
+            f"{exc} (Azure Pipelines: map the secret variable into this step with "
+            f"env: {{{MESHSTACK_CLIENT_SECRET_ENV}: $({MESHSTACK_CLIENT_SECRET_ENV})}})"
+        ) from None
 
 
 def _job_temp_dir(ci: str, env: Mapping[str, str]) -> tuple[Path | None, bool]:
