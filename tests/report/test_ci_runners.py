@@ -223,7 +223,7 @@ def test_gitlab_settings(tmp_path: Path) -> None:
     assert (settings.ci, settings.run_url, settings.locator) == ("gitlab", RUN, "GitLab variable buildingBlockRunUrl")
     assert settings.state_dir == tmp_path / "p" / ".meshpipe" / "meshpipe-job-77" and settings.state_dir_private
     assert (settings.external_run_id, settings.external_run_url) == ("77", env["CI_JOB_URL"])
-    assert settings.default_source_id == "gitlab" and settings.dotenv_file == Path("out.env")
+    assert settings.default_source_id == "gitlab" and settings.dotenv_file == tmp_path / "p" / "out.env"
     beside = Settings.from_env({**env, "RUNNER_TEMP_PROJECT_DIR": str(tmp_path / "p.tmp")})
     assert beside.state_dir == tmp_path / "p.tmp" / "meshpipe-job-77"
     assert isinstance(make_runner(settings), GitLabRunner)

@@ -193,7 +193,7 @@ class Settings:
             user_state_dir=None if state_dir else _user_state_dir(env),
             proxy_env={key: value for key, value in env.items() if key.lower() in _PROXY_VARIABLES},
             ci=ci,
-            dotenv_file=_path(env.get("MESHPIPE_DOTENV_FILE")),
+            dotenv_file=_dotenv_file(env),
             state_dir_private=private and own_state_dir is None,
             default_source_id=DEFAULT_SOURCE_IDS.get(ci, "github"),
         )
@@ -247,6 +247,15 @@ def _credentials(ci: str, env: Mapping[str, str], runner_temp: Path | None, run_
             f"{exc} (Azure Pipelines: map the secret variable into this step with "
             f"env: {{{MESHSTACK_CLIENT_SECRET_ENV}: $({MESHSTACK_CLIENT_SECRET_ENV})}})"
         ) from None
+
+
+def _dotenv_file(env: Mapping[str, str]) -> Path | None:
+    """``$MESHPIPE_DOTENV_FILE``; relative to ``$CI_PROJECT_DIR`` like ``artifacts:reports:dotenv``, wherever the
+    script has ``cd``-ed to."""
+    path = _path(env.get("MESHPIPE_DOTENV_FILE"))
+    if path is None or path.is_absolute() or not env.get("CI_PROJECT_DIR"):
+        return path
+    return Path(env["CI_PROJECT_DIR"]) / path
 
 
 def _job_temp_dir(ci: str, env: Mapping[str, str]) -> tuple[Path | None, bool]:
