@@ -341,6 +341,24 @@ def test_azure_parameters_reach_the_scripts_only_as_data(azure: Azure, tmp_path:
     assert not list(tmp_path.rglob("pwned*")) and "EVIL" not in log.variables
 
 
+def test_template_inputs_never_become_script_text() -> None:
+    """Inputs and parameters are spliced in before any shell runs: they may only fill variables, never scripts."""
+    gitlab_body = list(yaml.safe_load_all(GITLAB_TEMPLATE.read_text()))[1]
+    scripts = gitlab_body[".meshpipe-fetch"] + gitlab_body[".meshpipe"]["before_script"][1:]
+    scripts += gitlab_body[".meshpipe"]["after_script"][1:]
+    assert scripts and all("$[[" not in line for line in scripts)
+    for name, value in gitlab_body[".meshpipe"]["variables"].items():
+        assert value["expand"] is False, name  # GitLab would otherwise expand $NAME inside an input's value
+    azure = yaml.safe_load(AZURE_TEMPLATE.read_text())
+    bash_steps = [step for step in azure["steps"] if "bash" in step]
+    assert len(bash_steps) == 2
+    for step in bash_steps:
+        # no template expression and no $(macro): the agent would splice a value into the script text
+        assert "${{" not in step["bash"] and not re.search(r"\$\([\w.]+\)", step["bash"])
+        assert all(re.fullmatch(r"\$\{\{ parameters\.\w+ \}\}|\$\([\w.]+\)", v) for v in step["env"].values())
+    assert bash_steps[-1]["condition"] == "always()"
+
+
 # -- the README's snippets use the templates as they are ----------------------------------------------------------
 
 
