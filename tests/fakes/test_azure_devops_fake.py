@@ -188,9 +188,7 @@ def test_bodies_the_schema_rejects(fake_azure_devops: FakeAzureDevOps, body: dic
 
 def test_parameter_problems_are_reported_together(fake_azure_devops: FakeAzureDevOps) -> None:
     pipeline_id = setup_pipeline(fake_azure_devops)
-    body = {
-        "templateParameters": {"surprise": "1", "environment": "staging", "dry_run": "maybe", "replicas": "many"}
-    }
+    body = {"templateParameters": {"surprise": "1", "environment": "staging", "dry_run": "maybe", "replicas": "many"}}
     answer = run(fake_azure_devops, pipeline_id, body)
     assert answer.status_code == 400
     assert answer.json()["typeKey"] == "PipelineValidationException"
