@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -322,8 +323,11 @@ def _self_ref(body: dict[str, Any]) -> str | None:
 
 
 def _variable_text(value: Any) -> str:
+    """A typed parameter as a variable's text: booleans as Azure prints them, objects as JSON."""
     if isinstance(value, bool):
         return "True" if value else "False"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
     return str(value)
 
 

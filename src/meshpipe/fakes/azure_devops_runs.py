@@ -117,6 +117,7 @@ class PipelineRun:
     _masks: set[str] = field(default_factory=set)
     _process: subprocess.Popen[bytes] | None = None
     _workdir: str | None = None
+    _stopped: bool = False  # the fake stops or resets: no further step starts
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
@@ -218,7 +219,7 @@ class PipelineRun:
 
     def _step(self, command: list[str], env: dict[str, str], cwd: str, *, always: bool = False) -> int:
         with self._lock:
-            if self._final is not None and not always:
+            if self._stopped or (self._final is not None and not always):
                 return 1
             try:
                 process = subprocess.Popen(
@@ -283,6 +284,7 @@ class PipelineRun:
     def stop(self) -> None:
         """Kill a running command and remove the run's directory."""
         with self._lock:
+            self._stopped = True
             process = self._process
             if self._final is None and self.command is not None:
                 self._final = ("canceled", time.time())
