@@ -325,3 +325,23 @@ def test_a_command_runs_with_an_agents_environment(fake_azure_devops: FakeAzureD
     assert "s3cr3t-value" not in log and "masked-later" not in log and "value *** here" in log
     assert "final sees Failed" in log
     assert view["outputs"] == {"result": "ok"}
+
+
+def test_a_cancel_waits_for_the_command_and_runs_the_final_step(fake_azure_devops: FakeAzureDevOps) -> None:
+    script = "import time\nprint('started', flush=True)\ntime.sleep(30)\n"
+    final = "import os; print('final sees ' + os.environ['AGENT_JOBSTATUS'])"
+    pipeline_id = setup_pipeline(
+        fake_azure_devops, command=[sys.executable, "-c", script], final_command=[sys.executable, "-c", final]
+    )
+    run_id = run(fake_azure_devops, pipeline_id).json()["id"]
+    deadline = time.monotonic() + 20
+    while "started" not in fake_azure_devops.run(run_id).log:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    fake_azure_devops.complete_run(run_id, "canceled")
+    assert fake_azure_devops.run(run_id).state == "canceling"  # until the command and the final step have ended
+    view = wait_completed(fake_azure_devops, run_id)
+    assert view["result"] == "canceled"
+    assert "final sees Canceled" in fake_azure_devops.run(run_id).log
+    with pytest.raises(ValueError, match="already completed"):
+        fake_azure_devops.complete_run(run_id, "failed")

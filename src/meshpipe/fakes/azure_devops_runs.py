@@ -1,15 +1,16 @@
 """Simulated Azure Pipelines runs: lifecycle, the ``name:`` (build number) and a local command run with an agent's
 environment.
 
-A run is ``inProgress`` from its creation and ``completed`` with ``result`` ``succeeded|failed|canceled`` after its
-pipeline's ``duration`` (computed from timestamps whenever it is read, no thread), or when its command exits. A command
-runs as the pipeline's one job with the environment an Azure Pipelines agent gives a script step:
+A run is ``inProgress`` from its creation (``canceling`` while a cancelled command ends) and ``completed`` with
+``result`` ``succeeded|failed|canceled`` after its pipeline's ``duration`` (computed from timestamps whenever it is
+read, no thread), or when its command exits. A command runs as the pipeline's one job with the environment an Azure
+Pipelines agent gives a script step:
 
 * ``TF_BUILD=True``, ``AGENT_TEMPDIRECTORY`` (empty per run), ``AGENT_BUILDDIRECTORY``, ``AGENT_OS``,
   ``BUILD_BUILDID``, ``BUILD_BUILDNUMBER`` (the run's name), ``BUILD_SOURCEBRANCH``/``NAME``,
   ``BUILD_DEFINITIONNAME``, ``BUILD_REASON=Manual``, ``BUILD_SOURCESDIRECTORY``,
   ``SYSTEM_TEAMFOUNDATIONCOLLECTIONURI``/``SYSTEM_COLLECTIONURI`` (the org URL with a trailing slash),
-  ``SYSTEM_TEAMPROJECT``/``ID``, ``SYSTEM_DEFINITIONID``, ``SYSTEM_JOBSTATUS`` none; and every non-secret variable
+  ``SYSTEM_TEAMPROJECT``/``ID``, ``SYSTEM_DEFINITIONID``; and every non-secret variable
   (the pipeline's, the queue-time ones, the parameters: see :class:`~meshpipe.fakes.azure_devops_models.Pipeline`)
   upper-cased with ``.`` and spaces as ``_``, as the agent does;
 * secrets (secret pipeline variables, queue-time variables with ``isSecret``) only through the pipeline's
@@ -118,6 +119,7 @@ class PipelineRun:
     _process: subprocess.Popen[bytes] | None = None
     _workdir: str | None = None
     _stopped: bool = False  # the fake stops or resets: no further step starts
+    _canceling: bool = False  # a cancel reached the running command; completed once it and the final step end
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
@@ -126,6 +128,8 @@ class PipelineRun:
         with self._lock:
             if self._final is not None:
                 return "completed", self._final[0], self._final[1]
+            if self._canceling:
+                return "canceling", None, None
             if self.command is not None:
                 return "inProgress", None, None
         if self.duration is not None and now - self.created >= self.duration:
@@ -147,12 +151,16 @@ class PipelineRun:
         return self._phase(time.time())[1]
 
     def finish(self, result: str) -> bool:
-        """Complete the run now with ``result``; False if it already completed. A running command gets SIGTERM."""
+        """Complete the run now with ``result``; False if it already completed. A running command gets SIGTERM; when
+        that is a cancel, the run stays ``canceling`` until the command (and the final step) are done."""
         if self.state == "completed":
             return False
         with self._lock:
-            self._final = (result, time.time())
             process = self._process
+            if result == "canceled" and process is not None and process.poll() is None:
+                self._canceling = True
+            else:
+                self._final = (result, time.time())
         if process is not None:
             _signal_group(process, signal.SIGTERM)
         return True
@@ -202,19 +210,19 @@ class PipelineRun:
         assert self.command is not None
         code = self._step(self.command, env, cwd)
         with self._lock:
-            final = self._final
-        if final is None and code != 0:
-            job_status = "Failed"
-        elif final is not None and final[0] == "canceled":
-            job_status = "Canceled"
-        else:
-            job_status = "Succeeded" if final is None or final[0] == "succeeded" else "Failed"
+            if self._canceling:
+                job_status = "Canceled"
+            elif self._final is not None:
+                job_status = {"succeeded": "Succeeded", "canceled": "Canceled"}.get(self._final[0], "Failed")
+            else:
+                job_status = "Succeeded" if code == 0 else "Failed"
         if self.final_command is not None:
             final_code = self._step(self.final_command, {**env, "AGENT_JOBSTATUS": job_status}, cwd, always=True)
             code = code or final_code
         with self._lock:
             if self._final is None:
-                self._final = ("succeeded" if code == 0 else "failed", time.time())
+                result = "canceled" if self._canceling else "succeeded" if code == 0 else "failed"
+                self._final = (result, time.time())
             self._log.append(f"##[section]Finishing: {self.name}\n")
 
     def _step(self, command: list[str], env: dict[str, str], cwd: str, *, always: bool = False) -> int:
