@@ -345,3 +345,19 @@ def test_a_cancel_waits_for_the_command_and_runs_the_final_step(fake_azure_devop
     assert "final sees Canceled" in fake_azure_devops.run(run_id).log
     with pytest.raises(ValueError, match="already completed"):
         fake_azure_devops.complete_run(run_id, "failed")
+
+
+def test_pipelines_list_pages_with_a_continuation_token(fake_azure_devops: FakeAzureDevOps) -> None:
+    setup_pipeline(fake_azure_devops)
+    for name in ("alpha", "zulu"):
+        fake_azure_devops.add_pipeline(PROJECT, name)
+    path = f"{PROJECT}/_apis/pipelines"
+    first = call(fake_azure_devops, "GET", path, params={"$top": "2"})
+    assert [p["name"] for p in first.json()["value"]] == ["alpha", "deploy"]
+    token = first.headers["X-MS-ContinuationToken"]
+    second = call(fake_azure_devops, "GET", path, params={"$top": "2", "continuationToken": token})
+    assert [p["name"] for p in second.json()["value"]] == ["zulu"]
+    assert "X-MS-ContinuationToken" not in second.headers
+    descending = call(fake_azure_devops, "GET", path, params={"orderBy": "name desc"}).json()["value"]
+    assert [p["name"] for p in descending] == ["zulu", "deploy", "alpha"]
+    assert call(fake_azure_devops, "GET", path, params={"orderBy": "colour"}).status_code == 400

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import jsonschema
 import pytest
 
 import meshpipe
@@ -410,6 +411,22 @@ def test_hostile_inputs_arrive_byte_exact(fake_azure_devops: FakeAzureDevOps, tm
         sent.pop(name)
     assert sent == HOSTILE
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_run_body_validates_against_the_official_description(
+    fake_azure_devops: FakeAzureDevOps, tmp_path: Path
+) -> None:
+    description = json.loads(
+        (Path(__file__).parents[1] / "fixtures" / "specs" / "azure-devops-pipelines-7.1.json").read_text("utf-8")
+    )
+    operation = description["paths"]["/{organization}/{project}/_apis/pipelines/{pipelineId}/runs"]["post"]
+    body_schema = next(p for p in operation["parameters"] if p.get("in") == "body")["schema"]
+    schema = {**body_schema, "definitions": description["definitions"]}
+    pipeline_id = setup_pipeline(fake_azure_devops)
+    assert run_dispatcher(fake_azure_devops, tmp_path, pipeline_id).returncode == 0
+    (post,) = fake_azure_devops.log(method="POST")
+    jsonschema.Draft7Validator(schema).validate(post.json())
+    assert not jsonschema.Draft7Validator(schema).is_valid({"templateParameters": {"x": 1}})  # the check can fail
 
 
 # ------------------------------------------------------------------------------------------------ settings
