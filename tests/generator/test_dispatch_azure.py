@@ -361,7 +361,7 @@ def test_a_pat_with_a_line_break_is_refused_without_showing_it(
     pipeline_id = setup_pipeline(fake_azure_devops)
     result = run_dispatcher(fake_azure_devops, tmp_path, pipeline_id, pat=PAT + "\nX-Injected: 1")
     line = one_error_line(result)
-    assert "AZURE_DEVOPS_PAT contains control characters" in line
+    assert "AZURE_DEVOPS_PAT contains a control character" in line
     assert_no_secrets(result)
     assert fake_azure_devops.log() == []
 
@@ -504,7 +504,7 @@ def test_only_the_azure_module_is_imported(fake_azure_devops: FakeAzureDevOps, t
     environ = {"PATH": os.environ.get("PATH", ""), "MESHPIPE_DISPATCH_B64_0": encoded, "AZURE_DEVOPS_PAT": PAT}
     started = time.monotonic()
     result = subprocess.run(
-        [PYTHON, "-c", probe], env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+        [PYTHON, "-B", "-c", probe], env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
     )
     assert time.monotonic() - started < 30
     modules = result.stderr.strip().splitlines()[-1]
