@@ -361,3 +361,4 @@ def test_pipelines_list_pages_with_a_continuation_token(fake_azure_devops: FakeA
     descending = call(fake_azure_devops, "GET", path, params={"orderBy": "name desc"}).json()["value"]
     assert [p["name"] for p in descending] == ["zulu", "deploy", "alpha"]
     assert call(fake_azure_devops, "GET", path, params={"orderBy": "colour"}).status_code == 400
+    assert call(fake_azure_devops, "GET", path, params={"$top": "0"}).status_code == 400

@@ -170,7 +170,7 @@ class ApiHandlers:
             reverse=direction == "desc",
         )
         start = _int_query(request, "continuationToken", 0)
-        top = _int_query(request, "$top", _PAGE)
+        top = _int_query(request, "$top", _PAGE, minimum=1)
         page = pipelines[start : start + top]
         headers = {}
         if start + top < len(pipelines):
@@ -338,7 +338,7 @@ def _final_yaml(pipeline: Pipeline, parameters: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _int_query(request: Request, name: str, default: int) -> int:
+def _int_query(request: Request, name: str, default: int, *, minimum: int = 0) -> int:
     text = request.query_value(name)
     if text is None:
         return default
@@ -346,6 +346,6 @@ def _int_query(request: Request, name: str, default: int) -> int:
         value = int(text)
     except ValueError:
         raise ARGUMENT.raise_(400, f"{name}: '{text}' is not a valid integer.") from None
-    if value < 0:
-        raise ARGUMENT.raise_(400, f"{name}: must not be negative, got {value}.")
+    if value < minimum:
+        raise ARGUMENT.raise_(400, f"{name}: must be at least {minimum}, got {value}.")
     return value
