@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from meshpipe.fakes.cli import add_workflows, fake
+from meshpipe.fakes.azure_devops import FakeAzureDevOps
+from meshpipe.fakes.cli import add_pipelines, add_workflows, fake
 from meshpipe.fakes.github import FakeGitHub
 from meshpipe.fakes.meshstack import FakeMeshStack
 
@@ -21,8 +22,12 @@ def documented(pattern: str) -> str:
     return re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern.removesuffix(r"\Z")).replace("\\", "")
 
 
-@pytest.mark.parametrize(("name", "server"), [("github", FakeGitHub), ("meshstack", FakeMeshStack)])
-def test_fake_help_lists_every_control_route(name: str, server: type[FakeGitHub] | type[FakeMeshStack]) -> None:
+@pytest.mark.parametrize(
+    ("name", "server"), [("github", FakeGitHub), ("meshstack", FakeMeshStack), ("azure-devops", FakeAzureDevOps)]
+)
+def test_fake_help_lists_every_control_route(
+    name: str, server: type[FakeGitHub] | type[FakeMeshStack] | type[FakeAzureDevOps]
+) -> None:
     text = CliRunner().invoke(fake, [name, "--help"], terminal_width=200).output
     routes = [route for route in server()._routes if route.control]
     assert routes
@@ -50,3 +55,33 @@ def test_fake_github_workflow_file_declares_its_inputs(tmp_path: Path) -> None:
     }
     assert workflows["apply.yml"].name == "db apply"
     assert workflows["bare.yml"].inputs == {}
+
+
+def test_fake_azure_devops_pipeline_file_declares_its_parameters(tmp_path: Path) -> None:
+    pipeline = tmp_path / "deploy.yml"
+    pipeline.write_text(
+        "name: deploy ${{ parameters.meshpipe_correlation_id }}\ntrigger: none\nparameters:\n"
+        "  - name: meshpipe_correlation_id\n    type: string\n    default: ''\n"
+        "  - name: size\n    values: [small, large]\n  - name: dry_run\n    type: boolean\n    default: false\n"
+        "steps:\n  - script: echo hi\n",
+        encoding="utf-8",
+    )
+    server = FakeAzureDevOps()
+    lines = add_pipelines(server, (f"Platform Team:{pipeline}", "Platform Team:bare"))
+    assert lines == ["pipeline 1: deploy in project Platform Team", "pipeline 2: bare in project Platform Team"]
+    deploy, bare = server.projects["platform team"].pipelines.values()
+    assert deploy.name_template == "deploy ${{ parameters.meshpipe_correlation_id }}"
+    assert deploy.parameters == {
+        "meshpipe_correlation_id": {"type": "string", "default": ""},
+        "size": {"type": "string", "values": ["small", "large"]},
+        "dry_run": {"type": "boolean", "default": False},
+    }
+    assert bare.parameters == {}
+
+
+def test_fake_azure_devops_refuses_parameter_types_it_cannot_check(tmp_path: Path) -> None:
+    pipeline = tmp_path / "jobs.yml"
+    pipeline.write_text("parameters:\n  - name: jobs\n    type: jobList\n", encoding="utf-8")
+    result = CliRunner().invoke(fake, ["azure-devops", "--pipeline", f"P:{pipeline}"])
+    assert result.exit_code == 2
+    assert "parameters[0].type: the fake supports string, number, boolean, object, not 'jobList'" in result.output

@@ -1,4 +1,4 @@
-"""``meshpipe fake github|meshstack``: run one fake server as a process (until Ctrl-C).
+"""``meshpipe fake github|meshstack|azure-devops``: run one fake server as a process (until Ctrl-C).
 
 Configure it through its control plane (``/_fake/...``, which needs the secret the command prints) or the options
 below.
@@ -15,9 +15,19 @@ import click
 from meshpipe.fakes._http import CONTROL_HEADER
 
 if TYPE_CHECKING:
+    from meshpipe.fakes.azure_devops import FakeAzureDevOps
     from meshpipe.fakes.github import FakeGitHub
 
-__all__ = ["COMMON_ROUTES", "CONTROL_TOKEN_ENV", "GITHUB_ROUTES", "MESHSTACK_ROUTES", "add_workflows", "fake"]
+__all__ = [
+    "AZURE_DEVOPS_ROUTES",
+    "COMMON_ROUTES",
+    "CONTROL_TOKEN_ENV",
+    "GITHUB_ROUTES",
+    "MESHSTACK_ROUTES",
+    "add_pipelines",
+    "add_workflows",
+    "fake",
+]
 
 # The control planes as their --help lists them (tests/fakes/test_fake_cli_help.py holds them to the registered
 # routes, so a route cannot be added without being documented here).
@@ -57,6 +67,17 @@ MESHSTACK_ROUTES = """\
   GET  /_fake/sandbox      the hosted block;  POST /_fake/sandbox/order  {"behavior", "inputs"}
   POST /_fake/sandbox/delete         {"building_block_uuid"}
 """
+AZURE_DEVOPS_ROUTES = """\
+  POST /_fake/projects     {"name"}: a project
+  POST /_fake/pipelines    {"project", "name", "parameters": {"name": {"type", "default", "values"}}, "name_template",
+                            "duration", "command", "final_command", "result", "branches", "tags", "stages",
+                            "settable_variables", "variables", "secrets", "secret_env"}: a pipeline (201: its id)
+  POST /_fake/pats         {"token", "scopes": ["vso.build" | "vso.build_execute" | "app_token"], "expires"}
+  POST /_fake/tokens       {"token", "expires"}: an Entra ID access token (sent as Bearer)
+  POST /_fake/rate-limit   {"limit", "window_seconds"}
+  GET  /_fake/runs         pipeline runs;  GET /_fake/runs/{run_id}/log  a run's log (secrets masked)
+  POST /_fake/runs/{run_id}/complete   {"result": "succeeded" | "failed" | "canceled"}
+"""
 
 
 def _epilog(routes: str) -> str:
@@ -93,9 +114,37 @@ def add_workflows(server: FakeGitHub, workflows: tuple[str, ...]) -> None:
             server.add_workflow(repo, file)
 
 
+def add_pipelines(server: FakeAzureDevOps, pipelines: tuple[str, ...]) -> list[str]:
+    """``--pipeline PROJECT:FILE``: a pipeline named after FILE with the ``name:`` and ``parameters:`` of the Azure
+    Pipelines YAML file, or, when FILE does not exist, a pipeline of that name without parameters. Returns one line
+    per pipeline (its id)."""
+    lines = []
+    for spec in pipelines:
+        project, sep, file = spec.rpartition(":")
+        if not sep or not project or not file:
+            raise click.BadParameter(f"expected PROJECT:FILE, got {spec!r}", param_hint="--pipeline")
+        path = Path(file)
+        if path.is_file():
+            from meshpipe.fakes.azure_devops_yaml import load_pipeline
+
+            try:
+                declared = load_pipeline(path)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--pipeline") from None
+            name = path.name.removesuffix(".yml").removesuffix(".yaml")
+            pipeline_id = server.add_pipeline(
+                project, name, parameters=declared.parameters, name_template=declared.name_template
+            )
+        else:
+            name = file
+            pipeline_id = server.add_pipeline(project, name)
+        lines.append(f"pipeline {pipeline_id}: {name} in project {project}")
+    return lines
+
+
 @click.group()
 def fake() -> None:
-    """Run one fake server (GitHub or meshStack) on 127.0.0.1 until interrupted.
+    """Run one fake server (GitHub, meshStack or Azure DevOps) on 127.0.0.1 until interrupted.
 
     The control plane (/_fake/...) needs the secret printed at start in the X-Meshpipe-Fake-Control header; it is
     random unless MESHPIPE_FAKE_CONTROL_TOKEN is set.
@@ -160,5 +209,46 @@ def meshstack(port: int) -> None:
     server = FakeMeshStack(port=port, control_token=_control_token())
     server.start()
     click.echo(f"fake meshStack at {server.url}  (control plane: {server.url}/_fake/state)")
+    _echo_control(server.control_token, server.url)
+    server.serve_forever()
+
+
+@fake.command("azure-devops", epilog=_epilog(AZURE_DEVOPS_ROUTES))
+@click.option("--port", type=int, default=0, show_default=True, help="TCP port on 127.0.0.1 (0 = any free port).")
+@click.option("--organization", default="fake-org", show_default=True, help="The organization's name in its URL.")
+@click.option(
+    "--pat",
+    "pats",
+    multiple=True,
+    envvar="MESHPIPE_FAKE_AZURE_DEVOPS_PAT",
+    help="Accept this personal access token (scope Build: Read & execute). Repeatable; also read from "
+    "MESHPIPE_FAKE_AZURE_DEVOPS_PAT so it need not appear in the process list.",
+)
+@click.option(
+    "--pipeline",
+    "pipelines",
+    multiple=True,
+    metavar="PROJECT:FILE",
+    help="Create a pipeline from FILE, an Azure Pipelines YAML whose name: and parameters: it takes (a FILE that "
+    "does not exist: a pipeline of that name without parameters). Repeatable.",
+)
+def azure_devops(port: int, organization: str, pats: tuple[str, ...], pipelines: tuple[str, ...]) -> None:
+    """Fake Azure DevOps organization (Azure Pipelines runs, REST api-version 7.1).
+
+    \b
+    Example:
+      MESHPIPE_FAKE_AZURE_DEVOPS_PAT=local-pat meshpipe fake azure-devops --port 8083 \\
+        --pipeline "Platform Team:azure-pipelines.yml"
+    """
+    from meshpipe.fakes.azure_devops import FakeAzureDevOps
+
+    server = FakeAzureDevOps(organization, port=port, control_token=_control_token())
+    for pat in pats:
+        server.add_pat(pat)
+    lines = add_pipelines(server, pipelines)
+    server.start()
+    click.echo(f"fake Azure DevOps organization at {server.org_url}  (control plane: {server.url}/_fake/state)")
+    for line in lines:
+        click.echo(line)
     _echo_control(server.control_token, server.url)
     server.serve_forever()
