@@ -7,6 +7,8 @@ in the test that caused them.
 * ``fake_github`` – :class:`~meshpipe.fakes.github.FakeGitHub`, flavour ``github`` (api.github.com)
 * ``fake_ghes`` – :class:`~meshpipe.fakes.github.FakeGitHub`, flavour ``ghes`` (``/api/v3``, GHES 3.19 rules)
 * ``fake_meshstack`` – :class:`~meshpipe.fakes.meshstack.FakeMeshStack`
+* ``fake_webhook`` – :class:`~meshpipe.fakes.webhook.FakeWebhookReceiver` (its secret: ``fake_webhook.secret``,
+  random per session)
 
 Their Python API needs no credentials; HTTP calls to a fixture's control plane (``/_fake/...``) send
 ``fake.control_headers()`` (the per-server secret and the JSON media type).
@@ -22,6 +24,7 @@ import pytest
 if TYPE_CHECKING:
     from meshpipe.fakes.github import FakeGitHub
     from meshpipe.fakes.meshstack import FakeMeshStack
+    from meshpipe.fakes.webhook import FakeWebhookReceiver
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +51,16 @@ def _fake_meshstack_session() -> Iterator[FakeMeshStack]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def _fake_webhook_session() -> Iterator[FakeWebhookReceiver]:
+    import secrets
+
+    from meshpipe.fakes.webhook import FakeWebhookReceiver
+
+    with FakeWebhookReceiver(secrets.token_urlsafe(32)) as server:
+        yield server
+
+
 @pytest.fixture
 def fake_github(_fake_github_session: FakeGitHub) -> Iterator[FakeGitHub]:
     """A clean fake github.com API (flavour ``github``)."""
@@ -70,3 +83,11 @@ def fake_meshstack(_fake_meshstack_session: FakeMeshStack) -> Iterator[FakeMeshS
     _fake_meshstack_session.reset()
     yield _fake_meshstack_session
     _fake_meshstack_session.raise_errors()
+
+
+@pytest.fixture
+def fake_webhook(_fake_webhook_session: FakeWebhookReceiver) -> Iterator[FakeWebhookReceiver]:
+    """A clean fake webhook receiver (default options; change them with ``configure``)."""
+    _fake_webhook_session.reset()
+    yield _fake_webhook_session
+    _fake_webhook_session.raise_errors()
