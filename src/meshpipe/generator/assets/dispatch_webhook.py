@@ -35,19 +35,18 @@ from dispatch_base import (
     WEBHOOK_IDEMPOTENCY_HEADER,
     WEBHOOK_SIGNATURE_HEADER,
     WEBHOOK_TIMESTAMP_HEADER,
-    ApiError,
     Clock,
     ConfigError,
     DispatchError,
-    TransportError,
     add_secret,
+    credential,
     http_url,
     opt_string,
     rule,
     section,
     string,
 )
-from dispatch_client import MAX_ATTEMPTS, BaseClient, retry_after_delay
+from dispatch_client import BaseClient, retry_after_delay
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -147,12 +146,8 @@ def make_client(config: Config, environ: Mapping[str, str], http_deadline: float
     from dispatch_net import Http
 
     settings: Settings = config.settings
-    secret = _credential(environ, settings.secret_env, "the webhook's HMAC secret")
-    token = None
-    if settings.token_env:
-        from dispatch_auth import check_token
-
-        token = check_token(_credential(environ, settings.token_env, "the webhook's bearer token"), settings.token_env)
+    secret = _secret(environ, settings.secret_env)
+    token = credential(environ, settings.token_env, "bearer token for the webhook") if settings.token_env else None
     http = Http(
         config.user_agent,
         environ=environ,
@@ -163,15 +158,16 @@ def make_client(config: Config, environ: Mapping[str, str], http_deadline: float
     return WebhookClient(config, http, secret, token, clock)
 
 
-def _credential(environ: Mapping[str, str], name: str, what: str) -> str:
+def _secret(environ: Mapping[str, str], name: str) -> str:
+    """The HMAC key, exactly as set (any printable text: it is never sent, so it need not be a header value)."""
     value = environ.get(name)
-    if value is None:
-        raise ConfigError(f"{name} is not set ({what}, read from the environment by name)")
     add_secret(value)
-    if not value.strip():
-        raise ConfigError(f"{name} is empty ({what})")
+    if not value or not value.strip():
+        raise ConfigError(f"no HMAC secret for the webhook: set the environment variable {name}")
     if any(char < " " or char == "\x7f" for char in value):
-        raise ConfigError(f"{name} contains a control character ({what}; value not shown)")
+        raise ConfigError(
+            f"{name} contains a control character; the webhook's secret is printable text (value not shown)"
+        )
     return value
 
 
@@ -327,33 +323,27 @@ class WebhookClient(BaseClient):
         return self._accepted(response)
 
     def _deliver(self, url: str, body: bytes, fixed: Mapping[str, str]) -> Response:
-        attempt = 0
-        while True:
-            attempt += 1
-            headers = {**fixed, **self._signed(body)}
-            try:
-                response = self.http.request("POST", url, token=self._token, headers=headers, data=body)
-            except TransportError as exc:
-                if exc.permanent or attempt >= MAX_ATTEMPTS:
-                    raise
-                why = "may have arrived" if exc.maybe_sent else "was not sent"
-                self.log(f"no answer ({exc.reason}); the delivery {why}: sending it again with the same key")
-                self.clock.pause(self.clock.backoff(attempt))
-                continue
-            message = response.message if response.status >= 300 else ""
-            limited = self.is_rate_limited(response.status, response.headers, message)
-            action = delivery_outcome(response.status, limited)
-            if action == "done":
-                return response
-            if action == "wait":
-                self._wait_rate_limit("POST", url, response, attempt)
-                continue
-            failure = ApiError("POST", url, response.status, message, self.hint(response.status))
-            if action == "fail" or attempt >= MAX_ATTEMPTS:
-                failure.definite = action == "fail"
-                raise failure
-            self.log(f"the receiver answered {response.status}; sending the delivery again with the same key")
-            self.clock.pause(self.clock.backoff(attempt))
+        response: Response = self.call(
+            "POST",
+            url,
+            token=self._token,
+            headers=lambda: {**fixed, **self._signed(body)},  # every attempt signs afresh
+            data=body,
+            hint=self.hint,
+            outcome=self._outcome,
+            check=lambda failure, status_text: None,  # nothing to look up: the key makes a resend safe
+        )
+        return response
+
+    def _outcome(self, status: int | None, maybe_sent: bool, rate_limited: bool) -> str:
+        """:func:`delivery_outcome` in :meth:`BaseClient.call`'s words, saying why a delivery goes out again."""
+        action = delivery_outcome(status, rate_limited)
+        if action == "resend":
+            why = f"was answered {status}" if status is not None else "got no answer"
+            if status is None and maybe_sent:
+                why += " (it may have arrived)"
+            self.log(f"the delivery {why}; the same {WEBHOOK_IDEMPOTENCY_HEADER} lets the receiver spot a repeat")
+        return "retry" if action in ("resend", "wait") else action
 
     def _accepted(self, response: Response) -> tuple[Any, str]:
         answer = response.json()
