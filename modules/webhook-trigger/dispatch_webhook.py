@@ -151,12 +151,13 @@ def make_client(config: Config, environ: Mapping[str, str], http_deadline: float
     token = credential(environ, settings.token_env, "bearer token for the webhook") if settings.token_env else None
     http = Http(
         config.user_agent,
+        token,  # Authorization: Bearer on every request, the status polls included
         environ=environ,
         deadline=http_deadline,
         clock=clock,
         base_headers={"Accept": "application/json"},
     )
-    return WebhookClient(config, http, secret, token, clock)
+    return WebhookClient(config, http, secret, clock)
 
 
 def _secret(environ: Mapping[str, str], name: str) -> str:
@@ -175,8 +176,8 @@ def _secret(environ: Mapping[str, str], name: str) -> str:
 # --------------------------------------------------------------------------------------------- the wire
 
 
-def encode_body(settings: Settings, module: str, correlation_id: str, inputs: Mapping[str, str]) -> bytes:
-    """The delivery's body: compact UTF-8 JSON, input values byte for byte."""
+def encode_body(settings: Settings, module: str, correlation_id: str, inputs: Mapping[str, Any]) -> bytes:
+    """The delivery's body: compact UTF-8 JSON; strings byte for byte, other input values with their JSON types."""
     body = {
         "version": PROTOCOL_VERSION,
         "event": settings.event,
@@ -237,11 +238,10 @@ class WebhookClient(BaseClient):
     run_word = "job"
     run_title = "webhook job"
 
-    def __init__(self, config: Config, http: Http, secret: str, token: str | None, clock: Clock | None = None) -> None:
+    def __init__(self, config: Config, http: Http, secret: str, clock: Clock | None = None) -> None:
         super().__init__(config, http, clock)
         self.settings: Settings = config.settings
         self._secret = secret
-        self._token = token
         self._last_stamp = 0
 
     def __repr__(self) -> str:
@@ -327,7 +327,6 @@ class WebhookClient(BaseClient):
         response: Response = self.call(
             "POST",
             url,
-            token=self._token,
             headers=lambda: {**fixed, **self._signed(body)},  # every attempt signs afresh
             data=body,
             hint=self.hint,

@@ -150,12 +150,13 @@ def make_client(config: Config, environ: Mapping[str, str], http_deadline: float
     token = credential(environ, settings.token_env, "bearer token for the webhook") if settings.token_env else None
     http = Http(
         config.user_agent,
+        token,  # Authorization: Bearer on every request, the status polls included
         environ=environ,
         deadline=http_deadline,
         clock=clock,
         base_headers={"Accept": "application/json"},
     )
-    return WebhookClient(config, http, secret, token, clock)
+    return WebhookClient(config, http, secret, clock)
 
 
 def _secret(environ: Mapping[str, str], name: str) -> str:
@@ -236,11 +237,10 @@ class WebhookClient(BaseClient):
     run_word = "job"
     run_title = "webhook job"
 
-    def __init__(self, config: Config, http: Http, secret: str, token: str | None, clock: Clock | None = None) -> None:
+    def __init__(self, config: Config, http: Http, secret: str, clock: Clock | None = None) -> None:
         super().__init__(config, http, clock)
         self.settings: Settings = config.settings
         self._secret = secret
-        self._token = token
         self._last_stamp = 0
 
     def __repr__(self) -> str:
@@ -326,7 +326,6 @@ class WebhookClient(BaseClient):
         response: Response = self.call(
             "POST",
             url,
-            token=self._token,
             headers=lambda: {**fixed, **self._signed(body)},  # every attempt signs afresh
             data=body,
             hint=self.hint,
