@@ -11,20 +11,19 @@ A Trigger Module with target ``webhook`` POSTs compact UTF-8 JSON to the receive
     Authorization: Bearer <token>                 (only when the module names a token variable)
 
 A receiver should, in this order: check the signature over the *raw* body bytes with :func:`verify` (it also
-refuses a timestamp more than :data:`TOLERANCE_SECONDS` away from its clock), refuse a signature it has seen
-before (:class:`ReplayGuard`), parse the JSON, check that ``Idempotency-Key`` equals the body's ``correlation_id``
-(the header is not signed, the body is), and answer a key it has already accepted with its first answer instead of
-starting a second job. The dispatcher re-sends after a lost answer, a timeout or a 5xx with the same key (and a
-fresh timestamp and signature): a receiver that ignores the key may run the job twice.
+refuses a timestamp more than :data:`TOLERANCE_SECONDS` away from its clock), parse the JSON, check that
+``Idempotency-Key`` equals the body's ``correlation_id`` (the header is not signed, the body is), and answer a key it
+has already accepted with its first answer instead of starting a second job. The dispatcher re-sends after a lost
+answer, a timeout or a 5xx with the same key (and a fresh timestamp and signature): a receiver that ignores the key
+may run the job twice. With accepted keys stored, a replayed delivery cannot start anything (its signed body names
+an accepted key); a receiver that stores no keys refuses repeated signatures with :class:`ReplayGuard` instead.
 
 Example (any framework; ``headers`` is a mapping, looked up case-insensitively)::
 
-    from meshpipe.webhook import ReplayGuard, VerificationError, verify
+    from meshpipe.webhook import VerificationError, verify
 
-    guard = ReplayGuard()
     try:
-        delivery = verify(os.environ["MESHPIPE_WEBHOOK_SECRET"], request.headers, request.body)
-        guard.check(delivery)
+        verify(os.environ["MESHPIPE_WEBHOOK_SECRET"], request.headers, request.body)
     except VerificationError as exc:
         return 401, {"message": str(exc), "rule": exc.rule}
 
@@ -169,11 +168,13 @@ def verify(
 
 
 class ReplayGuard:
-    """Remembers the signatures of accepted deliveries for twice the tolerance and refuses a repeat.
+    """Remembers signatures for twice the tolerance and refuses a repeat.
 
-    The dispatcher signs every attempt afresh (a new timestamp), so an identical signature is a captured request
-    played back. Keep one guard per receiver process; it is not thread-safe (guard it with a lock if needed).
-    Status polls (GET, empty body) need no guard: a replayed poll reveals nothing the eavesdropper did not see.
+    The dispatcher signs every attempt of one process afresh (a later timestamp), so an identical signature is a
+    captured request played back, or (rarely) a second terraform process of the same run signing the same body in
+    the same second. A receiver that stores accepted keys should look the key up first and answer a known key with
+    its first answer; the guard is for the rest. Keep one guard per receiver process; it is not thread-safe (guard it
+    with a lock if needed). Status polls (GET, empty body) need no guard: a replayed poll changes nothing.
     """
 
     def __init__(self, tolerance: float = TOLERANCE_SECONDS) -> None:

@@ -119,11 +119,22 @@ def test_the_timestamp_must_be_within_300_seconds(
         refused(response, 401, "timestamp-tolerance")
 
 
-def test_a_replayed_signature_is_refused_and_starts_nothing(fake_webhook: FakeWebhookReceiver) -> None:
+def test_a_replayed_signature_of_an_accepted_key_gets_the_first_answer(fake_webhook: FakeWebhookReceiver) -> None:
     stamp = int(time.time())
-    assert deliver(fake_webhook, timestamp=stamp).status_code == 202
+    first = deliver(fake_webhook, timestamp=stamp)
+    again = deliver(fake_webhook, timestamp=stamp)  # byte for byte the same request
+    assert again.status_code == 202 and again.json() == {**first.json(), "duplicate": True}
+    assert len(fake_webhook.jobs) == 1
+
+
+def test_a_replayed_signature_that_started_nothing_is_refused(fake_webhook: FakeWebhookReceiver) -> None:
+    stamp = int(time.time())
+    refused(deliver(fake_webhook, timestamp=stamp, headers={"Idempotency-Key": "mp-other"}), 422, "idempotency-key")
     refused(deliver(fake_webhook, timestamp=stamp), 401, "replayed-signature")
-    assert len(fake_webhook.deliveries) == 1
+    fake_webhook.configure(dedupe=False)  # a receiver without keys relies on the replay rule alone
+    assert deliver(fake_webhook, timestamp=stamp - 1).status_code == 202
+    refused(deliver(fake_webhook, timestamp=stamp - 1), 401, "replayed-signature")
+    assert len(fake_webhook.jobs) == 1
 
 
 def test_the_bearer_token_is_checked_first_when_configured(fake_webhook: FakeWebhookReceiver) -> None:

@@ -15,11 +15,12 @@ A delivery is checked in this order; every refusal answers ``{"message", "rule"}
 401   ``signature-*``         ``X-Meshpipe-Signature-256`` missing, malformed or not matching (constant-time
       ``timestamp-*``         compare); ``X-Meshpipe-Timestamp`` missing, malformed or more than 300 s away
                               (:func:`meshpipe.webhook.verify`)
-401   ``replayed-signature``  a signature already received (:class:`meshpipe.webhook.ReplayGuard`)
 400   ``json``                the body is not UTF-8 JSON
 422   ``schema``              the body breaks the protocol's schema (field, type, enum, length)
 400   ``idempotency-key``     no ``Idempotency-Key``; 422 when it differs from the body's ``correlation_id``
 422   ``event-header``        ``X-Meshpipe-Event`` differs from the body's ``event``
+401   ``replayed-signature``  a signature already received (:class:`meshpipe.webhook.ReplayGuard`) whose key
+                              was not accepted; a repeat of an accepted key gets the first answer instead
 ====  ======================  ============================================================================
 
 Then a new key starts one job and answers ``accept_status`` (202) with ``{"id", "duplicate": false}`` (plus
@@ -234,23 +235,31 @@ class FakeWebhookReceiver(FakeServer):
             if not secrets.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
                 raise refuse(401, "bearer-token", "missing or wrong Authorization: Bearer token")
 
-    def _verify(self, request: Request, *, replay: bool) -> None:
+    def _verify(self, request: Request) -> bool:
+        """Check the signature and timestamp (401); return whether the signature was seen before."""
         try:
             delivery = verify(self.secret, request.headers, request.body, tolerance=self.tolerance)
-            if replay:
-                self._guard.check(delivery)
         except VerificationError as exc:
             raise refuse(401, exc.rule, str(exc)) from None
+        try:
+            self._guard.check(delivery)
+        except VerificationError:
+            return True
+        return False
 
     def _deliver(self, request: Request) -> Response:
         self._check_token(request)
         if len(request.body) > MAX_BODY_BYTES:
             raise refuse(413, "payload-too-large", f"the body is over {MAX_BODY_BYTES} bytes")
         check_media_type(request)
-        self._verify(request, replay=True)
+        replayed = self._verify(request)
         payload = check_body(request)
         key = check_headers_match(request, payload)
         first = self._answers.get(key) if self.dedupe else None
+        if first is None and replayed:
+            # A repeat of an accepted key gets its first answer, even with a repeated signature (two terraform
+            # processes of one run may sign the same body in the same second); anything else replayed is refused.
+            raise refuse(401, "replayed-signature", "this signature was already used: a replayed delivery")
         job = first or self._start_job(key, payload, request.body)
         self.deliveries.append(WebhookDelivery(key, payload, request.body, dict(request.headers), job.id, bool(first)))
         answer: dict[str, Any] = {"id": str(job.id), "duplicate": bool(first)}
@@ -280,7 +289,7 @@ class FakeWebhookReceiver(FakeServer):
         if not self.status_url:
             raise HttpError(404, "Not Found (this receiver serves no status URLs)")
         self._check_token(request)
-        self._verify(request, replay=False)
+        self._verify(request)  # a status poll may repeat: polls change nothing
         try:
             job = self.job(int(request.params["job_id"]))
         except KeyError:
