@@ -148,6 +148,7 @@ def test_one_signed_delivery_with_exact_headers_and_a_body_the_schema_accepts(
     verify(SECRET_CANARY, headers, request.body)
     assert receiver.accepted_count(body["correlation_id"]) == 1
     assert f"[{MODULE}] the receiver accepted the delivery (202), job 1" in result.stdout
+    assert f"[{MODULE}] dispatched webhook 'apply' to {receiver.url}: job 1" in result.stdout
     assert list(tmp_path.glob(".meshpipe-dispatch-*")) == []  # the outcome is certain: no intent marker left
     assert_no_secrets(receiver, result)
 
@@ -310,6 +311,7 @@ def test_credential_problems_are_one_line_before_anything_is_sent(
     ("webhook", "message"),
     [
         ({"url": "http://127.0.0.1:1/hook?token=abc"}, "webhook.url: expected no token in the URL"),
+        ({"url": "http://127.0.0.1:1/hook?job=x&api_key=abc"}, "webhook.url: expected no token in the URL"),
         ({"url": "http://user:pw@127.0.0.1:1/hook"}, "webhook.url: expected a URL without credentials"),
         ({"url": "ftp://127.0.0.1/hook"}, "webhook.url: expected an http(s) URL"),
         ({"event": "apply\nx"}, "webhook.event: expected 1-200 printable ASCII characters"),

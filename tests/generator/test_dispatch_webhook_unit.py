@@ -212,3 +212,38 @@ def test_a_delivery_imports_nothing_it_does_not_use(receiver: FakeWebhookReceive
     assert len(receiver.jobs) == 1
     assert {"http.client", "hmac"} <= loaded
     assert not loaded & (NEVER | {"dispatch_github"}), sorted(loaded & NEVER)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"status_url": "/jobs/1"}, "is not on the webhook's scheme, host and port"),
+        ({"status_url": "{base}/jobs/1\r\nX-Injected: 1"}, "is not on the webhook's scheme, host and port"),
+        ({"status_url": "{base}/jobs/\u00e9"}, "is not on the webhook's scheme, host and port"),
+        ({"id": "7"}, "the receiver answered no status_url, so the job cannot be awaited"),
+        ([1, 2], "the receiver answered no status_url, so the job cannot be awaited"),
+    ],
+)
+def test_waiting_refuses_a_missing_or_foreign_status_url(
+    dispatcher: ModuleType, receiver: FakeWebhookReceiver, answer: Any, message: str
+) -> None:
+    if isinstance(answer, dict) and "status_url" in answer:
+        answer = {"status_url": answer["status_url"].replace("{base}", receiver.base_url)}
+    receiver.add_fault(status=202, method="POST", body=answer)
+    client = client_for(dispatcher, receiver.url, WallClock(), wait=True)
+    with pytest.raises(dispatcher.DispatchError, match=message) as caught:
+        client.dispatch({"a": "b"}, "cid-1", 0.0)
+    assert caught.value.definite and "\n" not in str(caught.value)
+    assert receiver.log(method="GET") == []
+
+
+@pytest.mark.parametrize(("body", "message"), [({"status": "done"}, "answered status 'done'"), ("x", "status None")])
+def test_an_unknown_job_status_fails_the_wait(
+    dispatcher: ModuleType, receiver: FakeWebhookReceiver, body: Any, message: str
+) -> None:
+    receiver.configure(status_url=True, duration=None)
+    client = client_for(dispatcher, receiver.url, WallClock(), wait=True)
+    status_url, _ = client.dispatch({"a": "b"}, "cid-1", 0.0)
+    receiver.add_fault(status=200, method="GET", body=body)
+    with pytest.raises(dispatcher.DispatchError, match=message):
+        client.run_state(status_url)
