@@ -19,6 +19,7 @@ from tests.fakes.webhook_support import (
     schema,
     signature,
     signed_get,
+    signed_headers,
     wait_for_status,
 )
 
@@ -389,3 +390,36 @@ def test_a_custom_path_like_jenkins_generic_webhook_trigger() -> None:
     with FakeWebhookReceiver("s3cret", path="/generic-webhook-trigger/invoke") as fake:
         assert fake.url.endswith("/generic-webhook-trigger/invoke")
         assert deliver(fake).status_code == 202
+
+
+# ---------------------------------------------------------------------------------------------------- as a process
+
+
+def test_meshpipe_fake_webhook_runs_a_receiver_with_the_secret_from_the_environment() -> None:
+    from tests.fakes.test_github_cli import start
+
+    secret = "cli-receiver-secret-0123"
+    process, url, control = start("webhook", "--status-url", env={"MESHPIPE_WEBHOOK_SECRET": secret})
+    try:
+        assert url.endswith("/hooks/meshpipe")
+        body = encode(payload())
+        answer = requests.post(
+            url, data=body, headers=signed_headers(secret, body, key="mp-0123456789abcdef"), timeout=10
+        )
+        assert answer.status_code == 202 and answer.json()["status_url"].startswith(url.removesuffix("/hooks/meshpipe"))
+        base = url.removesuffix("/hooks/meshpipe")
+        jobs = requests.get(base + "/_fake/jobs", headers={"X-Meshpipe-Fake-Control": control}, timeout=10).json()
+        assert [job["idempotency_key"] for job in jobs] == ["mp-0123456789abcdef"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert secret not in " ".join(process.args)
+
+
+def test_meshpipe_fake_webhook_refuses_to_start_without_a_secret() -> None:
+    from click.testing import CliRunner
+
+    from meshpipe.fakes.cli import fake
+
+    result = CliRunner().invoke(fake, ["webhook", "--secret-env", "NO_SUCH_SECRET_VARIABLE"])
+    assert result.exit_code == 2 and "NO_SUCH_SECRET_VARIABLE" in result.output
