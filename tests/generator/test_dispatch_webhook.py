@@ -380,3 +380,17 @@ def test_a_status_url_on_another_host_is_never_polled(receiver: FakeWebhookRecei
     line = one_error_line(run_dispatcher(receiver, tmp_path, wait=True))
     assert "is not on the webhook's scheme, host and port" in line
     assert receiver.log(method="GET") == []
+
+
+def test_credentials_echoed_by_the_receiver_are_masked(receiver: FakeWebhookReceiver, tmp_path: Path) -> None:
+    echo = {"message": f"token {TOKEN_CANARY} and key {SECRET_CANARY} ({json.dumps(SECRET_CANARY)[1:-1]})"}
+    receiver.add_fault(status=400, method="POST", body=echo)
+    result = run_dispatcher(
+        receiver,
+        tmp_path,
+        webhook={"auth": {"secret_env": "HOOK_SECRET", "token_env": "HOOK_TOKEN"}},
+        env={"HOOK_TOKEN": TOKEN_CANARY},
+    )
+    line = one_error_line(result)
+    assert "token *** and key *** (***)" in line
+    assert_no_secrets(receiver, result)

@@ -247,3 +247,19 @@ def test_an_unknown_job_status_fails_the_wait(
     receiver.add_fault(status=200, method="GET", body=body)
     with pytest.raises(dispatcher.DispatchError, match=message):
         client.run_state(status_url)
+
+
+def test_the_target_file_parses_as_python_38_and_imports_only_the_standard_library() -> None:
+    import ast
+
+    from tests.generator.support import DISPATCHER_DIR
+
+    tree = ast.parse((DISPATCHER_DIR / "dispatch_webhook.py").read_text(encoding="utf-8"), feature_version=(3, 8))
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    siblings = {"dispatch", "dispatch_base", "dispatch_client", "dispatch_net"}
+    assert imported - siblings <= set(sys.stdlib_module_names), sorted(imported - siblings)
