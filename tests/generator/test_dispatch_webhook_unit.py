@@ -263,3 +263,17 @@ def test_the_target_file_parses_as_python_38_and_imports_only_the_standard_libra
     }
     siblings = {"dispatch", "dispatch_base", "dispatch_client", "dispatch_net"}
     assert imported - siblings <= set(sys.stdlib_module_names), sorted(imported - siblings)
+
+
+def test_a_status_poll_retried_after_a_rate_limit_is_signed_again(
+    dispatcher: ModuleType, receiver: FakeWebhookReceiver
+) -> None:
+    clock = WallClock()
+    receiver.configure(status_url=True, duration=None)
+    client = client_for(dispatcher, receiver.url, clock, wait=True)
+    status_url, _ = client.dispatch({"a": "b"}, "cid-1", 0.0)
+    receiver.add_fault(status=429, retry_after=100, method="GET")
+    assert client.run_state(status_url)[:3] == ("queued", False, False)
+    first, second = receiver.log(method="GET")
+    assert (first.status, second.status) == (429, 200)
+    assert int(second.headers["x-meshpipe-timestamp"]) >= int(first.headers["x-meshpipe-timestamp"]) + 100

@@ -377,7 +377,8 @@ class WebhookClient(BaseClient):
     def run_state(self, run_id: Any) -> tuple[str, bool, bool, str]:
         """One signed poll of the status URL: ``(status, done, succeeded, url)``."""
         url = str(run_id)
-        answer = self.get(url, headers=self._signed(b"", fresh=False))
+        # Signed per attempt: rate-limit waits between retries could otherwise age a timestamp past the tolerance.
+        answer = self.call("GET", url, headers=lambda: self._signed(b"", fresh=False)).json()
         answer = answer if isinstance(answer, dict) else {}
         status = answer.get("status")
         if status not in JOB_STATUSES:
