@@ -277,3 +277,11 @@ def test_a_status_poll_retried_after_a_rate_limit_is_signed_again(
     first, second = receiver.log(method="GET")
     assert (first.status, second.status) == (429, 200)
     assert int(second.headers["x-meshpipe-timestamp"]) >= int(first.headers["x-meshpipe-timestamp"]) + 100
+
+
+def test_a_plain_text_200_like_argo_events_accepts_the_delivery(
+    dispatcher: ModuleType, receiver: FakeWebhookReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    receiver.add_fault(status=200, method="POST", body="success")  # Argo Events' webhook answers a text body
+    assert client_for(dispatcher, receiver.url, WallClock()).dispatch({"a": "b"}, "cid-1", 0.0) == (None, "")
+    assert "the receiver accepted the delivery (200)\n" in capsys.readouterr().out
