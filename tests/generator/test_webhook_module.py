@@ -109,6 +109,18 @@ def test_a_lost_answer_or_a_rate_limit_still_starts_exactly_one_job(
     assert receiver.accepted_count(job.key) == 1
 
 
+def test_a_failed_apply_retried_by_terraform_still_starts_one_job(
+    receiver: FakeWebhookReceiver, tmp_path: Path
+) -> None:
+    receiver.add_fault(method="POST", drop=True, after=True, times=5)  # every answer of the first apply is lost
+    module = block(receiver, tmp_path, meshstack_building_block_run_b64=b64(run_object()))
+    failed = module.apply(check=False)
+    assert "no response" in failed
+    module.apply()  # the same meshStack run again: its intent marker and the same Idempotency-Key
+    (job,) = receiver.jobs
+    assert receiver.accepted_count(job.key) == 1 and len(receiver.deliveries_for(job.key)) == 6
+
+
 def test_destroy_delivers_once_with_the_latest_inputs(receiver: FakeWebhookReceiver, tmp_path: Path) -> None:
     module = block(receiver, tmp_path, note="first")
     module.apply()
