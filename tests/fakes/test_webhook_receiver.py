@@ -13,6 +13,7 @@ import requests
 
 from meshpipe.fakes.webhook import FakeWebhookReceiver
 from tests.fakes.webhook_support import (
+    SCHEMA_PATH,
     deliver,
     encode,
     payload,
@@ -214,8 +215,10 @@ def test_valid_bodies_pass_the_fake_and_the_json_schema(fake_webhook: FakeWebhoo
     assert fake_webhook.deliveries[-1].payload == data
 
 
-def test_the_json_schema_is_a_valid_draft_2020_12_schema() -> None:
+def test_the_json_schema_is_a_valid_draft_2020_12_schema_named_in_the_fixtures_readme() -> None:
     jsonschema.Draft202012Validator.check_schema(schema())
+    readme = (SCHEMA_PATH.parent / "README.md").read_text(encoding="utf-8")
+    assert f"`{SCHEMA_PATH.name}`" in readme
 
 
 def test_the_idempotency_key_must_be_present_and_equal_the_signed_correlation_id(
