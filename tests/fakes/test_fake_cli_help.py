@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from meshpipe.fakes._http import FakeServer
 from meshpipe.fakes.azure_devops import FakeAzureDevOps
 from meshpipe.fakes.cli import add_pipelines, add_workflows, fake
 from meshpipe.fakes.github import FakeGitHub
 from meshpipe.fakes.meshstack import FakeMeshStack
+from meshpipe.fakes.webhook import FakeWebhookReceiver
 
 #: Routes registered by the sandbox on top of the fake meshStack (meshpipe.sandbox_runs, meshpipe.sandbox_routes).
 SANDBOX_ROUTES = ["POST /_fake/block-runs", "GET  /_fake/sandbox", "/_fake/sandbox/order", "/_fake/sandbox/delete"]
@@ -23,11 +26,15 @@ def documented(pattern: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("name", "server"), [("github", FakeGitHub), ("meshstack", FakeMeshStack), ("azure-devops", FakeAzureDevOps)]
+    ("name", "server"),
+    [
+        ("github", FakeGitHub),
+        ("meshstack", FakeMeshStack),
+        ("azure-devops", FakeAzureDevOps),
+        ("webhook", lambda: FakeWebhookReceiver("secret")),
+    ],
 )
-def test_fake_help_lists_every_control_route(
-    name: str, server: type[FakeGitHub] | type[FakeMeshStack] | type[FakeAzureDevOps]
-) -> None:
+def test_fake_help_lists_every_control_route(name: str, server: Callable[[], FakeServer]) -> None:
     text = CliRunner().invoke(fake, [name, "--help"], terminal_width=200).output
     routes = [route for route in server()._routes if route.control]
     assert routes

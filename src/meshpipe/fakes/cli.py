@@ -1,4 +1,4 @@
-"""``meshpipe fake github|meshstack|azure-devops``: run one fake server as a process (until Ctrl-C).
+"""``meshpipe fake github|meshstack|azure-devops|webhook``: run one fake server as a process (until Ctrl-C).
 
 Configure it through its control plane (``/_fake/...``, which needs the secret the command prints) or the options
 below.
@@ -24,6 +24,7 @@ __all__ = [
     "CONTROL_TOKEN_ENV",
     "GITHUB_ROUTES",
     "MESHSTACK_ROUTES",
+    "WEBHOOK_ROUTES",
     "add_pipelines",
     "add_workflows",
     "fake",
@@ -77,6 +78,12 @@ AZURE_DEVOPS_ROUTES = """\
   POST /_fake/rate-limit   {"limit", "window_seconds"}
   GET  /_fake/runs         pipeline runs;  GET /_fake/runs/{run_id}/log  a run's log (secrets masked)
   POST /_fake/runs/{run_id}/complete   {"result": "succeeded" | "failed" | "canceled"}
+WEBHOOK_ROUTES = """\
+  POST /_fake/receiver     {"token", "status_url", "accept_status", "duration", "conclusion", "command", "dedupe"}:
+                            the receiver's options (see meshpipe.fakes.webhook)
+  GET  /_fake/deliveries   every verified delivery: its Idempotency-Key, job id, duplicate flag and payload
+  GET  /_fake/jobs         the jobs deliveries started;  GET /_fake/jobs/{job_id}/log  a job's log
+  POST /_fake/jobs/{job_id}/complete   {"status": "succeeded" | "failed" | "cancelled"}
 """
 
 
@@ -144,7 +151,7 @@ def add_pipelines(server: FakeAzureDevOps, pipelines: tuple[str, ...]) -> list[s
 
 @click.group()
 def fake() -> None:
-    """Run one fake server (GitHub, meshStack or Azure DevOps) on 127.0.0.1 until interrupted.
+    """Run one fake server (GitHub, meshStack, Azure DevOps or a webhook receiver) on 127.0.0.1 until interrupted.
 
     The control plane (/_fake/...) needs the secret printed at start in the X-Meshpipe-Fake-Control header; it is
     random unless MESHPIPE_FAKE_CONTROL_TOKEN is set.
@@ -251,4 +258,47 @@ def azure_devops(port: int, organization: str, pats: tuple[str, ...], pipelines:
     for line in lines:
         click.echo(line)
     _echo_control(server.control_token, server.url)
+@fake.command("webhook", epilog=_epilog(WEBHOOK_ROUTES))
+@click.option("--port", type=int, default=0, show_default=True, help="TCP port on 127.0.0.1 (0 = any free port).")
+@click.option("--path", default="/hooks/meshpipe", show_default=True, help="The path deliveries are POSTed to.")
+@click.option(
+    "--secret-env",
+    default="MESHPIPE_WEBHOOK_SECRET",
+    show_default=True,
+    metavar="NAME",
+    help="Environment variable holding the HMAC secret deliveries are verified with (never on the command line).",
+)
+@click.option(
+    "--token-env",
+    default="",
+    metavar="NAME",
+    help="Environment variable holding a bearer token every request must carry (default: none).",
+)
+@click.option("--status-url", is_flag=True, help="Answer each delivery with a status URL and serve signed polls.")
+def webhook(port: int, path: str, secret_env: str, token_env: str, status_url: bool) -> None:
+    """Fake receiver of meshpipe's signed webhook: verifies signatures, deduplicates on Idempotency-Key.
+
+    \b
+    Example:
+      MESHPIPE_WEBHOOK_SECRET=local-secret meshpipe fake webhook --port 8084 --status-url
+    """
+    from meshpipe.fakes.webhook import FakeWebhookReceiver
+
+    secret = os.environ.get(secret_env, "")
+    if not secret:
+        raise click.UsageError(f"set the receiver's HMAC secret in the environment variable {secret_env}")
+    token = None
+    if token_env:
+        token = os.environ.get(token_env) or None
+        if token is None:
+            raise click.UsageError(f"set the bearer token in the environment variable {token_env}")
+    try:
+        server = FakeWebhookReceiver(
+            secret, port=port, path=path, control_token=_control_token(), token=token, status_url=status_url
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    server.start()
+    click.echo(f"fake webhook receiver at {server.url}  (control plane: {server.base_url}/_fake/state)")
+    _echo_control(server.control_token, server.base_url)
     server.serve_forever()

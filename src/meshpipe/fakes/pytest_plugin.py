@@ -8,6 +8,8 @@ in the test that caused them.
 * ``fake_ghes`` – :class:`~meshpipe.fakes.github.FakeGitHub`, flavour ``ghes`` (``/api/v3``, GHES 3.19 rules)
 * ``fake_meshstack`` – :class:`~meshpipe.fakes.meshstack.FakeMeshStack`
 * ``fake_azure_devops`` – :class:`~meshpipe.fakes.azure_devops.FakeAzureDevOps`
+* ``fake_webhook`` – :class:`~meshpipe.fakes.webhook.FakeWebhookReceiver` (its secret: ``fake_webhook.secret``,
+  random per session)
 
 Their Python API needs no credentials; HTTP calls to a fixture's control plane (``/_fake/...``) send
 ``fake.control_headers()`` (the per-server secret and the JSON media type).
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from meshpipe.fakes.azure_devops import FakeAzureDevOps
     from meshpipe.fakes.github import FakeGitHub
     from meshpipe.fakes.meshstack import FakeMeshStack
+    from meshpipe.fakes.webhook import FakeWebhookReceiver
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +50,16 @@ def _fake_meshstack_session() -> Iterator[FakeMeshStack]:
     from meshpipe.fakes.meshstack import FakeMeshStack
 
     with FakeMeshStack() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _fake_webhook_session() -> Iterator[FakeWebhookReceiver]:
+    import secrets
+
+    from meshpipe.fakes.webhook import FakeWebhookReceiver
+
+    with FakeWebhookReceiver(secrets.token_urlsafe(32)) as server:
         yield server
 
 
@@ -88,3 +101,9 @@ def fake_azure_devops(_fake_azure_devops_session: FakeAzureDevOps) -> Iterator[F
     _fake_azure_devops_session.reset()
     yield _fake_azure_devops_session
     _fake_azure_devops_session.raise_errors()
+@pytest.fixture
+def fake_webhook(_fake_webhook_session: FakeWebhookReceiver) -> Iterator[FakeWebhookReceiver]:
+    """A clean fake webhook receiver (default options; change them with ``configure``)."""
+    _fake_webhook_session.reset()
+    yield _fake_webhook_session
+    _fake_webhook_session.raise_errors()
