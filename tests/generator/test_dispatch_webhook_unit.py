@@ -183,6 +183,26 @@ def test_github_keys_are_refused_with_target_webhook(dispatcher: ModuleType) -> 
         dispatcher.Config(configuration("https://ci.example/hook", repository="acme/infra"))
 
 
+def test_typed_input_values_reach_the_body_with_their_types(
+    dispatcher: ModuleType, receiver: FakeWebhookReceiver
+) -> None:
+    # The generator sends a webhook module's number, bool, list and map inputs as JSON values (not strings).
+    typed = {"replicas": 2, "canary": True, "regions": ["eu", "us"], "labels": {"team": "a"}, "ratio": 0.5}
+    client = client_for(dispatcher, receiver.url, WallClock(), inputs=typed)
+    assert client.config.inputs == typed
+    client.dispatch(dict(typed), "c" * 32, 0.0)
+    (delivery,) = receiver.deliveries
+    assert delivery.payload["inputs"] == typed
+
+
+def test_github_still_takes_strings_only(dispatcher: ModuleType) -> None:
+    data = {"version": 1, "repository": "acme/infra", "workflow": "a.yml", "inputs": {"replicas": 2}}
+    with pytest.raises(
+        dispatcher.ConfigError, match=r"MESHPIPE_DISPATCH\.inputs\.replicas: expected a string, got int"
+    ):
+        dispatcher.Config(data)
+
+
 def test_the_signature_is_what_the_receiver_library_computes(dispatcher: ModuleType) -> None:
     from meshpipe import webhook as library
 

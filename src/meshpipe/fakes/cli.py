@@ -78,6 +78,7 @@ AZURE_DEVOPS_ROUTES = """\
   POST /_fake/rate-limit   {"limit", "window_seconds"}
   GET  /_fake/runs         pipeline runs;  GET /_fake/runs/{run_id}/log  a run's log (secrets masked)
   POST /_fake/runs/{run_id}/complete   {"result": "succeeded" | "failed" | "canceled"}
+"""
 WEBHOOK_ROUTES = """\
   POST /_fake/receiver     {"token", "status_url", "accept_status", "duration", "conclusion", "command", "dedupe"}:
                             the receiver's options (see meshpipe.fakes.webhook)
@@ -258,6 +259,8 @@ def azure_devops(port: int, organization: str, pats: tuple[str, ...], pipelines:
     for line in lines:
         click.echo(line)
     _echo_control(server.control_token, server.url)
+
+
 @fake.command("webhook", epilog=_epilog(WEBHOOK_ROUTES))
 @click.option("--port", type=int, default=0, show_default=True, help="TCP port on 127.0.0.1 (0 = any free port).")
 @click.option("--path", default="/hooks/meshpipe", show_default=True, help="The path deliveries are POSTed to.")

@@ -101,6 +101,8 @@ def fake_azure_devops(_fake_azure_devops_session: FakeAzureDevOps) -> Iterator[F
     _fake_azure_devops_session.reset()
     yield _fake_azure_devops_session
     _fake_azure_devops_session.raise_errors()
+
+
 @pytest.fixture
 def fake_webhook(_fake_webhook_session: FakeWebhookReceiver) -> Iterator[FakeWebhookReceiver]:
     """A clean fake webhook receiver (default options; change them with ``configure``)."""
