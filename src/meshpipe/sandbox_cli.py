@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from meshpipe.contract import TARGETS
 from meshpipe.sandbox import DEFAULT_EXAMPLE, SANDBOX_REPOSITORY, Sandbox, StopSignal, find_example
 
 if TYPE_CHECKING:
@@ -135,7 +136,15 @@ _add_control_commands()
 # -- demo -------------------------------------------------------------------------------------------------------
 @click.command()
 @click.option("--keep-running", is_flag=True, help="Leave the sandbox up after the demo until Ctrl-C.")
-@click.option("--example", default=DEFAULT_EXAMPLE, show_default=True, help="Example name or directory to run.")
+@click.option(
+    "--target",
+    type=click.Choice(list(TARGETS)),
+    default="github",
+    show_default=True,
+    help="The CI/CD system: GitHub Actions (team-bucket), GitLab CI (gitlab-namespace), Azure Pipelines "
+    "(azure-sql-database) or a signed webhook (webhook-jenkins-job).",
+)
+@click.option("--example", help="Example name or directory to run [default: the target's example].")
 @click.option("--timeout", type=float, default=120, show_default=True, help="Bound for each terraform command.")
 @click.option(
     # The --flavour choice of `meshpipe sandbox` above, with the demo's own help text.
@@ -145,21 +154,25 @@ _add_control_commands()
     show_default=True,
     help="Run against a fake github.com, or a fake GitHub Enterprise Server (no run details on dispatch).",
 )
-def demo(keep_running: bool, example: str, timeout: float, flavour: str) -> None:
+def demo(keep_running: bool, target: str, example: str | None, timeout: float, flavour: str) -> None:
     """Run the whole loop end to end on the sandbox, with real terraform.
 
     An emulation of meshStack's Terraform runner runs the example's published definition with real terraform:
-    a DETECT run plans (nothing fires) -> its plan is approved -> the APPLY run replays it, which dispatches the
-    apply workflow on the fake GitHub -> the workflow reports its steps with `meshpipe run` -> an async DESTROY run
-    applies, then destroys, which fires the destroy workflow. Prints each run's timeline (the runner's source
-    and the workflow's) and exits 1 if anything did not end as expected.
+    a DETECT run plans (nothing fires) -> its plan is approved -> the APPLY run replays it, which starts the
+    apply workflow on the fake GitHub (with --target: a pipeline on the fake GitLab or Azure DevOps, or a signed
+    delivery to the webhook receiver) -> the pipeline reports its steps with `meshpipe run` -> an async DESTROY
+    run applies, then destroys, which fires the destroy phase. Prints each run's timeline (the runner's source
+    and the pipeline's) and exits 1 if anything did not end as expected.
 
     \b
     Example:
-      make demo        # the same as: .venv/bin/meshpipe demo
+      make demo                       # the same as: .venv/bin/meshpipe demo
+      meshpipe demo --target gitlab   # or azure_devops, webhook
     """
     from meshpipe.demo import run_demo
 
-    ok = run_demo(example=example, keep_running=keep_running, timeout=timeout, flavour=flavour, echo=click.echo)
+    ok = run_demo(
+        example=example, keep_running=keep_running, timeout=timeout, flavour=flavour, target=target, echo=click.echo
+    )
     if not ok:
         click.get_current_context().exit(1)  # meshpipe.cli.main turns the code ctx.exit returns into the exit status

@@ -21,20 +21,23 @@ def workflow_warnings(box: Sandbox) -> list[str]:
     """
     from meshpipe.errors import MeshpipeError
     from meshpipe.generator.spec import load_spec
-    from meshpipe.generator.workflow_check import check_workflow, load_workflow
+    from meshpipe.generator.workflow_check import check_pipeline
 
     spec_path = box.block.source / "spec.yaml"
     if not spec_path.is_file():
         return []
     try:
         spec = load_spec(spec_path)
-        wanted = {str(spec.apply.value), str(spec.destroy.value)}
         fix = f" (fix: meshpipe workflow render {spec_path} --inputs-only)"
+        if spec.target == "github":
+            wanted = {str(spec.apply.value), str(spec.destroy.value)}
+            paths = [path for path in box.block.workflows if path.name in wanted]
+        else:
+            paths = [box.block.pipeline] if box.block.pipeline is not None else []
         return [
             finding.line(str(path)) + fix
-            for path in box.block.workflows
-            if path.name in wanted
-            for finding in check_workflow(spec, load_workflow(path))
+            for path in paths
+            for finding in check_pipeline(spec, path)
             if finding.level == "error"
         ]
     except MeshpipeError as exc:
@@ -65,6 +68,7 @@ def host(box: Sandbox, stop: StopSignal) -> str:
         "pid": os.getpid(),
         "meshstack_url": box.meshstack.url,
         "github_api_url": box.github_api_url,
+        "target": box.block.target,
         "control_token": box.credentials.control_token,
         "repository": box.repository,
         "block": str(box.block.source),
