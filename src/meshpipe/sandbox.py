@@ -167,7 +167,9 @@ class Sandbox:
         from meshpipe.sandbox_targets import HOSTS, GitHubHost
 
         token = self.credentials.control_token
-        hosts: dict[str, TargetHost] = {"github": GitHubHost(control_token=token, port=ports["github"], flavour=flavour)}
+        hosts: dict[str, TargetHost] = {
+            "github": GitHubHost(control_token=token, port=ports["github"], flavour=flavour)
+        }
         for target, host in HOSTS.items():
             if target != "github":
                 hosts[target] = host(control_token=token, port=ports.get(target, 0))

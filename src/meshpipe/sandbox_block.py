@@ -2,10 +2,11 @@
 
 A block directory holds what a platform engineer writes: the spec (``spec.yaml``), the pipeline definition (GitHub:
 the workflows in ``.github/workflows/*.yml``; GitLab: ``.gitlab-ci.yml``; Azure Pipelines: ``azure-pipelines.yml``;
-a webhook: none, the receiver is the sandbox's) and the pipeline body (``pipeline.py``, or any command). :func:`stage_block` adds what
-the runner emulation needs and the user may not have yet: the Trigger Module (taken from ``module/`` when it holds a
-``main.tf``, else rendered from the spec) and the Building Block Definition (``publish/definition.tf``, else rendered
-with ``meshpipe definition render``), in a staging directory the sandbox owns. The user's files are only read.
+a webhook: none, the receiver is the sandbox's) and the pipeline body (``pipeline.py``, or any command).
+:func:`stage_block` adds what the runner emulation needs and the user may not have yet: the Trigger Module (taken
+from ``module/`` when it holds a ``main.tf``, else rendered from the spec) and the Building Block Definition
+(``publish/definition.tf``, else rendered with ``meshpipe definition render``), in a staging directory the sandbox
+owns. The user's files are only read.
 """
 
 from __future__ import annotations

@@ -184,7 +184,11 @@ class GitHubHost(TargetHost):
     def pipeline_runs(self) -> list[tuple[str, str, str]]:
         with self.fake.lock:
             return [
-                (str(run.id), str(run.display_title), f"{run.status}/{run.conclusion}" if run.conclusion else run.status)
+                (
+                    str(run.id),
+                    str(run.display_title),
+                    f"{run.status}/{run.conclusion}" if run.conclusion else run.status,
+                )
                 for run in self.fake.runs
             ]
 
@@ -434,7 +438,11 @@ class WebhookHost(TargetHost):
 
     def dispatched(self, block: Block, phase: str) -> list[dict[str, Any]]:
         accepted = [delivery for delivery in self.fake.deliveries if delivery.accepted and not delivery.duplicate]
-        return [dict(delivery.payload.get("inputs") or {}) for delivery in accepted if delivery.payload.get("phase") == phase]
+        return [
+            dict(delivery.payload.get("inputs") or {})
+            for delivery in accepted
+            if delivery.payload.get("phase") == phase
+        ]
 
     def pipeline_runs(self) -> list[tuple[str, str, str]]:
         with self.fake.lock:

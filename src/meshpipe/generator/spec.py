@@ -60,7 +60,11 @@ TARGET_BLOCKS = {
     "webhook": ("webhook", "events"),
 }
 #: the default auth settings of the non-GitHub targets
-TARGET_AUTH_DEFAULTS = {"gitlab": DEFAULT_GITLAB_AUTH, "azure_devops": DEFAULT_AZURE_AUTH, "webhook": DEFAULT_WEBHOOK_AUTH}
+TARGET_AUTH_DEFAULTS = {
+    "gitlab": DEFAULT_GITLAB_AUTH,
+    "azure_devops": DEFAULT_AZURE_AUTH,
+    "webhook": DEFAULT_WEBHOOK_AUTH,
+}
 GITHUB_COM_API = "https://api.github.com"
 #: GitHub's caps: workflow_dispatch inputs on github.com / on GHES (and github.com before 2025-12), client_payload keys.
 LIMIT_GITHUB_COM, LIMIT_GHES, LIMIT_CLIENT_PAYLOAD = 25, 10, 10

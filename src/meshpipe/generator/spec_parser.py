@@ -113,7 +113,9 @@ class SpecParser(SpecReader):
 
     def module(self, data: Any) -> ModuleSpec:
         """Validate a whole spec, section by section (this order decides which error a broken spec reports)."""
-        target = self.check(data.get("target", "github"), "target", one_of(TARGETS)) if isinstance(data, Mapping) else ""
+        target = (
+            self.check(data.get("target", "github"), "target", one_of(TARGETS)) if isinstance(data, Mapping) else ""
+        )
         block = TARGET_BLOCKS.get(target, ("github",))[0]
         top = self.mapping(data, "", TOP_KEYS, ("name", "description", block))
         name = self.check(top["name"], "name", pattern(MODULE_NAME, "a lower-case name like github-workflow-trigger"))
@@ -165,7 +167,9 @@ class SpecParser(SpecReader):
         """Keys that belong to another target are errors naming the key and the target they need."""
         own_block, own_phases = TARGET_BLOCKS[target]
         if "phase_input" in top and target in ("github", "webhook"):
-            why = "the webhook sends the phase in its body" if target == "webhook" else "GitHub fires separate workflows"
+            why = (
+                "the webhook sends the phase in its body" if target == "webhook" else "GitHub fires separate workflows"
+            )
             self.fail("phase_input", f"not used with target {target}: {why}")
         for key in top:
             if target != "github" and key in GITHUB_ONLY_KEYS:

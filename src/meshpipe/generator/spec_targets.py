@@ -208,7 +208,9 @@ def phase_input_setting(parser: SpecParser, top: Mapping[str, Any], target: str,
     """``phase_input`` (GitLab and Azure DevOps; default ``meshpipe_phase``, null for none)."""
     if target not in ("gitlab", "azure_devops"):
         if "phase_input" in top:
-            why = "the webhook sends the phase in its body" if target == "webhook" else "GitHub fires separate workflows"
+            why = (
+                "the webhook sends the phase in its body" if target == "webhook" else "GitHub fires separate workflows"
+            )
             parser.fail("phase_input", f"not used with target {target}: {why}")
         return None
     return parser.setting(
@@ -245,4 +247,3 @@ def credential_purposes(spec: ModuleSpec) -> tuple[tuple[str, str], ...]:
 def input_nouns(target: str) -> str:
     """What an input is called for ``target`` (``GitHub input``, ``Azure Pipelines parameter``)."""
     return INPUT_NOUNS[target]
-

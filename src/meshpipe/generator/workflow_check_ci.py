@@ -21,7 +21,13 @@ from meshpipe.generator.workflow_gitlab import pipeline_inputs
 __all__ = ["check_azure_pipeline", "check_gitlab_pipeline"]
 
 #: module input type -> the declared types that accept its values
-_GITLAB_ACCEPTS = {"string": {"string"}, "number": {"number"}, "bool": {"boolean"}, "list": {"array"}, "map": {"string"}}
+_GITLAB_ACCEPTS = {
+    "string": {"string"},
+    "number": {"number"},
+    "bool": {"boolean"},
+    "list": {"array"},
+    "map": {"string"},
+}
 _AZURE_ACCEPTS = {
     "string": {"string"},
     "number": {"number", "string"},
@@ -56,7 +62,9 @@ def _declared_findings(
         kind = str(entry.get("type") or "string")
         wanted = accepts.get(types.get(item.name, "string"), {"string"})
         if kind not in wanted:
-            findings.append(Finding("error", at, f"type {kind}, but the module sends {'/'.join(sorted(wanted))} values"))
+            findings.append(
+                Finding("error", at, f"type {kind}, but the module sends {'/'.join(sorted(wanted))} values")
+            )
         allowed = entry.get(options_key)
         if isinstance(allowed, list):
             texts = {str(option).lower() if isinstance(option, bool) else str(option) for option in allowed}
@@ -64,7 +72,9 @@ def _declared_findings(
             if item.options is None:
                 findings.append(Finding("error", at, f"{options_key} restrict it, but the module sends any value"))
             elif missing:
-                findings.append(Finding("error", at, f"{options_key} lack {', '.join(missing)}, which the module sends"))
+                findings.append(
+                    Finding("error", at, f"{options_key} lack {', '.join(missing)}, which the module sends")
+                )
     names = {item.name for item in sent}
     for name, entry in declared.items():
         if name not in names and "default" not in entry:
@@ -101,7 +111,9 @@ def check_gitlab_pipeline(spec: ModuleSpec, documents: list[Any]) -> list[Findin
         header = documents[0] if len(documents) > 1 else {}
         inputs = (header.get("spec") or {}).get("inputs") if isinstance(header.get("spec"), Mapping) else None
         if not isinstance(inputs, Mapping):
-            return [Finding("error", "spec.inputs", "no header document declaring spec:inputs; the module sends inputs")]
+            return [
+                Finding("error", "spec.inputs", "no header document declaring spec:inputs; the module sends inputs")
+            ]
         declared = {str(name): (entry if isinstance(entry, Mapping) else {}) for name, entry in inputs.items()}
         findings += _declared_findings(
             sent, declared, "spec.inputs", accepts=_GITLAB_ACCEPTS, types=_module_types(spec),

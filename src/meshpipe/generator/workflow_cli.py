@@ -97,9 +97,10 @@ def check(spec: Path, workflows: tuple[Path, ...]) -> None:
     """Fail if a WORKFLOW file does not take exactly the inputs SPEC's module sends (the commonest 422).
 
     A WORKFLOW is a GitHub Actions workflow, a `.gitlab-ci.yml` or an `azure-pipelines.yml`, as the spec's target
-    says. Errors are what the service refuses, for GitHub: an input the module sends that the workflow does not declare, a required input
-    the module never sends, a choice missing a value the module can send, no workflow_dispatch trigger. Warnings are
-    risks, e.g. a run-name without the correlation id. Prints one line per finding, file and key path first.
+    says. Errors are what the service refuses, for GitHub: an input the module sends that the workflow does not
+    declare, a required input the module never sends, a choice missing a value the module can send, no
+    workflow_dispatch trigger (GitLab and Azure Pipelines: the same for `spec: inputs` and `parameters`). Warnings
+    are risks, e.g. a run-name without the correlation id. Prints one line per finding, file and key path first.
 
     \b
     Example:

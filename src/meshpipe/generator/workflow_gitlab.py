@@ -58,9 +58,7 @@ def pipeline_inputs(spec: ModuleSpec) -> list[SentInput]:
     sent = module_inputs(spec)
     phase = _phase_name(spec)
     if phase is not None:
-        sent.append(
-            SentInput(phase, "choice", "Which phase fired the pipeline.", True, PHASES, None, "phase_input")
-        )
+        sent.append(SentInput(phase, "choice", "Which phase fired the pipeline.", True, PHASES, None, "phase_input"))
     return sent
 
 
@@ -162,12 +160,15 @@ def render_gitlab_pipeline(spec: ModuleSpec, *, header: str, steps: dict[str, li
         "",
     ]
     if spec.values != "inputs":
-        lines += _declared_variables(spec) + [""]
+        lines += [*_declared_variables(spec), ""]
     phases = [phase for phase in PHASES if phase == "apply" or spec.destroy.value is not None or spec.destroy.exposed]
     for phase in phases:
         script = (steps or {}).get(phase) or [f'meshpipe run exec {phase} -- echo "replace with your command"']
         lines += [f"{phase}:", "  extends: .meshpipe", *_rule(spec, phase), *_job_variables(spec)]
-        lines += ["  # Read inputs from the environment; never paste $[[ inputs.* ]] into a script (untrusted).", "  script:"]
+        lines += [
+            "  # Read inputs from the environment; never paste $[[ inputs.* ]] into a script (untrusted).",
+            "  script:",
+        ]
         lines += [f"    - {_scalar(line)}" for line in script]
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -43,9 +43,7 @@ def render_inputs_block(spec: ModuleSpec, spec_label: str) -> str:
     return render_inputs(spec)
 
 
-def render_skeleton(
-    spec: ModuleSpec, *, phase: str, header: str, steps: dict[str, list[str]] | None = None
-) -> str:
+def render_skeleton(spec: ModuleSpec, *, phase: str, header: str, steps: dict[str, list[str]] | None = None) -> str:
     """The skeleton pipeline definition for the spec's target (``phase`` matters for GitHub only)."""
     if spec.target == "gitlab":
         from meshpipe.generator.workflow_gitlab import render_gitlab_pipeline
