@@ -65,6 +65,7 @@ def pipeline_inputs(spec: ModuleSpec) -> list[SentInput]:
 def render_gitlab_inputs(spec: ModuleSpec) -> str:
     """The header document: ``spec: inputs`` with exactly the module's inputs (``values: inputs``), then ``---``."""
     types = _input_types(spec)
+    regexes = {item.name: item.regex for item in spec.inputs if item.regex}
     lines = ["spec:", "  inputs:"]
     sent = pipeline_inputs(spec)
     if not sent:
@@ -79,6 +80,8 @@ def render_gitlab_inputs(spec: ModuleSpec) -> str:
         if item.options is not None and item.type == "choice":
             options = [_typed(option, kind) for option in item.options]
             lines.append(f"      options: {json.dumps(options, ensure_ascii=False)}")
+        if regexes.get(item.name):
+            lines.append(f"      regex: {_scalar(regexes[item.name])}")
         if item.default is not None:
             lines.append(f"      default: {json.dumps(_typed(item.default, kind), ensure_ascii=False)}")
         elif not item.always:
@@ -103,19 +106,18 @@ def _title(spec: ModuleSpec) -> str:
     return " ".join(parts)
 
 
-def _job_variables(spec: ModuleSpec) -> list[str]:
-    """The job's variables: every input under its own name (as in ``values: variables``), never expanded (values
-    are untrusted), and the run URL also as ``MESHSTACK_RUN_URL``, where the reporter looks first."""
-    if spec.values != "inputs":
-        return []
-    lines = ["  variables:"]
+def _input_variables(spec: ModuleSpec) -> list[str]:
+    """Every input as a variable of every job, under its own name (as with ``values: variables``), never expanded
+    (values are untrusted), and the run URL also as ``MESHSTACK_RUN_URL``, where the reporter looks first."""
+    lines = ["# Each input as a variable (expand: false: a $NAME inside a value stays text), so scripts read it from the",
+             "# environment.", "variables:"]  # fmt: skip
     names = [(item.name, item.name) for item in pipeline_inputs(spec)]
     if any(name == RUN_URL_INPUT for name, _ in names):
         names.append(("MESHSTACK_RUN_URL", RUN_URL_INPUT))
     for variable, name in names:
-        lines.append(f"    {yaml_key(variable)}:")
-        lines.append(f"      value: {_scalar(_reference(spec, name))}")
-        lines.append("      expand: false")
+        lines.append(f"  {yaml_key(variable)}:")
+        lines.append(f"    value: {_scalar(_reference(spec, name))}")
+        lines.append("    expand: false")
     return lines
 
 
@@ -136,7 +138,7 @@ def _rule(spec: ModuleSpec, phase: str) -> list[str]:
         return []
     # The phase input only takes the options apply/destroy, so interpolating it into the expression is safe.
     condition = f'"$[[ inputs.{name} ]]" == "{phase}"' if spec.values == "inputs" else f'${name} == "{phase}"'
-    return ["  rules:", f"    - if: {_scalar(condition)}"]
+    return ["  rules:", f"    - if: '{condition}'"]
 
 
 def render_gitlab_pipeline(spec: ModuleSpec, *, header: str, steps: dict[str, list[str]] | None = None) -> str:
@@ -159,12 +161,11 @@ def render_gitlab_pipeline(spec: ModuleSpec, *, header: str, steps: dict[str, li
         f"  - local: {GITLAB_TEMPLATE}",
         "",
     ]
-    if spec.values != "inputs":
-        lines += [*_declared_variables(spec), ""]
+    lines += [*(_input_variables(spec) if spec.values == "inputs" else _declared_variables(spec)), ""]
     phases = [phase for phase in PHASES if phase == "apply" or spec.destroy.value is not None or spec.destroy.exposed]
     for phase in phases:
         script = (steps or {}).get(phase) or [f'meshpipe run exec {phase} -- echo "replace with your command"']
-        lines += [f"{phase}:", "  extends: .meshpipe", *_rule(spec, phase), *_job_variables(spec)]
+        lines += [f"{phase}:", "  extends: .meshpipe", *_rule(spec, phase)]
         lines += [
             "  # Read inputs from the environment; never paste $[[ inputs.* ]] into a script (untrusted).",
             "  script:",
