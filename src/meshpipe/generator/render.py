@@ -130,11 +130,13 @@ def header(spec_path: str, *, command: str, comment: str = "#") -> str:
     return headers.header(spec_path, command=command, where="in the module directory", comment=comment)
 
 
-def render_module(spec: ModuleSpec, *, spec_path: str) -> dict[str, str]:
+def render_module(spec: ModuleSpec, *, spec_path: str, dispatcher: bool = True) -> dict[str, str]:
     """Every file of the module: relative path -> text. Raises :class:`RenderError` naming template and output.
 
     ``spec_path`` is the spec's path relative to the module directory (see :func:`headers.relative_label`); the
-    headers name it and the command that regenerates the module when run in its directory.
+    headers name it and the command that regenerates the module when run in its directory. ``dispatcher=False``
+    leaves out the bundled dispatcher: the Terraform files and the README alone, e.g. to read the module's
+    interface; such a module cannot dispatch.
     """
     env = environment()
     files: dict[str, str] = {}
@@ -150,6 +152,8 @@ def render_module(spec: ModuleSpec, *, spec_path: str) -> dict[str, str]:
     }
     for output, template_name in outputs(spec.target).items():
         if template_name is None:
+            if not dispatcher:
+                continue
             asset = resources.files("meshpipe.generator").joinpath("assets").joinpath(output)
             try:
                 body = asset.read_text(encoding="utf-8")

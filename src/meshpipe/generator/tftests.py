@@ -21,10 +21,10 @@ __all__ = [
     "RUN_URL_BASE",
     "Rejection",
     "checked_inputs",
-    "target_urls",
     "input_room",
     "input_values",
     "rejections",
+    "target_urls",
     "web_urls",
 ]
 

@@ -84,6 +84,21 @@ SETTING_VARIABLES: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: the descriptions of common settings for GitLab, Azure DevOps and the webhook (the table above says "workflow")
+TARGET_DESCRIPTIONS: dict[str, str] = {
+    "forward_run_url": (
+        "Send the meshStack run's URL as the input buildingBlockRunUrl when meshStack set the run variables."
+    ),
+    "correlation_input": (
+        "Name of an input that receives a per-dispatch correlation id (show it in the pipeline's name, so that a "
+        "retry after a lost answer finds the pipeline instead of starting another); null = none."
+    ),
+    "redispatch": "every_run starts the apply phase on each meshStack run; on_change only when inputs change.",
+    "wait_for_completion": "Wait for the started run and fail the apply/destroy unless it succeeds.",
+    "wait_timeout_seconds": "Upper bound in seconds for waiting on the started run.",
+    "poll_interval_seconds": "Seconds between two polls of the started run while waiting.",
+}
+
 MESHSTACK_VARIABLES: tuple[tuple[str, str], ...] = (
     ("meshstack_building_block_id", "Set by meshStack: UUID of the building block."),
     ("meshstack_building_block_run_id", "Set by meshStack: UUID of the current building block run."),
@@ -227,6 +242,8 @@ def target_validations(spec: ModuleSpec, name: str, ref: str, optional: bool) ->
 def _setting_variable(spec: ModuleSpec, setting: Setting) -> Variable:
     name = setting.variable or ""
     kind, description = SETTING_VARIABLES[name]
+    if spec.target != "github":
+        description = TARGET_DESCRIPTIONS.get(name, description)
     return Variable(
         name=name,
         type=kind,
