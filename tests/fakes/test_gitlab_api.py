@@ -169,13 +169,8 @@ def test_variables_keys_types_and_the_projects_variable_setting(fake: FakeGitLab
     assert bad_type.json() == {"error": "variables[0][variable_type] does not have a valid value"}
     assert create(fake, variables={"A": "1"}).json() == {"error": "variables is invalid"}
     bad_key = create(fake, variables=[{"key": "A-B", "value": "1"}])
-    assert bad_key.json() == {
-        "message": {
-            "base": [
-                "Failed to persist the pipeline: Validation failed: Variables key can contain only letters, digits and '_'."
-            ]
-        }
-    }
+    persist = "Failed to persist the pipeline: Validation failed: Variables key"
+    assert bad_key.json() == {"message": {"base": [f"{persist} can contain only letters, digits and '_'."]}}
     long_key = create(fake, variables=[{"key": "K" * 256, "value": "1"}])
     assert "is too long (maximum is 255 characters)" in long_key.json()["message"]["base"][0]
     setup_project(fake, ci_inputs=None, allow_pipeline_variables=False)
@@ -372,6 +367,6 @@ def test_control_plane(fake: FakeGitLab) -> None:
     assert again.status_code == 409
     assert requests.get(base + "/pipelines", headers=headers, timeout=10).json()[0]["id"] == pipeline["id"]
     state = requests.get(base + "/state", headers=headers, timeout=10).json()
-    assert all("glpat-ctl" != t["token"] for t in state["access_tokens"])  # tokens shortened in the state
+    assert all(t["token"] != "glpat-ctl" for t in state["access_tokens"])  # tokens shortened in the state
     assert requests.get(base + "/state", timeout=10).status_code == 403
     assert requests.post(base + "/projects", json={"path": "x"}, headers=headers, timeout=10).status_code == 400
