@@ -14,7 +14,8 @@ import meshpipe.contract as contract
 from meshpipe.generator import prerun, spec, variables
 from meshpipe.report import model, settings, transport
 
-DISPATCHER = Path(contract.__file__).parent / "generator" / "assets" / "dispatch.py"
+#: the dispatcher file that holds the copy (every target module imports it)
+DISPATCHER = Path(contract.__file__).parent / "generator" / "assets" / "dispatch_base.py"
 
 
 def _dispatcher() -> ModuleType:

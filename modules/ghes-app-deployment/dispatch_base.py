@@ -14,10 +14,46 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from dispatch import Config
+
+# [[[contract: generated from meshpipe/contract.py by `make render`; edit it there
+PHASES = ("apply", "destroy")
+BEHAVIORS = ("APPLY", "DESTROY", "DETECT")
+EVENTS = ("workflow_dispatch", "repository_dispatch")
+AUTH_MODES = ("auto", "token", "app")
+DEFAULT_AUTH = {
+    "mode": "auto",
+    "token_env": "GITHUB_TOKEN",
+    "app_id_env": "GITHUB_APP_ID",
+    "installation_id_env": "GITHUB_APP_INSTALLATION_ID",
+    "private_key_env": "GITHUB_APP_PEM_FILE",
+}
+TARGETS = ("github", "gitlab", "azure_devops", "webhook")
+PHASE_INPUT = "meshpipe_phase"
+GITLAB_AUTH_MODES = ("auto", "trigger_token", "access_token")
+DEFAULT_GITLAB_AUTH = {
+    "mode": "auto",
+    "trigger_token_env": "GITLAB_TRIGGER_TOKEN",
+    "token_env": "GITLAB_TOKEN",
+}
+AZURE_AUTH_MODES = ("auto", "pat", "entra")
+DEFAULT_AZURE_AUTH = {
+    "mode": "auto",
+    "pat_env": "AZURE_DEVOPS_PAT",
+    "token_env": "AZURE_DEVOPS_TOKEN",
+}
+DEFAULT_WEBHOOK_AUTH = {
+    "secret_env": "MESHPIPE_WEBHOOK_SECRET",
+    "token_env": "",
+}
+WEBHOOK_SIGNATURE_HEADER = "X-Meshpipe-Signature-256"
+WEBHOOK_TIMESTAMP_HEADER = "X-Meshpipe-Timestamp"
+WEBHOOK_IDEMPOTENCY_HEADER = "Idempotency-Key"
+WEBHOOK_EVENT_HEADER = "X-Meshpipe-Event"
+# ]]]contract
 
 MIN_SECRET_LENGTH = 4
 ERROR_PREFIX = "meshpipe-dispatch: error: "
@@ -152,6 +188,80 @@ def _reason(exc: object) -> str:
     return str(exc)
 
 
+# --------------------------------------------------------------------------------------------- configuration rules
+
+
+def printable(text: str) -> bool:
+    """Printable ASCII without spaces."""
+    return bool(text) and all("\x21" <= char <= "\x7e" for char in text)
+
+
+def rule(ok: object, key: str, problem: str, *got: object) -> None:
+    """One rule of the configuration: unless ``ok``, fail with ``MESHPIPE_DISPATCH.<key>: <problem>[, got <value>]``."""
+    if not ok:
+        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: {problem}" + "".join(f", got {value!r}" for value in got))
+
+
+def string(data: Mapping[str, Any], key: str, default: str | None = None, path: str = "") -> str:
+    """The non-empty string ``data[key]`` (``default`` when absent or null); ``path`` prefixes the key in messages."""
+    value = default if data.get(key) is None else data[key]
+    rule(isinstance(value, str) and value, path + key, "expected a non-empty string", value)
+    return str(value)
+
+
+def opt_string(data: Mapping[str, Any], key: str, path: str = "") -> str | None:
+    """The string ``data[key]``, or None when absent, null or empty."""
+    value = data.get(key)
+    rule(value is None or isinstance(value, str), path + key, "expected a string or null", value)
+    return value or None
+
+
+def string_map(data: Mapping[str, Any], key: str, path: str = "") -> dict[str, str]:
+    """The object of strings ``data[key]`` (empty when absent or null)."""
+    value = data.get(key) or {}
+    rule(isinstance(value, dict), path + key, "expected an object of strings")
+    for name, item in value.items():
+        rule(isinstance(item, str), f"{path}{key}.{name}", f"expected a string, got {type(item).__name__}")
+    return dict(value)
+
+
+def positive(data: Mapping[str, Any], key: str, default: float, path: str = "") -> float:
+    """The positive number ``data[key]`` (``default`` when absent or null); booleans are not numbers."""
+    value = default if data.get(key) is None else data[key]
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+    rule(ok, path + key, "expected a positive number", value)
+    return float(value)
+
+
+def http_url(data: Mapping[str, Any], key: str, default: str | None = None, path: str = "") -> str:
+    """The http(s) URL ``data[key]`` without a trailing slash, with a printable host and no credentials in it."""
+    url = string(data, key, default, path).rstrip("/")
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0]
+    rule(scheme in ("http", "https") and printable(host), path + key, "expected an http(s) URL", url)
+    rule("@" not in host, path + key, "expected a URL without credentials (they come from the environment)")
+    return url
+
+
+def section(data: Mapping[str, Any], name: str, known: Any, phase: str, path: str = "") -> dict[str, Any]:
+    """The nested object ``data[name]`` (empty when absent or null) with only ``known`` keys.
+
+    An unknown key fails an apply and only warns in a destroy (a destroy must stay possible), like the top level's.
+    Messages name the whole path: ``MESHPIPE_DISPATCH.gitlab.auth.mode: ...``.
+    """
+    value = data.get(name)
+    if value is None:
+        return {}
+    rule(isinstance(value, dict), path + name, "expected an object", type(value).__name__)
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        message = f"MESHPIPE_DISPATCH.{path}{name}.{unknown[0]}: unknown key; known: {', '.join(known)}"
+        if phase != "destroy":
+            raise ConfigError(message)
+        warn(message + " (ignored: a destroy must stay possible)")
+    return {key: item for key, item in value.items() if key in known}
+
+
 # --------------------------------------------------------------------------------------------- time
 
 
@@ -188,7 +298,7 @@ class Clock:
     def check_parent(self) -> None:
         """Stop when terraform, which started the dispatcher, is gone (it was killed): nobody reads the outcome."""
         if self.parent_pid is not None and os.getppid() != self.parent_pid:
-            raise DispatchError("terraform (the parent process) is gone: stopping; a started run continues on GitHub")
+            raise DispatchError("terraform (the parent process) is gone: stopping; a started run continues")
 
     def pause(self, seconds: float) -> None:
         """Sleep ``seconds`` in slices, checking between them that terraform is still there."""

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-API_VERSION = "2022-11-28"
 HTTP_TIMEOUT_SECONDS = 30.0
 MAX_BODY_BYTES = 8 << 20
 #: where a custom CA bundle may be named, first found wins (meshStack's runner passes CUSTOM_CA_CERTS_PATH)
@@ -43,15 +42,25 @@ class Response:
 
     @property
     def message(self) -> str:
-        """GitHub's error message (``message`` plus any ``errors``), else the start of the body."""
+        """The server's error message, else the start of the body.
+
+        ``message`` plus any ``errors`` (GitHub; GitLab's ``message`` may be an object of field errors; Azure DevOps
+        adds ``typeKey``), else ``error`` plus ``error_description`` (GitLab's and OAuth's form).
+        """
         data = self.json()
-        if isinstance(data, dict) and data.get("message"):
-            text = str(data["message"])
-            errors = data.get("errors")
-            if errors:
-                text += " " + json.dumps(errors, ensure_ascii=False)
-            return _clip(text)
+        if isinstance(data, dict):
+            for main, extra in (("message", "errors"), ("error", "error_description")):
+                if data.get(main):
+                    text = _text(data[main])
+                    if data.get(extra):
+                        text += " " + _text(data[extra])
+                    return _clip(text)
         return _clip(self.body.decode("utf-8", "replace").strip()) or "(empty body)"
+
+
+def _text(value: Any) -> str:
+    """A string as it is, anything else as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _clip(text: str, limit: int = 500) -> str:
@@ -61,7 +70,10 @@ def _clip(text: str, limit: int = 500) -> str:
 
 
 class Http:
-    """One request at a time with GitHub's headers over ``http.client``; retries live in the callers.
+    """One request at a time over ``http.client``; retries live in the callers.
+
+    ``base_headers`` go with every request (a target's media type and API version); ``token`` (or the one given to
+    :meth:`request`) is sent as ``Authorization: Bearer``; other authentication comes through ``headers``.
 
     ``urllib.request`` is not used: it imports ``tempfile``, ``shutil``, ``hashlib`` and three compressors on every
     run. Proxies follow urllib's rules: ``https_proxy``/``http_proxy`` (lower case first), ``no_proxy`` host suffixes
@@ -75,8 +87,10 @@ class Http:
         environ: Mapping[str, str] | None = None,
         deadline: float = HTTP_TIMEOUT_SECONDS,
         clock: Clock | None = None,
+        base_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.user_agent = user_agent
+        self.base_headers = dict(base_headers or {})
         self.clock = clock or Clock()
         self.token = token
         self.deadline = deadline
@@ -114,26 +128,37 @@ class Http:
             return http.client.HTTPConnection(netloc, timeout=self.deadline), target, {}
         return http.client.HTTPConnection(proxy[0], timeout=self.deadline), url, extra
 
-    def request(self, method: str, url: str, body: Any = None, token: str | None = None) -> Response:
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        token: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> Response:
         """Send once; raise :class:`TransportError` when no HTTP answer arrives.
+
+        ``body`` is sent as JSON; ``data`` as raw bytes instead (its ``Content-Type`` comes from ``headers``).
+        ``headers`` are added to the base headers and override them (names compare case-insensitively).
 
         Whether a failed request may have started something: not when the connection (TCP, the proxy's tunnel, TLS)
         could not be made — nothing was sent; yes for everything after (a timeout, a reset, a lost answer).
         """
         import http.client
 
-        headers = {
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": API_VERSION,
-            "User-Agent": self.user_agent,
-        }
+        sent = {**self.base_headers, "User-Agent": self.user_agent}
         bearer = token or self.token
         if bearer:
-            headers["Authorization"] = f"Bearer {bearer}"
-        data = None
-        if body is not None:
+            sent["Authorization"] = f"Bearer {bearer}"
+        if data is None and body is not None:
             data = json.dumps(body).encode("ascii")
-            headers["Content-Type"] = "application/json"
+            sent["Content-Type"] = "application/json"
+        for name, value in (headers or {}).items():
+            for existing in [key for key in sent if key.lower() == name.lower()]:
+                del sent[existing]
+            sent[name] = value
         self.clock.check_parent()
         connection, target, extra = self._connection(url)
         connected = False
@@ -141,7 +166,7 @@ class Http:
             with _Deadline(self.deadline):
                 connection.connect()
                 connected = True
-                connection.request(method, target, body=data, headers={**headers, **extra})
+                connection.request(method, target, body=data, headers={**sent, **extra})
                 answer = connection.getresponse()
                 payload = answer.read(MAX_BODY_BYTES + 1)
                 status, received = answer.status, dict(answer.getheaders())

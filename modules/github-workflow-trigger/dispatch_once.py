@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dispatch import Config, RunContext
-    from dispatch_github import Client
+    from dispatch_client import BaseClient
 
 FIND_DEADLINE_SECONDS = 300.0
 
@@ -26,15 +26,15 @@ FIND_DEADLINE_SECONDS = 300.0
 def correlation_id(config: Config, context: RunContext, phase: str) -> tuple[str, bool]:
     """The correlation id of this logical dispatch and whether it is deterministic.
 
-    Derived from the building block, the meshStack run, the fingerprint and the target when the run is known, so
-    that every attempt at the same dispatch (a retry, a re-apply, a new process) carries the same id; random
-    otherwise.
+    Derived from the building block, the meshStack run, the fingerprint and the target's identity (GitHub: API
+    URL, repository and what is dispatched) when the run is known, so that every attempt at the same dispatch (a
+    retry, a re-apply, a new process) carries the same id; random otherwise.
     """
     if not context.run_id:
         return os.urandom(16).hex(), False
     import hashlib
 
-    parts = (phase, config.api_url, config.repository, config.target, context.building_block_id, context.run_id)
+    parts = (phase, *config.settings.identity, context.building_block_id, context.run_id)
     basis = "\n".join(["meshpipe-dispatch/1", *(part or "" for part in parts), config.fingerprint or ""])
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32], True
 
@@ -80,22 +80,20 @@ class Marker:
             os.unlink(self.path)
 
 
-def locate_run(client: Client, correlation_id: str, dispatched_at: float) -> tuple[Any, str]:
+def locate_run(client: BaseClient, correlation_id: str, dispatched_at: float) -> tuple[Any, str]:
     """Find the dispatched run by correlation id, to wait for it."""
     config = client.config
     find_for = min(config.wait_timeout, FIND_DEADLINE_SECONDS)
     found = client.find_run(correlation_id, dispatched_at, find_for)
     if found is None:
-        source = "inputs" if config.event == "workflow_dispatch" else "github.event.client_payload"
         raise DispatchError(
-            f"dispatched {config.target} but found no run with correlation id {correlation_id} within "
-            f"{find_for:g} s (hint: the workflow's run-name must contain "
-            f"${{{{ {source}.{config.correlation_input} }}}})"
+            f"dispatched {config.subject} but found no {client.run_word} with correlation id {correlation_id} within "
+            f"{find_for:g} s (hint: {client.missing_run_hint()})"
         )
     return found["id"], str(found.get("html_url") or "")
 
 
-def resume(client: Client, marker: Marker, earlier: Mapping[str, Any], cid: str, settle: float) -> tuple[Any, str]:
+def resume(client: BaseClient, marker: Marker, earlier: Mapping[str, Any], cid: str, settle: float) -> tuple[Any, str]:
     """Continue a dispatch an earlier process started; ``(None, "")`` when it provably started nothing yet."""
     config = client.config
     if earlier.get("run_id") is not None:

@@ -1,9 +1,10 @@
 """The contract between meshStack, the Trigger Module, its dispatcher, the workflows and the reporter: one definition.
 
 The generator (``meshpipe.generator``) and the reporter (``meshpipe.report``) both import these names; neither restates
-them. The bundled dispatcher (``meshpipe/generator/assets/dispatch.py``) must stay a standalone script, so it carries
-a copy of the names it needs between ``# [[[contract`` and ``# ]]]contract`` markers, written by
-``python -m meshpipe.contract`` (part of ``make render``; ``--check`` fails on a stale copy, part of ``make check``).
+them. The bundled dispatcher (``meshpipe/generator/assets/dispatch*.py``) must stay a standalone script, so its
+foundation ``dispatch_base.py`` (which every target module imports) carries a copy of the names it needs between
+``# [[[contract`` and ``# ]]]contract`` markers, written by ``python -m meshpipe.contract`` (part of
+``make render``; ``--check`` fails on a stale copy, part of ``make check``).
 
 The fakes (:mod:`meshpipe.fakes`) restate what they enforce on purpose, citing the official descriptions: they
 are the oracle the code is tested against, and a fake that imported these names would agree with a wrong value.
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     args = sys.argv[1:] if argv is None else argv
-    path = Path(__file__).resolve().parent / "generator" / "assets" / "dispatch.py"
+    path = Path(__file__).resolve().parent / "generator" / "assets" / "dispatch_base.py"
     text = path.read_text(encoding="utf-8")
     wanted = replace_block(text)
     if wanted == text:

@@ -80,19 +80,19 @@ def pem_of(key: rsa.RSAPrivateKey) -> str:
 
 def test_config_defaults_fill_optional_keys(dispatcher: ModuleType) -> None:
     config = dispatcher.Config({"repository": "acme/infra", "workflow": "apply.yml"})
-    assert config.api_url == "https://api.github.com"
-    assert config.ref == "main"
-    assert config.event == "workflow_dispatch"
+    assert config.settings.api_url == "https://api.github.com"
+    assert config.settings.ref == "main"
+    assert config.settings.event == "workflow_dispatch"
     assert config.wait is False
     assert config.wait_timeout == 1800.0
     assert config.poll_interval == 10.0
-    assert config.auth["token_env"] == "GITHUB_TOKEN"
-    assert config.auth["private_key_env"] == "GITHUB_APP_PEM_FILE"
+    assert config.settings.auth["token_env"] == "GITHUB_TOKEN"
+    assert config.settings.auth["private_key_env"] == "GITHUB_APP_PEM_FILE"
 
 
 def test_config_strips_trailing_slash_of_api_url(dispatcher: ModuleType) -> None:
     config = dispatcher.Config.from_env(env_for(api_url="https://ghe.example.com/api/v3/"))
-    assert config.api_url == "https://ghe.example.com/api/v3"
+    assert config.settings.api_url == "https://ghe.example.com/api/v3"
 
 
 @pytest.mark.parametrize(
@@ -433,7 +433,16 @@ class ScriptedHttp:
         self.requests: list[tuple[str, str, Any]] = []
         self.token = "t0ken-for-tests"
 
-    def request(self, method: str, url: str, body: Any = None, token: str | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        token: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> Any:
         self.requests.append((method, url, json.loads(json.dumps(body)) if body is not None else None))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):

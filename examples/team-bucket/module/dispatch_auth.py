@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from dispatch import Config
-    from dispatch_github import Client
+    from dispatch_github import GitHubClient
 
 
 def _b64url(data: bytes) -> str:
@@ -166,7 +166,7 @@ def make_jwt(app_id: str, pem: bytes, now: float, environ: Mapping[str, str]) ->
 
 def choose_auth(config: Config, environ: Mapping[str, str]) -> str:
     """``token`` or ``app`` from the auth mode and which variables are set; names what is missing otherwise."""
-    auth = config.auth
+    auth = config.settings.auth
     app_vars = [auth["app_id_env"], auth["installation_id_env"], auth["private_key_env"]]
     has_token = bool(environ.get(auth["token_env"]))
     if auth["mode"] == "token" or (auth["mode"] == "auto" and has_token):
@@ -204,9 +204,9 @@ def check_token(value: str, source: str) -> str:
     return token
 
 
-def resolve_token(config: Config, environ: Mapping[str, str], client: Client, auth_kind: str) -> str:
+def resolve_token(config: Config, environ: Mapping[str, str], client: GitHubClient, auth_kind: str) -> str:
     """The bearer token: from the token variable, or an installation token of the GitHub App."""
-    auth = config.auth
+    auth = config.settings.auth
     if auth_kind == "token":
         add_secret(environ[auth["token_env"]])
         return check_token(environ[auth["token_env"]], auth["token_env"])
@@ -218,7 +218,7 @@ def resolve_token(config: Config, environ: Mapping[str, str], client: Client, au
     add_secret(pem.decode("ascii", "replace").strip())
     jwt = make_jwt(app_id, pem, client.clock.wall(), environ)
     add_secret(jwt)
-    url = f"{config.api_url}/app/installations/{_q(installation)}/access_tokens"
+    url = f"{config.settings.api_url}/app/installations/{_q(installation)}/access_tokens"
     # Creating an installation token has no side effect worth guarding: it is repeated like a GET.
     response = client.call("POST", url, token=jwt, hint=app_token_hint)
     data = response.json()

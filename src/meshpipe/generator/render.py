@@ -26,6 +26,7 @@ DISPATCHER_FILES = (
     "dispatch.py",
     "dispatch_base.py",
     "dispatch_net.py",
+    "dispatch_client.py",
     "dispatch_github.py",
     "dispatch_auth.py",
     "dispatch_once.py",

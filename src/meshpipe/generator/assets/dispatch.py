@@ -1,13 +1,26 @@
-"""meshpipe dispatcher: start a GitHub Actions workflow for a Trigger Module and optionally wait for it.
+"""meshpipe dispatcher: start a CI/CD pipeline for a Trigger Module and optionally wait for it.
 
 Runs on meshStack's runner through ``local-exec`` (``python3 dispatch.py apply|destroy``), so it uses the Python 3.8+
 standard library only; GitHub App JWTs are signed (RS256) with the optional ``cryptography`` package when it is
 importable, otherwise with the standard library (a small DER reader for PKCS#1 and PKCS#8 keys, CRT signing): the
 runner image has no ``openssl`` command and nothing guarantees ``cryptography``. Every value arrives in the
-``MESHPIPE_DISPATCH`` JSON environment variable; secrets (the token, the App key, sensitive inputs) are read from
-the process environment by name and never printed. In phase ``destroy`` a configuration without a ``workflow`` (or
-``event_type``) means the module has no destroy workflow: the dispatcher logs that nothing fires and exits 0 without
-any request or credentials.
+``MESHPIPE_DISPATCH`` JSON environment variable; secrets (tokens, keys, sensitive inputs) are read from the process
+environment by name and never printed.
+
+Targets. The configuration's ``target`` says where the pipeline runs: ``github`` (GitHub Actions; the default, so a
+configuration stored by a module from before targets is GitHub's), ``gitlab``, ``azure_devops`` or ``webhook``.
+Each target is one sibling module (``TARGET_MODULES``: ``dispatch_github.py``, ``dispatch_gitlab.py``,
+``dispatch_azure.py``, ``dispatch_webhook.py``), imported only when chosen; a module ships only its own target's
+file. A target module offers ``TARGET``, ``parse_settings(data, phase)`` (its settings: GitHub's are the flat keys
+``api_url``, ``repository``, ``ref``, ``event``, ``workflow``, ``event_type``, ``return_run_details`` and ``auth``;
+every other target's are one object named after it, e.g. ``"gitlab": {...}``, and flat GitHub keys are then unknown
+keys) and ``make_client(config, environ, http_deadline, clock)``, whose client builds on ``dispatch_client.BaseClient``.
+Errors in the settings name the whole key path (``MESHPIPE_DISPATCH.gitlab.auth.mode: ...``). An unknown target fails
+both phases: nothing can be sent without knowing where. The common keys mean the same for every target;
+``phase_input`` names an input that receives the phase (``apply`` or ``destroy``), for targets where one pipeline
+serves both. In phase ``destroy`` a configuration without its destroy item (GitHub: ``workflow`` or ``event_type``;
+GitLab: ``ref``; Azure DevOps: ``pipeline_id``; webhook: ``event``) means the module has no destroy pipeline: the
+dispatcher logs that nothing fires and exits 0 without any request or credentials.
 
 One variable holds at most 128 KiB, so the configuration may come in chunks, joined in index order up to the first
 missing index: base64 in ``MESHPIPE_DISPATCH_B64_0``, ``_1``, ... (what the modules pass), else JSON text in
@@ -29,8 +42,9 @@ in addition to the system's. The runner cleans the environment: proxies reach th
 declares them as environment inputs.
 
 Exactly once. Every dispatch carries a correlation id (sent as ``correlation_input`` and found in the run's title). When
-the meshStack run is known it is derived from the building block, the run, the fingerprint and the target, so every
-attempt at one logical dispatch carries the same id; otherwise it is random, and the log says so. A POST that may have
+the meshStack run is known it is derived from the building block, the run, the fingerprint and the target's identity
+(its ``Settings.identity``; GitHub's ids are the same as before targets), so every attempt at one logical dispatch
+carries the same id; otherwise it is random, and the log says so. A POST that may have
 started a run (a 5xx, a timeout, a reset — anything once the connection was made; a refused connection, a failed DNS
 lookup or a rejected certificate send nothing) is never sent again before the run list was searched for that id, with
 polls backing off from 1 s to 15 s for ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` (default 120 s: runs show within seconds,
@@ -54,9 +68,13 @@ signing path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` and ``MESHPIPE_DISPATCH_HTTP_
 waiting, the dispatcher sends only the POST (no run lookup for the log).
 
 Files. This entry point (the configuration, the run file, the run flow) imports its siblings from its own directory
-(every module ships them together): ``dispatch_base.py`` (errors, secrets, output, the clock), ``dispatch_net.py``
-(HTTP, proxies, TLS, the per-request deadline), ``dispatch_github.py`` (the retry policy, hints and the client),
-``dispatch_auth.py`` (credentials, GitHub App JWTs) and ``dispatch_once.py`` (correlation ids, the intent marker).
+(every module ships them together): ``dispatch_base.py`` (errors, secrets, output, the clock, configuration rules,
+the contract's copy), ``dispatch_net.py`` (HTTP, proxies, TLS, the per-request deadline), ``dispatch_client.py`` (the
+target-independent client: the retry loop, rate limits, the run search and the wait), ``dispatch_once.py``
+(correlation ids, the intent marker), and the target's files: ``dispatch_github.py`` (GitHub's settings, hints and
+client) with ``dispatch_auth.py`` (GitHub tokens, GitHub App JWTs), or ``dispatch_gitlab.py``, ``dispatch_azure.py``,
+``dispatch_webhook.py``. The GitHub names this module exports (``Client``, ``choose_auth``, ...) are imported on first
+use, so that a run that sends nothing loads neither HTTP nor credential code.
 
 Exit 0 on success; on failure one line on stderr ``meshpipe-dispatch: error: ...`` and exit 1.
 """
@@ -72,67 +90,30 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from types import ModuleType
     from typing import Any
+
+    from dispatch_client import BaseClient
 
 __version__ = "0.1.0"
 
-# [[[contract: generated from meshpipe/contract.py by `make render`; edit it there
-PHASES = ("apply", "destroy")
-BEHAVIORS = ("APPLY", "DESTROY", "DETECT")
-EVENTS = ("workflow_dispatch", "repository_dispatch")
-AUTH_MODES = ("auto", "token", "app")
-DEFAULT_AUTH = {
-    "mode": "auto",
-    "token_env": "GITHUB_TOKEN",
-    "app_id_env": "GITHUB_APP_ID",
-    "installation_id_env": "GITHUB_APP_INSTALLATION_ID",
-    "private_key_env": "GITHUB_APP_PEM_FILE",
-}
-TARGETS = ("github", "gitlab", "azure_devops", "webhook")
-PHASE_INPUT = "meshpipe_phase"
-GITLAB_AUTH_MODES = ("auto", "trigger_token", "access_token")
-DEFAULT_GITLAB_AUTH = {
-    "mode": "auto",
-    "trigger_token_env": "GITLAB_TRIGGER_TOKEN",
-    "token_env": "GITLAB_TOKEN",
-}
-AZURE_AUTH_MODES = ("auto", "pat", "entra")
-DEFAULT_AZURE_AUTH = {
-    "mode": "auto",
-    "pat_env": "AZURE_DEVOPS_PAT",
-    "token_env": "AZURE_DEVOPS_TOKEN",
-}
-DEFAULT_WEBHOOK_AUTH = {
-    "secret_env": "MESHPIPE_WEBHOOK_SECRET",
-    "token_env": "",
-}
-WEBHOOK_SIGNATURE_HEADER = "X-Meshpipe-Signature-256"
-WEBHOOK_TIMESTAMP_HEADER = "X-Meshpipe-Timestamp"
-WEBHOOK_IDEMPOTENCY_HEADER = "Idempotency-Key"
-WEBHOOK_EVENT_HEADER = "X-Meshpipe-Event"
-# ]]]contract
 # How long a maybe-sent dispatch is looked for before it is sent again: runs show in the list within seconds, the
 # research allows minutes (shared/reference/github-dispatch-and-terraform.md: "poll with a short deadline, 2-3 min").
 DEFAULT_SETTLE_SECONDS = 120.0
 
-CONFIG_KEYS = (
+#: every target's keys (the nested object named after a target, and GitHub's flat keys, come on top)
+COMMON_KEYS = (
     "version",
     "module",
-    "api_url",
-    "repository",
-    "ref",
-    "event",
-    "workflow",
-    "event_type",
+    "target",
     "inputs",
     "secret_inputs",
     "correlation_input",
+    "phase_input",
     "behavior",
     "wait",
     "wait_timeout_seconds",
     "poll_interval_seconds",
-    "return_run_details",
-    "auth",
     "run_file",
     "run_url_input",
     "context_inputs",
@@ -140,6 +121,19 @@ CONFIG_KEYS = (
     "building_block_id",
     "fingerprint",
 )
+#: GitHub's keys stay flat at the top level (older modules wrote them so) and are valid with target github only
+GITHUB_KEYS = ("api_url", "repository", "ref", "event", "workflow", "event_type", "return_run_details", "auth")
+#: every key a GitHub configuration may have (the configuration without ``target``)
+CONFIG_KEYS = COMMON_KEYS + GITHUB_KEYS
+#: the target -> the sibling module that implements it, imported only when chosen (see "Targets" above)
+TARGET_MODULES = {
+    "github": "dispatch_github",
+    "gitlab": "dispatch_gitlab",
+    "azure_devops": "dispatch_azure",
+    "webhook": "dispatch_webhook",
+}
+#: a configuration without ``target`` (stored by a module from before targets) is GitHub's
+DEFAULT_TARGET = "github"
 #: fields of the run file a ``context_inputs`` entry may name, and the run file key each one is read from
 CONTEXT_FIELDS = {
     "run_url": "url",
@@ -159,22 +153,26 @@ sys.dont_write_bytecode = True
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.append(_HERE)
-from dispatch_auth import (  # noqa: E402
-    check_token,
-    choose_auth,
-    jwt_claims,
-    load_private_key,
-    make_jwt,
-    resolve_token,
-    rsa_numbers,
-    sign_rs256,
-    sign_rs256_stdlib,
-)
 from dispatch_base import (  # noqa: E402
-    _NAME_CHARS,
+    AUTH_MODES,
+    AZURE_AUTH_MODES,
+    BEHAVIORS,
+    DEFAULT_AUTH,
+    DEFAULT_AZURE_AUTH,
+    DEFAULT_GITLAB_AUTH,
+    DEFAULT_WEBHOOK_AUTH,
     ERROR_PREFIX,
+    EVENTS,
+    GITLAB_AUTH_MODES,
     MAX_RUN_FILE_BYTES,
+    PHASE_INPUT,
+    PHASES,
     SECRETS,
+    TARGETS,
+    WEBHOOK_EVENT_HEADER,
+    WEBHOOK_IDEMPOTENCY_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
     ApiError,
     Clock,
     ConfigError,
@@ -187,29 +185,14 @@ from dispatch_base import (  # noqa: E402
     backoff_delay,
     format_error,
     log,
+    opt_string,
+    positive,
+    printable,
     redact,
+    rule,
+    string,
+    string_map,
     warn,
-)
-from dispatch_github import (  # noqa: E402
-    MAX_ATTEMPTS,
-    MAX_SINGLE_WAIT_SECONDS,
-    MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS,
-    Client,
-    app_token_hint,
-    hint_for,
-    is_rate_limited,
-    match_run,
-    post_outcome,
-    rate_limit_delay,
-    repeat_outcome,
-    run_hint,
-    should_retry_get,
-)
-from dispatch_net import (  # noqa: E402
-    HTTP_TIMEOUT_SECONDS,
-    Http,
-    Response,
-    ssl_context,
 )
 from dispatch_once import (  # noqa: E402
     FIND_DEADLINE_SECONDS,
@@ -221,134 +204,200 @@ from dispatch_once import (  # noqa: E402
 
 sys.dont_write_bytecode = _WRITE_BYTECODE
 
+#: names of the siblings that are imported on first use (``dispatcher.Client``, ``from dispatch import Http``), so
+#: that a run that sends nothing loads no client, HTTP or credential code
+_LAZY = {
+    "dispatch_client": (
+        "MAX_ATTEMPTS",
+        "MAX_SINGLE_WAIT_SECONDS",
+        "MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS",
+        "BaseClient",
+        "post_outcome",
+        "repeat_outcome",
+        "retry_after_delay",
+        "should_retry_get",
+    ),
+    "dispatch_github": (
+        "Client",
+        "GitHubClient",
+        "app_token_hint",
+        "hint_for",
+        "is_rate_limited",
+        "match_run",
+        "rate_limit_delay",
+        "run_hint",
+    ),
+    "dispatch_auth": (
+        "check_token",
+        "choose_auth",
+        "jwt_claims",
+        "load_private_key",
+        "make_jwt",
+        "resolve_token",
+        "rsa_numbers",
+        "sign_rs256",
+        "sign_rs256_stdlib",
+    ),
+    "dispatch_net": ("HTTP_TIMEOUT_SECONDS", "Http", "Response", "ssl_context"),
+}
+_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """The siblings' names, imported on first use (PEP 562)."""
+    module = _LAZY_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(_sibling(module), name)
+
+
+def _sibling(name: str) -> ModuleType:
+    """Import a sibling module by name without writing bytecode next to it."""
+    write_bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        return __import__(name)
+    finally:
+        sys.dont_write_bytecode = write_bytecode
+
+
 #: the dispatcher's surface, its siblings' names included: one module to read and to test
 __all__ = [
+    "AUTH_MODES",
+    "AZURE_AUTH_MODES",
+    "BEHAVIORS",
+    "COMMON_KEYS",
+    "CONFIG_KEYS",
+    "CONTEXT_FIELDS",
+    "DEFAULT_AUTH",
+    "DEFAULT_AZURE_AUTH",
+    "DEFAULT_GITLAB_AUTH",
     "DEFAULT_SETTLE_SECONDS",
+    "DEFAULT_TARGET",
+    "DEFAULT_WEBHOOK_AUTH",
+    "EVENTS",
     "FIND_DEADLINE_SECONDS",
-    "HTTP_TIMEOUT_SECONDS",
-    "MAX_ATTEMPTS",
+    "GITHUB_KEYS",
+    "GITLAB_AUTH_MODES",
     "MAX_RUN_FILE_BYTES",
-    "MAX_SINGLE_WAIT_SECONDS",
-    "MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS",
+    "PHASES",
+    "PHASE_INPUT",
     "SECRETS",
+    "TARGETS",
+    "TARGET_MODULES",
+    "WEBHOOK_EVENT_HEADER",
+    "WEBHOOK_IDEMPOTENCY_HEADER",
+    "WEBHOOK_SIGNATURE_HEADER",
+    "WEBHOOK_TIMESTAMP_HEADER",
     "ApiError",
-    "Client",
     "Clock",
     "Config",
     "ConfigError",
     "DispatchError",
-    "Http",
     "Marker",
-    "Response",
     "RunContext",
     "Secrets",
     "TransportError",
     "add_secret",
-    "app_token_hint",
     "backoff_delay",
     "build_inputs",
-    "check_token",
-    "choose_auth",
     "config_from_chunks",
     "correlation_id",
     "dispatch_and_wait",
     "format_error",
-    "hint_for",
-    "is_rate_limited",
-    "jwt_claims",
-    "load_private_key",
     "locate_run",
     "log",
     "main",
-    "make_jwt",
-    "match_run",
-    "post_outcome",
-    "rate_limit_delay",
+    "make_client",
     "read_run_file",
     "redact",
-    "repeat_outcome",
-    "resolve_token",
     "resume",
-    "rsa_numbers",
     "run",
-    "run_hint",
     "settle_seconds",
-    "should_retry_get",
-    "sign_rs256",
-    "sign_rs256_stdlib",
-    "ssl_context",
+    "target_module",
     "warn",
 ]
-
-
-def _printable(text: str) -> bool:
-    """Printable ASCII without spaces."""
-    return bool(text) and all("\x21" <= char <= "\x7e" for char in text)
+__all__ += sorted(_LAZY_NAMES)
 
 
 # --------------------------------------------------------------------------------------------- configuration
 
 
+def target_module(target: str) -> ModuleType:
+    """The sibling module implementing ``target`` (see :data:`TARGET_MODULES`), imported now and only it.
+
+    A target whose file does not ship with this module is a configuration error, not a traceback.
+    """
+    name = TARGET_MODULES[target]
+    try:
+        return _sibling(name)
+    except ImportError as exc:
+        if getattr(exc, "name", None) != name:
+            raise
+        raise ConfigError(
+            f"MESHPIPE_DISPATCH.target: {target!r} needs {name}.py next to dispatch.py, which this module does not "
+            "ship (render the module again)"
+        ) from None
+
+
 class Config:
-    """The validated ``MESHPIPE_DISPATCH`` configuration (non-secret values only)."""
+    """The validated ``MESHPIPE_DISPATCH`` configuration (non-secret values only).
+
+    The common keys are attributes; the target's own part, validated by its module's ``parse_settings``, is
+    :attr:`settings` (GitHub: the flat keys; every other target: the object named after it).
+    """
 
     def __init__(self, data: Mapping[str, Any], phase: str = "apply") -> None:
         # The module's variables and the spec validate every value before it is written; these rules, one line each,
         # only keep a hand-edited configuration from misleading the dispatcher (what reaches a URL, a header, a log).
-        unknown = sorted(set(data) - set(CONFIG_KEYS))
+        # The target comes first: it decides which keys are known, and without it nothing can be sent anywhere.
+        target = DEFAULT_TARGET if data.get("target") is None else data["target"]
+        rule(
+            isinstance(target, str) and target in TARGET_MODULES,
+            "target",
+            f"expected one of {', '.join(TARGET_MODULES)}",
+            target,
+        )
+        self.target: str = target
+        known = CONFIG_KEYS if target == "github" else (*COMMON_KEYS, target)
+        unknown = sorted(set(data) - set(known))
         if unknown:
-            message = f"MESHPIPE_DISPATCH: unknown key {unknown[0]!r}; known keys: {', '.join(CONFIG_KEYS)}"
+            message = f"MESHPIPE_DISPATCH: unknown key {unknown[0]!r}; known keys: {', '.join(known)}"
+            if target != "github" and unknown[0] in (*GITHUB_KEYS, *TARGET_MODULES):
+                message += f" (GitHub's keys and other targets' objects are not valid with target {target!r})"
             if phase != "destroy":
                 raise ConfigError(message)
             warn(message + " (ignored: a destroy must stay possible)")  # e.g. stored by a newer module version
-        _rule(data.get("version", 1) == 1, "version", "expected 1", data.get("version"))
-        self.module = _str(data, "module", default="meshpipe-trigger")
-        _rule(_printable(self.module), "module", "expected printable ASCII without spaces", self.module)
-        self.api_url = _str(data, "api_url", default="https://api.github.com").rstrip("/")
-        scheme, _, rest = self.api_url.partition("://")
-        host = rest.split("/", 1)[0]
-        _rule(scheme in ("http", "https") and _printable(host), "api_url", "expected an http(s) URL", self.api_url)
-        self.repository = _str(data, "repository")
-        owner, _, repo = self.repository.partition("/")
-        _rule(
-            owner and repo and set(owner + repo) <= _NAME_CHARS, "repository", "expected 'owner/repo'", self.repository
-        )
-        self.event = _str(data, "event", default="workflow_dispatch")
-        _rule(self.event in EVENTS, "event", f"expected one of {', '.join(EVENTS)}", self.event)
-        self.ref = _str(data, "ref", default="main")
-        self.workflow, self.event_type = _opt_str(data, "workflow"), _opt_str(data, "event_type")
-        # Only the destroy phase may have no target: the module then has no destroy workflow and fires nothing.
-        target_key = "workflow" if self.event == "workflow_dispatch" else "event_type"
-        _rule(self.has_target or phase == "destroy", target_key, f"required for event {self.event}")
-        self.inputs, self.secret_inputs = _str_map(data, "inputs"), _str_map(data, "secret_inputs")
+        rule(data.get("version", 1) == 1, "version", "expected 1", data.get("version"))
+        self.module = string(data, "module", default="meshpipe-trigger")
+        rule(printable(self.module), "module", "expected printable ASCII without spaces", self.module)
+        self.inputs, self.secret_inputs = string_map(data, "inputs"), string_map(data, "secret_inputs")
         both = sorted(set(self.inputs) & set(self.secret_inputs))
-        _rule(not both, f"secret_inputs.{''.join(both[:1])}", "also given in inputs")
-        self.correlation_input = _opt_str(data, "correlation_input")
+        rule(not both, f"secret_inputs.{''.join(both[:1])}", "also given in inputs")
+        self.correlation_input = opt_string(data, "correlation_input")
+        self.phase_input = opt_string(data, "phase_input")
+        if self.phase_input:
+            taken = self.phase_input in (*self.inputs, *self.secret_inputs, self.correlation_input)
+            rule(not taken, "phase_input", "names another input too", self.phase_input)
         # Any string: an unknown behavior (a future IMPORT) is treated like APPLY at run time, never refused.
-        self.behavior = _opt_str(data, "behavior")
-        self.run_file = _opt_str(data, "run_file")
-        self.run_url_input = _opt_str(data, "run_url_input")
-        self.context_inputs = _str_map(data, "context_inputs")
+        self.behavior = opt_string(data, "behavior")
+        self.run_file = opt_string(data, "run_file")
+        self.run_url_input = opt_string(data, "run_url_input")
+        self.context_inputs = string_map(data, "context_inputs")
         for name, field in self.context_inputs.items():
-            _rule(
+            rule(
                 field in CONTEXT_FIELDS, f"context_inputs.{name}", f"expected one of {', '.join(CONTEXT_FIELDS)}", field
             )
-        self.run_id = _opt_str(data, "run_id")
-        self.building_block_id = _opt_str(data, "building_block_id")
-        self.fingerprint = _opt_str(data, "fingerprint")
+        self.run_id = opt_string(data, "run_id")
+        self.building_block_id = opt_string(data, "building_block_id")
+        self.fingerprint = opt_string(data, "fingerprint")
         self.wait = data.get("wait", False)
-        _rule(isinstance(self.wait, bool), "wait", "expected true or false", self.wait)
-        self.wait_timeout = _positive(data, "wait_timeout_seconds", 1800.0)
-        self.poll_interval = _positive(data, "poll_interval_seconds", 10.0)
-        # GHES up to 3.20 rejects the key with a 400; the module knows the flavour, so GHES gets one POST, not two.
-        self.return_run_details = data.get("return_run_details", True)
-        _rule(isinstance(self.return_run_details, bool), "return_run_details", "expected true or false")
-        auth = data.get("auth") or {}
-        _rule(isinstance(auth, dict), "auth", "expected an object")
-        unknown = sorted(set(auth) - set(DEFAULT_AUTH))
-        _rule(not unknown, f"auth.{''.join(unknown[:1])}", f"unknown key; known: {', '.join(DEFAULT_AUTH)}")
-        self.auth = {key: _str(auth, key, default=default, path="auth.") for key, default in DEFAULT_AUTH.items()}
-        _rule(self.auth["mode"] in AUTH_MODES, "auth.mode", f"expected one of {', '.join(AUTH_MODES)}")
+        rule(isinstance(self.wait, bool), "wait", "expected true or false", self.wait)
+        self.wait_timeout = positive(data, "wait_timeout_seconds", 1800.0)
+        self.poll_interval = positive(data, "poll_interval_seconds", 10.0)
+        self.user_agent = f"meshpipe-dispatch/{__version__} ({self.module})"
+        #: the target's own settings (see the target module's ``parse_settings``)
+        self.settings: Any = target_module(target).parse_settings(data, phase)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], phase: str = "apply") -> Config:
@@ -381,15 +430,13 @@ class Config:
 
     @property
     def has_target(self) -> bool:
-        """Whether there is something to dispatch: a workflow file or a repository_dispatch event type."""
-        return bool(self.workflow if self.event == "workflow_dispatch" else self.event_type)
+        """Whether there is something to dispatch (False only in a destroy configuration without a destroy item)."""
+        return bool(self.settings.has_target)
 
     @property
-    def target(self) -> str:
-        """What is dispatched, for log lines: the workflow file or the repository_dispatch event type."""
-        if self.event == "workflow_dispatch":
-            return f"{self.workflow} on {self.ref}"
-        return f"repository_dispatch {self.event_type!r} to {self.repository}"
+    def subject(self) -> str:
+        """What is dispatched, for log lines (e.g. ``apply.yml on main``)."""
+        return str(self.settings.subject)
 
 
 def config_from_chunks(environ: Mapping[str, str]) -> str | None:
@@ -411,39 +458,6 @@ def config_from_chunks(environ: Mapping[str, str]) -> str | None:
         return binascii.a2b_base64(text).decode("utf-8")
     except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise ConfigError("MESHPIPE_DISPATCH_B64_*: not base64-encoded UTF-8") from None
-
-
-def _rule(ok: object, key: str, problem: str, *got: object) -> None:
-    """One rule of the configuration: unless ``ok``, fail with ``MESHPIPE_DISPATCH.<key>: <problem>[, got <value>]``."""
-    if not ok:
-        raise ConfigError(f"MESHPIPE_DISPATCH.{key}: {problem}" + "".join(f", got {value!r}" for value in got))
-
-
-def _str(data: Mapping[str, Any], key: str, default: str | None = None, path: str = "") -> str:
-    value = default if data.get(key) is None else data[key]
-    _rule(isinstance(value, str) and value, path + key, "expected a non-empty string", value)
-    return str(value)
-
-
-def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    _rule(value is None or isinstance(value, str), key, "expected a string or null", value)
-    return value or None
-
-
-def _str_map(data: Mapping[str, Any], key: str) -> dict[str, str]:
-    value = data.get(key) or {}
-    _rule(isinstance(value, dict), key, "expected an object of strings")
-    for name, item in value.items():
-        _rule(isinstance(item, str), f"{key}.{name}", f"expected a string, got {type(item).__name__}")
-    return dict(value)
-
-
-def _positive(data: Mapping[str, Any], key: str, default: float) -> float:
-    value = default if data.get(key) is None else data[key]
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
-    _rule(ok, key, "expected a positive number", value)
-    return float(value)
 
 
 # --------------------------------------------------------------------------------------------- the meshStack run
@@ -511,10 +525,14 @@ def read_run_file(config: Config, phase: str) -> dict[str, str | None] | None:
 
 
 def build_inputs(
-    config: Config, environ: Mapping[str, str], correlation_id: str, context: RunContext | None = None
+    config: Config,
+    environ: Mapping[str, str],
+    correlation_id: str,
+    context: RunContext | None = None,
+    phase: str | None = None,
 ) -> dict[str, str]:
-    """The inputs to send: static ones, the run's context, secret ones read from the environment now, and the
-    correlation id."""
+    """The inputs to send: static ones, the run's context, secret ones read from the environment now, the
+    correlation id and (with ``phase_input``) the phase, ``apply`` or ``destroy``."""
     inputs = dict(config.inputs)
     if context is not None and context.from_file:
         for name, field in config.context_inputs.items():
@@ -531,6 +549,8 @@ def build_inputs(
         inputs[name] = value
     if config.correlation_input:
         inputs[config.correlation_input] = correlation_id
+    if config.phase_input and phase:
+        inputs[config.phase_input] = phase
     return inputs
 
 
@@ -562,30 +582,28 @@ def run(argv: list[str], environ: Mapping[str, str], clock: Clock | None = None)
         raise ConfigError(f"usage: dispatch.py {{{'|'.join(PHASES)}}} (got {' '.join(argv[1:]) or 'nothing'})")
     config = Config.from_env(environ, phase)
     # Register the credentials first so that no later message can carry them, whatever fails.
-    add_secret(environ.get(config.auth["token_env"]))
-    add_secret(environ.get(config.auth["private_key_env"]))
+    for name in config.settings.secret_envs:
+        if name:
+            add_secret(environ.get(name))
     if phase == "destroy" and not config.has_target:
-        # The module's destroy hook always runs; a version without a destroy workflow disables the teardown.
-        what = "workflow" if config.event == "workflow_dispatch" else "event type"
-        log(config, f"no destroy {what} configured: nothing to fire")
+        # The module's destroy hook always runs; a version without a destroy item disables the teardown.
+        log(config, f"no destroy {_destroy_item(config)} configured: nothing to fire")
         return
     context = RunContext(config, read_run_file(config, phase))
     if phase == "apply" and context.behavior in ("DESTROY", "DETECT"):
         why = "a DESTROY run applies before destroying" if context.behavior == "DESTROY" else "DETECT only plans"
-        log(config, f"behavior {context.behavior}: not dispatching the apply workflow ({why})")
+        log(config, f"behavior {context.behavior}: not dispatching the apply {_apply_item(config)} ({why})")
         return
     if phase == "apply" and context.behavior not in (None, *BEHAVIORS):
         warn(f"unknown behavior {context.behavior!r}: treated like APPLY")
     cid, deterministic = correlation_id(config, context, phase)
     if not deterministic:
         log(config, "no meshStack run id known: the correlation id is random, a later attempt cannot recognise it")
-    inputs = build_inputs(config, environ, cid, context)
-    auth_kind = choose_auth(config, environ)
-    deadline = _seconds(environ, "MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS", HTTP_TIMEOUT_SECONDS, 0.1)
-    clock = clock or Clock()
-    http = Http(f"meshpipe-dispatch/{__version__} ({config.module})", environ=environ, deadline=deadline, clock=clock)
-    client = Client(config, http, auth_kind, clock)
-    http.token = resolve_token(config, environ, client, auth_kind)
+    inputs = build_inputs(config, environ, cid, context, phase)
+    deadline = _seconds(
+        environ, "MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS", _sibling("dispatch_net").HTTP_TIMEOUT_SECONDS, 0.1
+    )
+    client = make_client(config, environ, deadline, clock or Clock())
     marker = Marker(cid) if deterministic else None
     try:
         dispatch_and_wait(client, inputs, cid, marker, settle_seconds(environ))
@@ -597,8 +615,26 @@ def run(argv: list[str], environ: Mapping[str, str], clock: Clock | None = None)
         marker.forget()
 
 
+def make_client(config: Config, environ: Mapping[str, str], http_deadline: float, clock: Clock) -> BaseClient:
+    """The target's client with its credentials from the environment (the target module's ``make_client``)."""
+    client: BaseClient = target_module(config.target).make_client(config, environ, http_deadline, clock)
+    return client
+
+
+def _destroy_item(config: Config) -> str:
+    """What a destroy configuration lacks when it fires nothing, for the log line."""
+    if config.target == "github":
+        return "workflow" if config.settings.event == "workflow_dispatch" else "event type"
+    return {"gitlab": "pipeline ref", "azure_devops": "pipeline", "webhook": "event"}.get(config.target, "target")
+
+
+def _apply_item(config: Config) -> str:
+    """What the apply phase would start, for the log line."""
+    return "workflow" if config.target == "github" else {"webhook": "delivery"}.get(config.target, "pipeline")
+
+
 def dispatch_and_wait(
-    client: Client, inputs: Mapping[str, str], cid: str, marker: Marker | None, settle: float
+    client: BaseClient, inputs: Mapping[str, str], cid: str, marker: Marker | None, settle: float
 ) -> None:
     """Dispatch once (or pick up an earlier attempt's run), then wait when configured."""
     config = client.config
@@ -619,13 +655,13 @@ def dispatch_and_wait(
     if run_id is None:
         if config.wait:
             raise DispatchError(
-                f"dispatched {config.target} but GitHub returned no run id, so the run cannot be awaited "
-                "(hint: set correlation_input and use it in the workflow's run-name)"
+                f"dispatched {config.subject} but {client.service} returned no {client.run_word} id, so the "
+                f"{client.run_word} cannot be awaited (hint: {client.correlation_hint()})"
             )
         suffix = f" (correlation id {cid})" if config.correlation_input else ""
-        client.log(f"dispatched {config.target}: run id unknown{suffix}")
+        client.log(f"dispatched {config.subject}: {client.run_word} id unknown{suffix}")
         return
-    client.log(f"dispatched {config.target}: run {run_id} {html_url}".rstrip())
+    client.log(f"dispatched {config.subject}: {client.run_word} {run_id} {html_url}".rstrip())
     if config.wait:
         client.wait(run_id, html_url, started)
 

@@ -1,30 +1,149 @@
-"""The dispatcher's GitHub client: the retry policy, the hints for error statuses, and :class:`Client`, which
-dispatches, finds and waits for one run through one retry loop.
+"""The dispatcher's GitHub target: its settings (the flat GitHub keys of the configuration), its rate limits and
+hints, and :class:`GitHubClient`, which dispatches a ``workflow_dispatch`` or ``repository_dispatch``, finds the run
+by its title and reads its state on top of the shared :class:`BaseClient`.
 
-Part of the bundled dispatcher (see ``dispatch.py``).
+Part of the bundled dispatcher (see ``dispatch.py``); the credentials (tokens, GitHub App JWTs) live in
+``dispatch_auth.py``, imported only when a client is made.
 """
 
 from __future__ import annotations
 
 import time
 
-from dispatch_base import ApiError, Clock, DispatchError, TransportError, _percent, log
+from dispatch_base import (
+    _NAME_CHARS,
+    AUTH_MODES,
+    DEFAULT_AUTH,
+    EVENTS,
+    ApiError,
+    Clock,
+    _percent,
+    http_url,
+    opt_string,
+    rule,
+    string,
+)
+from dispatch_client import (
+    MAX_ATTEMPTS,
+    MAX_SINGLE_WAIT_SECONDS,
+    MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS,
+    BaseClient,
+    finite_seconds,
+    post_outcome,
+    repeat_outcome,
+    should_retry_get,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
     from typing import Any
 
     from dispatch import Config
-    from dispatch_net import Http, Response
+    from dispatch_net import Http
 
-MAX_ATTEMPTS = 5
-MAX_SINGLE_WAIT_SECONDS = 120.0
-MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS = 300.0
+__all__ = [
+    "DEFAULT_API_URL",
+    "GITHUB_KEYS",
+    "MAX_ATTEMPTS",
+    "MAX_SINGLE_WAIT_SECONDS",
+    "MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS",
+    "TARGET",
+    "Client",
+    "GitHubClient",
+    "Settings",
+    "app_token_hint",
+    "hint_for",
+    "is_rate_limited",
+    "make_client",
+    "match_run",
+    "parse_settings",
+    "post_outcome",
+    "rate_limit_delay",
+    "repeat_outcome",
+    "run_hint",
+    "should_retry_get",
+]
+
+TARGET = "github"
+DEFAULT_API_URL = "https://api.github.com"
+#: the GitHub settings' keys: flat in the configuration (older modules wrote them so), valid with target github only
+GITHUB_KEYS = ("api_url", "repository", "ref", "event", "workflow", "event_type", "return_run_details", "auth")
+API_VERSION = "2022-11-28"
+#: GitHub's media type and API version, sent with every request
+BASE_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
 SECONDARY_RATE_LIMIT_WAIT_SECONDS = 60.0
-LIST_POLL_CAP_SECONDS = 15.0
-PROGRESS_EVERY_SECONDS = 30.0
 LIST_LOOKBACK_SECONDS = 120
+
+
+# --------------------------------------------------------------------------------------------- settings
+
+
+class Settings:
+    """GitHub's part of the configuration: where to dispatch, what, and with which credentials."""
+
+    def __init__(self, data: Mapping[str, Any], phase: str) -> None:
+        self.api_url = http_url(data, "api_url", DEFAULT_API_URL)
+        self.repository = string(data, "repository")
+        owner, _, repo = self.repository.partition("/")
+        rule(
+            owner and repo and set(owner + repo) <= _NAME_CHARS, "repository", "expected 'owner/repo'", self.repository
+        )
+        self.event = string(data, "event", default="workflow_dispatch")
+        rule(self.event in EVENTS, "event", f"expected one of {', '.join(EVENTS)}", self.event)
+        self.ref = string(data, "ref", default="main")
+        self.workflow, self.event_type = opt_string(data, "workflow"), opt_string(data, "event_type")
+        # Only the destroy phase may have no destroy item: the module then has no destroy workflow, fires nothing.
+        item = "workflow" if self.event == "workflow_dispatch" else "event_type"
+        rule(self.has_target or phase == "destroy", item, f"required for event {self.event}")
+        # GHES up to 3.20 rejects the key with a 400; the module knows the flavour, so GHES gets one POST, not two.
+        self.return_run_details = data.get("return_run_details", True)
+        rule(isinstance(self.return_run_details, bool), "return_run_details", "expected true or false")
+        auth = data.get("auth") or {}
+        rule(isinstance(auth, dict), "auth", "expected an object")
+        unknown = sorted(set(auth) - set(DEFAULT_AUTH))
+        rule(not unknown, f"auth.{''.join(unknown[:1])}", f"unknown key; known: {', '.join(DEFAULT_AUTH)}")
+        self.auth = {key: string(auth, key, default=default, path="auth.") for key, default in DEFAULT_AUTH.items()}
+        rule(self.auth["mode"] in AUTH_MODES, "auth.mode", f"expected one of {', '.join(AUTH_MODES)}")
+
+    @property
+    def has_target(self) -> bool:
+        """Whether there is something to dispatch: a workflow file or a repository_dispatch event type."""
+        return bool(self.workflow if self.event == "workflow_dispatch" else self.event_type)
+
+    @property
+    def subject(self) -> str:
+        """What is dispatched, for log lines: the workflow file or the repository_dispatch event type."""
+        if self.event == "workflow_dispatch":
+            return f"{self.workflow} on {self.ref}"
+        return f"repository_dispatch {self.event_type!r} to {self.repository}"
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """What the correlation id hashes besides phase, run and fingerprint (the same parts as before targets)."""
+        return (self.api_url, self.repository, self.subject)
+
+    @property
+    def secret_envs(self) -> tuple[str, ...]:
+        """The variables holding credentials: the token and the App's private key."""
+        return (self.auth["token_env"], self.auth["private_key_env"])
+
+
+def parse_settings(data: Mapping[str, Any], phase: str) -> Settings:
+    """Validate GitHub's flat keys of the configuration ``data`` for ``phase`` (ConfigError naming the key)."""
+    return Settings(data, phase)
+
+
+def make_client(config: Config, environ: Mapping[str, str], http_deadline: float, clock: Clock) -> GitHubClient:
+    """A GitHub client with its credentials: a token from the environment, or a GitHub App installation token."""
+    from dispatch_auth import choose_auth, resolve_token
+    from dispatch_net import Http
+
+    auth_kind = choose_auth(config, environ)
+    http = Http(config.user_agent, environ=environ, deadline=http_deadline, clock=clock, base_headers=BASE_HEADERS)
+    client = GitHubClient(config, http, auth_kind, clock)
+    http.token = resolve_token(config, environ, client, auth_kind)
+    return client
 
 
 # --------------------------------------------------------------------------------------------- retry policy
@@ -46,50 +165,12 @@ def rate_limit_delay(headers: Mapping[str, str], now: float) -> float | None:
     the caller then backs off as after a server error.
     """
     if "retry-after" in headers:
-        seconds = _finite(headers["retry-after"])
+        seconds = finite_seconds(headers["retry-after"])
         return None if seconds is None else min(seconds, MAX_SINGLE_WAIT_SECONDS)
     if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
-        reset = _finite(headers["x-ratelimit-reset"])
+        reset = finite_seconds(headers["x-ratelimit-reset"])
         return None if reset is None else min(max(reset - now, 0.0) + 1.0, MAX_SINGLE_WAIT_SECONDS)
     return SECONDARY_RATE_LIMIT_WAIT_SECONDS
-
-
-def _finite(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if 0.0 <= value < float("inf") else None  # NaN fails every comparison
-
-
-def should_retry_get(status: int | None) -> bool:
-    """GETs are safe to repeat: connection errors (``None``), 429 and 5xx."""
-    return status is None or status == 429 or status >= 500
-
-
-def repeat_outcome(status: int | None, maybe_sent: bool, rate_limited: bool) -> str:
-    """What to do after a request that is safe to repeat (a GET, creating an installation token): ``done``,
-    ``retry`` (connection errors, rate limits, 429, 5xx) or ``fail``."""
-    if status is not None and 200 <= status < 300:
-        return "done"
-    return "retry" if rate_limited or should_retry_get(status) else "fail"
-
-
-def post_outcome(status: int | None, maybe_sent: bool, rate_limited: bool) -> str:
-    """What to do after a dispatch POST: ``done``, ``fail``, ``retry`` (provably not started) or ``check``.
-
-    ``check`` means the POST may have started a run (5xx, timeout, dropped connection): look for a run with the
-    correlation id before posting again, so the workflow never starts twice.
-    """
-    if status is None:
-        return "check" if maybe_sent else "retry"
-    if status in (200, 201, 204):
-        return "done"
-    if rate_limited:
-        return "retry"
-    if status >= 500:
-        return "check"
-    return "fail"
 
 
 #: hints for creating a GitHub App installation token
@@ -108,40 +189,41 @@ def app_token_hint(status: int) -> str:
 def run_hint(status: int, config: Config, auth_kind: str) -> str:
     """A short hint for an error status when reading one run: a 404 there means the token cannot read Actions."""
     if status == 404:
-        return f"the run is not visible; the token needs `actions: read` on {config.repository}"
+        return f"the run is not visible; the token needs `actions: read` on {config.settings.repository}"
     return hint_for(status, config, auth_kind)
 
 
 def hint_for(status: int, config: Config, auth_kind: str, *, rate_limited: bool = False) -> str:
     """A short hint for an error status of a dispatch or a run search (GitHub's usual causes)."""
+    settings = config.settings
     if rate_limited:
         return "GitHub rate limit exceeded; wait for the reset or reduce concurrent runs"
     if status == 401:
         if auth_kind == "app":
             return "the installation token was rejected: check the GitHub App credentials and the runner's clock"
-        return f"the token in {config.auth['token_env']} is invalid or expired"
+        return f"the token in {settings.auth['token_env']} is invalid or expired"
     if status == 403:
-        permission = "contents: write" if config.event == "repository_dispatch" else "actions: write"
-        return f"the token lacks the `{permission}` permission on {config.repository} (or a rate limit applies)"
+        permission = "contents: write" if settings.event == "repository_dispatch" else "actions: write"
+        return f"the token lacks the `{permission}` permission on {settings.repository} (or a rate limit applies)"
     if status == 404:
-        if config.event == "repository_dispatch":
+        if settings.event == "repository_dispatch":
             return (
-                f"repository {config.repository} not found, or the token cannot see it (private repositories "
+                f"repository {settings.repository} not found, or the token cannot see it (private repositories "
                 "answer 404)"
             )
         return (
-            f"repository {config.repository} or workflow file {config.workflow} not found, or the token cannot see "
-            "the repository (private repositories answer 404); the workflow file must exist on the default branch"
+            f"repository {settings.repository} or workflow file {settings.workflow} not found, or the token cannot "
+            "see the repository (private repositories answer 404); the workflow file must exist on the default branch"
         )
     if status == 422:
         return (
             "GitHub rejected the dispatch: check for unexpected or missing inputs, that ref "
-            f"{config.ref!r} exists, and that the workflow has a workflow_dispatch trigger on the default branch"
+            f"{settings.ref!r} exists, and that the workflow has a workflow_dispatch trigger on the default branch"
         )
     if status == 400:
         return "GitHub rejected the request body or the API version header"
     if status in (301, 302, 307, 308):
-        return f"the repository {config.repository} moved or was renamed; use its new owner/name"
+        return f"the repository {settings.repository} moved or was renamed; use its new owner/name"
     if status >= 500:
         return "GitHub had a server error; try again later"
     return ""
@@ -150,124 +232,57 @@ def hint_for(status: int, config: Config, auth_kind: str, *, rate_limited: bool 
 # --------------------------------------------------------------------------------------------- the client
 
 
-class Client:
-    """Dispatch, find and wait for one run, with bounded retries."""
+class GitHubClient(BaseClient):
+    """Dispatch a GitHub workflow (or repository_dispatch event), find its run and wait for it."""
+
+    service = "GitHub"
+    run_word = "run"
+    run_title = "workflow run"
 
     def __init__(self, config: Config, http: Http, auth_kind: str, clock: Clock | None = None) -> None:
-        self.config = config
-        self.http = http
-        self.clock = clock or Clock()
+        super().__init__(config, http, clock)
+        self.settings: Settings = config.settings
         self.auth_kind = auth_kind
-        self.rate_limit_waited = 0.0
-        owner, repo = config.repository.split("/", 1)
-        self.repo_url = f"{config.api_url}/repos/{_q(owner)}/{_q(repo)}"
+        owner, repo = self.settings.repository.split("/", 1)
+        self.repo_url = f"{self.settings.api_url}/repos/{_q(owner)}/{_q(repo)}"
 
-    def log(self, message: str) -> None:
-        """A progress line on stdout."""
-        log(self.config, message)
+    def is_rate_limited(self, status: int, headers: Mapping[str, str], message: str) -> bool:
+        return is_rate_limited(status, headers, message)
 
-    def _wait_rate_limit(self, method: str, url: str, response: Response, attempt: int) -> None:
-        delay = rate_limit_delay(response.headers, self.clock.wall())
-        if delay is None:
-            delay = self.clock.backoff(attempt)
-        if attempt >= MAX_ATTEMPTS or self.rate_limit_waited + delay > MAX_TOTAL_RATE_LIMIT_WAIT_SECONDS:
-            hint = hint_for(response.status, self.config, self.auth_kind, rate_limited=True)
-            raise ApiError(method, url, response.status, response.message, hint)
-        self.log(f"rate limited ({response.status}); retrying in {delay:g} s")
-        self.rate_limit_waited += delay
-        self.clock.pause(delay)
+    def rate_limit_delay(self, headers: Mapping[str, str], now: float) -> float | None:
+        return rate_limit_delay(headers, now)
 
-    def call(
-        self,
-        method: str,
-        url: str,
-        body: Any = None,
-        *,
-        token: str | None = None,
-        hint: Callable[[int], str] | None = None,
-        outcome: Callable[[int | None, bool, bool], str] = repeat_outcome,
-        check: Callable[[DispatchError, str], dict[str, Any] | None] | None = None,
-    ) -> Any:
-        """The one retry loop: send until ``outcome`` says ``done`` (return the response) or ``fail``, at most
-        ``MAX_ATTEMPTS`` times, waiting out rate limits and backing off after ``retry``.
+    def hint(self, status: int) -> str:
+        return hint_for(status, self.config, self.auth_kind)
 
-        ``check`` is for a request that must not be repeated blindly (the dispatch): after a ``check`` outcome (the
-        request may have started something) it looks for the result and returns it, or None to send again. A
-        failure then carries ``hint(status)`` (by default the hints for reading a run); a ``fail`` of a checked
-        request is ``definite``: GitHub refused it, nothing started.
-        """
-        hints = hint or (lambda status: run_hint(status, self.config, self.auth_kind))
-        attempt = 0
-        failure: DispatchError
-        while True:
-            attempt += 1
-            try:
-                response = self.http.request(method, url, body, token=token)
-            except TransportError as exc:
-                if exc.permanent:
-                    raise
-                action, failure, status_text = outcome(None, exc.maybe_sent, False), exc, exc.reason
-            else:
-                message = response.message if response.status >= 300 else ""
-                limited = is_rate_limited(response.status, response.headers, message)
-                action = outcome(response.status, True, limited)
-                if action == "done":
-                    return response
-                if action == "retry" and limited:
-                    self._wait_rate_limit(method, url, response, attempt)
-                    continue
-                failure = ApiError(method, url, response.status, message, hints(response.status))
-                failure.definite = action == "fail" and check is not None
-                status_text = str(response.status)
-            if action == "fail":
-                raise failure
-            if action == "check" and check is not None:
-                found = check(failure, status_text)
-                if found is not None:
-                    return found
-            if attempt >= MAX_ATTEMPTS:
-                raise failure
-            if action == "retry":
-                self.clock.pause(self.clock.backoff(attempt))
-            if check is not None:
-                self.log(f"sending the dispatch again (attempt {attempt + 1} of {MAX_ATTEMPTS})")
+    def read_hint(self, status: int) -> str:
+        return run_hint(status, self.config, self.auth_kind)
 
-    def get(self, url: str, hint: Callable[[int], str] | None = None) -> Any:
-        """GET JSON with the retries of :meth:`call`."""
-        return self.call("GET", url, hint=hint).json()
+    def rate_limit_hint(self, status: int) -> str:
+        return hint_for(status, self.config, self.auth_kind, rate_limited=True)
+
+    def correlation_hint(self) -> str:
+        return "set correlation_input and use it in the workflow's run-name"
+
+    def missing_run_hint(self) -> str:
+        source = "inputs" if self.settings.event == "workflow_dispatch" else "github.event.client_payload"
+        return f"the workflow's run-name must contain ${{{{ {source}.{self.config.correlation_input} }}}}"
 
     def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
         """POST the dispatch once (modulo provably safe retries); return ``(run_id or None, html_url or "")``."""
-        config = self.config
-        if config.event == "workflow_dispatch":
-            url = f"{self.repo_url}/actions/workflows/{_q(config.workflow or '')}/dispatches"
-            body: dict[str, Any] = {"ref": config.ref, "inputs": dict(inputs)}
-            if config.return_run_details:
+        settings = self.settings
+        if settings.event == "workflow_dispatch":
+            url = f"{self.repo_url}/actions/workflows/{_q(settings.workflow or '')}/dispatches"
+            body: dict[str, Any] = {"ref": settings.ref, "inputs": dict(inputs)}
+            if settings.return_run_details:
                 body["return_run_details"] = True
         else:
             url = f"{self.repo_url}/dispatches"
-            body = {"event_type": config.event_type, "client_payload": dict(inputs)}
-        started = self.clock.wall()
-
-        def check(failure: DispatchError, status_text: str) -> dict[str, Any] | None:
-            if not config.correlation_input:
-                raise DispatchError(
-                    f"{failure} (the dispatch may have started a run; not sent again so the workflow cannot "
-                    "start twice; hint: set correlation_input and use it in the workflow's run-name so the "
-                    "dispatcher can check)"
-                )
-            self.log(f"dispatch answered {status_text}; checking whether the run started anyway")
-            try:
-                return self.find_run(correlation_id, started, settle_seconds)
-            except DispatchError as exc:
-                raise DispatchError(
-                    f"{failure} (the dispatch may have started a run and checking failed, so it is not sent "
-                    f"again: {exc})"
-                ) from None
-
+            body = {"event_type": settings.event_type, "client_payload": dict(inputs)}
+        check = self.lost_answer_check(correlation_id, self.clock.wall(), settle_seconds)
         while True:
             try:
-                answer = self.call("POST", url, body, hint=self._dispatch_hint, outcome=post_outcome, check=check)
+                answer = self.call("POST", url, body, hint=self.hint, outcome=post_outcome, check=check)
                 break
             except ApiError as exc:
                 # GHES before 3.21 rejects the key; resent once without it (the module says so up front for GHES).
@@ -282,85 +297,43 @@ class Client:
             return details["workflow_run_id"], str(details.get("html_url") or "")
         return None, ""
 
-    def _dispatch_hint(self, status: int) -> str:
-        return hint_for(status, self.config, self.auth_kind)
-
     def runs_url(self, since: float) -> str:
         """The run list to search for the dispatched run, filtered by event, ref and creation time."""
-        config = self.config
+        settings = self.settings
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since - LIST_LOOKBACK_SECONDS))
-        query: dict[str, Any] = {"event": config.event, "created": f">={created}", "per_page": 50}
-        if config.event == "workflow_dispatch":
+        query: dict[str, Any] = {"event": settings.event, "created": f">={created}", "per_page": 50}
+        if settings.event == "workflow_dispatch":
             # A run's head_branch is the short name even when the dispatch named refs/heads/... or refs/tags/...
-            ref = config.ref
+            ref = settings.ref
             for prefix in ("refs/heads/", "refs/tags/"):
                 ref = ref[len(prefix) :] if ref.startswith(prefix) else ref
             query["branch"] = ref
         base = (
-            f"{self.repo_url}/actions/workflows/{_q(config.workflow)}/runs"
-            if config.workflow
+            f"{self.repo_url}/actions/workflows/{_q(settings.workflow)}/runs"
+            if settings.workflow
             else f"{self.repo_url}/actions/runs"
         )
         return f"{base}?{'&'.join(f'{key}={_q(str(value))}' for key, value in query.items())}"
 
-    def find_run(self, correlation_id: str, since: float, seconds: float) -> dict[str, Any] | None:
-        """Poll the run list until a run's title carries ``correlation_id`` or ``seconds`` pass.
+    def search(self, correlation_id: str, since: float) -> dict[str, Any] | None:
+        """One look at the run list for a run whose title carries ``correlation_id``."""
+        data = self.get(self.runs_url(since), self.hint)
+        runs = data.get("workflow_runs") if isinstance(data, dict) else None
+        return match_run(runs or [], correlation_id)
 
-        A new run shows in the list after a few seconds, sometimes much later: the polls back off from one second
-        to ``LIST_POLL_CAP_SECONDS`` so that a long search stays cheap.
-        """
-        url = self.runs_url(since)
-        deadline = self.clock.monotonic() + seconds
-        delay = 1.0
-        while True:
-            data = self.get(url, self._dispatch_hint)
-            runs = data.get("workflow_runs") if isinstance(data, dict) else None
-            run = match_run(runs or [], correlation_id)
-            if run is not None:
-                return run
-            remaining = deadline - self.clock.monotonic()
-            if remaining <= 0:
-                return None
-            self.clock.pause(min(delay, remaining))
-            delay = min(delay * 2, LIST_POLL_CAP_SECONDS)
+    def run_state(self, run_id: Any) -> tuple[str, bool, bool, str]:
+        """The run's ``status`` (its ``conclusion`` once ``completed``), whether it is done and succeeded."""
+        run = self.get(f"{self.repo_url}/actions/runs/{_q(str(run_id))}")
+        run = run if isinstance(run, dict) else {}
+        html_url = str(run.get("html_url") or "")
+        if run.get("status") == "completed":
+            conclusion = run.get("conclusion")
+            return str(conclusion), True, conclusion == "success", html_url
+        return str(run.get("status")), False, False, html_url
 
-    def wait(self, run_id: Any, html_url: str, started: float) -> None:
-        """Poll the run until ``completed``; raise unless it concludes ``success`` within the wait timeout.
 
-        The first poll comes a second after the dispatch and the gaps double up to ``poll_interval``: a short run is
-        seen finished within about a second, a long one costs a request per interval.
-        """
-        config = self.config
-        url = f"{self.repo_url}/actions/runs/{_q(str(run_id))}"
-        deadline = started + config.wait_timeout
-        last_status = None
-        last_line = self.clock.monotonic()
-        delay = 1.0
-        while True:
-            self.clock.pause(min(delay, config.poll_interval, max(deadline - self.clock.monotonic(), 0.0)))
-            delay *= 2
-            run = self.get(url)
-            run = run if isinstance(run, dict) else {}
-            html_url = str(run.get("html_url") or html_url)
-            status = run.get("status")
-            now = self.clock.monotonic()
-            if status == "completed":
-                conclusion = run.get("conclusion")
-                if conclusion == "success":
-                    self.log(f"run {run_id} completed: success {html_url}")
-                    return
-                failed = DispatchError(f"workflow run {run_id} concluded {conclusion}: {html_url}")
-                failed.definite = True
-                raise failed
-            if status != last_status or now - last_line >= PROGRESS_EVERY_SECONDS:
-                self.log(f"run {run_id} {status} ({int(now - started)} s elapsed) {html_url}")
-                last_status, last_line = status, now
-            remaining = deadline - now
-            if remaining <= 0:
-                raise DispatchError(
-                    f"timed out after {config.wait_timeout:g} s waiting for {html_url or url}; "
-                    "the run continues on GitHub"
-                )
+#: the name tests and older callers use
+Client = GitHubClient
 
 
 def match_run(runs: list[Any], correlation_id: str) -> dict[str, Any] | None:
