@@ -7,6 +7,7 @@ in the test that caused them.
 * ``fake_github`` – :class:`~meshpipe.fakes.github.FakeGitHub`, flavour ``github`` (api.github.com)
 * ``fake_ghes`` – :class:`~meshpipe.fakes.github.FakeGitHub`, flavour ``ghes`` (``/api/v3``, GHES 3.19 rules)
 * ``fake_meshstack`` – :class:`~meshpipe.fakes.meshstack.FakeMeshStack`
+* ``fake_gitlab`` – :class:`~meshpipe.fakes.gitlab.FakeGitLab` (REST v4 under ``/api/v4``)
 
 Their Python API needs no credentials; HTTP calls to a fixture's control plane (``/_fake/...``) send
 ``fake.control_headers()`` (the per-server secret and the JSON media type).
@@ -21,6 +22,7 @@ import pytest
 
 if TYPE_CHECKING:
     from meshpipe.fakes.github import FakeGitHub
+    from meshpipe.fakes.gitlab import FakeGitLab
     from meshpipe.fakes.meshstack import FakeMeshStack
 
 
@@ -70,3 +72,19 @@ def fake_meshstack(_fake_meshstack_session: FakeMeshStack) -> Iterator[FakeMeshS
     _fake_meshstack_session.reset()
     yield _fake_meshstack_session
     _fake_meshstack_session.raise_errors()
+
+
+@pytest.fixture(scope="session")
+def _fake_gitlab_session() -> Iterator[FakeGitLab]:
+    from meshpipe.fakes.gitlab import FakeGitLab
+
+    with FakeGitLab() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_gitlab(_fake_gitlab_session: FakeGitLab) -> Iterator[FakeGitLab]:
+    """A clean fake GitLab REST v4 API (``.api_url`` ends in ``/api/v4``)."""
+    _fake_gitlab_session.reset()
+    yield _fake_gitlab_session
+    _fake_gitlab_session.raise_errors()

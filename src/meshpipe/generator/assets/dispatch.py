@@ -1,13 +1,26 @@
-"""meshpipe dispatcher: start a GitHub Actions workflow for a Trigger Module and optionally wait for it.
+"""meshpipe dispatcher: start a CI/CD pipeline for a Trigger Module and optionally wait for it.
 
 Runs on meshStack's runner through ``local-exec`` (``python3 dispatch.py apply|destroy``), so it uses the Python 3.8+
 standard library only; GitHub App JWTs are signed (RS256) with the optional ``cryptography`` package when it is
 importable, otherwise with the standard library (a small DER reader for PKCS#1 and PKCS#8 keys, CRT signing): the
 runner image has no ``openssl`` command and nothing guarantees ``cryptography``. Every value arrives in the
-``MESHPIPE_DISPATCH`` JSON environment variable; secrets (the token, the App key, sensitive inputs) are read from
-the process environment by name and never printed. In phase ``destroy`` a configuration without a ``workflow`` (or
-``event_type``) means the module has no destroy workflow: the dispatcher logs that nothing fires and exits 0 without
-any request or credentials.
+``MESHPIPE_DISPATCH`` JSON environment variable; secrets (tokens, keys, sensitive inputs) are read from the process
+environment by name and never printed.
+
+Targets. The configuration's ``target`` says where the pipeline runs: ``github`` (GitHub Actions; the default, so a
+configuration stored by a module from before targets is GitHub's), ``gitlab``, ``azure_devops`` or ``webhook``.
+Each target is one sibling module (``TARGET_MODULES``: ``dispatch_github.py``, ``dispatch_gitlab.py``,
+``dispatch_azure.py``, ``dispatch_webhook.py``), imported only when chosen; a module ships only its own target's
+file. A target module offers ``TARGET``, ``parse_settings(data, phase)`` (its settings: GitHub's are the flat keys
+``api_url``, ``repository``, ``ref``, ``event``, ``workflow``, ``event_type``, ``return_run_details`` and ``auth``;
+every other target's are one object named after it, e.g. ``"gitlab": {...}``, and flat GitHub keys are then unknown
+keys) and ``make_client(config, environ, http_deadline, clock)``, whose client builds on ``dispatch_client.BaseClient``.
+Errors in the settings name the whole key path (``MESHPIPE_DISPATCH.gitlab.auth.mode: ...``). An unknown target fails
+both phases: nothing can be sent without knowing where. The common keys mean the same for every target;
+``phase_input`` names an input that receives the phase (``apply`` or ``destroy``), for targets where one pipeline
+serves both. In phase ``destroy`` a configuration without its destroy item (GitHub: ``workflow`` or ``event_type``;
+GitLab: ``ref``; Azure DevOps: ``pipeline_id``; webhook: ``event``) means the module has no destroy pipeline: the
+dispatcher logs that nothing fires and exits 0 without any request or credentials.
 
 One variable holds at most 128 KiB, so the configuration may come in chunks, joined in index order up to the first
 missing index: base64 in ``MESHPIPE_DISPATCH_B64_0``, ``_1``, ... (what the modules pass), else JSON text in
@@ -29,8 +42,9 @@ in addition to the system's. The runner cleans the environment: proxies reach th
 declares them as environment inputs.
 
 Exactly once. Every dispatch carries a correlation id (sent as ``correlation_input`` and found in the run's title). When
-the meshStack run is known it is derived from the building block, the run, the fingerprint and the target, so every
-attempt at one logical dispatch carries the same id; otherwise it is random, and the log says so. A POST that may have
+the meshStack run is known it is derived from the building block, the run, the fingerprint and the target's identity
+(its ``Settings.identity``; GitHub's ids are the same as before targets), so every attempt at one logical dispatch
+carries the same id; otherwise it is random, and the log says so. A POST that may have
 started a run (a 5xx, a timeout, a reset — anything once the connection was made; a refused connection, a failed DNS
 lookup or a rejected certificate send nothing) is never sent again before the run list was searched for that id, with
 polls backing off from 1 s to 15 s for ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` (default 120 s: runs show within seconds,
@@ -54,9 +68,13 @@ signing path; ``MESHPIPE_DISPATCH_SETTLE_SECONDS`` and ``MESHPIPE_DISPATCH_HTTP_
 waiting, the dispatcher sends only the POST (no run lookup for the log).
 
 Files. This entry point (the configuration, the run file, the run flow) imports its siblings from its own directory
-(every module ships them together): ``dispatch_base.py`` (errors, secrets, output, the clock), ``dispatch_net.py``
-(HTTP, proxies, TLS, the per-request deadline), ``dispatch_github.py`` (the retry policy, hints and the client),
-``dispatch_auth.py`` (credentials, GitHub App JWTs) and ``dispatch_once.py`` (correlation ids, the intent marker).
+(every module ships them together): ``dispatch_base.py`` (errors, secrets, output, the clock, configuration rules,
+the contract's copy), ``dispatch_net.py`` (HTTP, proxies, TLS, the per-request deadline), ``dispatch_client.py`` (the
+target-independent client: the retry loop, rate limits, the run search and the wait), ``dispatch_once.py``
+(correlation ids, the intent marker), and the target's files: ``dispatch_github.py`` (GitHub's settings, hints and
+client) with ``dispatch_auth.py`` (GitHub tokens, GitHub App JWTs), or ``dispatch_gitlab.py``, ``dispatch_azure.py``,
+``dispatch_webhook.py``. The GitHub names this module exports (``Client``, ``choose_auth``, ...) are imported on first
+use, so that a run that sends nothing loads neither HTTP nor credential code.
 
 Exit 0 on success; on failure one line on stderr ``meshpipe-dispatch: error: ...`` and exit 1.
 """
@@ -334,7 +352,12 @@ class Config:
         # only keep a hand-edited configuration from misleading the dispatcher (what reaches a URL, a header, a log).
         # The target comes first: it decides which keys are known, and without it nothing can be sent anywhere.
         target = DEFAULT_TARGET if data.get("target") is None else data["target"]
-        rule(target in TARGET_MODULES, "target", f"expected one of {', '.join(TARGET_MODULES)}", target)
+        rule(
+            isinstance(target, str) and target in TARGET_MODULES,
+            "target",
+            f"expected one of {', '.join(TARGET_MODULES)}",
+            target,
+        )
         self.target: str = target
         known = CONFIG_KEYS if target == "github" else (*COMMON_KEYS, target)
         unknown = sorted(set(data) - set(known))
