@@ -8,6 +8,7 @@ in the test that caused them.
 * ``fake_ghes`` – :class:`~meshpipe.fakes.github.FakeGitHub`, flavour ``ghes`` (``/api/v3``, GHES 3.19 rules)
 * ``fake_meshstack`` – :class:`~meshpipe.fakes.meshstack.FakeMeshStack`
 * ``fake_gitlab`` – :class:`~meshpipe.fakes.gitlab.FakeGitLab` (REST v4 under ``/api/v4``)
+* ``fake_azure_devops`` – :class:`~meshpipe.fakes.azure_devops.FakeAzureDevOps`
 
 Their Python API needs no credentials; HTTP calls to a fixture's control plane (``/_fake/...``) send
 ``fake.control_headers()`` (the per-server secret and the JSON media type).
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from meshpipe.fakes.azure_devops import FakeAzureDevOps
     from meshpipe.fakes.github import FakeGitHub
     from meshpipe.fakes.gitlab import FakeGitLab
     from meshpipe.fakes.meshstack import FakeMeshStack
@@ -88,3 +90,19 @@ def fake_gitlab(_fake_gitlab_session: FakeGitLab) -> Iterator[FakeGitLab]:
     _fake_gitlab_session.reset()
     yield _fake_gitlab_session
     _fake_gitlab_session.raise_errors()
+
+
+@pytest.fixture(scope="session")
+def _fake_azure_devops_session() -> Iterator[FakeAzureDevOps]:
+    from meshpipe.fakes.azure_devops import FakeAzureDevOps
+
+    with FakeAzureDevOps() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_azure_devops(_fake_azure_devops_session: FakeAzureDevOps) -> Iterator[FakeAzureDevOps]:
+    """A clean fake Azure DevOps organization (``fake_azure_devops.org_url``)."""
+    _fake_azure_devops_session.reset()
+    yield _fake_azure_devops_session
+    _fake_azure_devops_session.raise_errors()
