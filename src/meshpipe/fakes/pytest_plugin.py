@@ -9,6 +9,8 @@ in the test that caused them.
 * ``fake_meshstack`` – :class:`~meshpipe.fakes.meshstack.FakeMeshStack`
 * ``fake_gitlab`` – :class:`~meshpipe.fakes.gitlab.FakeGitLab` (REST v4 under ``/api/v4``)
 * ``fake_azure_devops`` – :class:`~meshpipe.fakes.azure_devops.FakeAzureDevOps`
+* ``fake_webhook`` – :class:`~meshpipe.fakes.webhook.FakeWebhookReceiver` (its secret: ``fake_webhook.secret``,
+  random per session)
 
 Their Python API needs no credentials; HTTP calls to a fixture's control plane (``/_fake/...``) send
 ``fake.control_headers()`` (the per-server secret and the JSON media type).
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from meshpipe.fakes.github import FakeGitHub
     from meshpipe.fakes.gitlab import FakeGitLab
     from meshpipe.fakes.meshstack import FakeMeshStack
+    from meshpipe.fakes.webhook import FakeWebhookReceiver
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +109,21 @@ def fake_azure_devops(_fake_azure_devops_session: FakeAzureDevOps) -> Iterator[F
     _fake_azure_devops_session.reset()
     yield _fake_azure_devops_session
     _fake_azure_devops_session.raise_errors()
+
+
+@pytest.fixture(scope="session")
+def _fake_webhook_session() -> Iterator[FakeWebhookReceiver]:
+    import secrets
+
+    from meshpipe.fakes.webhook import FakeWebhookReceiver
+
+    with FakeWebhookReceiver(secrets.token_urlsafe(32)) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_webhook(_fake_webhook_session: FakeWebhookReceiver) -> Iterator[FakeWebhookReceiver]:
+    """A clean fake webhook receiver (default options; change them with ``configure``)."""
+    _fake_webhook_session.reset()
+    yield _fake_webhook_session
+    _fake_webhook_session.raise_errors()

@@ -1,0 +1,195 @@
+"""The jobs of the fake webhook receiver: one per accepted delivery, moving ``queued -> in_progress ->
+succeeded | failed`` (or ``cancelled``), optionally running a local command with the delivery as its environment.
+
+A job without a command spends a quarter of ``duration`` queued, the rest in progress, then ends with the planned
+status; its state is computed from timestamps whenever it is read (no thread). ``duration=None`` keeps it queued
+until :meth:`WebhookJob.finish`. A job with a command is in progress while the command runs; exit code 0 means
+``succeeded``. The command's environment (documented in the README's webhook section):
+
+* ``MESHPIPE_EVENT``, ``MESHPIPE_PHASE``, ``MESHPIPE_MODULE``, ``MESHPIPE_CORRELATION_ID``: the body's fields;
+* ``MESHPIPE_JOB_ID`` and ``MESHPIPE_PAYLOAD_FILE`` (the delivery's body, byte for byte);
+* ``MESHPIPE_INPUT_<NAME>`` per input, the name upper-cased with every character outside ``A-Z0-9_`` as ``_``;
+* ``MESHSTACK_RUN_URL``: the ``buildingBlockRunUrl`` input, where the reporter (``meshpipe run``) finds its run;
+* ``PATH``, ``HOME``, ``LANG``, ``TMPDIR``, ... and ``LC_*``/``PYTHON*`` from the host; nothing else of the host's
+  environment (its credentials) reaches the command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["JOB_STATUSES", "TERMINAL_STATUSES", "WebhookJob", "job_environment"]
+
+#: the statuses a job answers on its status URL (the protocol's enum)
+JOB_STATUSES = ("queued", "in_progress", "succeeded", "failed", "cancelled")
+TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+#: the input that carries the meshStack run's URL (meshpipe's contract; restated: the fake is the oracle)
+RUN_URL_INPUT = "buildingBlockRunUrl"
+_PASS_THROUGH = ("PATH", "HOME", "LANG", "TERM", "TMPDIR", "USER", "SHELL", "VIRTUAL_ENV", "SYSTEMROOT", "TZ")
+_QUEUED_SHARE = 0.25
+_NOT_NAME = re.compile(r"[^A-Z0-9_]")
+
+
+def job_environment(payload: dict[str, Any]) -> dict[str, str]:
+    """The ``MESHPIPE_*`` / ``MESHSTACK_RUN_URL`` variables a job's command gets for a delivery's body."""
+    env = {
+        "MESHPIPE_EVENT": str(payload.get("event", "")),
+        "MESHPIPE_PHASE": str(payload.get("phase", "")),
+        "MESHPIPE_MODULE": str(payload.get("module", "")),
+        "MESHPIPE_CORRELATION_ID": str(payload.get("correlation_id", "")),
+    }
+    inputs = payload.get("inputs") or {}
+    for name in sorted(inputs):  # sorted: when two names map to one variable, the later name wins, every time
+        env["MESHPIPE_INPUT_" + _NOT_NAME.sub("_", name.upper())] = str(inputs[name])
+    if inputs.get(RUN_URL_INPUT):
+        env["MESHSTACK_RUN_URL"] = str(inputs[RUN_URL_INPUT])
+    return env
+
+
+@dataclass
+class WebhookJob:
+    """One job started by an accepted delivery."""
+
+    id: int
+    key: str
+    payload: dict[str, Any]
+    body: bytes
+    status_url: str
+    duration: float | None
+    planned_status: str
+    command: list[str] | None = None
+    created: float = field(default_factory=time.time)
+    _final: tuple[str, float] | None = None
+    _started: float | None = None
+    _log: list[str] = field(default_factory=list)
+    _process: subprocess.Popen[bytes] | None = None
+    _workdir: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def status(self) -> str:
+        """One of :data:`JOB_STATUSES`, as of now."""
+        with self._lock:
+            if self._final is not None:
+                return self._final[0]
+            if self.command is not None:
+                return "queued" if self._started is None else "in_progress"
+        if self.duration is None:
+            return "queued"
+        elapsed = time.time() - self.created
+        if elapsed >= self.duration:
+            return self.planned_status
+        return "in_progress" if elapsed >= self.duration * _QUEUED_SHARE else "queued"
+
+    @property
+    def log(self) -> str:
+        """The command's combined stdout/stderr, or a one-line summary."""
+        with self._lock:
+            if self.command is not None:
+                return "".join(self._log)
+        return f"job {self.id} for {self.key}: {self.status}\n"
+
+    def finish(self, status: str) -> bool:
+        """End the job now with ``status`` (a running command gets SIGTERM); False if it already ended."""
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(TERMINAL_STATUSES)}, not {status!r}")
+        if self.status in TERMINAL_STATUSES:
+            return False
+        with self._lock:
+            self._final = (status, time.time())
+            process = self._process
+        if process is not None:
+            _signal_group(process, signal.SIGTERM)
+        return True
+
+    def start_command(self) -> None:
+        """Run ``command`` in a background thread with the delivery as its environment."""
+        assert self.command is not None
+        root = tempfile.mkdtemp(prefix=f"meshpipe-fake-webhook-job-{self.id}-")
+        self._workdir = root
+        payload_file = os.path.join(root, "payload.json")
+        with open(payload_file, "wb") as handle:
+            handle.write(self.body)
+        env = {key: os.environ[key] for key in _PASS_THROUGH if key in os.environ}
+        env.update({key: value for key, value in os.environ.items() if key.startswith(("LC_", "PYTHON"))})
+        env.update(job_environment(self.payload))
+        env.update({"MESHPIPE_JOB_ID": str(self.id), "MESHPIPE_PAYLOAD_FILE": payload_file})
+        threading.Thread(
+            target=self._execute, args=(env, root), name=f"fake-webhook-job-{self.id}", daemon=True
+        ).start()
+
+    def _execute(self, env: dict[str, str], cwd: str) -> None:
+        assert self.command is not None
+        with self._lock:
+            if self._final is not None:  # cancelled before it started
+                return
+            try:
+                process = subprocess.Popen(
+                    self.command,
+                    env=env,
+                    cwd=cwd,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # its own process group, so finish and stop reach its children
+                )
+            except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an input cannot enter an environment
+                self._log.append(f"cannot start {self.command[0]}: {exc}\n")
+                self._final = ("failed", time.time())
+                return
+            self._process = process
+            self._started = time.time()
+        assert process.stdout is not None
+        for line in iter(process.stdout.readline, b""):
+            with self._lock:
+                self._log.append(line.decode("utf-8", "replace"))
+        code = process.wait()
+        with self._lock:
+            if self._final is None:
+                self._final = ("succeeded" if code == 0 else "failed", time.time())
+            self._log.append(f"Process completed with exit code {code}.\n")
+
+    def stop(self) -> None:
+        """Kill a running command and remove the job's temporary directory."""
+        with self._lock:
+            process = self._process
+            if self._final is None and self.command is not None:
+                self._final = ("cancelled", time.time())
+        if process is not None:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+        if self._workdir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def answer(self) -> dict[str, Any]:
+        """The status URL's answer: ``{"id", "status", "url"}``."""
+        return {"id": str(self.id), "status": self.status, "url": self.status_url}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view for the control plane."""
+        return {
+            "id": self.id,
+            "idempotency_key": self.key,
+            "status": self.status,
+            "status_url": self.status_url,
+            "event": self.payload.get("event"),
+            "phase": self.payload.get("phase"),
+            "inputs": self.payload.get("inputs"),
+            "created": self.created,
+        }
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
