@@ -2,15 +2,19 @@
 
 Outputs go to the file named by ``$GITHUB_OUTPUT`` with a random delimiter per
 write; annotations and ``::add-mask::`` go to stdout; the step summary is Markdown appended to
-``$GITHUB_STEP_SUMMARY``. Off a runner (a laptop) outputs and warnings are simply printed.
+``$GITHUB_STEP_SUMMARY``. Off a runner (a laptop) outputs and warnings are simply printed. The interface and the
+other CIs: :mod:`meshpipe.report.ci`.
 """
 
 from __future__ import annotations
 
-import sys
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
+
+from meshpipe.contract import INPUT_NAME_PATTERN
+from meshpipe.report.ci import CiRunner
 
 __all__ = ["ActionsRunner", "escape_data", "escape_property", "file_command"]
 
@@ -38,12 +42,14 @@ def file_command(name: str, value: str) -> str:
     return f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
 
 
-class ActionsRunner:
+class ActionsRunner(CiRunner):
     """The GitHub Actions runner as a step sees it: workflow commands on stdout, outputs and the step summary in the
     files the runner names; prints plainly when not on GitHub Actions (a laptop).
 
     Not to be confused with :mod:`meshpipe.fakes.github` (a fake GitHub API) or meshStack's building block runner.
     """
+
+    ci = "github"
 
     # Keyword-only settings like Run's and Settings' constructors; the data differs.
     def __init__(
@@ -56,27 +62,24 @@ class ActionsRunner:
         stderr: TextIO | None = None,
         commands_to_stderr: bool = False,
     ) -> None:
+        super().__init__(stdout=stdout, stderr=stderr, commands_to_stderr=commands_to_stderr)
         self.on_actions = on_actions
-        #: send workflow commands to stderr (the runner reads both) so stdout can stay pure JSON
-        self.commands_to_stderr = commands_to_stderr
         self.output_file = output_file
         self.summary_file = summary_file
-        self._stdout = stdout
-        self._stderr = stderr
 
     @property
-    def stdout(self) -> TextIO:
-        """The stream for workflow commands (resolved late so tests capturing sys.stdout work)."""
-        return self._stdout or sys.stdout
+    def outputs_label(self) -> str:
+        """``$GITHUB_OUTPUT``, the file outputs go to."""
+        return "$GITHUB_OUTPUT"
 
     @property
-    def stderr(self) -> TextIO:
-        """The stream for human warnings."""
-        return self._stderr or sys.stderr
+    def outputs_hold_secrets(self) -> bool:
+        """Masked values may go to ``$GITHUB_OUTPUT``; printed ones may not."""
+        return self.output_file is not None
 
     def _command(self, command: str, message: str, properties: Mapping[str, str] | None = None) -> None:
         props = ",".join(f"{k}={escape_property(v)}" for k, v in (properties or {}).items() if v)
-        stream = self.stderr if self.commands_to_stderr else self.stdout
+        stream = self.command_stream
         stream.write(f"::{command}{' ' + props if props else ''}::{escape_data(message)}\n")
         stream.flush()
 
@@ -87,8 +90,7 @@ class ActionsRunner:
 
     def warning(self, message: str, *, title: str = "meshpipe") -> None:
         """A warning line on stderr, plus a ``::warning::`` annotation on GitHub Actions."""
-        self.stderr.write(f"meshpipe: warning: {message}\n")
-        self.stderr.flush()
+        super().warning(message, title=title)
         if self.on_actions:
             self._command("warning", message, {"title": title})
 
@@ -97,24 +99,29 @@ class ActionsRunner:
         if self.on_actions:
             self._command("error", message, {"title": title})
 
-    def info(self, message: str) -> None:
-        """A progress line on stdout."""
-        self.stdout.write(message + "\n")
-        self.stdout.flush()
+    def output_name_problem(self, name: str) -> str | None:
+        """GitHub's rule for output ids (as for inputs): anything else could forge a second output."""
+        if _OUTPUT_NAME.fullmatch(name):
+            return None
+        return "is not a valid output name (letters, digits, _ and -, starting with a letter or _)"
 
-    def set_output(self, name: str, value: str) -> None:
+    def set_output(self, name: str, value: str, *, sensitive: bool = False) -> None:
         """Write a step output to ``$GITHUB_OUTPUT``; print ``name=value`` when there is no such file."""
         if self.output_file is None:
-            self.info(f"{name}={value}")
+            super().set_output(name, value)
             return
         _append(self.output_file, "$GITHUB_OUTPUT", file_command(name, value))
 
     def summary(self, markdown: str) -> None:
         """Append Markdown to ``$GITHUB_STEP_SUMMARY``; print it when there is no such file."""
         if self.summary_file is None:
-            self.info(markdown.rstrip("\n"))
+            super().summary(markdown)
             return
         _append(self.summary_file, "$GITHUB_STEP_SUMMARY", markdown)
+
+
+#: what a step output may be called on GitHub (its rule for ids, as for inputs)
+_OUTPUT_NAME = re.compile(INPUT_NAME_PATTERN)
 
 
 def _append(path: Path, name: str, text: str) -> None:

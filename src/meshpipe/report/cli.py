@@ -9,23 +9,19 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
 
-from meshpipe.contract import INPUT_NAME_PATTERN
-from meshpipe.report.actions import ActionsRunner
+from meshpipe.report.ci import runner_for_environment
 from meshpipe.report.errors import ConnectionFailed, RateLimitError, ReporterError, ServerError
+from meshpipe.report.job_status import JOB_STATUS_CHOICES, JOB_STATUSES, job_status_to_run_status
 from meshpipe.report.model import STEP_STATUSES, TERMINAL_STATUSES, parse_output_flag, parse_outputs_json
 from meshpipe.report.run import Run
-from meshpipe.report.settings import Settings, on_github_actions
+from meshpipe.report.settings import Settings
 
 __all__ = ["JOB_STATUSES", "run"]
-
-#: ``${{ job.status }}`` -> terminal run status
-JOB_STATUSES = {"success": "SUCCEEDED", "failure": "FAILED", "cancelled": "ABORTED"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,7 +38,10 @@ def _common_options(func: F) -> F:
     func = click.option(
         "--source-id",
         metavar="ID",
-        help="The source id to report as (also MESHSTACK_SOURCE_ID); default: the one registered, else github.",
+        help=(
+            "The source id to report as (also MESHSTACK_SOURCE_ID); default: the one registered, else github,"
+            " gitlab or azure-pipelines after the CI."
+        ),
     )(func)
     func = click.option(
         "--best-effort",
@@ -64,8 +63,8 @@ def _common_options(func: F) -> F:
 class _BestEffortGuard:
     """The ``--best-effort`` guard: 'meshStack unreachable' becomes a warning; every other failure is annotated.
 
-    ``environ`` is consulted (through :mod:`meshpipe.report.settings`) only when the run could not be opened, to know
-    whether to write the annotation as a workflow command.
+    ``environ`` is consulted (through :mod:`meshpipe.report.ci`) only when the run could not be opened, to know
+    which CI's annotation to write.
     """
 
     def __init__(self, best_effort: bool, run: Run | None = None, environ: Mapping[str, str] | None = None) -> None:
@@ -79,7 +78,7 @@ class _BestEffortGuard:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
         if not isinstance(exc, ReporterError):
             return False
-        runner = self.run.runner if self.run else ActionsRunner(on_actions=on_github_actions(self.environ or {}))
+        runner = self.run.runner if self.run else runner_for_environment(self.environ or {})
         if self.best_effort and isinstance(exc, (ConnectionFailed, ServerError, RateLimitError)):
             runner.warning(f"meshStack could not be reached, continuing (--best-effort): {exc}")
             return True
@@ -118,19 +117,24 @@ def _command(func: F) -> F:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def run() -> None:
-    """Report a building block run's steps and status to meshStack.
+    """Report a building block run's steps and status to meshStack, from GitHub Actions, GitLab CI, Azure
+    Pipelines or anywhere else.
 
-    The run comes from --run-url, MESHSTACK_RUN_URL, the workflow input buildingBlockRunUrl, a base64 run object
-    (--run-b64, MESHSTACK_RUN_B64, input buildingBlockRun) or the state an earlier step left in $MESHPIPE_STATE_DIR
-    or $RUNNER_TEMP. Credentials: MESHSTACK_RUN_TOKEN, MESHSTACK_API_TOKEN, MESHSTACK_CLIENT_ID +
-    MESHSTACK_CLIENT_SECRET, or the token file $RUNNER_TEMP/meshstack_token.json; they are sent only to
-    MESHSTACK_ENDPOINT (else the run URL's origin).
+    The run comes from --run-url, MESHSTACK_RUN_URL, buildingBlockRunUrl as the CI passes it (GitHub: workflow
+    input; GitLab: CI/CD variable; Azure Pipelines: variable, BUILDINGBLOCKRUNURL), a base64 run object (--run-b64,
+    MESHSTACK_RUN_B64, input buildingBlockRun) or the state an earlier step left in $MESHPIPE_STATE_DIR or the
+    job's temp directory ($RUNNER_TEMP, $AGENT_TEMPDIRECTORY, GitLab: $RUNNER_TEMP_PROJECT_DIR). Credentials, from
+    the environment only (GitLab: masked variables; Azure: secrets mapped with env:): MESHSTACK_RUN_TOKEN,
+    MESHSTACK_API_TOKEN, MESHSTACK_CLIENT_ID + MESHSTACK_CLIENT_SECRET, or the token file meshstack_token.json in
+    the job's temp directory; they are sent only to MESHSTACK_ENDPOINT (else the run URL's origin).
 
     \b
     Example:
       meshpipe run register --step plan="Terraform plan" --step apply="Terraform apply"
       meshpipe run exec plan -- terraform plan
-      meshpipe run finish --job-status success
+      meshpipe run finish --job-status success            # GitHub: ${{ job.status }}
+      meshpipe run finish --job-status "$CI_JOB_STATUS"   # GitLab, in after_script
+      meshpipe run finish --job-status auto               # GitLab or Azure Pipelines
     """
 
 
@@ -248,24 +252,36 @@ def exec_(
 @click.option("--status", type=click.Choice(sorted(TERMINAL_STATUSES)), help="The terminal run status.")
 @click.option(
     "--job-status",
-    type=click.Choice(sorted(JOB_STATUSES)),
-    help="${{ job.status }}: success, failure or cancelled (SUCCEEDED, FAILED, ABORTED).",
+    type=click.Choice(JOB_STATUS_CHOICES),
+    metavar="STATUS",
+    help=(
+        "The CI's job status: GitHub ${{ job.status }} (success, failure, cancelled), GitLab $CI_JOB_STATUS"
+        " (success, failed, canceled), Azure Pipelines $(Agent.JobStatus) (Succeeded, SucceededWithIssues, Failed,"
+        " Canceled, Skipped), or auto (read CI_JOB_STATUS / AGENT_JOBSTATUS) -> SUCCEEDED, FAILED or ABORTED."
+    ),
 )
 @_command
 def finish(current: Run, *, status: str | None, job_status: str | None) -> None:
-    """Send the run's terminal status, exactly once, and write the step summary.
+    """Send the run's terminal status, exactly once, and write the summary (step summary, Azure Pipelines
+    summary tab; printed on GitLab).
 
-    With --job-status (for an `if: always()` step) a run that an earlier step already finished is left alone;
-    with --status a second terminal status is an error.
+    With --job-status (for a step that always runs: `if: always()`, GitLab's after_script, Azure's
+    `condition: always()`) a run that an earlier step already finished is left alone; with --status a second
+    terminal status is an error.
 
     \b
     Example:
-      meshpipe run finish --job-status ${{ job.status }}
+      meshpipe run finish --job-status ${{ job.status }}      # GitHub Actions
+      meshpipe run finish --job-status "$CI_JOB_STATUS"       # GitLab CI after_script
+      meshpipe run finish --job-status "$(Agent.JobStatus)"   # Azure Pipelines
     """
     if (status is None) == (job_status is None):
         raise click.UsageError("give exactly one of --status and --job-status")
     if job_status is not None:
-        status = JOB_STATUSES[job_status]
+        try:
+            status = job_status_to_run_status(job_status, current.settings.ci, os.environ)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--job-status") from None
     assert status is not None
     # Checked under the job's terminal lock: a parallel `finish` of the same job cannot send a second status.
     if not current.finish(status, skip_if_finished=job_status is not None):
@@ -275,15 +291,24 @@ def finish(current: Run, *, status: str | None, job_status: str | None) -> None:
 
 
 @run.command()
-@click.option("--github-output", is_flag=True, help="Also write behavior, run_url and every input to $GITHUB_OUTPUT.")
+@click.option(
+    "--ci-output",
+    "--github-output",
+    "ci_output",
+    is_flag=True,
+    help=(
+        "Also write behavior, run_url and every input as outputs in the CI's form: $GITHUB_OUTPUT; Azure output"
+        " variables (sensitive ones secret); GitLab: the dotenv file $MESHPIPE_DOTENV_FILE (no sensitive ones)."
+    ),
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_command
-def show(current: Run, *, github_output: bool, as_json: bool) -> None:
+def show(current: Run, *, ci_output: bool, as_json: bool) -> None:
     """Show the run: URL, behavior and inputs (sensitive values hidden).
 
     \b
     Example:
-      meshpipe run show --github-output
+      meshpipe run show --ci-output
     """
     runner = current.runner
     runner.commands_to_stderr = as_json
@@ -304,27 +329,23 @@ def show(current: Run, *, github_output: bool, as_json: bool) -> None:
             runner.info(f"source:   {_one_line(current.source_id)} (steps as reported from this job)")
         for step_id, name, status in steps:
             runner.info(f"step:     {_one_line(step_id)} ({_one_line(name)}) {status}")
-    if github_output:
+    if ci_output:
         values = {"behavior": obj.behavior, "run_url": obj.url}
+        sensitive = set()
         for key, item in obj.inputs.items():
-            if key in values or not _OUTPUT_NAME.fullmatch(key):
-                why = "would replace a built-in output" if key in values else "is not a valid output name"
-                runner.warning(
-                    f"input {json.dumps(key)} {why} (letters, digits, _ and -, starting with a letter or _); "
-                    "not written to $GITHUB_OUTPUT"
-                )
+            why = "would replace a built-in output" if key in values else runner.output_name_problem(key)
+            if why:
+                runner.warning(f"input {json.dumps(key)} {why}; not written to {runner.outputs_label}")
                 continue
             if item.is_sensitive:
-                if runner.output_file is None:
-                    continue  # without $GITHUB_OUTPUT an output is printed: a sensitive value is left out
+                if not runner.outputs_hold_secrets:
+                    runner.skip_sensitive_output(key)  # printed or in an artifact, it could not be masked
+                    continue
                 current.mask(item.as_text())
+                sensitive.add(key)
             values[key] = item.as_text()
         for key, value in values.items():
-            runner.set_output(key, value)
-
-
-#: what a step output may be called (GitHub's rule for ids, as for inputs); anything else could forge a second output
-_OUTPUT_NAME = re.compile(INPUT_NAME_PATTERN)
+            runner.set_output(key, value, sensitive=key in sensitive)
 
 
 def _one_line(value: Any) -> str:

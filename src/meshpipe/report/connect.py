@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshpipe.report.actions import ActionsRunner
+from meshpipe.report.ci import CiRunner
 from meshpipe.report.credentials import ApiKeyLogin, StaticToken
 from meshpipe.report.redact import Redactor
 from meshpipe.report.settings import Settings
@@ -17,9 +17,7 @@ from meshpipe.report.transport import Transport
 __all__ = ["build_transport"]
 
 
-def build_transport(
-    settings: Settings, runner: ActionsRunner, redactor: Redactor | None = None, **seams: Any
-) -> Transport:
+def build_transport(settings: Settings, runner: CiRunner, redactor: Redactor | None = None, **seams: Any) -> Transport:
     """The transport for ``settings``: authenticated as its credentials, sending only to its trusted origins.
 
     Tokens are masked on the runner and redacted from errors (``redactor`` is shared with the run); an API key

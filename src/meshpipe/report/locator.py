@@ -1,8 +1,11 @@
 """Find the run to report on, and the origins that matter for it.
 
-Run locator, first found wins: ``--run-url``; ``MESHSTACK_RUN_URL``; the workflow_dispatch input
-``buildingBlockRunUrl`` in ``$GITHUB_EVENT_PATH``; a base64 run object (``--run-b64``, ``MESHSTACK_RUN_B64``, input
-``buildingBlockRun``); the state a previous ``meshpipe run`` step left behind.
+Run locator, first found wins: ``--run-url``; ``MESHSTACK_RUN_URL``; the CI's own way of passing
+``buildingBlockRunUrl`` -- on GitHub Actions the workflow_dispatch input in ``$GITHUB_EVENT_PATH``, on GitLab CI the
+CI/CD variable ``buildingBlockRunUrl`` (a pipeline started with variables), on Azure Pipelines the variable
+``buildingBlockRunUrl``, which reaches a script as ``BUILDINGBLOCKRUNURL`` (upper-cased, ``.`` -> ``_``); a base64
+run object (``--run-b64``, ``MESHSTACK_RUN_B64``, input ``buildingBlockRun``); the state a previous ``meshpipe run``
+step left behind. The GitLab and Azure names count only in their CI (``ci``), so a stray variable elsewhere does not.
 
 :func:`origin` is what "same origin" compares when deciding where credentials may go (see
 :mod:`meshpipe.report.settings`); :func:`endpoint_url` checks ``MESHSTACK_ENDPOINT``.
@@ -21,7 +24,7 @@ from meshpipe.contract import MESHSTACK_ENDPOINT_ENV, RUN_URL_INPUT
 from meshpipe.report.errors import ConfigurationError
 from meshpipe.report.model import RunObject, decode_run_b64
 
-__all__ = ["Located", "endpoint_url", "locate_run", "origin"]
+__all__ = ["CI_RUN_URL_VARIABLES", "Located", "endpoint_url", "locate_run", "origin"]
 
 
 @dataclass(frozen=True)
@@ -34,18 +37,28 @@ class Located:
     run_object: RunObject | None = None
 
 
+#: the CI -> (how a message names it, the environment variable) of its way to pass ``buildingBlockRunUrl``
+CI_RUN_URL_VARIABLES = {
+    "gitlab": (f"GitLab variable {RUN_URL_INPUT}", RUN_URL_INPUT),
+    "azure": (f"Azure variable {RUN_URL_INPUT} ({RUN_URL_INPUT.upper()})", RUN_URL_INPUT.upper()),
+}
+
+
 def locate_run(
     env: Mapping[str, str],
     *,
     run_url: str | None = None,
     run_b64: str | None = None,
     state_run_url: str | None = None,
+    ci: str = "none",
 ) -> Located:
     """The first run locator found in the flags, ``env`` (empty values already dropped) and the event's inputs."""
     event_inputs = _event_inputs(env.get("GITHUB_EVENT_PATH"))
+    ci_name, ci_variable = CI_RUN_URL_VARIABLES.get(ci, ("", ""))
     candidates: list[tuple[str, str | None, str]] = [
         ("--run-url", run_url, "url"),
         ("MESHSTACK_RUN_URL", env.get("MESHSTACK_RUN_URL"), "url"),
+        (ci_name, env.get(ci_variable) if ci_variable else None, "url"),
         (f"input {RUN_URL_INPUT}", event_inputs.get(RUN_URL_INPUT), "url"),
         ("--run-b64", run_b64, "b64"),
         ("MESHSTACK_RUN_B64", env.get("MESHSTACK_RUN_B64"), "b64"),

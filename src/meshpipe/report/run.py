@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from meshpipe.report.actions import ActionsRunner
+from meshpipe.report.ci import CiRunner, make_runner
 from meshpipe.report.errors import ConfigurationError, NotFoundError, TerminalStatusError
 from meshpipe.report.model import (
     RUN_STATUSES,
@@ -39,12 +39,13 @@ class Run:
     """One building block run, reported from one source (``github`` by default).
 
     Build it with :meth:`from_env`. Nothing is sent until a method is called. What was reported is kept in a
-    state file (``$RUNNER_TEMP`` on GitHub Actions, a per-user directory elsewhere), so later steps (even in other
-    processes) know the source, the steps, the masked values and whether the run already has its terminal status.
+    state file (the CI job's temp directory, see :mod:`meshpipe.report.settings`; a per-user directory off a CI),
+    so later steps (even in other processes) know the source, the steps, the masked values and whether the run
+    already has its terminal status.
 
     The seams are arguments, as in httpx and stripe: ``transport`` replaces the HTTP transport built from the
-    settings, ``runner`` the GitHub Actions runner I/O, and ``sleep`` / ``random`` the pause between two attempts and
-    the jitter of the transport built here (tests pin the exact delays without sleeping).
+    settings, ``runner`` the CI's I/O (:mod:`meshpipe.report.ci`), and ``sleep`` / ``random`` the pause between two
+    attempts and the jitter of the transport built here (tests pin the exact delays without sleeping).
     """
 
     def __init__(
@@ -52,7 +53,7 @@ class Run:
         settings: Settings,
         *,
         transport: Transport | None = None,
-        runner: ActionsRunner | None = None,
+        runner: CiRunner | None = None,
         sleep: Callable[[float], None] | None = None,
         random: Callable[[], float] | None = None,
     ) -> None:
@@ -61,12 +62,10 @@ class Run:
         self._object = settings.run_object
         if settings.state_dir is None and settings.user_state_dir is not None:
             ensure_private_dir(settings.user_state_dir)
+        elif settings.state_dir is not None and settings.state_dir_private:
+            ensure_private_dir(settings.state_dir)
         self.state = RunState.load(settings.state_path, self.url)
-        self.runner = runner or ActionsRunner(
-            on_actions=settings.on_github_actions,
-            output_file=settings.github_output,
-            summary_file=settings.github_step_summary,
-        )
+        self.runner = runner or make_runner(settings)
         self._transport = transport
         self._seams = {key: value for key, value in (("sleep", sleep), ("random", random)) if value is not None}
         #: every secret this job knows of; shared with the transport so its error messages are redacted too
@@ -114,7 +113,8 @@ class Run:
     def mask(self, value: str, *, announce: bool = True) -> None:
         """Treat ``value`` as a secret of this job from now on, also in later steps (only its fingerprint is kept).
 
-        With ``announce`` the runner is asked to mask it too (``::add-mask::``); without, the job already did.
+        With ``announce`` the CI is asked to mask it too (``::add-mask::``, ``##vso[task.setsecret]``; GitLab cannot);
+        without, the job already did.
         """
         from meshpipe.report.redact import MIN_SECRET_LENGTH, fingerprint
 
@@ -155,8 +155,8 @@ class Run:
     @property
     def source_id(self) -> str:
         """The source this reporter speaks as: ``--source-id``/``MESHSTACK_SOURCE_ID``, else what an earlier step
-        registered, else ``github``."""
-        return self.settings.source_id or self.state.source_id or "github"
+        registered, else the CI's default (``github``, ``gitlab``, ``azure-pipelines``; ``github`` off a CI)."""
+        return self.settings.source_id or self.state.source_id or self.settings.default_source_id
 
     @property
     def terminal_status(self) -> str | None:

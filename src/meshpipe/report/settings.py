@@ -9,8 +9,14 @@ to the run URL's origin. ``_links.meshstackBaseUrl`` and the other links of a ru
 object is a workflow input that anyone who may dispatch the workflow controls. A run URL on another origin than
 ``MESHSTACK_ENDPOINT`` is refused unless ``--allow-foreign-run-url`` / ``MESHPIPE_ALLOW_FOREIGN_RUN_URL=true``.
 
-State between steps: ``$MESHPIPE_STATE_DIR`` or ``$RUNNER_TEMP`` (one file, so later steps need no flags); else a
-per-user directory (``$XDG_RUNTIME_DIR/meshpipe`` or ``$TMPDIR/meshpipe-<uid>``) with one file per run URL.
+State between steps: ``$MESHPIPE_STATE_DIR``, else the job's temp directory (one file, so later steps need no
+flags): GitHub Actions ``$RUNNER_TEMP``; Azure Pipelines ``$AGENT_TEMPDIRECTORY`` (cleaned after every job); GitLab
+CI, which has no job temp directory, a private ``meshpipe-job-$CI_JOB_ID`` directory in the runner's
+``$RUNNER_TEMP_PROJECT_DIR`` (``$CI_PROJECT_DIR.tmp``: beside the working tree, so no ``artifacts:paths`` picks up the
+cached login; the runner sets it since 15.x) or else in ``$CI_PROJECT_DIR/.meshpipe`` -- both on the builds volume
+that ``after_script``, a separate shell (with the Docker executor even a separate container), shares with
+``script``. Off a CI: a per-user directory (``$XDG_RUNTIME_DIR/meshpipe`` or ``$TMPDIR/meshpipe-<uid>``) with one
+file per run URL. The CI itself is detected by :func:`meshpipe.report.ci.detect_ci`.
 
 Tuning for tests and impatient pipelines: ``MESHPIPE_RETRY_BASE_DELAY`` (seconds, default 1),
 ``MESHPIPE_RETRY_ATTEMPTS`` (default 5), ``MESHPIPE_TIMEOUT`` (total seconds per request, default 30).
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshpipe.contract import MESHSTACK_ENDPOINT_ENV, RUN_URL_INPUT
+from meshpipe.report.ci import detect_ci
 from meshpipe.report.credential_sources import (
     CREDENTIAL_LABELS,
     TOKEN_FILE_NAME,
@@ -33,7 +40,7 @@ from meshpipe.report.credential_sources import (
     read_token_file,
 )
 from meshpipe.report.errors import ConfigurationError
-from meshpipe.report.locator import endpoint_url, locate_run, origin, read_state_run_url
+from meshpipe.report.locator import CI_RUN_URL_VARIABLES, endpoint_url, locate_run, origin, read_state_run_url
 from meshpipe.report.model import RunObject
 
 # CREDENTIAL_LABELS, Credentials, TOKEN_FILE_NAME, check_token, origin and read_token_file are re-exported: they
@@ -90,6 +97,14 @@ class Settings:
     user_state_dir: Path | None = None
     #: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (either case) for the transport; a proxy URL can hold a password
     proxy_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: the CI this step runs in: ``github``, ``gitlab``, ``azure`` or ``none`` (:func:`meshpipe.report.ci.detect_ci`)
+    ci: str = "none"
+    #: ``$MESHPIPE_DOTENV_FILE``: the GitLab job's ``artifacts:reports:dotenv`` file that outputs go to
+    dotenv_file: Path | None = None
+    #: whether meshpipe chose ``state_dir`` itself (GitLab's job directory) and must keep it private
+    state_dir_private: bool = False
+    #: the source id when neither a flag, the environment nor an earlier step names one
+    default_source_id: str = "github"
 
     @property
     def state_path(self) -> Path | None:
@@ -145,14 +160,14 @@ class Settings:
         ``state_run_url`` is the run URL recorded by an earlier step (read by the caller from the state file).
         """
         env = {k: v for k, v in environ.items() if v != ""}
-        runner_temp = _path(env.get("RUNNER_TEMP"))
-        state_dir = _path(env.get("MESHPIPE_STATE_DIR")) or runner_temp
+        ci = detect_ci(env)
+        runner_temp, private = _job_temp_dir(ci, env)
+        own_state_dir = _path(env.get("MESHPIPE_STATE_DIR"))
+        state_dir = own_state_dir or runner_temp
         if state_run_url is None and state_dir is not None:
             state_run_url = read_state_run_url(state_dir / STATE_FILE_NAME)
-        found = locate_run(env, run_url=run_url, run_b64=run_b64, state_run_url=state_run_url)
-        github_server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-        gh_run_id = env.get("GITHUB_RUN_ID")
-        repo = env.get("GITHUB_REPOSITORY")
+        found = locate_run(env, run_url=run_url, run_b64=run_b64, state_run_url=state_run_url, ci=ci)
+        external_run_id, external_run_url = _external_run(ci, env)
         return cls(
             run_url=found.url,
             run_object=found.run_object,
@@ -162,8 +177,8 @@ class Settings:
             github_output=_path(env.get("GITHUB_OUTPUT")),
             github_step_summary=_path(env.get("GITHUB_STEP_SUMMARY")),
             on_github_actions=on_github_actions(env),
-            external_run_id=gh_run_id,
-            external_run_url=f"{github_server}/{repo}/actions/runs/{gh_run_id}" if gh_run_id and repo else None,
+            external_run_id=external_run_id,
+            external_run_url=external_run_url,
             timeout=_number(env, "MESHPIPE_TIMEOUT", DEFAULT_TIMEOUT),
             retry_base_delay=_number(env, "MESHPIPE_RETRY_BASE_DELAY", DEFAULT_RETRY_BASE_DELAY),
             retry_attempts=int(_number(env, "MESHPIPE_RETRY_ATTEMPTS", DEFAULT_RETRY_ATTEMPTS)),
@@ -173,14 +188,24 @@ class Settings:
             state_dir=state_dir,
             user_state_dir=None if state_dir else _user_state_dir(env),
             proxy_env={key: value for key, value in env.items() if key.lower() in _PROXY_VARIABLES},
+            ci=ci,
+            dotenv_file=_path(env.get("MESHPIPE_DOTENV_FILE")),
+            state_dir_private=private and own_state_dir is None,
+            default_source_id=DEFAULT_SOURCE_IDS.get(ci, "github"),
         )
 
     def require_run_url(self) -> str:
         """The run URL, or a configuration error that lists every place it is looked for."""
         if not self.run_url:
+            where = {
+                "gitlab": f"start the pipeline with the variable {RUN_URL_INPUT} (or map its input to "
+                "MESHSTACK_RUN_URL)",
+                "azure": f"start the run with the variable or parameter {RUN_URL_INPUT} mapped to MESHSTACK_RUN_URL "
+                f"({CI_RUN_URL_VARIABLES['azure'][1]} is read too)",
+            }.get(self.ci, f"declare the workflow_dispatch input {RUN_URL_INPUT}")
             raise ConfigurationError(
                 "no meshStack run given: pass --run-url or --run-b64, set MESHSTACK_RUN_URL or MESHSTACK_RUN_B64, "
-                f"or declare the workflow_dispatch input {RUN_URL_INPUT}"
+                f"or {where}"
             )
         return self.run_url
 
@@ -189,9 +214,55 @@ class Settings:
         if self.credentials is None:
             raise ConfigurationError(
                 "no meshStack credentials: set MESHSTACK_RUN_TOKEN, MESHSTACK_API_TOKEN, or MESHSTACK_CLIENT_ID and "
-                "MESHSTACK_CLIENT_SECRET, or run meshcloud/actions-meshstack-auth first"
+                f"MESHSTACK_CLIENT_SECRET, {_CREDENTIAL_HINTS.get(self.ci, _CREDENTIAL_HINTS['github'])}"
             )
         return self.credentials
+
+
+#: the CI -> where its credentials come from, for the "no credentials" error
+_CREDENTIAL_HINTS = {
+    "github": "or run meshcloud/actions-meshstack-auth first",
+    "gitlab": "as masked CI/CD variables (GitLab cannot mask a value at run time)",
+    "azure": "as secret variables mapped into the step with env: (Azure never puts a secret into the environment "
+    "on its own)",
+}
+#: the CI -> the source id a job reports as by default
+DEFAULT_SOURCE_IDS = {"github": "github", "gitlab": "gitlab", "azure": "azure-pipelines"}
+
+
+def _job_temp_dir(ci: str, env: Mapping[str, str]) -> tuple[Path | None, bool]:
+    """The job's temp directory (state, token file, summaries) and whether meshpipe must keep it private."""
+    if ci == "azure":
+        return _path(env.get("AGENT_TEMPDIRECTORY")), False
+    if ci == "gitlab":
+        base = _path(env.get("RUNNER_TEMP_PROJECT_DIR"))
+        if base is None and env.get("CI_PROJECT_DIR"):
+            base = Path(env["CI_PROJECT_DIR"]) / ".meshpipe"
+        job = env.get("CI_JOB_ID", "")
+        if base is None or not job.isdigit():
+            return None, False
+        return base / f"meshpipe-job-{job}", True
+    return _path(env.get("RUNNER_TEMP")), False
+
+
+def _external_run(ci: str, env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The CI's id and web URL of this job's run, sent with ``register`` so meshStack links back to it."""
+    if ci == "gitlab":
+        return env.get("CI_JOB_ID"), env.get("CI_JOB_URL")
+    if ci == "azure":
+        build_id, collection, project = (
+            env.get("BUILD_BUILDID"),
+            env.get("SYSTEM_COLLECTIONURI"),
+            env.get("SYSTEM_TEAMPROJECT"),
+        )
+        if not (build_id and collection and project):
+            return build_id, None
+        from urllib.parse import quote
+
+        return build_id, f"{collection.rstrip('/')}/{quote(project)}/_build/results?buildId={quote(build_id)}"
+    github_server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    gh_run_id, repo = env.get("GITHUB_RUN_ID"), env.get("GITHUB_REPOSITORY")
+    return gh_run_id, f"{github_server}/{repo}/actions/runs/{gh_run_id}" if gh_run_id and repo else None
 
 
 def on_github_actions(environ: Mapping[str, str]) -> bool:
