@@ -29,9 +29,10 @@ __all__ = ["PIPELINE_FILES", "Block", "body_command", "packaged_example", "stage
 #: The body of a workflow when the block has a ``pipeline.py`` and names no other (the example's convention).
 DEFAULT_BODY = "python pipeline.py job {workflow}"
 #: Other targets: one pipeline serves both phases, so the body reads the phase from its environment; a GitLab job's
-#: ``after_script`` (``finish`` with ``$CI_JOB_STATUS``) runs after it.
+#: ``after_script`` or an Azure job's last ``condition: always()`` step (``finish`` with the CI's job status) runs
+#: after it.
 DEFAULT_TARGET_BODY = "python pipeline.py job"
-DEFAULT_AFTER = {"gitlab": "python pipeline.py finish"}
+DEFAULT_AFTER = {"gitlab": "python pipeline.py finish", "azure_devops": "python pipeline.py finish"}
 WORKFLOW_SUFFIXES = (".yml", ".yaml")
 #: target -> the pipeline definition file in a block directory (GitHub has a directory of workflows)
 PIPELINE_FILES = {"gitlab": ".gitlab-ci.yml", "azure_devops": "azure-pipelines.yml"}

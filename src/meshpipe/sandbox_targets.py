@@ -231,7 +231,7 @@ class GitLabHost(TargetHost):
 
         self._fake = FakeGitLab(port=self.port, control_token=self.control_token)
         self._fake.start()
-        self.fake.add_access_token(self.token, scopes=["api"])
+        self.fake.add_access_token(self.token, scopes=("api",))
 
     def stop(self) -> None:
         if self._fake is not None:
@@ -272,12 +272,11 @@ class GitLabHost(TargetHost):
         ]
 
     def dispatched(self, block: Block, phase: str) -> list[dict[str, Any]]:
-        return [
-            dict(pipeline.inputs) or {item["key"]: item["value"] for item in pipeline.variables}
+        sent = [
+            {**pipeline.inputs, **{item["key"]: item["value"] for item in pipeline.variables}}
             for pipeline in self.fake.pipelines_for(block.repository)
-            if _phase_of(dict(pipeline.inputs) or {item["key"]: item["value"] for item in pipeline.variables}, block)
-            == phase
         ]
+        return [values for values in sent if _phase_of(values, block) == phase]
 
     def pipeline_runs(self) -> list[tuple[str, str, str]]:
         return [(str(p.id), str(p.name or p.ref), str(p.status)) for p in self.fake.pipelines_for()]
@@ -319,7 +318,7 @@ class AzureHost(TargetHost):
 
         self._fake = FakeAzureDevOps(port=self.port, control_token=self.control_token)
         self._fake.start()
-        self.fake.add_pat(self.pat, scopes=["vso.build_execute"])
+        self.fake.add_pat(self.pat, scopes=("vso.build_execute",))
 
     def stop(self) -> None:
         if self._fake is not None:
@@ -330,13 +329,14 @@ class AzureHost(TargetHost):
         from meshpipe.sandbox_pipelines import load_azure_pipeline
 
         declared = load_azure_pipeline(block.pipeline) if block.pipeline else None
-        self.fake.add_project(block.repository)
+        self._project = block.repository
         self.pipeline_id = self.fake.add_pipeline(
             block.repository,
-            block.name,
+            block.name or "pipeline",
             parameters=declared.inputs if declared else {},
             name_template=declared.name if declared else None,
             command=in_directory(block.source, list(block.body), env_file),
+            final_command=in_directory(block.source, list(block.after), env_file) if block.after else None,
             duration=None,
         )
 
@@ -366,9 +366,9 @@ class AzureHost(TargetHost):
         if self.pipeline_id is None:
             return []
         return [
-            dict(run.parameters)
+            dict(run.template_parameters)
             for run in self.fake.runs_for(block.repository, self.pipeline_id)
-            if _phase_of(run.parameters, block) == phase
+            if _phase_of(run.template_parameters, block) == phase
         ]
 
     def pipeline_runs(self) -> list[tuple[str, str, str]]:
@@ -437,16 +437,14 @@ class WebhookHost(TargetHost):
         ]
 
     def dispatched(self, block: Block, phase: str) -> list[dict[str, Any]]:
-        accepted = [delivery for delivery in self.fake.deliveries if delivery.accepted and not delivery.duplicate]
-        return [
-            dict(delivery.payload.get("inputs") or {})
-            for delivery in accepted
-            if delivery.payload.get("phase") == phase
-        ]
+        with self.fake.lock:
+            first = [delivery.payload for delivery in self.fake.deliveries if not delivery.duplicate]
+        return [dict(payload.get("inputs") or {}) for payload in first if payload.get("phase") == phase]
 
     def pipeline_runs(self) -> list[tuple[str, str, str]]:
         with self.fake.lock:
-            return [(str(job.id), str(job.event), str(job.status)) for job in self.fake.jobs]
+            jobs = list(self.fake.jobs)
+        return [(str(job.id), f"{job.payload.get('event')} [{job.key}]", job.status) for job in jobs]
 
 
 #: target -> its host class, in the order the banner lists them

@@ -109,8 +109,10 @@ def _title(spec: ModuleSpec) -> str:
 def _input_variables(spec: ModuleSpec) -> list[str]:
     """Every input as a variable of every job, under its own name (as with ``values: variables``), never expanded
     (values are untrusted), and the run URL also as ``MESHSTACK_RUN_URL``, where the reporter looks first."""
-    lines = ["# Each input as a variable (expand: false: a $NAME inside a value stays text), so scripts read it from the",
-             "# environment.", "variables:"]  # fmt: skip
+    lines = [
+        "# Each input as a variable (expand: false: a $NAME in a value stays text); scripts read the environment.",
+        "variables:",
+    ]
     names = [(item.name, item.name) for item in pipeline_inputs(spec)]
     if any(name == RUN_URL_INPUT for name, _ in names):
         names.append(("MESHSTACK_RUN_URL", RUN_URL_INPUT))
