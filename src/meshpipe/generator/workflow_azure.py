@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 
-from meshpipe.generator.spec import ModuleSpec
+from meshpipe.generator.spec import RUN_URL_INPUT, ModuleSpec
 from meshpipe.generator.workflow import SentInput, yaml_key
-from meshpipe.generator.workflow_gitlab import pipeline_inputs
+from meshpipe.generator.workflow_gitlab import SHA256_PLACEHOLDER, pipeline_inputs
 
 __all__ = ["AZURE_TEMPLATE", "render_azure_parameters", "render_azure_pipeline"]
 
-#: the reporter's steps template (helper reporter12), in the repository resource ``meshpipe``
+#: the reporter's steps template, in the repository resource ``meshpipe``
 AZURE_TEMPLATE = "action/azure-pipelines/meshpipe-steps.yml"
 #: module input type -> Azure Pipelines parameter type (lists and maps travel as JSON text)
 _AZURE_TYPES = {"string": "string", "number": "number", "bool": "boolean", "list": "string", "map": "string"}
@@ -75,11 +75,14 @@ def _name(spec: ModuleSpec) -> str:
     return " ".join(parts)
 
 
-def render_azure_pipeline(spec: ModuleSpec, *, header: str, steps: dict[str, list[str]] | None = None) -> str:
+def render_azure_pipeline(
+    spec: ModuleSpec, *, header: str, run: str | None = None, reporter_sha256: str | None = None
+) -> str:
     """An ``azure-pipelines.yml`` for ``spec``: parameters, ``name:``, and the job of the phase that fired it.
 
-    ``steps`` maps a phase to the job's script lines (default: a placeholder to replace). The steps run between the
-    reporter template's ``register`` and its ``finish`` (``condition: always()`` with ``$(Agent.JobStatus)``).
+    The job's steps come from the reporter's steps template (fetch and register, the job's own steps, a final
+    ``condition: always()`` step finishing the run with ``$(Agent.JobStatus)``); its own step runs ``run`` (a
+    command that reads the phase from the environment and registers its own steps) or a placeholder to replace.
     """
     phase_name = _phase_name(spec)
     lines = [
@@ -96,11 +99,12 @@ def render_azure_pipeline(spec: ModuleSpec, *, header: str, steps: dict[str, lis
         "",
         "resources:",
         "  repositories:",
-        "    # meshpipe's templates (and the reporter's zipapp): pin a tag in production",
+        "    # meshpipe's templates: pin the release whose meshpipe.pyz you pin below",
         "    - repository: meshpipe",
         "      type: github",
-        "      name: meshcloud/meshpipe",
-        "      endpoint: github",
+        "      name: your-org/meshpipe",
+        "      ref: refs/tags/v0",
+        "      endpoint: github-connection",
         "",
         "pool:",
         "  vmImage: ubuntu-latest",
@@ -109,28 +113,33 @@ def render_azure_pipeline(spec: ModuleSpec, *, header: str, steps: dict[str, lis
         "  # Each parameter as a variable, so the steps read it from the environment (upper-cased), never from the",
         "  # script text: parameters are untrusted.",
     ]
-    for item in pipeline_inputs(spec):
-        lines.append(f"  {yaml_key(item.name)}: ${{{{ parameters.{item.name} }}}}")
+    lines += [f"  {yaml_key(item.name)}: ${{{{ parameters.{item.name} }}}}" for item in pipeline_inputs(spec)]
     lines += ["", "jobs:"]
     phases = ["apply", "destroy"] if spec.destroy.value is not None or spec.destroy.exposed else ["apply"]
     for phase in phases:
-        indent = "  "
+        pad = "  "
         if phase_name is not None:
             lines.append(f"  - ${{{{ if eq(parameters.{phase_name}, '{phase}') }}}}:")
-            indent = "    "
-        script = (steps or {}).get(phase) or [f'meshpipe run exec {phase} -- echo "replace with your command"']
+            pad = "    "
         lines += [
-            f"{indent}- job: {phase}",
-            f"{indent}  timeoutInMinutes: 30",
-            f"{indent}  steps:",
-            f"{indent}    - template: {AZURE_TEMPLATE}@meshpipe",
-            f"{indent}      parameters:",
-            f"{indent}        steps:",
+            f"{pad}- job: {phase}",
+            f"{pad}  timeoutInMinutes: 30",
+            f"{pad}  steps:",
+            f"{pad}    - checkout: self",
+            f"{pad}    - template: {AZURE_TEMPLATE}@meshpipe",
+            f"{pad}      parameters:",
+            f"{pad}        runUrl: ${{{{ parameters.{RUN_URL_INPUT} }}}}",
+            f"{pad}        bundleSha256: {_scalar(reporter_sha256 or SHA256_PLACEHOLDER)}",
         ]
-        for line in script:
-            lines += [
-                f"{indent}          - script: {_scalar(line)}",
-                f"{indent}            env:",
-                f"{indent}              MESHSTACK_CLIENT_SECRET: $(MESHSTACK_CLIENT_SECRET)",
-            ]
+        if run is None:
+            lines.append(f"{pad}        reportSteps: {_scalar(f'{phase}={phase.capitalize()} the building block')}")
+        script = run or f'meshpipe run exec {phase} -- echo "replace with your command"'
+        lines += [
+            f"{pad}        jobSteps:",
+            f"{pad}          - bash: {_scalar(script)}",
+            f"{pad}            displayName: {phase.capitalize()}",
+            f"{pad}            env:",
+            f"{pad}              # secrets reach a step only when mapped",
+            f"{pad}              MESHSTACK_CLIENT_SECRET: $(MESHSTACK_CLIENT_SECRET)",
+        ]
     return "\n".join(lines) + "\n"

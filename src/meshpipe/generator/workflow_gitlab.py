@@ -21,10 +21,20 @@ from meshpipe.contract import PHASES
 from meshpipe.generator.spec import RUN_URL_INPUT, ModuleSpec
 from meshpipe.generator.workflow import SentInput, module_inputs, yaml_key
 
-__all__ = ["GITLAB_TEMPLATE", "pipeline_inputs", "render_gitlab_inputs", "render_gitlab_pipeline"]
+__all__ = [
+    "GITLAB_TEMPLATE",
+    "SHA256_PLACEHOLDER",
+    "TEMPLATE_BASE",
+    "pipeline_inputs",
+    "render_gitlab_inputs",
+    "render_gitlab_pipeline",
+]
 
-#: the reporter's GitLab CI template (helper reporter12), included by every rendered pipeline
+#: the reporter's GitLab CI template, included by every rendered pipeline from meshpipe's repository
 GITLAB_TEMPLATE = "action/gitlab/meshpipe.yml"
+#: where a pipeline fetches meshpipe's templates (replace your-org and the tag with the release you use)
+TEMPLATE_BASE = "https://raw.githubusercontent.com/your-org/meshpipe/v0"
+SHA256_PLACEHOLDER = "REPLACE with `sha256sum action/meshpipe.pyz` of the release you use"
 #: module input type -> GitLab ``spec:inputs`` type (maps travel as JSON text: GitLab inputs have no object type)
 _GITLAB_TYPES = {"string": "string", "number": "number", "bool": "boolean", "list": "array", "map": "string"}
 
@@ -108,17 +118,14 @@ def _title(spec: ModuleSpec) -> str:
 
 def _input_variables(spec: ModuleSpec) -> list[str]:
     """Every input as a variable of every job, under its own name (as with ``values: variables``), never expanded
-    (values are untrusted), and the run URL also as ``MESHSTACK_RUN_URL``, where the reporter looks first."""
+    (values are untrusted)."""
     lines = [
         "# Each input as a variable (expand: false: a $NAME in a value stays text); scripts read the environment.",
         "variables:",
     ]
-    names = [(item.name, item.name) for item in pipeline_inputs(spec)]
-    if any(name == RUN_URL_INPUT for name, _ in names):
-        names.append(("MESHSTACK_RUN_URL", RUN_URL_INPUT))
-    for variable, name in names:
-        lines.append(f"  {yaml_key(variable)}:")
-        lines.append(f"    value: {_scalar(_reference(spec, name))}")
+    for item in pipeline_inputs(spec):
+        lines.append(f"  {yaml_key(item.name)}:")
+        lines.append(f"    value: {_scalar(_reference(spec, item.name))}")
         lines.append("    expand: false")
     return lines
 
@@ -143,35 +150,46 @@ def _rule(spec: ModuleSpec, phase: str) -> list[str]:
     return ["  rules:", f"    - if: '{condition}'"]
 
 
-def render_gitlab_pipeline(spec: ModuleSpec, *, header: str, steps: dict[str, list[str]] | None = None) -> str:
+def render_gitlab_pipeline(
+    spec: ModuleSpec, *, header: str, run: str | None = None, reporter_sha256: str | None = None
+) -> str:
     """A ``.gitlab-ci.yml`` for ``spec``: the declared inputs, ``workflow: name``, and one job per phase.
 
-    ``steps`` maps a phase to the job's script lines (default: a placeholder to replace). Each job extends the
-    template's hidden ``.meshpipe`` job, which registers the job with meshStack first and finishes the run with
-    ``$CI_JOB_STATUS`` in ``after_script``.
+    Each job extends the reporter template's hidden ``.meshpipe`` job (``before_script`` registers the job with the
+    meshStack run, ``after_script`` finishes it with ``$CI_JOB_STATUS``) and runs ``run`` (a command that reads the
+    phase from ``$PHASE_INPUT`` and registers its own steps) or a placeholder step to replace.
+    ``reporter_sha256`` pins the reporter's zipapp (``sha256sum action/meshpipe.pyz`` of the release used).
     """
     lines = [header]
     if spec.values == "inputs":
         lines.append("# Exactly what the module sends: GitLab refuses an undeclared input and a missing required one.")
         lines.append(render_gitlab_inputs(spec).rstrip("\n"))
+    run_url = _reference(spec, RUN_URL_INPUT) if spec.values == "inputs" else ""
     lines += [
         "# The Trigger Module finds its pipeline by the correlation id in the pipeline's name after a lost answer.",
         "workflow:",
         f"  name: {_scalar(_title(spec))}",
         "",
         "include:",
-        f"  - local: {GITLAB_TEMPLATE}",
+        "  # meshpipe's reporter template (action.yml's counterpart): pin the release whose meshpipe.pyz you pin.",
+        f"  - remote: {TEMPLATE_BASE}/{GITLAB_TEMPLATE}",
+        "    inputs:",
+        f"      run-url: {_scalar(run_url)}",
+        f"      bundle-sha256: {_scalar(reporter_sha256 or SHA256_PLACEHOLDER)}",
         "",
     ]
     lines += [*(_input_variables(spec) if spec.values == "inputs" else _declared_variables(spec)), ""]
     phases = [phase for phase in PHASES if phase == "apply" or spec.destroy.value is not None or spec.destroy.exposed]
     for phase in phases:
-        script = (steps or {}).get(phase) or [f'meshpipe run exec {phase} -- echo "replace with your command"']
         lines += [f"{phase}:", "  extends: .meshpipe", *_rule(spec, phase)]
+        if run is None:
+            register = f"{phase}={phase.capitalize()} the building block"
+            lines += ["  variables:", "    MESHPIPE_STEPS:", f"      value: {_scalar(register)}", "      expand: false"]
+        script = run or f'meshpipe run exec {phase} -- echo "replace with your command"'
         lines += [
             "  # Read inputs from the environment; never paste $[[ inputs.* ]] into a script (untrusted).",
             "  script:",
+            f"    - {_scalar(script)}",
+            "",
         ]
-        lines += [f"    - {_scalar(line)}" for line in script]
-        lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"

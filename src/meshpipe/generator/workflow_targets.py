@@ -43,16 +43,19 @@ def render_inputs_block(spec: ModuleSpec, spec_label: str) -> str:
     return render_inputs(spec)
 
 
-def render_skeleton(spec: ModuleSpec, *, phase: str, header: str, steps: dict[str, list[str]] | None = None) -> str:
-    """The skeleton pipeline definition for the spec's target (``phase`` matters for GitHub only)."""
+def render_skeleton(
+    spec: ModuleSpec, *, phase: str, header: str, run: str | None = None, reporter_sha256: str | None = None
+) -> str:
+    """The skeleton pipeline definition for the spec's target (``phase`` matters for GitHub only; ``run`` and
+    ``reporter_sha256`` for GitLab and Azure Pipelines only)."""
     if spec.target == "gitlab":
         from meshpipe.generator.workflow_gitlab import render_gitlab_pipeline
 
-        return render_gitlab_pipeline(spec, header=header, steps=steps)
+        return render_gitlab_pipeline(spec, header=header, run=run, reporter_sha256=reporter_sha256)
     if spec.target == "azure_devops":
         from meshpipe.generator.workflow_azure import render_azure_pipeline
 
-        return render_azure_pipeline(spec, header=header, steps=steps)
+        return render_azure_pipeline(spec, header=header, run=run, reporter_sha256=reporter_sha256)
     if spec.target == "webhook":
         from meshpipe.generator.workflow_webhook import render_webhook_receiver
 
