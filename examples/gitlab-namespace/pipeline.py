@@ -79,9 +79,8 @@ def create() -> int:
     path.mkdir(parents=True, exist_ok=True)
     url = f"https://gitlab.example.com/{value('namespace_name')}"
     system = f"{'found existing' if existed else 'created'} namespace at {path}"
-    return report(
-        "create", True, f"Namespace {value('namespace_name')} is ready: {url}", system, (f"namespace_url={url}:STRING",)
-    )
+    message = f"Namespace {value('namespace_name')} is ready: {url}"
+    return report("create", True, message, system, (f"namespace_url={url}:STRING",))
 
 
 def members() -> int:
