@@ -111,7 +111,7 @@ def stage_block(
     if not spec.is_file():
         raise MeshpipeError(f"{spec}: no spec; write one (see `meshpipe module render --help`) or name it with --spec")
     parsed = load_spec(spec)
-    repository = repository or parsed.repository.value
+    repository = repository or (parsed.repository.value if parsed.repository is not None else None)
     if not repository:
         raise MeshpipeError(f"{spec}: github.repository has no value; name the repository with --repository OWNER/NAME")
     files = workflow_files(workflows or source / ".github" / "workflows")

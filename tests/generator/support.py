@@ -102,12 +102,78 @@ def copy_module(name: str, tmp_path: Path) -> Path:
     return target
 
 
-def render_inline(spec: dict[str, Any], tmp_path: Path) -> Path:
-    """Render a spec built in the test into ``tmp_path/<name>``."""
+def render_inline(spec: dict[str, Any], tmp_path: Path, *, dispatcher: bool = True) -> Path:
+    """Render a spec built in the test into ``tmp_path/<name>`` (``dispatcher=False``: the Terraform files only)."""
     parsed = parse_spec(spec, "inline-spec.yaml")
     target = tmp_path / parsed.name
-    write_module(render_module(parsed, spec_path="generator/specs/inline-spec.yaml"), target)
+    write_module(render_module(parsed, spec_path="generator/specs/inline-spec.yaml", dispatcher=dispatcher), target)
     return target
+
+
+def every_kind_for_targets() -> list[dict[str, Any]]:
+    """:func:`every_kind_of_input` plus optional typed inputs, a static value and meshStack context: names valid for
+    every target (GitLab variable keys are the strictest)."""
+    return [
+        *every_kind_of_input(),
+        {"name": "ratio", "type": "number", "default": None},
+        {"name": "debug", "type": "bool", "default": None},
+        {"name": "extra_zones", "type": "list", "default": None},
+        {"name": "motto", "value": 'say "hi" ${x} %{ y } `rm -rf /` $(touch MARKER)'},
+        {"name": "workspace", "meshstack": "workspace"},
+    ]
+
+
+#: inline specs of the GitLab, Azure DevOps and webhook targets: fixed settings, renamed credentials, every kind of
+#: input (the reference specs in generator/specs expose every setting instead)
+TARGET_SPECS: dict[str, dict[str, Any]] = {
+    "gitlab-variables-fixed": {
+        "name": "gitlab-variables-fixed",
+        "description": "GitLab CI/CD variables, a self-managed instance, everything fixed, a trigger token.",
+        "target": "gitlab",
+        "gitlab": {"api_url": "https://git.example.com/api/v4", "project": "platform/sub/infra", "values": "variables"},
+        "pipelines": {"apply": "release", "destroy": "teardown"},
+        "auth": {"mode": "trigger_token", "trigger_token_env": "DEPLOY_TRIGGER", "token_env": "DEPLOY_READER"},
+        "forward_run_url": True,
+        "correlation_input": "meshpipe_id",
+        "phase_input": None,
+        "wait": {"enabled": True, "timeout_seconds": 60, "poll_interval_seconds": 1},
+        "redispatch": "on_change",
+        "inputs": every_kind_for_targets(),
+    },
+    "gitlab-inputs-typed": {
+        "name": "gitlab-inputs-typed",
+        "description": "GitLab spec:inputs with typed values; the project by numeric id.",
+        "target": "gitlab",
+        "gitlab": {"project": {"default": "4711"}},
+        "correlation_input": {"default": "meshpipe_id"},
+        "inputs": every_kind_for_targets(),
+    },
+    "azure-fixed": {
+        "name": "azure-fixed",
+        "description": "Azure Pipelines with everything fixed and a PAT.",
+        "target": "azure_devops",
+        "azure_devops": {
+            "org_url": "https://dev.azure.com/octo",
+            "project": "Platform Team",
+            "ref": "refs/heads/release",
+        },
+        "pipelines": {"apply": 12, "destroy": 13},
+        "auth": {"mode": "pat", "pat_env": "ADO_PAT"},
+        "correlation_input": "meshpipe_id",
+        "phase_input": "phase",
+        "inputs": every_kind_for_targets(),
+    },
+    "webhook-local-token": {
+        "name": "webhook-local-token",
+        "description": "A webhook to a local receiver with a bearer token; typed values.",
+        "target": "webhook",
+        "webhook": {"url": "http://127.0.0.1:8080/hook"},
+        "events": {"apply": "deploy", "destroy": "teardown"},
+        "auth": {"secret_env": "HOOK_SECRET", "token_env": "HOOK_TOKEN"},
+        "correlation_input": {"default": "meshpipe_id"},
+        "inputs": every_kind_for_targets(),
+    },
+}
 
 
 class Module:

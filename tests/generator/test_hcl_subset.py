@@ -15,8 +15,8 @@ import hcl2
 import pytest
 
 from meshpipe.generator.render import render_module
-from meshpipe.generator.spec import parse_spec
-from tests.generator.support import MODULES, ROOT
+from meshpipe.generator.spec import load_spec, parse_spec
+from tests.generator.support import MODULES, ROOT, SPECS, TARGET_SPECS
 
 TOP_LEVEL = {"terraform", "variable", "locals", "resource", "output"}
 TEST_TOP_LEVEL = {"variables", "run"}
@@ -42,7 +42,7 @@ FUNCTIONS = {
     "jsonencode", "keys", "length", "lookup", "lower", "max", "merge", "min", "nonsensitive", "plantimestamp",
     "range", "regex", "regexall", "replace", "sha256", "sort", "split", "startswith", "substr", "timestamp",
     "tobool", "tolist", "tomap", "tonumber", "toset", "tostring", "trimprefix", "trimspace", "trimsuffix", "try",
-    "upper", "values",
+    "upper", "urlencode", "values",
 }  # fmt: skip
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w:]*)\s*\(")
@@ -78,8 +78,14 @@ def _rendered_files() -> Iterator[tuple[str, str]]:
     for module in sorted([*MODULES.iterdir(), ROOT / "examples" / "team-bucket" / "module"]):
         for path in sorted(module.rglob("*.tf")) + sorted(module.rglob("*.tftest.hcl")):
             yield f"{module.name}/{path.relative_to(module)}", path.read_text(encoding="utf-8")
-    for name, spec in INLINE_SPECS.items():
-        files = render_module(parse_spec(spec, f"{name}.yaml"), spec_path=f"{name}.yaml")
+    # Every reference spec, also one whose module is not rendered to modules/ yet (its target's client is missing).
+    for path in sorted(SPECS.glob("*.yaml")):
+        files = render_module(load_spec(path), spec_path=path.name, dispatcher=False)
+        for name, text in sorted(files.items()):
+            if name.endswith((".tf", ".tftest.hcl")):
+                yield f"spec {path.stem}/{name}", text
+    for name, spec in {**INLINE_SPECS, **TARGET_SPECS}.items():
+        files = render_module(parse_spec(spec, f"{name}.yaml"), spec_path=f"{name}.yaml", dispatcher=False)
         for path, text in sorted(files.items()):
             if path.endswith((".tf", ".tftest.hcl")):
                 yield f"inline {name}/{path}", text
@@ -126,6 +132,8 @@ def _functions(document: dict[str, Any]) -> set[str]:
 def test_every_reference_module_and_the_example_are_covered() -> None:
     covered = {name.split("/")[0] for name in FILES}
     assert {"github-workflow-trigger", "ghes-app-deployment", "module"} <= covered
+    specs = {f"spec {name}" for name in ("gitlab-pipeline-trigger", "azure-pipelines-trigger", "webhook-trigger")}
+    assert specs <= covered
 
 
 @pytest.mark.parametrize("name", sorted(FILES))

@@ -126,7 +126,8 @@ def test_a_failed_render_leaves_the_target_untouched(tmp_path: Path, monkeypatch
     target = tmp_path / "module"
     target.mkdir()
     (target / "main.tf").write_text("# the old module\n")
-    monkeypatch.setitem(render_mod.OUTPUTS, "broken.tf", "does-not-exist.tf.j2")
+    outputs = render_mod.outputs
+    monkeypatch.setattr(render_mod, "outputs", lambda target: {**outputs(target), "broken.tf": "does-not-exist.tf.j2"})
     result = CliRunner().invoke(module, ["render", str(SPECS / "github-workflow-trigger.yaml"), "-o", str(target)])
     assert isinstance(result.exception, RenderError)
     assert "rendering broken.tf from template does-not-exist.tf.j2 failed" in str(result.exception)

@@ -188,7 +188,7 @@ def _stack_variable(stack: cdk.TerraformStack, owner: str, variable: DefinitionV
     if found is not None:
         raise ConstructError(f"{owner}: the stack's construct {construct_id!r} is no TerraformVariable")
     created = cdk.TerraformVariable(
-        stack, construct_id, type="string", description=variable.description, sensitive=variable.sensitive or None
+        stack, construct_id, type=variable.type, description=variable.description, sensitive=variable.sensitive or None
     )
     created.override_logical_id(variable.name)
     return created

@@ -109,7 +109,7 @@ def module_outputs(spec: ModuleSpec, spec_path: str) -> tuple[str, ...]:
     """The output names of the module rendered from ``spec`` (read from its ``outputs.tf``)."""
     from meshpipe.generator.render import render_module
 
-    files = render_module(spec, spec_path=spec_path)
+    files = render_module(spec, spec_path=spec_path, dispatcher=False)
     return tuple(re.findall(r'^output\s+"([^"]+)"', files.get("outputs.tf", ""), flags=re.MULTILINE))
 
 
@@ -130,12 +130,33 @@ def parse_output_option(option: str) -> DefinitionOutput:
 def _secrets(spec: ModuleSpec) -> list[tuple[str, str]]:
     """(environment variable, purpose) of every secret the module reads, for the spec's auth mode."""
     rows = list(spec.environment)
+    if spec.target != "github":
+        return [row for row in rows if row[0] not in _unpublished_credentials(spec)]
     if spec.auth.mode == "auto":
         # auto uses the token when it is set; publishing the token is the simpler set-up (render with an
         # `auth: {mode: app}` spec to publish the App's key instead).
         app = {spec.auth.app_id_env, spec.auth.installation_id_env, spec.auth.private_key_env}
         rows = [row for row in rows if row[0] not in app]
     return rows
+
+
+def _unpublished_credentials(spec: ModuleSpec) -> set[str]:
+    """A non-GitHub target's credential variables the definition leaves out, so that one credential suffices.
+
+    ``auto`` publishes the credential that does everything (GitLab: the access token, which creates and reads
+    pipelines; Azure DevOps: the PAT); render with another ``auth.mode`` to publish the other. GitLab's
+    ``trigger_token`` mode publishes the access token too only when the module may wait (reading needs it).
+    """
+    auth = spec.auth_settings
+    mode = auth.get("mode")
+    if spec.target == "gitlab":
+        if mode == "auto":
+            return {auth["trigger_token_env"]}
+        if mode == "trigger_token" and not (spec.wait.exposed or spec.wait.value):
+            return {auth["token_env"]}
+    if spec.target == "azure_devops" and mode == "auto":
+        return {auth["token_env"]}
+    return set()
 
 
 @dataclass
@@ -175,7 +196,7 @@ class _Mapped:
         if name == "wait_for_completion" and not is_async:
             value = True  # sync: the module's wait decides whether the run succeeds
         if variable.required:
-            self.variables.append(DefinitionVariable(name, variable.description))
+            self.variables.append(DefinitionVariable(name, variable.description, type=variable.type))
             argument = f"jsonencode(var.{name})" if io_type != "CODE" else f"jsonencode(jsonencode(var.{name}))"
         elif value is None:
             self.unmapped[name] = "optional; the module's default (null) applies"
@@ -260,7 +281,9 @@ def build_definition(
     taken = {output.name for output in outputs}
     declared = [DefinitionOutput(name, display_label(name)) for name in names if name not in taken]
     description = spec.description if len(spec.description) <= DESCRIPTION_LIMIT else spec.description[:252] + "..."
-    repository = spec.repository.value if isinstance(spec.repository.value, str) else "OWNER/REPOSITORY"
+    # The repository that hosts the module: GitHub's target repository is a good guess, another target's project is not.
+    target_repository = spec.repository.value if spec.target == "github" and spec.repository is not None else None
+    repository = target_repository if isinstance(target_repository, str) else "OWNER/REPOSITORY"
     return Definition(
         spec_path=spec_path,
         module=spec.name,

@@ -47,6 +47,9 @@ class DefinitionVariable:
     name: str
     description: str
     sensitive: bool = False
+    #: its Terraform type: ``string``, or the module variable's type for a required setting (an Azure pipeline id is a
+    #: number, so that ``jsonencode`` sends the number meshStack's INTEGER input expects)
+    type: str = "string"
 
 
 @dataclass(frozen=True)

@@ -19,30 +19,63 @@ from meshpipe.generator.errors import RenderError
 from meshpipe.generator.spec import ModuleSpec
 from meshpipe.generator.writing import write_module
 
-__all__ = ["DISPATCHER_FILES", "OUTPUTS", "environment", "header", "one_line", "render_module", "write_module"]
+__all__ = [
+    "COMMON_DISPATCHER_FILES",
+    "DISPATCHER_FILES",
+    "OUTPUTS",
+    "TARGET_DISPATCHER_FILES",
+    "dispatcher_files",
+    "environment",
+    "header",
+    "one_line",
+    "outputs",
+    "render_module",
+    "write_module",
+]
 
-#: the bundled dispatcher's files in ``assets/``: the entry point ``dispatch.py`` imports its siblings by name
-DISPATCHER_FILES = (
+#: the bundled dispatcher's files in ``assets/`` every module ships: the entry point ``dispatch.py`` imports its
+#: siblings by name, and only the chosen target's client
+COMMON_DISPATCHER_FILES = (
     "dispatch.py",
     "dispatch_base.py",
     "dispatch_net.py",
     "dispatch_client.py",
-    "dispatch_github.py",
-    "dispatch_auth.py",
     "dispatch_once.py",
 )
-
-#: output path -> template (``None``: a dispatcher asset, copied with a header line)
-OUTPUTS: dict[str, str | None] = {
-    "versions.tf": "versions.tf.j2",
-    "variables.tf": "variables.tf.j2",
-    "main.tf": "main.tf.j2",
-    "outputs.tf": "outputs.tf.j2",
-    "README.md": "README.md.j2",
-    **dict.fromkeys(DISPATCHER_FILES),
-    "tests/wiring.tftest.hcl": "tests/wiring.tftest.hcl.j2",
-    "tests/validation.tftest.hcl": "tests/validation.tftest.hcl.j2",
+#: target -> the dispatcher files only its modules ship (contract12 section 2)
+TARGET_DISPATCHER_FILES = {
+    "github": ("dispatch_github.py", "dispatch_auth.py"),
+    "gitlab": ("dispatch_gitlab.py",),
+    "azure_devops": ("dispatch_azure.py",),
+    "webhook": ("dispatch_webhook.py",),
 }
+
+
+def dispatcher_files(target: str) -> tuple[str, ...]:
+    """The dispatcher files a module of ``target`` ships, in the order they are written."""
+    return (*COMMON_DISPATCHER_FILES, *TARGET_DISPATCHER_FILES[target])
+
+
+#: a GitHub module's dispatcher files (the default target)
+DISPATCHER_FILES = dispatcher_files("github")
+
+
+def outputs(target: str) -> dict[str, str | None]:
+    """Output path -> template for a module of ``target`` (``None``: a dispatcher asset, copied with a header)."""
+    return {
+        "versions.tf": "versions.tf.j2",
+        "variables.tf": "variables.tf.j2",
+        "main.tf": "main.tf.j2",
+        "outputs.tf": "outputs.tf.j2",
+        "README.md": "README.md.j2",
+        **dict.fromkeys(dispatcher_files(target)),
+        "tests/wiring.tftest.hcl": "tests/wiring.tftest.hcl.j2",
+        "tests/validation.tftest.hcl": "tests/validation.tftest.hcl.j2",
+    }
+
+
+#: a GitHub module's files
+OUTPUTS: dict[str, str | None] = outputs("github")
 
 
 def environment() -> jinja2.Environment:
@@ -97,11 +130,13 @@ def header(spec_path: str, *, command: str, comment: str = "#") -> str:
     return headers.header(spec_path, command=command, where="in the module directory", comment=comment)
 
 
-def render_module(spec: ModuleSpec, *, spec_path: str) -> dict[str, str]:
+def render_module(spec: ModuleSpec, *, spec_path: str, dispatcher: bool = True) -> dict[str, str]:
     """Every file of the module: relative path -> text. Raises :class:`RenderError` naming template and output.
 
     ``spec_path`` is the spec's path relative to the module directory (see :func:`headers.relative_label`); the
-    headers name it and the command that regenerates the module when run in its directory.
+    headers name it and the command that regenerates the module when run in its directory. ``dispatcher=False``
+    leaves out the bundled dispatcher: the Terraform files and the README alone, e.g. to read the module's
+    interface; such a module cannot dispatch.
     """
     env = environment()
     files: dict[str, str] = {}
@@ -115,13 +150,16 @@ def render_module(spec: ModuleSpec, *, spec_path: str) -> dict[str, str]:
         )
         for comment in ("#", "<!--")
     }
-    for output, template_name in OUTPUTS.items():
+    for output, template_name in outputs(spec.target).items():
         if template_name is None:
+            if not dispatcher:
+                continue
             asset = resources.files("meshpipe.generator").joinpath("assets").joinpath(output)
             try:
                 body = asset.read_text(encoding="utf-8")
             except OSError as exc:
-                raise RenderError(f"assets/{output}", output, f"cannot read the dispatcher: {exc}") from exc
+                why = f"cannot read the dispatcher of target {spec.target}: {exc}"
+                raise RenderError(f"assets/{output}", output, why) from exc
             files[output] = header(spec_path, command=command) + "\n" + body
             continue
         context = contexts["<!--" if output.endswith(".md") else "#"]

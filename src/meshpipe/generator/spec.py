@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshpipe.contract import DEFAULT_AUTH, INPUT_NAME_PATTERN, REPOSITORY_PATTERN, WORKFLOW_FILE_PATTERN
+from meshpipe.contract import (
+    DEFAULT_AUTH,
+    DEFAULT_AZURE_AUTH,
+    DEFAULT_GITLAB_AUTH,
+    DEFAULT_WEBHOOK_AUTH,
+    INPUT_NAME_PATTERN,
+    REPOSITORY_PATTERN,
+    WORKFLOW_FILE_PATTERN,
+)
 from meshpipe.contract import RUN_URL_INPUT as RUN_URL_INPUT  # re-exported for the generator's modules
 from meshpipe.generator.errors import SpecError
 
@@ -22,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTEXT_SOURCES",
     "INPUT_TYPES",
+    "TARGET_BLOCKS",
     "Auth",
     "Input",
     "ModuleSpec",
@@ -43,9 +52,25 @@ INPUT_TYPES = ("string", "number", "bool", "list", "map")
 #: meshStack context an input can carry; decoded from ``meshstack_building_block_run_b64`` (or the id variables).
 CONTEXT_SOURCES = ("run_url", "run_id", "building_block_id", "behavior", "workspace", "project")
 REDISPATCH = ("every_run", "on_change")
+#: target -> (its settings block, its phases block) in a spec
+TARGET_BLOCKS = {
+    "github": ("github", "workflows"),
+    "gitlab": ("gitlab", "pipelines"),
+    "azure_devops": ("azure_devops", "pipelines"),
+    "webhook": ("webhook", "events"),
+}
+#: the default auth settings of the non-GitHub targets
+TARGET_AUTH_DEFAULTS = {
+    "gitlab": DEFAULT_GITLAB_AUTH,
+    "azure_devops": DEFAULT_AZURE_AUTH,
+    "webhook": DEFAULT_WEBHOOK_AUTH,
+}
 GITHUB_COM_API = "https://api.github.com"
 #: GitHub's caps: workflow_dispatch inputs on github.com / on GHES (and github.com before 2025-12), client_payload keys.
 LIMIT_GITHUB_COM, LIMIT_GHES, LIMIT_CLIENT_PAYLOAD = 25, 10, 10
+#: GitLab's cap on the inputs of one pipeline creation (``Ci::Pipeline::INPUTS_LIMIT``, "There cannot be more than 20
+#: inputs"); CI/CD variables have only an instance's plan limit (``ci_pipeline_variables_count``), not checked here.
+LIMIT_GITLAB_INPUTS = 20
 #: Terraform variable names a spec input may not take (module arguments and the module's own variables).
 RESERVED_VARIABLES = frozenset(
     {"source", "version", "providers", "count", "for_each", "lifecycle", "depends_on", "locals"}
@@ -109,9 +134,12 @@ class ModuleSpec:
     description: str
     source: str
     flavour: str | None
+    #: the service's URL: GitHub's or GitLab's API, the Azure DevOps organization, the webhook
     api_url: Setting
-    repository: Setting
-    ref: Setting
+    #: GitHub's repository, GitLab's or Azure DevOps' project; ``None`` for the webhook
+    repository: Setting | None
+    #: GitHub's ref or Azure Pipelines' branch; ``None`` where the phase item is the ref (GitLab) or for the webhook
+    ref: Setting | None
     event: str
     apply: Setting
     destroy: Setting
@@ -125,6 +153,30 @@ class ModuleSpec:
     poll_interval_seconds: Setting
     redispatch: Setting
     python: Setting
+    #: the CI/CD system the module starts: one of ``meshpipe.contract.TARGETS``
+    target: str = "github"
+    #: a non-GitHub target's auth settings (mode and environment variable names) in the dispatcher's key order
+    target_auth: tuple[tuple[str, str], ...] = ()
+    #: GitLab only: ``inputs`` (typed ``spec:inputs``) or ``variables`` (CI/CD variables, strings)
+    values: str | None = None
+    #: GitLab and Azure DevOps: the input that receives the phase (``apply``/``destroy``); ``None`` for the others
+    phase_input: Setting | None = None
+
+    def sends_json_value(self, kind: str) -> bool:
+        """Whether a typed input of ``kind`` is sent as a JSON value rather than as text (non-strings JSON-encoded).
+
+        The webhook's body is JSON, so every value keeps its type. GitLab's ``spec:inputs`` have the types string,
+        number, boolean and array, so a map is sent as its JSON text (declare it ``type: string``). GitHub's inputs,
+        GitLab's CI/CD variables and Azure Pipelines' template parameters are strings.
+        """
+        if self.target == "webhook":
+            return True
+        return self.target == "gitlab" and self.values == "inputs" and kind in ("number", "bool", "list")
+
+    @property
+    def auth_settings(self) -> dict[str, str]:
+        """A non-GitHub target's auth settings as the dispatcher's configuration holds them."""
+        return dict(self.target_auth)
 
     @property
     def variables(self) -> tuple[Variable, ...]:
@@ -141,8 +193,14 @@ class ModuleSpec:
     @property
     def environment(self) -> tuple[tuple[str, str], ...]:
         """Environment variables the module reads at dispatch time: (name, purpose); all of them secrets."""
+        if self.target != "github":
+            from meshpipe.generator.spec_targets import credential_purposes
+
+            rows = list(credential_purposes(self))
+            rows += [(item.env or "", f"value of the input `{item.name}`") for item in self.inputs if item.env]
+            return tuple(rows)
         auth = self.auth
-        rows: list[tuple[str, str]] = []
+        rows = []
         if auth.mode in ("auto", "token"):
             rows.append((auth.token_env, "GitHub token with `actions: write` on the repository"))
         if auth.mode in ("auto", "app"):
@@ -155,8 +213,16 @@ class ModuleSpec:
         return tuple(rows)
 
     @property
-    def input_limit(self) -> int:
-        """The most inputs (or client_payload keys) one dispatch may carry for the target known at render time."""
+    def input_limit(self) -> int | None:
+        """The most inputs (or client_payload keys) one dispatch may carry for the target known at render time.
+
+        ``None``: the target has no count limit the module can check (GitLab CI/CD variables, Azure Pipelines, the
+        webhook).
+        """
+        if self.target == "gitlab" and self.values == "inputs":
+            return LIMIT_GITLAB_INPUTS
+        if self.target != "github":
+            return None
         if self.event == "repository_dispatch":
             return LIMIT_CLIENT_PAYLOAD
         ghes = self.flavour == "ghes" or str(self.api_url.value).rstrip("/") != GITHUB_COM_API

@@ -11,6 +11,7 @@ from meshpipe.generator.spec import CONTEXT_SOURCES, ENV_NAME, INPUT_TYPES, RESE
 from meshpipe.generator.spec_checks import (
     INPUT_CHECK,
     MISSING,
+    Check,
     SpecReader,
     as_text,
     non_empty_string,
@@ -24,25 +25,30 @@ from meshpipe.generator.spec_checks import (
 __all__ = ["parse_inputs"]
 
 
-def parse_inputs(reader: SpecReader, data: Any) -> tuple[Input, ...]:
-    """The ``inputs:`` section: the declared workflow inputs, names unique case-insensitively."""
+def parse_inputs(
+    reader: SpecReader, data: Any, name_check: Check = INPUT_CHECK, noun: str = "GitHub input"
+) -> tuple[Input, ...]:
+    """The ``inputs:`` section: the declared inputs, names valid for the target (``name_check``) and unique
+    case-insensitively (GitHub and Azure Pipelines ignore case; for GitLab two names differing only in case would be
+    two environment variables that Windows runners merge)."""
     if not isinstance(data, list):
         reader.fail("inputs", f"expected a list, got {reader.kind(data)}")
-    parsed = tuple(_input(reader, item, f"inputs[{index}]") for index, item in enumerate(data))
+    parsed = tuple(_input(reader, item, f"inputs[{index}]", name_check) for index, item in enumerate(data))
     seen: dict[str, int] = {}
     for index, item in enumerate(parsed):
         folded = item.name.lower()
         if folded in seen:
-            reader.fail(f"inputs[{index}].name", f"duplicate input name {item.name!r} (GitHub ignores case)")
+            why = "GitHub ignores case" if noun == "GitHub input" else "names must differ in more than case"
+            reader.fail(f"inputs[{index}].name", f"duplicate input name {item.name!r} ({why})")
         seen[folded] = index
     return parsed
 
 
-def _input(reader: SpecReader, data: Any, path: str) -> Input:
+def _input(reader: SpecReader, data: Any, path: str, name_check: Check) -> Input:
     """One input; its kind follows from its keys."""
     if not isinstance(data, Mapping):
         reader.fail(path, f"expected a mapping, got {reader.kind(data)}")
-    name = reader.check(data.get("name"), reader.join(path, "name"), INPUT_CHECK)
+    name = reader.check(data.get("name"), reader.join(path, "name"), name_check)
     common = ("name", "description")
     if "value" in data:
         body = reader.mapping(data, path, (*common, "value"))

@@ -10,12 +10,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from meshpipe.contract import AUTH_MODES, EVENTS, RUN_URL_INPUT
+from meshpipe.contract import AUTH_MODES, EVENTS, RUN_URL_INPUT, TARGETS
 from meshpipe.generator.spec import (
     ENV_NAME,
     MODULE_NAME,
     REDISPATCH,
     REPOSITORY,
+    TARGET_BLOCKS,
     Auth,
     ModuleSpec,
     Setting,
@@ -35,6 +36,13 @@ from meshpipe.generator.spec_checks import (
     string_map,
 )
 from meshpipe.generator.spec_inputs import parse_inputs
+from meshpipe.generator.spec_targets import (
+    GITHUB_ONLY_KEYS,
+    input_name_pattern,
+    input_nouns,
+    parse_target,
+    phase_input_setting,
+)
 
 __all__ = ["TOP_KEYS", "SpecParser"]
 
@@ -42,7 +50,14 @@ __all__ = ["TOP_KEYS", "SpecParser"]
 TOP_KEYS = (
     "name",
     "description",
+    "target",
     "github",
+    "gitlab",
+    "azure_devops",
+    "webhook",
+    "pipelines",
+    "events",
+    "phase_input",
     "event",
     "workflows",
     "event_types",
@@ -98,9 +113,16 @@ class SpecParser(SpecReader):
 
     def module(self, data: Any) -> ModuleSpec:
         """Validate a whole spec, section by section (this order decides which error a broken spec reports)."""
-        top = self.mapping(data, "", TOP_KEYS, ("name", "description", "github"))
+        target = (
+            self.check(data.get("target", "github"), "target", one_of(TARGETS)) if isinstance(data, Mapping) else ""
+        )
+        block = TARGET_BLOCKS.get(target, ("github",))[0]
+        top = self.mapping(data, "", TOP_KEYS, ("name", "description", block))
         name = self.check(top["name"], "name", pattern(MODULE_NAME, "a lower-case name like github-workflow-trigger"))
         description = self.check(top["description"], "description", non_empty_string)
+        self.foreign_keys(top, target)
+        if target != "github":
+            return self.other_target(top, target, name, description.strip())
         github = self.mapping(top["github"], "github", ("flavour", "api_url", "repository", "ref"))
         flavour = github.get("flavour")
         if flavour is not None:
@@ -141,6 +163,63 @@ class SpecParser(SpecReader):
         self.limits(spec)
         return spec
 
+    def foreign_keys(self, top: Mapping[str, Any], target: str) -> None:
+        """Keys that belong to another target are errors naming the key and the target they need."""
+        own_block, own_phases = TARGET_BLOCKS[target]
+        if "phase_input" in top and target in ("github", "webhook"):
+            why = (
+                "the webhook sends the phase in its body" if target == "webhook" else "GitHub fires separate workflows"
+            )
+            self.fail("phase_input", f"not used with target {target}: {why}")
+        for key in top:
+            if target != "github" and key in GITHUB_ONLY_KEYS:
+                self.fail(key, f"a GitHub-only key; not used with target {target}")
+            owners = [name for name, keys in TARGET_BLOCKS.items() if key in keys and name != "github"]
+            if owners and key not in (own_block, own_phases):
+                needs = " or ".join(f"`target: {owner}`" for owner in owners)
+                self.fail(key, f"not used with target {target}; it belongs to {needs}")
+
+    def other_target(self, top: Mapping[str, Any], target: str, name: str, description: str) -> ModuleSpec:
+        """A GitLab, Azure DevOps or webhook spec: the target's blocks, then the sections every target shares."""
+        parts = parse_target(self, top, target)
+        regex, what = input_name_pattern(target, parts.values)
+        name_check = pattern(re.compile(regex), f"{what} matching {regex}")
+        wait = self.mapping(top.get("wait", {}), "wait", ("enabled", "timeout_seconds", "poll_interval_seconds"))
+        inputs = parse_inputs(self, top.get("inputs", []), name_check, input_nouns(target))
+        forward_run_url, correlation_input = self.run_identity(top, name_check)
+        phase_input = phase_input_setting(self, top, target, name_check)
+        enabled, timeout_seconds, poll_interval_seconds = self.wait(wait)
+        spec = ModuleSpec(
+            name=name,
+            description=description,
+            source=self.source,
+            flavour=None,
+            api_url=parts.api_url,
+            repository=parts.repository,
+            ref=parts.ref,
+            event="",
+            apply=parts.apply,
+            destroy=parts.destroy,
+            auth=Auth(),
+            inputs=inputs,
+            workflow_inputs=None,
+            forward_run_url=forward_run_url,
+            correlation_input=correlation_input,
+            wait=enabled,
+            wait_timeout_seconds=timeout_seconds,
+            poll_interval_seconds=poll_interval_seconds,
+            redispatch=self.setting(
+                top, "redispatch", "", variable="redispatch", check=one_of(REDISPATCH), default="every_run"
+            ),
+            python=self.setting(top, "python", "", variable="python", check=non_empty_string, default="python3"),
+            target=target,
+            target_auth=parts.auth,
+            values=parts.values,
+            phase_input=phase_input,
+        )
+        self.limits(spec)
+        return spec
+
     def github(self, github: Mapping[str, Any]) -> tuple[Setting, Setting, Setting]:
         """The ``github:`` settings: API URL, repository and ref."""
         api_url = self.setting(
@@ -174,13 +253,13 @@ class SpecParser(SpecReader):
             self.check(key, "workflow_inputs.default", INPUT_CHECK)
         return workflow_inputs
 
-    def run_identity(self, top: Mapping[str, Any]) -> tuple[Setting, Setting]:
+    def run_identity(self, top: Mapping[str, Any], name_check: Check = INPUT_CHECK) -> tuple[Setting, Setting]:
         """What the workflow learns about the run: ``forward_run_url`` and the ``correlation_input``'s name."""
         forward_run_url = self.setting(
             top, "forward_run_url", "", variable="forward_run_url", check=boolean, default=True
         )
         correlation_input = self.setting(
-            top, "correlation_input", "", variable="correlation_input", check=INPUT_CHECK, default=None, nullable=True
+            top, "correlation_input", "", variable="correlation_input", check=name_check, default=None, nullable=True
         )
         return forward_run_url, correlation_input
 
@@ -250,11 +329,28 @@ class SpecParser(SpecReader):
                 self.fail(f"inputs[{index}].name", "clashes with correlation_input, which the dispatcher fills")
         if RUN_URL_INPUT.lower() in names and RUN_URL_INPUT in extra:
             self.fail(f"inputs[{names[RUN_URL_INPUT.lower()]}].name", f"{RUN_URL_INPUT} is sent by forward_run_url")
+        phase = spec.phase_input
+        if phase is not None and (phase.exposed or phase.value is not None):
+            extra.append("the phase input")
+            if isinstance(phase.value, str):
+                if phase.value.lower() in names:
+                    index = names[phase.value.lower()]
+                    self.fail(f"inputs[{index}].name", "clashes with phase_input, which the dispatcher fills")
+                correlation = spec.correlation_input.value
+                if isinstance(correlation, str) and correlation.lower() == phase.value.lower():
+                    self.fail("phase_input", "must differ from correlation_input; each gets its own value")
+                if phase.value.lower() == RUN_URL_INPUT.lower() and RUN_URL_INPUT in extra:
+                    self.fail("phase_input", f"{RUN_URL_INPUT} is sent by forward_run_url")
         return extra
 
     def input_count(self, spec: ModuleSpec, preset: int, extra: list[str]) -> None:
         """Declared + preset (``workflow_inputs``) + added inputs stay within GitHub's limit for the target."""
         total = len(spec.inputs) + preset + len(extra)
+        if spec.input_limit is None:
+            return
+        if spec.target == "gitlab" and total > spec.input_limit:
+            parts = " + ".join([f"{len(spec.inputs)} declared", *extra])
+            self.fail("inputs", f"{total} inputs ({parts}) exceed GitLab's limit of {spec.input_limit} per pipeline")
         if total > spec.input_limit:
             what = "client_payload keys" if spec.event == "repository_dispatch" else "workflow inputs"
             counted = [f"{len(spec.inputs)} declared"] + ([f"{preset} in workflow_inputs"] if preset else [])
@@ -283,6 +379,7 @@ class SpecParser(SpecReader):
             spec.poll_interval_seconds,
             spec.redispatch,
             spec.python,
+            spec.phase_input,
         ):
             if setting is not None and setting.variable:
                 taken[setting.variable] = setting.key

@@ -24,6 +24,7 @@ __all__ = [
     "input_room",
     "input_values",
     "rejections",
+    "target_urls",
     "web_urls",
 ]
 
@@ -42,12 +43,58 @@ WEB_URLS = {
 
 
 def web_urls(spec: ModuleSpec) -> list[tuple[str, str]]:
-    """(API URL, expected web URL): every known case when the API URL is a variable, else the spec's, if known."""
+    """(API URL, expected web URL): every known case when the API URL is a variable, else the spec's, if known.
+
+    GitHub only: the other targets' outputs are checked by :func:`target_urls`.
+    """
+    if spec.target != "github":
+        return []
     if spec.api_url.exposed:
         return list(WEB_URLS.items())
     api_url = str(spec.api_url.value)
     web = WEB_URLS.get(api_url) or WEB_URLS.get(api_url.rstrip("/"))
     return [] if web is None else [(api_url, web)]
+
+
+#: target -> (variable values, output, expected value): the page URLs a non-GitHub module derives
+TARGET_URLS: dict[str, list[tuple[dict[str, Any], str, str]]] = {
+    "gitlab": [
+        (
+            {"gitlab_api_url": "https://gitlab.com/api/v4", "gitlab_project": "platform/sub/deploy"},
+            "pipelines_url",
+            "https://gitlab.com/platform/sub/deploy/-/pipelines",
+        ),
+        (
+            {"gitlab_api_url": "https://git.example.com/api/v4/", "gitlab_project": "4711"},
+            "pipelines_url",
+            "https://git.example.com/projects/4711",
+        ),
+    ],
+    "azure_devops": [
+        (
+            {
+                "azure_devops_org_url": "https://dev.azure.com/octo/",
+                "azure_devops_project": "Platform Team",
+                "apply_pipeline_id": 12,
+            },
+            "apply_pipeline_url",
+            "https://dev.azure.com/octo/Platform%20Team/_build?definitionId=12",
+        ),
+    ],
+    "webhook": [
+        (
+            {"webhook_url": "https://ci.example.com/generic-webhook-trigger/invoke"},
+            "webhook_url",
+            "https://ci.example.com/generic-webhook-trigger/invoke",
+        ),
+    ],
+}
+
+
+def target_urls(spec: ModuleSpec) -> list[tuple[dict[str, Any], str, str]]:
+    """Runs that check a non-GitHub module's page URLs: only those whose variables the module exposes."""
+    exposed = {variable.name for variable in spec.variables}
+    return [case for case in TARGET_URLS.get(spec.target, []) if set(case[0]) <= exposed]
 
 
 def checked_inputs(spec: ModuleSpec) -> list[Input]:
@@ -86,6 +133,19 @@ _BAD_VALUES: dict[str, Any] = {
     "apply_event_type": "has spaces",
     "destroy_event_type": "has spaces",
     "correlation_input": "not valid",
+    "phase_input": "not valid",
+    "gitlab_api_url": "ftp://gitlab.example.com",
+    "gitlab_project": "no-namespace",
+    "apply_ref": "main..feature",
+    "destroy_ref": "has space",
+    "azure_devops_org_url": "dev.azure.com/org",
+    "azure_devops_project": "_underscore-first",
+    "azure_devops_ref": "main",
+    "apply_pipeline_id": 0,
+    "destroy_pipeline_id": 1.5,
+    "webhook_url": "http://ci.example.com/hook",
+    "apply_event": "has space",
+    "destroy_event": "",
     "redispatch": "sometimes",
     "wait_timeout_seconds": 0,
     "poll_interval_seconds": 0,
@@ -111,8 +171,8 @@ def rejections(spec: ModuleSpec, variables: tuple[Variable, ...]) -> list[Reject
 
 
 def input_room(spec: ModuleSpec) -> int:
-    """How many workflow_inputs fit next to the declared inputs."""
-    return spec.input_limit - len(spec.inputs)
+    """How many workflow_inputs fit next to the declared inputs (GitHub; 0 for targets without workflow_inputs)."""
+    return 0 if spec.input_limit is None else spec.input_limit - len(spec.inputs)
 
 
 def input_values(spec: ModuleSpec) -> list[tuple[str, Any]]:

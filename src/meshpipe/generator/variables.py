@@ -13,6 +13,14 @@ from meshpipe.contract import INPUT_NAME_PATTERN, REPOSITORY_PATTERN, WORKFLOW_F
 from meshpipe.generator import hcl
 from meshpipe.generator.spec import REDISPATCH, Input, ModuleSpec, Setting
 
+#: what an input is called in a variable's description, per target
+INPUT_NOUNS = {
+    "github": "workflow input",
+    "gitlab": "pipeline input",
+    "azure_devops": "pipeline parameter",
+    "webhook": "webhook input",
+}
+
 __all__ = ["MESHSTACK_VARIABLES", "Validation", "Variable", "module_variables"]
 
 INPUT_NAME_RE = INPUT_NAME_PATTERN
@@ -47,11 +55,48 @@ SETTING_VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "wait_timeout_seconds": ("number", "Upper bound in seconds for waiting on a workflow run."),
     "poll_interval_seconds": ("number", "Seconds between two polls of the workflow run while waiting."),
+    "gitlab_api_url": ("string", "GitLab REST API base URL; for a self-managed instance use https://HOST/api/v4."),
+    "gitlab_project": ("string", "GitLab project whose pipelines run: its full path (group/project) or numeric id."),
+    "apply_ref": ("string", "Branch or tag the apply pipeline runs on (created on create and whenever one is due)."),
+    "destroy_ref": ("string", "Branch or tag the destroy pipeline runs on; null runs no pipeline on destroy."),
+    "azure_devops_org_url": (
+        "string",
+        "Azure DevOps organization URL (https://dev.azure.com/ORG); for Azure DevOps Server https://HOST/COLLECTION.",
+    ),
+    "azure_devops_project": ("string", "Azure DevOps project holding the pipelines (name or id)."),
+    "azure_devops_ref": ("string", "Full ref the pipelines run on (resources.repositories.self.refName)."),
+    "apply_pipeline_id": ("number", "Id of the pipeline run on create and whenever a new run is due."),
+    "destroy_pipeline_id": ("number", "Id of the pipeline run on destroy; null runs nothing on destroy."),
+    "webhook_url": (
+        "string",
+        "URL the signed webhook is POSTed to: https://, or http:// to 127.0.0.1/localhost only; no credentials.",
+    ),
+    "apply_event": ("string", "Event name of the delivery sent on create and whenever a new one is due."),
+    "destroy_event": ("string", "Event name of the delivery sent on destroy; null sends nothing on destroy."),
+    "phase_input": (
+        "string",
+        "Name of the input that receives the phase (apply or destroy), for a pipeline serving both; null = none.",
+    ),
     "python": (
         "string",
         "Python 3 interpreter that runs the bundled dispatcher (standard library only); python3 means /usr/bin/python3 "
         "when it exists, else python3 from PATH.",
     ),
+}
+
+#: the descriptions of common settings for GitLab, Azure DevOps and the webhook (the table above says "workflow")
+TARGET_DESCRIPTIONS: dict[str, str] = {
+    "forward_run_url": (
+        "Send the meshStack run's URL as the input buildingBlockRunUrl when meshStack set the run variables."
+    ),
+    "correlation_input": (
+        "Name of an input that receives a per-dispatch correlation id (show it in the pipeline's name, so that a "
+        "retry after a lost answer finds the pipeline instead of starting another); null = none."
+    ),
+    "redispatch": "every_run starts the apply phase on each meshStack run; on_change only when inputs change.",
+    "wait_for_completion": "Wait for the started run and fail the apply/destroy unless it succeeds.",
+    "wait_timeout_seconds": "Upper bound in seconds for waiting on the started run.",
+    "poll_interval_seconds": "Seconds between two polls of the started run while waiting.",
 }
 
 MESHSTACK_VARIABLES: tuple[tuple[str, str], ...] = (
@@ -87,7 +132,17 @@ class Variable:
 
 
 #: settings whose null means "none" (so null never falls back to the default)
-NULLABLE_SETTINGS = frozenset({"destroy_workflow", "destroy_event_type", "correlation_input"})
+NULLABLE_SETTINGS = frozenset(
+    {
+        "destroy_workflow",
+        "destroy_event_type",
+        "correlation_input",
+        "destroy_ref",
+        "destroy_pipeline_id",
+        "destroy_event",
+        "phase_input",
+    }
+)
 
 
 def _guard(name: str, condition: str, optional: bool) -> str:
@@ -113,15 +168,19 @@ def _setting_validations(spec: ModuleSpec, setting: Setting) -> tuple[Validation
         condition = _guard(name, f'can(regex("^\\\\S{{1,100}}$", {ref}))', optional)
         return (Validation(condition, f"{name} must be 1-100 characters without spaces."),)
     if name == "workflow_inputs":
-        room = spec.input_limit - len(spec.inputs)
+        room = (spec.input_limit or 0) - len(spec.inputs)
         names = f"alltrue([for key in keys({ref}) : can(regex({hcl.string(INPUT_NAME_RE)}, key))])"
         return (
             Validation(f"length({ref}) <= {room}", f"workflow_inputs may hold at most {room} inputs (GitHub's limit)."),
             Validation(names, f"workflow_inputs keys must be GitHub input names matching {INPUT_NAME_RE}."),
         )
-    if name == "correlation_input":
-        condition = _guard(name, f"can(regex({hcl.string(INPUT_NAME_RE)}, {ref}))", True)
-        return (Validation(condition, f"correlation_input must be null or an input name matching {INPUT_NAME_RE}."),)
+    if name in ("correlation_input", "phase_input"):
+        regex, what = input_name_rule(spec)
+        condition = _guard(name, f"can(regex({hcl.string(regex)}, {ref}))", True)
+        return (Validation(condition, f"{name} must be null or {what} matching {regex}."),)
+    target_checks = target_validations(spec, name, ref, optional)
+    if target_checks is not None:
+        return target_checks
     if name == "redispatch":
         condition = f"contains({hcl.literal(list(REDISPATCH))}, {ref})"
         return (Validation(condition, "redispatch must be one of: " + ", ".join(REDISPATCH) + "."),)
@@ -130,9 +189,61 @@ def _setting_validations(spec: ModuleSpec, setting: Setting) -> tuple[Validation
     return ()
 
 
+def input_name_rule(spec: ModuleSpec) -> tuple[str, str]:
+    """(pattern, what it is) for the target's input names."""
+    if spec.target == "github":
+        return INPUT_NAME_RE, "an input name"
+    from meshpipe.generator.spec_targets import input_name_pattern
+
+    return input_name_pattern(spec.target, spec.values)
+
+
+def target_validations(spec: ModuleSpec, name: str, ref: str, optional: bool) -> tuple[Validation, ...] | None:
+    """The validations of a GitLab, Azure DevOps or webhook setting; ``None`` for other settings."""
+    from meshpipe.generator import spec_targets as rules
+
+    def matches(regex: str, message: str) -> tuple[Validation, ...]:
+        condition = _guard(name, f"can(regex({hcl.string(regex)}, {ref}))", optional)
+        return (Validation(condition, message + (" Use null for none." if optional else "")),)
+
+    def git_ref(regex: str, message: str) -> tuple[Validation, ...]:
+        # RE2 has no lookahead, so ".." and the forbidden endings are a second condition.
+        ending = f'length(regexall("\\\\.\\\\.|[./]$|\\\\.lock$", {ref})) == 0'
+        condition = _guard(name, f"can(regex({hcl.string(regex)}, {ref})) && {ending}", optional)
+        return (Validation(condition, message + (" Use null for none." if optional else "")),)
+
+    if name in ("gitlab_api_url", "azure_devops_org_url"):
+        return (Validation(f'can(regex("^https?://[^\\\\s]+$", {ref}))', f"{name} must be an http(s) URL."),)
+    if name == "gitlab_project":
+        return matches(rules.GITLAB_PROJECT_PATTERN, "gitlab_project must be a full path (group/project) or an id.")
+    if name in ("apply_ref", "destroy_ref"):
+        return git_ref(rules.GITLAB_REF_PATTERN, f"{name} must be a branch or tag name (git check-ref-format).")
+    if name == "azure_devops_project":
+        return matches(
+            rules.AZURE_PROJECT_PATTERN,
+            "azure_devops_project must be a project name of 1-64 characters without /:\\~&%;@'\"?<>|#$*{},+=[] "
+            "that does not start with _ or . and does not end with .",
+        )
+    if name == "azure_devops_ref":
+        return git_ref(rules.AZURE_REF_PATTERN, "azure_devops_ref must be a full ref such as refs/heads/main.")
+    if name in ("apply_pipeline_id", "destroy_pipeline_id"):
+        condition = _guard(name, f"{ref} > 0 && floor({ref}) == {ref} && {ref} < 2147483648", optional)
+        return (Validation(condition, f"{name} must be a pipeline id (a positive integer)."),)
+    if name == "webhook_url":
+        return matches(
+            rules.WEBHOOK_URL_PATTERN,
+            "webhook_url must be an https:// URL without credentials (http:// only to 127.0.0.1, localhost or [::1]).",
+        )
+    if name in ("apply_event", "destroy_event"):
+        return matches(rules.WEBHOOK_EVENT_PATTERN, f"{name} must be 1-100 letters, digits or _.:- characters.")
+    return None
+
+
 def _setting_variable(spec: ModuleSpec, setting: Setting) -> Variable:
     name = setting.variable or ""
     kind, description = SETTING_VARIABLES[name]
+    if spec.target != "github":
+        description = TARGET_DESCRIPTIONS.get(name, description)
     return Variable(
         name=name,
         type=kind,
@@ -144,7 +255,7 @@ def _setting_variable(spec: ModuleSpec, setting: Setting) -> Variable:
     )
 
 
-def _input_variable(item: Input) -> Variable:
+def _input_variable(item: Input, noun: str = "workflow input", as_value: bool = False) -> Variable:
     name = item.variable or ""
     optional = item.default is None and not item.required
     validations: list[Validation] = []
@@ -155,9 +266,9 @@ def _input_variable(item: Input) -> Variable:
     if item.regex is not None:
         condition = _guard(name, f"can(regex({hcl.string(item.regex)}, var.{name}))", optional)
         validations.append(Validation(condition, f"{name} must match the regular expression {item.regex}."))
-    description = item.description or f"Value of the workflow input {item.name}."
+    description = item.description or f"Value of the {noun} {item.name}."
     if item.type != "string":
-        description += " Sent JSON-encoded as a string."
+        description += " Sent as a JSON value." if as_value else " Sent JSON-encoded as a string."
     return Variable(
         name=name,
         type=TERRAFORM_TYPES[item.type],
@@ -171,12 +282,14 @@ def _input_variable(item: Input) -> Variable:
 
 def module_variables(spec: ModuleSpec) -> tuple[Variable, ...]:
     """Every variable of the module, in the order of ``variables.tf``."""
-    head = [spec.api_url, spec.repository, spec.ref, spec.apply, spec.destroy]
+    head = [s for s in (spec.api_url, spec.repository, spec.ref, spec.apply, spec.destroy) if s is not None]
     if spec.workflow_inputs is not None:
         head.append(spec.workflow_inputs)
+    phase_input = [] if spec.phase_input is None else [spec.phase_input]
     tail = [
         spec.forward_run_url,
         spec.correlation_input,
+        *phase_input,
         spec.redispatch,
         spec.wait,
         spec.wait_timeout_seconds,
@@ -184,7 +297,10 @@ def module_variables(spec: ModuleSpec) -> tuple[Variable, ...]:
         spec.python,
     ]
     result = [_setting_variable(spec, s) for s in head if s.exposed]
-    result += [_input_variable(item) for item in spec.inputs if item.kind == "variable"]
+    noun = INPUT_NOUNS[spec.target]
+    result += [
+        _input_variable(item, noun, spec.sends_json_value(item.type)) for item in spec.inputs if item.kind == "variable"
+    ]
     result += [_setting_variable(spec, s) for s in tail if s.exposed]
     b64_check = Validation(
         "var.meshstack_building_block_run_b64 == null ? true : "

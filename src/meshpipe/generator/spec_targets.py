@@ -1,0 +1,249 @@
+"""The settings of the non-GitHub targets: GitLab CI, Azure Pipelines and the signed webhook.
+
+Each target has one settings block named after it (``gitlab:``, ``azure_devops:``, ``webhook:``), a phases block
+(``pipelines:`` or ``events:``) and its own ``auth:``; :func:`parse_target` validates them with the same care as
+GitHub's (file + key path, unknown keys, that service's name rules). The rules and their sources:
+
+- GitLab project: a numeric id or a full path ``group/subgroup/project`` whose parts hold letters, digits, ``_``,
+  ``-`` and ``.`` and do not start with ``-`` (https://docs.gitlab.com/user/reserved_names/ and the path validation
+  of ``Gitlab::PathRegex``). Refs follow ``git check-ref-format`` (no spaces, ``~^:?*[\\``, ``..``).
+- GitLab ``spec:inputs`` names: ``Gitlab::Ci::Config::Header::Input`` validates the key as ``alphanumeric``
+  (letters, digits, ``_`` and ``-``); at most 20 inputs per pipeline (``Ci::Pipeline::INPUTS_LIMIT``). CI/CD
+  variable keys: ``^[A-Za-z0-9_]+$``, at most 255 characters (https://docs.gitlab.com/ci/variables/).
+- Azure DevOps project names: at most 64 characters, none of ``/ : \\ ~ & % ; @ ' " ? < > | # $ * { } , + = [ ]``
+  or control characters, not starting with ``_`` or ``.``, not ending with ``.`` (https://learn.microsoft.com/azure/devops/organizations/
+  settings/naming-restrictions). Pipeline ids are positive integers. Runtime parameter names are identifiers
+  (letters, digits, ``_``; referenced as ``${{ parameters.NAME }}``).
+- Webhook: an ``https://`` URL, or ``http://`` to 127.0.0.1/localhost/[::1] only (a local receiver); no user
+  information in the URL (credentials come from the environment). Event names: 1-100 of letters, digits and
+  ``_.:-`` (sent as a header value).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from meshpipe.contract import AZURE_AUTH_MODES, GITLAB_AUTH_MODES, PHASE_INPUT
+from meshpipe.generator.spec import ENV_NAME, TARGET_AUTH_DEFAULTS, TARGET_BLOCKS, ModuleSpec, Setting
+from meshpipe.generator.spec_checks import API_URL_CHECK, Check, one_of, pattern
+
+if TYPE_CHECKING:
+    from meshpipe.generator.spec_parser import SpecParser
+
+__all__ = [
+    "AZURE_PARAMETER_PATTERN",
+    "AZURE_PROJECT_PATTERN",
+    "AZURE_REF_PATTERN",
+    "GITHUB_ONLY_KEYS",
+    "GITLAB_INPUT_PATTERN",
+    "GITLAB_PROJECT_PATTERN",
+    "GITLAB_REF_PATTERN",
+    "GITLAB_VARIABLE_PATTERN",
+    "WEBHOOK_EVENT_PATTERN",
+    "WEBHOOK_INPUT_PATTERN",
+    "WEBHOOK_URL_PATTERN",
+    "TargetParts",
+    "credential_purposes",
+    "input_name_pattern",
+    "parse_target",
+]
+
+#: spec keys that only GitHub has
+GITHUB_ONLY_KEYS = ("github", "event", "workflows", "event_types", "workflow_inputs")
+
+# RE2-compatible (the same text goes into Terraform validations) and anchored.
+GITLAB_PROJECT_PATTERN = r"^([0-9]+|[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+)$"
+GITLAB_REF_PATTERN = r"^[^\s~^:?*\[\\-][^\s~^:?*\[\\]{0,254}$"
+GITLAB_INPUT_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
+GITLAB_VARIABLE_PATTERN = r"^[A-Za-z0-9_]{1,255}$"
+_AZURE_FORBIDDEN = "/:\\\\~&%;@'\"?<>|#$*{},+=\\[\\]\\x00-\\x1f"
+AZURE_PROJECT_PATTERN = f"^[^_.\\s{_AZURE_FORBIDDEN}]([^{_AZURE_FORBIDDEN}]{{0,62}}[^.\\s{_AZURE_FORBIDDEN}])?$"
+AZURE_REF_PATTERN = r"^refs/[^\s]+$"
+AZURE_PARAMETER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,254}$"
+WEBHOOK_URL_PATTERN = r"^(https://[^/?#@\s]+|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?)([/?]\S*)?$"
+WEBHOOK_EVENT_PATTERN = r"^[A-Za-z0-9_.:-]{1,100}$"
+WEBHOOK_INPUT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+
+#: what a target's inputs are called in its own documentation, for messages
+INPUT_NOUNS = {
+    "github": "GitHub input",
+    "gitlab": "GitLab input",
+    "azure_devops": "Azure Pipelines parameter",
+    "webhook": "webhook input",
+}
+
+
+def input_name_pattern(target: str, values: str | None) -> tuple[str, str]:
+    """(pattern, what it is) for the names of a target's inputs (declared, correlation and phase inputs)."""
+    if target == "gitlab":
+        if values == "variables":
+            return GITLAB_VARIABLE_PATTERN, "a GitLab CI/CD variable key"
+        return GITLAB_INPUT_PATTERN, "a GitLab spec:inputs name"
+    if target == "azure_devops":
+        return AZURE_PARAMETER_PATTERN, "an Azure Pipelines parameter name"
+    return WEBHOOK_INPUT_PATTERN, "an input name"
+
+
+@dataclass(frozen=True)
+class TargetParts:
+    """A non-GitHub target's settings, in the fields :class:`ModuleSpec` keeps for every target."""
+
+    api_url: Setting
+    repository: Setting | None
+    ref: Setting | None
+    apply: Setting
+    destroy: Setting
+    auth: tuple[tuple[str, str], ...]
+    values: str | None = None
+
+
+def _no_double_dot(check: Check) -> Check:
+    def checked(value: Any) -> str | None:
+        problem = check(value)
+        if problem is None and isinstance(value, str) and (".." in value or value.endswith((".", "/", ".lock"))):
+            return "a git ref without '..' that does not end in '.', '/' or '.lock'"
+        return problem
+
+    return checked
+
+
+def _pipeline_id(value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
+    return None if ok else "a pipeline id (a positive integer)"
+
+
+def parse_target(parser: SpecParser, top: Mapping[str, Any], target: str) -> TargetParts:
+    """The target's settings block, phases block and ``auth:``."""
+    block, phases_key = TARGET_BLOCKS[target]
+    if target == "gitlab":
+        body = parser.mapping(top[block], block, ("api_url", "project", "values"), ("project",))
+        values = parser.check(body.get("values", "inputs"), f"{block}.values", one_of(("inputs", "variables")))
+        api_url = parser.setting(
+            body, "api_url", block, variable="gitlab_api_url", check=API_URL_CHECK, default="https://gitlab.com/api/v4"
+        )
+        project = parser.setting(
+            body,
+            "project",
+            block,
+            variable="gitlab_project",
+            check=pattern(re.compile(GITLAB_PROJECT_PATTERN), "a project's full path (group/project) or numeric id"),
+        )
+        ref_check = _no_double_dot(pattern(re.compile(GITLAB_REF_PATTERN), "a branch or tag name"))
+        apply, destroy = _phases(parser, top, phases_key, "ref", ref_check, apply_default="main")
+        return TargetParts(api_url, project, None, apply, destroy, _auth(parser, top, target), values)
+    if target == "azure_devops":
+        body = parser.mapping(top[block], block, ("org_url", "project", "ref"), ("org_url", "project"))
+        api_url = parser.setting(body, "org_url", block, variable="azure_devops_org_url", check=API_URL_CHECK)
+        project = parser.setting(
+            body,
+            "project",
+            block,
+            variable="azure_devops_project",
+            check=pattern(re.compile(AZURE_PROJECT_PATTERN), "an Azure DevOps project name (or id)"),
+        )
+        ref = parser.setting(
+            body,
+            "ref",
+            block,
+            variable="azure_devops_ref",
+            check=_no_double_dot(pattern(re.compile(AZURE_REF_PATTERN), "a full ref such as refs/heads/main")),
+            default="refs/heads/main",
+        )
+        apply, destroy = _phases(parser, top, phases_key, "pipeline_id", _pipeline_id)
+        return TargetParts(api_url, project, ref, apply, destroy, _auth(parser, top, target))
+    body = parser.mapping(top[block], block, ("url",), ("url",))
+    url_check = pattern(
+        re.compile(WEBHOOK_URL_PATTERN),
+        "an https:// URL without credentials (http:// only to 127.0.0.1, localhost or [::1])",
+    )
+    api_url = parser.setting(body, "url", block, variable="webhook_url", check=url_check)
+    event_check = pattern(re.compile(WEBHOOK_EVENT_PATTERN), "an event name of 1-100 letters, digits or _.:-")
+    apply, destroy = _phases(parser, top, phases_key, "event", event_check, apply_default="apply")
+    return TargetParts(api_url, None, None, apply, destroy, _auth(parser, top, target))
+
+
+def _phases(
+    parser: SpecParser,
+    top: Mapping[str, Any],
+    key: str,
+    suffix: str,
+    check: Check,
+    *,
+    apply_default: Any = None,
+    destroy: Any = None,
+) -> tuple[Setting, Setting]:
+    body = parser.mapping(top.get(key, {}), key, ("apply", "destroy"))
+    if apply_default is None:
+        apply = parser.setting(body, "apply", key, variable=f"apply_{suffix}", check=check)
+    else:
+        apply = parser.setting(body, "apply", key, variable=f"apply_{suffix}", check=check, default=apply_default)
+    destroy_setting = parser.setting(
+        body, "destroy", key, variable=f"destroy_{suffix}", check=check, default=destroy, nullable=True
+    )
+    if apply.value is None and not apply.required:
+        parser.fail(f"{key}.apply", "expected a value; the apply phase cannot be disabled")
+    return apply, destroy_setting
+
+
+def _auth(parser: SpecParser, top: Mapping[str, Any], target: str) -> tuple[tuple[str, str], ...]:
+    defaults = TARGET_AUTH_DEFAULTS[target]
+    body = parser.mapping(top.get("auth", {}), "auth", tuple(defaults))
+    result = dict(defaults)
+    modes = {"gitlab": GITLAB_AUTH_MODES, "azure_devops": AZURE_AUTH_MODES}.get(target)
+    for key, value in body.items():
+        path = f"auth.{key}"
+        if key == "mode" and modes is not None:
+            result[key] = parser.check(value, path, one_of(modes))
+        elif key == "token_env" and target == "webhook" and value == "":
+            result[key] = ""  # no bearer token
+        else:
+            result[key] = parser.check(value, path, pattern(ENV_NAME, "an environment variable name"))
+    return tuple(result.items())
+
+
+def phase_input_setting(parser: SpecParser, top: Mapping[str, Any], target: str, check: Check) -> Setting | None:
+    """``phase_input`` (GitLab and Azure DevOps; default ``meshpipe_phase``, null for none)."""
+    if target not in ("gitlab", "azure_devops"):
+        if "phase_input" in top:
+            why = (
+                "the webhook sends the phase in its body" if target == "webhook" else "GitHub fires separate workflows"
+            )
+            parser.fail("phase_input", f"not used with target {target}: {why}")
+        return None
+    return parser.setting(
+        top, "phase_input", "", variable="phase_input", check=check, default=PHASE_INPUT, nullable=True
+    )
+
+
+def credential_purposes(spec: ModuleSpec) -> tuple[tuple[str, str], ...]:
+    """(environment variable, purpose) of a non-GitHub target's credentials for its auth mode."""
+    auth = spec.auth_settings
+    mode = auth.get("mode", "")
+    rows: list[tuple[str, str]] = []
+    if spec.target == "gitlab":
+        if mode in ("auto", "trigger_token"):
+            rows.append((auth["trigger_token_env"], "GitLab pipeline trigger token of the project (creates pipelines)"))
+        if mode in ("auto", "access_token"):
+            rows.append(
+                (auth["token_env"], "GitLab project/group access token with the `api` scope (creates, reads pipelines)")
+            )
+        elif mode == "trigger_token":
+            rows.append((auth["token_env"], "optional GitLab access token (`read_api`) to wait and check lost answers"))
+    elif spec.target == "azure_devops":
+        if mode in ("auto", "pat"):
+            rows.append((auth["pat_env"], "Azure DevOps personal access token with Build: Read & execute"))
+        if mode in ("auto", "entra"):
+            rows.append((auth["token_env"], "Microsoft Entra ID access token for Azure DevOps (Bearer)"))
+    else:
+        rows.append((auth["secret_env"], "HMAC-SHA256 key that signs every webhook delivery"))
+        if auth.get("token_env"):
+            rows.append((auth["token_env"], "bearer token the webhook receiver demands"))
+    return tuple(rows)
+
+
+def input_nouns(target: str) -> str:
+    """What an input is called for ``target`` (``GitHub input``, ``Azure Pipelines parameter``)."""
+    return INPUT_NOUNS[target]
