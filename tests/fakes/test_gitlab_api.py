@@ -143,6 +143,14 @@ def test_inputs_are_validated_with_gitlabs_messages(fake: FakeGitLab, inputs: di
     assert fake.pipelines_for(PROJECT) == []
 
 
+def test_input_limits_20_inputs_and_1_kb_strings(fake: FakeGitLab) -> None:
+    many = create(fake, inputs={"correlation_id": "x", **{f"extra{i}": "1" for i in range(20)}})
+    assert many.json()["message"]["base"][0].startswith("too many inputs: 21 given, at most 20 per pipeline")
+    long = create(fake, inputs={"correlation_id": "x" * 1025})
+    assert long.json() == {"message": {"base": ["`correlation_id` input: the value exceeds 1024 bytes"]}}
+    assert create(fake, inputs={"correlation_id": "x" * 1024}).status_code == 201
+
+
 def test_inputs_to_a_configuration_without_a_spec_header_are_unknown(fake: FakeGitLab) -> None:
     setup_project(fake, ci_inputs=None, name_template=None)
     answer = create(fake, inputs={"x": "1"})

@@ -33,6 +33,11 @@ _VARIABLE_KEY = re.compile(r"[a-zA-Z0-9_]+")
 _INPUT_REFERENCE = re.compile(r"\$\[\[\s*inputs\.([A-Za-z0-9_-]+)\s*\]\]")
 _VARIABLE_REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _MAX_ERRORS = 3
+#: GitLab's runbook "CI Inputs", known limitations: at most 20 inputs per pipeline, a string input at most 1 KB,
+#: all input content at most 1 MB (the messages below are the fake's: GitLab's wording is unverified).
+MAX_INPUTS = 20
+MAX_INPUT_BYTES = 1024
+MAX_INPUTS_BYTES = 1024 * 1024
 
 
 def check_ci_inputs(spec: dict[str, Any]) -> None:
@@ -102,6 +107,13 @@ def input_errors(spec: dict[str, Any] | None, given: dict[str, Any]) -> str | No
     if spec is None:
         return "unknown input arguments" if given else None
     errors: list[str] = []
+    if len(given) > MAX_INPUTS:
+        errors.append(f"too many inputs: {len(given)} given, at most {MAX_INPUTS} per pipeline")
+    if len(json.dumps(given).encode("utf-8")) > MAX_INPUTS_BYTES:
+        errors.append(f"the inputs exceed {MAX_INPUTS_BYTES >> 20} MB")
+    for name, value in given.items():
+        if isinstance(value, str) and len(value.encode("utf-8")) > MAX_INPUT_BYTES:
+            errors.append(f"`{name}` input: the value exceeds {MAX_INPUT_BYTES} bytes")
     unknown = [name for name in given if name not in spec]
     if unknown:
         errors.append(f"unknown input arguments: {', '.join(unknown)}")
