@@ -170,7 +170,7 @@ INVALID_BODIES: list[tuple[str, Any]] = [
     ("correlation id with a blank", payload(correlation_id="mp 1")),
     ("correlation id too long", payload(correlation_id="m" * 256)),
     ("inputs not an object", payload(inputs=["a"])),
-    ("input not a string", payload(inputs={"n": 1})),
+    ("input null", payload(inputs={"n": None})),
     ("input name empty", payload(inputs={"": "x"})),
 ]
 
@@ -190,6 +190,7 @@ VALID_BODIES: list[Any] = [
     payload(event="Deploy Infra: v2", inputs={}),
     payload(inputs={"hostile": "$(id) `x` ; rm -rf / \"' \\ \n\u00e9\u2603\U0001f600 %s {{ }}", "-dash": ""}),
     payload(correlation_id="m" * 255, module="m" * 200),
+    payload(inputs={"replicas": 2, "ratio": 0.5, "public": False, "zones": ["a", "b"], "labels": {"team": "x"}}),
 ]
 
 
@@ -282,7 +283,7 @@ def test_a_command_gets_the_delivery_as_its_environment(
     )
     fake_webhook.configure(status_url=True, command=[sys.executable, "-c", script])
     hostile = "$(id) `x`; \"'\\ \u00e9\U0001f600"
-    data = payload(inputs={"buildingBlockRunUrl": "https://ms.example/runs/7", "team-name": hostile})
+    data = payload(inputs={"buildingBlockRunUrl": "https://ms.example/runs/7", "team-name": hostile, "zones": ["a"]})
     answer = deliver(fake_webhook, data).json()
     assert wait_for_status(fake_webhook, answer["status_url"], {"succeeded", "failed"})["status"] == "succeeded"
     env_line, body_hex = fake_webhook.job(int(answer["id"])).log.splitlines()[:2]
@@ -291,6 +292,7 @@ def test_a_command_gets_the_delivery_as_its_environment(
         "MESHPIPE_EVENT": "apply",
         "MESHPIPE_INPUT_BUILDINGBLOCKRUNURL": "https://ms.example/runs/7",
         "MESHPIPE_INPUT_TEAM_NAME": hostile,
+        "MESHPIPE_INPUT_ZONES": '["a"]',
         "MESHPIPE_JOB_ID": answer["id"],
         "MESHPIPE_MODULE": "team-bucket",
         "MESHPIPE_PAYLOAD_FILE": json.loads(env_line)["MESHPIPE_PAYLOAD_FILE"],

@@ -8,7 +8,8 @@ until :meth:`WebhookJob.finish`. A job with a command is in progress while the c
 
 * ``MESHPIPE_EVENT``, ``MESHPIPE_PHASE``, ``MESHPIPE_MODULE``, ``MESHPIPE_CORRELATION_ID``: the body's fields;
 * ``MESHPIPE_JOB_ID`` and ``MESHPIPE_PAYLOAD_FILE`` (the delivery's body, byte for byte);
-* ``MESHPIPE_INPUT_<NAME>`` per input, the name upper-cased with every character outside ``A-Z0-9_`` as ``_``;
+* ``MESHPIPE_INPUT_<NAME>`` per input, the name upper-cased with every character outside ``A-Z0-9_`` as ``_``; a
+  string as it is, any other JSON value (number, boolean, list, map) as compact JSON;
 * ``MESHSTACK_RUN_URL``: the ``buildingBlockRunUrl`` input, where the reporter (``meshpipe run``) finds its run;
 * ``PATH``, ``HOME``, ``LANG``, ``TMPDIR``, ... and ``LC_*``/``PYTHON*`` from the host; nothing else of the host's
   environment (its credentials) reaches the command.
@@ -17,6 +18,7 @@ until :meth:`WebhookJob.finish`. A job with a command is in progress while the c
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -50,7 +52,9 @@ def job_environment(payload: dict[str, Any]) -> dict[str, str]:
     }
     inputs = payload.get("inputs") or {}
     for name in sorted(inputs):  # sorted: when two names map to one variable, the later name wins, every time
-        env["MESHPIPE_INPUT_" + _NOT_NAME.sub("_", name.upper())] = str(inputs[name])
+        value = inputs[name]
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        env["MESHPIPE_INPUT_" + _NOT_NAME.sub("_", name.upper())] = text
     if inputs.get(RUN_URL_INPUT):
         env["MESHSTACK_RUN_URL"] = str(inputs[RUN_URL_INPUT])
     return env

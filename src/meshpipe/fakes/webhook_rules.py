@@ -71,8 +71,9 @@ def check_body(request: Request) -> dict[str, Any]:
     if not isinstance(inputs, dict):
         raise refuse(422, "schema", "inputs: expected an object")
     for name, value in inputs.items():
-        if not name or not isinstance(value, str):
-            raise refuse(422, "schema", f"inputs.{name}: expected a non-empty name with a string value")
+        # Values keep their JSON types (a module's number, bool, list and map inputs); the module leaves nulls out.
+        if not name or value is None:
+            raise refuse(422, "schema", f"inputs.{name}: expected a non-empty name with a non-null JSON value")
     return data
 
 
