@@ -25,7 +25,8 @@ _TAIL_BYTES = 4 * SYSTEM_MESSAGE_LIMIT
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-#: a line longer than this is not searched for ``::add-mask::`` (the runner reads commands from whole lines)
+#: a line longer than this is not searched for ``::add-mask::`` / ``##vso[task.setsecret]`` (runners read commands
+#: from whole lines)
 _MAX_LINE_BYTES = 1024 * 1024
 
 

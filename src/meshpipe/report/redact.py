@@ -16,6 +16,7 @@ __all__ = ["Redactor", "fingerprint", "masked_values"]
 MIN_SECRET_LENGTH = 3
 _MARK = "***"
 _MASK_PREFIXES = (b"::add-mask::", b"##[add-mask]")
+_AZURE_MASK = b"##vso[task.setsecret"
 
 
 def fingerprint(value: str) -> tuple[int, str]:
@@ -30,15 +31,31 @@ def _unescape(text: str) -> str:
     return text.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
 
 
+def _unescape_azure(text: str) -> str:
+    # The Azure Pipelines agent's CommandStringConvertor.Unescape (see meshpipe.report.ci_azure.escape).
+    for token, replacement in ((";", "%3B"), ("\r", "%0D"), ("\n", "%0A"), ("]", "%5D")):
+        text = text.replace(replacement, token)
+    return text.replace("%AZP25", "%")
+
+
 def masked_values(line: bytes) -> list[str]:
-    """The values a line of command output masks (``::add-mask::VALUE``), each line of a multi-line one too."""
+    """The values a line of command output masks (``::add-mask::VALUE``; Azure Pipelines'
+    ``##vso[task.setsecret]VALUE``, which the agent honours anywhere in a line), each line of a multi-line one too."""
     stripped = line.strip()
+    value = None
     for prefix in _MASK_PREFIXES:
         if stripped.startswith(prefix):
             value = _unescape(stripped[len(prefix) :].decode("utf-8", errors="replace")).strip()
-            parts = [value, *(part.strip() for part in value.splitlines())]
-            return [part for part in dict.fromkeys(parts) if len(part) >= MIN_SECRET_LENGTH]
-    return []
+    at = stripped.lower().find(_AZURE_MASK)
+    if value is None and at >= 0:
+        properties_and_data = stripped[at + len(_AZURE_MASK) :]
+        end = properties_and_data.find(b"]")
+        if end >= 0:
+            value = _unescape_azure(properties_and_data[end + 1 :].decode("utf-8", errors="replace")).strip()
+    if not value:
+        return []
+    parts = [value, *(part.strip() for part in value.splitlines())]
+    return [part for part in dict.fromkeys(parts) if len(part) >= MIN_SECRET_LENGTH]
 
 
 class Redactor:

@@ -25,6 +25,7 @@ Tuning for tests and impatient pipelines: ``MESHPIPE_RETRY_BASE_DELAY`` (seconds
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,9 @@ class Settings:
         """
         env = {k: v for k, v in environ.items() if v != ""}
         ci = detect_ci(env)
+        if ci == "azure":
+            # `env: {X: $(X)}` passes the literal "$(X)" when the pipeline has no variable X: that is unset.
+            env = {k: v for k, v in env.items() if not _AZURE_MACRO.fullmatch(v)}
         runner_temp, private = _job_temp_dir(ci, env)
         own_state_dir = _path(env.get("MESHPIPE_STATE_DIR"))
         state_dir = own_state_dir or runner_temp
@@ -226,6 +230,8 @@ _CREDENTIAL_HINTS = {
     "azure": "as secret variables mapped into the step with env: (Azure never puts a secret into the environment "
     "on its own)",
 }
+#: an Azure Pipelines macro the agent left as it was, because no such variable exists
+_AZURE_MACRO = re.compile(r"\$\([A-Za-z0-9_.]+\)")
 #: the CI -> the source id a job reports as by default
 DEFAULT_SOURCE_IDS = {"github": "github", "gitlab": "gitlab", "azure": "azure-pipelines"}
 

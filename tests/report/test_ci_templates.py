@@ -1,0 +1,294 @@
+"""The GitLab CI and Azure Pipelines templates drive the job flow against the fake meshStack (issue 12 item 4).
+
+Each test runs the committed template's script lines in an emulated job of that CI (``ci_emulation``): the
+committed bundle fetched by ``file://`` URL and checked against its pinned sha256, a bare ``python3``, the CI's
+variables, register -> the job's steps -> finish from the CI's job status, also after a failed step. Credentials are
+an API key whose secret is a canary that must never appear in a job log, in an output or in a dotenv file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshpipe.fakes.meshstack import FakeMeshStack, FakeRun
+from meshpipe.report._bundle import BUNDLE
+from meshpipe.report.ci_azure import escape
+from tests.report.ci_emulation import ROOT, azure_steps, gitlab_template, run_azure_job, run_gitlab_job
+
+PYZ = ROOT / BUNDLE
+CLIENT_ID = "ci-template-client"
+SECRET = "canary-client-secret-5f1e"
+SENSITIVE = "canary-sensitive-input-77a"
+HOSTILE = "x ##vso[task.setvariable variable=EVIL]pwned $(touch pwned) `touch pwned2`; echo ]"
+
+
+@pytest.fixture
+def ci_run(fake_meshstack: FakeMeshStack) -> FakeRun:
+    fake_meshstack.add_api_key(CLIENT_ID, SECRET)
+    return fake_meshstack.create_run(
+        inputs=[
+            {"key": "bucket_name", "value": "alpha", "type": "STRING"},
+            {"key": "password", "value": SENSITIVE, "type": "STRING", "isSensitive": True},
+            {"key": "note", "value": HOSTILE, "type": "STRING"},
+        ]
+    )
+
+
+def _bare_python(directory: Path) -> str:
+    """A ``python3`` that sees no installed package (``-I -S``): what a fresh image offers."""
+    path = directory / "bare-python3"
+    path.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S "$@"\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def _base_env(**extra: str) -> dict[str, str]:
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    env["MESHPIPE_RETRY_BASE_DELAY"] = "0.01"
+    env.update(extra)
+    return env
+
+
+def _sha256() -> str:
+    return hashlib.sha256(PYZ.read_bytes()).hexdigest()
+
+
+def _steps(fake: FakeMeshStack, run: FakeRun, source: str) -> list[tuple[str, str, str]]:
+    return [(s["id"], s["displayName"], s["status"]) for s in fake.run(run.uuid).sources[source]["steps"]]
+
+
+# -- GitLab CI --------------------------------------------------------------------------------------------------
+
+
+class GitLab:
+    """One emulated GitLab job directory with the CI's predefined variables."""
+
+    def __init__(self, fake: FakeMeshStack, run: FakeRun, tmp_path: Path) -> None:
+        self.fake, self.run = fake, run
+        self.project = tmp_path / "builds" / "acme" / "blocks"
+        self.project.mkdir(parents=True)
+        self.env = _base_env(
+            GITLAB_CI="true",
+            CI="true",
+            CI_JOB_ID="4711",
+            CI_JOB_URL="https://gitlab.example/acme/blocks/-/jobs/4711",
+            RUNNER_TEMP_PROJECT_DIR=f"{self.project}.tmp",
+            MESHSTACK_ENDPOINT=fake.url,
+            MESHSTACK_CLIENT_ID=CLIENT_ID,
+            MESHSTACK_CLIENT_SECRET=SECRET,
+            buildingBlockRunUrl=run.url,  # a pipeline started with variables
+        )
+        self.inputs: dict[str, Any] = {
+            "steps": "plan=Terraform plan\n  apply=Terraform apply\n",
+            "bundle-url": PYZ.as_uri(),
+            "bundle-sha256": _sha256(),
+            "python": _bare_python(tmp_path),
+        }
+
+    def __call__(self, *script: str, cancel: bool = False, **inputs: Any) -> Any:
+        template = gitlab_template({**self.inputs, **inputs})
+        job = {"extends": ".meshpipe", "script": list(script)}
+        return run_gitlab_job(template, job, project_dir=self.project, env=self.env, cancel=cancel)
+
+
+@pytest.fixture
+def gitlab(fake_meshstack: FakeMeshStack, ci_run: FakeRun, tmp_path: Path) -> GitLab:
+    return GitLab(fake_meshstack, ci_run, tmp_path)
+
+
+def test_gitlab_job_registers_runs_its_steps_and_finishes_with_the_job_status(gitlab: GitLab) -> None:
+    log = gitlab(
+        "meshpipe run exec plan -- sh -c 'echo planned'",
+        "meshpipe run exec apply --user-message 'Bucket ready' -- sh -c 'echo applied'",
+        "meshpipe run show --ci-output",
+    )
+    assert log.exit_codes == [0, 0], log.text
+    run = gitlab.fake.run(gitlab.run.uuid)
+    source = run.sources["gitlab"]
+    assert _steps(gitlab.fake, gitlab.run, "gitlab") == [
+        ("plan", "Terraform plan", "SUCCEEDED"),
+        ("apply", "Terraform apply", "SUCCEEDED"),
+    ]
+    assert source["status"] == "SUCCEEDED"
+    assert (source["externalRunId"], source["externalRunUrl"]) == ("4711", gitlab.env["CI_JOB_URL"])
+    assert source["steps"][1]["systemMessage"] == "applied"
+    # Outputs as a dotenv report: sensitive and hostile (multi-line-free but not name-safe) values handled.
+    dotenv = (gitlab.project / "meshpipe.env").read_text()
+    assert dotenv.splitlines()[:3] == ["behavior=APPLY", f"run_url={gitlab.run.url}", "bucket_name=alpha"]
+    assert f"note={HOSTILE}" in dotenv.splitlines()
+    assert "password" not in dotenv and SENSITIVE not in dotenv
+    assert "input 'password' is sensitive; not written to the dotenv file" in log.text
+    # The summary has no place in GitLab but the log; the state stayed beside the project, private.
+    assert "### meshStack run SUCCEEDED" in log.text
+    state = Path(gitlab.env["RUNNER_TEMP_PROJECT_DIR"]) / "meshpipe-job-4711"
+    assert (state / "meshpipe_run_state.json").is_file() and state.stat().st_mode & 0o077 == 0
+    assert not (gitlab.project / ".meshpipe").exists()
+    assert SECRET not in log.text and SENSITIVE not in log.text
+
+
+def test_gitlab_after_script_finishes_failed_when_a_step_fails(gitlab: GitLab) -> None:
+    log = gitlab(
+        "meshpipe run exec plan -- sh -c 'echo planned'",
+        "meshpipe run exec apply -- sh -c 'echo quota exceeded; exit 3'",
+        "touch never-reached",
+    )
+    assert log.exit_codes == [3, 0], log.text
+    assert _steps(gitlab.fake, gitlab.run, "gitlab") == [
+        ("plan", "Terraform plan", "SUCCEEDED"),
+        ("apply", "Terraform apply", "FAILED"),
+    ]
+    assert gitlab.fake.run(gitlab.run.uuid).sources["gitlab"]["status"] == "FAILED"
+    assert not (gitlab.project / "never-reached").exists()
+    assert SECRET not in log.text
+
+
+def test_gitlab_cancelled_job_ends_the_run_aborted(gitlab: GitLab) -> None:
+    log = gitlab("true", cancel=True)
+    assert log.exit_codes == [0, 0], log.text
+    assert gitlab.fake.run(gitlab.run.uuid).sources["gitlab"]["status"] == "ABORTED"
+
+
+def test_gitlab_inputs_reach_the_scripts_only_as_data(gitlab: GitLab, tmp_path: Path) -> None:
+    hostile_steps = 'a=$(touch pwned) `touch pwned2`\nb=it\'s "quoted" * ; exit 1\n'
+    log = gitlab("true", steps=hostile_steps, **{"source-id": "gitlab-$(touch pwned3)"})
+    assert log.exit_codes == [0, 0], log.text
+    source = gitlab.fake.run(gitlab.run.uuid).sources["gitlab-$(touch pwned3)"]
+    assert [s["displayName"] for s in source["steps"]] == ["$(touch pwned) `touch pwned2`", 'it\'s "quoted" * ; exit 1']
+    assert not list(tmp_path.rglob("pwned*"))
+
+
+def test_gitlab_run_url_input_wins_over_the_variable(gitlab: GitLab, fake_meshstack: FakeMeshStack) -> None:
+    """Pipelines started with spec:inputs pass the run URL to the template's run-url input (MESHSTACK_RUN_URL)."""
+    other = fake_meshstack.create_run()
+    log = gitlab("true", **{"run-url": other.url})
+    assert log.exit_codes == [0, 0], log.text
+    assert fake_meshstack.run(other.uuid).sources["gitlab"]["status"] == "SUCCEEDED"
+    assert "gitlab" not in fake_meshstack.run(gitlab.run.uuid).sources
+
+
+def test_gitlab_refuses_a_bundle_that_is_not_the_pinned_one(gitlab: GitLab) -> None:
+    log = gitlab("true", **{"bundle-sha256": "0" * 64})
+    assert log.exit_codes[0] != 0
+    assert f"has sha256 {_sha256()}, not the pinned {'0' * 64}; refusing to run it" in log.text
+    assert gitlab.fake.log() == []
+
+
+def test_gitlab_template_requires_the_pinned_sha256() -> None:
+    with pytest.raises(AssertionError, match="required input 'bundle-sha256'"):
+        gitlab_template({})
+
+
+# -- Azure Pipelines --------------------------------------------------------------------------------------------
+
+
+class Azure:
+    """One emulated Azure Pipelines job: pipeline variables (secrets among them) and the agent's environment."""
+
+    def __init__(self, fake: FakeMeshStack, run: FakeRun, tmp_path: Path) -> None:
+        self.fake, self.run = fake, run
+        self.temp = tmp_path / "agent-temp"
+        self.temp.mkdir()
+        self.work = tmp_path / "s"
+        self.work.mkdir()
+        self.variables = {
+            "buildingBlockRunUrl": run.url,
+            "MESHSTACK_ENDPOINT": fake.url,
+            "MESHSTACK_CLIENT_ID": CLIENT_ID,
+            "MESHSTACK_CLIENT_SECRET": SECRET,  # a secret variable: exported only where env: maps it
+        }
+        self.env = _base_env(
+            TF_BUILD="True",
+            AGENT_TEMPDIRECTORY=str(self.temp),
+            BUILD_BUILDID="981",
+            SYSTEM_COLLECTIONURI="https://dev.azure.com/acme/",
+            SYSTEM_TEAMPROJECT="Platform Blocks",
+        )
+        self.parameters: dict[str, Any] = {
+            "reportSteps": "plan=Terraform plan\napply=Terraform apply",
+            "bundleUrl": PYZ.as_uri(),
+            "bundleSha256": _sha256(),
+            "python": _bare_python(tmp_path),
+        }
+
+    def __call__(self, *scripts: str, **parameters: Any) -> Any:
+        job_steps = [
+            {"bash": script, "env": {"MESHSTACK_CLIENT_SECRET": "$(MESHSTACK_CLIENT_SECRET)"}} for script in scripts
+        ]
+        steps = azure_steps({**self.parameters, "jobSteps": job_steps, **parameters})
+        return run_azure_job(steps, variables=self.variables, base_env=self.env, workdir=self.work)
+
+
+@pytest.fixture
+def azure(fake_meshstack: FakeMeshStack, ci_run: FakeRun, tmp_path: Path) -> Azure:
+    return Azure(fake_meshstack, ci_run, tmp_path)
+
+
+def test_azure_job_registers_runs_its_steps_and_finishes_with_the_job_status(azure: Azure) -> None:
+    log = azure(
+        "meshpipe run exec plan -- sh -c 'echo planned'",
+        "meshpipe run exec apply -- sh -c 'echo applied'",
+        "meshpipe run show --ci-output",
+    )
+    assert log.exit_codes == [0, 0, 0, 0, 0], log.text
+    source = azure.fake.run(azure.run.uuid).sources["azure-pipelines"]
+    assert _steps(azure.fake, azure.run, "azure-pipelines") == [
+        ("plan", "Terraform plan", "SUCCEEDED"),
+        ("apply", "Terraform apply", "SUCCEEDED"),
+    ]
+    assert source["status"] == "SUCCEEDED"
+    assert source["externalRunUrl"] == "https://dev.azure.com/acme/Platform%20Blocks/_build/results?buildId=981"
+    # Later steps found `meshpipe` through task.prependpath; outputs are output variables, the sensitive one secret.
+    assert log.prepended and log.prepended[0].startswith(str(azure.temp))
+    assert log.variables["behavior"] == ("APPLY", {"variable": "behavior", "isOutput": "true"})
+    assert log.variables["bucket_name"][0] == "alpha"
+    assert log.variables["note"][0] == HOSTILE and "EVIL" not in log.variables
+    # (meshStack hands a sensitive input out encrypted; that value is still kept secret)
+    value, properties = log.variables["password"]
+    assert properties == {"variable": "password", "isOutput": "true", "issecret": "true"}
+    assert value in log.secrets and log.text.index("##vso[task.setsecret]" + escape(value)) < log.text.index(
+        "password;"
+    )
+    # The secret never reaches the log; the sensitive input only inside logging commands, which the agent consumes.
+    assert SECRET not in log.text
+    for line in log.text.splitlines():
+        if SENSITIVE in line:
+            assert line.startswith(("##vso[task.setsecret]", "##vso[task.setvariable variable=password;")), line
+    # The summary is attached as a file in the agent's temp directory.
+    (summary,) = azure.temp.glob("meshpipe-summary-*.md")
+    assert summary.read_text().startswith("### meshStack run SUCCEEDED\n")
+    assert f"##vso[task.uploadsummary]{summary}" in log.text
+
+
+def test_azure_final_step_runs_always_and_finishes_failed(azure: Azure) -> None:
+    log = azure(
+        "meshpipe run exec plan -- sh -c 'echo planned'",
+        "meshpipe run exec apply -- sh -c 'exit 4'",
+        "touch never-reached",
+    )
+    assert log.exit_codes == [0, 0, 4, 0], log.text  # the third job step is skipped, finish runs
+    assert _steps(azure.fake, azure.run, "azure-pipelines")[1] == ("apply", "Terraform apply", "FAILED")
+    assert azure.fake.run(azure.run.uuid).sources["azure-pipelines"]["status"] == "FAILED"
+    assert not (azure.work / "never-reached").exists()
+
+
+def test_azure_show_defuses_logging_commands_in_values(azure: Azure) -> None:
+    """The agent obeys ``##vso[`` anywhere in a line: printing an input must not set a variable."""
+    log = azure("meshpipe run show")
+    assert log.exit_codes == [0, 0, 0], log.text
+    assert "EVIL" not in log.variables
+    assert "note = x ## vso[task.setvariable variable=EVIL]pwned" in log.text
+
+
+def test_azure_parameters_reach_the_scripts_only_as_data(azure: Azure, tmp_path: Path) -> None:
+    log = azure(reportSteps="a=$(touch pwned) ]; ##vso[task.setvariable variable=EVIL]x\nb=`touch pwned2`")
+    assert log.exit_codes == [0, 0], log.text
+    names = [s[1] for s in _steps(azure.fake, azure.run, "azure-pipelines")]
+    assert names == ["$(touch pwned) ]; ##vso[task.setvariable variable=EVIL]x", "`touch pwned2`"]
+    assert not list(tmp_path.rglob("pwned*")) and "EVIL" not in log.variables
