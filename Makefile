@@ -41,12 +41,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
-## render: regenerate everything generated: the dispatcher's contract block, modules/ from generator/specs/, the examples, the README's command reference
+## render: regenerate everything generated: the dispatcher's contract block, modules/ from generator/specs/, the reporter bundle, the examples (they pin the bundle's sha256), the README's command reference
 render: $(STAMP)
 	$(BIN)/python -m meshpipe.contract
 	@for spec in generator/specs/*.yaml; do $(BIN)/meshpipe module render "$$spec" || exit 1; done
-	bash examples/regenerate.sh
 	$(BIN)/python -m meshpipe.report._bundle
+	bash examples/regenerate.sh
 
 ## check: fail if a committed module differs from what its spec renders (drift check) or a workflow takes other inputs
 check: $(STAMP)
