@@ -1,7 +1,7 @@
 """The gitlab-namespace pipeline: the work behind the jobs of `.gitlab-ci.yml`.
 
-* ``python pipeline.py validate|create|members|delete`` does the work of one step. ``validate`` and ``create``
-  report themselves with ``meshpipe run step``; ``members`` and ``delete`` are plain commands the job wraps in
+* ``python pipeline.py validate|create|visibility|delete`` does the work of one step. ``validate`` and ``create``
+  report themselves with ``meshpipe run step``; ``visibility`` and ``delete`` are plain commands the job wraps in
   ``meshpipe run exec STEP -- ...``.
 * ``python pipeline.py job`` is the job's ``script:`` (register the phase's steps, run them, stop at the first
   failure); ``python pipeline.py finish`` is its ``after_script:`` (finish the run with ``$CI_JOB_STATUS``, which
@@ -25,11 +25,11 @@ from pathlib import Path
 
 #: phase -> the steps the job registers, in order (id, display name shown in meshStack)
 STEPS: dict[str, list[tuple[str, str]]] = {
-    "apply": [("validate", "Validate inputs"), ("create", "Create the namespace"), ("members", "Reserve seats")],
+    "apply": [("validate", "Validate inputs"), ("create", "Create the namespace"), ("visibility", "Set the visibility")],
     "destroy": [("validate", "Validate inputs"), ("delete", "Delete the namespace")],
 }
 #: steps that report themselves; the others are wrapped in `meshpipe run exec` with this user message
-EXEC_MESSAGES = {"members": "Seats reserved", "delete": "Namespace deleted"}
+EXEC_MESSAGES = {"visibility": "Visibility set", "delete": "Namespace deleted"}
 NAMESPACE = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 
 
@@ -61,12 +61,12 @@ def report(step: str, ok: bool, user_message: str, system_message: str, outputs:
 def validate() -> int:
     """Reject inputs GitLab would reject, with a message the consuming workspace understands."""
     meshpipe_run("step", "validate", "--status", "IN_PROGRESS")
-    name, members = value("namespace_name"), value("members", "3")
+    name, visibility = value("namespace_name"), value("visibility", "private")
     problems = []
     if not NAMESPACE.match(name):
         problems.append(f"namespace name {name!r} must be 2-40 lower-case letters, digits or hyphens")
-    if not members.isdigit() or not 1 <= int(members) <= 100:
-        problems.append(f"members {members!r} must be a whole number between 1 and 100")
+    if visibility not in ("private", "internal"):
+        problems.append(f"visibility {visibility!r} must be private or internal")
     text = "; ".join(problems) or f"Inputs are valid: namespace {name}"
     return report("validate", not problems, text, f"inputs received for phase {value('meshpipe_phase')}")
 
@@ -83,11 +83,11 @@ def create() -> int:
     return report("create", True, message, system, (f"namespace_url={url}:STRING",))
 
 
-def members() -> int:
-    """Reserve the seats (reported by ``meshpipe run exec``)."""
-    settings = {"members": int(value("members", "3")), "workspace": value("workspace")}
+def visibility() -> int:
+    """Set the namespace's visibility (reported by ``meshpipe run exec``)."""
+    settings = {"visibility": value("visibility", "private"), "workspace": value("workspace")}
     (namespace_dir() / ".namespace.json").write_text(json.dumps(settings), encoding="utf-8")
-    print(f"reserved {settings['members']} seats")
+    print(f"visibility of {value('namespace_name')}: {settings['visibility']}")
     return 0
 
 
@@ -100,7 +100,7 @@ def delete() -> int:
     return 0
 
 
-WORK = {"validate": validate, "create": create, "members": members, "delete": delete}
+WORK = {"validate": validate, "create": create, "visibility": visibility, "delete": delete}
 
 
 def job() -> int:

@@ -62,7 +62,7 @@ class DemoBlock:
 #: target -> the example the demo runs (``meshpipe demo --target``)
 DEMO_BLOCKS: dict[str, DemoBlock] = {
     "github": DemoBlock("team-bucket", DEMO_INPUTS, "bucket_name"),
-    "gitlab": DemoBlock("gitlab-namespace", {"namespace_name": "alpha-dev", "members": 3}, "namespace_name"),
+    "gitlab": DemoBlock("gitlab-namespace", {"namespace_name": "alpha-dev", "visibility": "internal"}, "namespace_name"),
     "azure_devops": DemoBlock(
         "azure-sql-database", {"database_name": "alpha-orders", "sku": "S1", "backup": True}, "database_name"
     ),

@@ -49,6 +49,7 @@ __all__ = [
 #: The source checkout this package runs from (``make demo`` installs it editable, so this is the clone).
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_EXAMPLE = "team-bucket"
+#: the repository of the default example (its spec names it; kept for callers)
 SANDBOX_REPOSITORY = "acme/team-bucket"
 PLATFORM_WORKSPACE = "platform-team"
 #: where the examples' pipelines keep what they "create" (a directory per resource), so a demo can look
@@ -182,7 +183,7 @@ class Sandbox:
         from meshpipe.sandbox_block import stage_block
 
         self._owned_stage = tempfile.TemporaryDirectory(prefix="meshpipe-example-")
-        return stage_block(path, Path(self._owned_stage.name), repository=repository or SANDBOX_REPOSITORY)
+        return stage_block(path, Path(self._owned_stage.name), repository=repository)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> Sandbox:

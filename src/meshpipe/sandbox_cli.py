@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from meshpipe.contract import TARGETS
-from meshpipe.sandbox import DEFAULT_EXAMPLE, SANDBOX_REPOSITORY, Sandbox, StopSignal, find_example
+from meshpipe.sandbox import DEFAULT_EXAMPLE, Sandbox, StopSignal, find_example
 
 if TYPE_CHECKING:
     from meshpipe.sandbox_block import Block
@@ -142,8 +142,6 @@ def _hosted(example: str, directory: Path | None, **options: Any) -> Iterator[Bl
         raise click.UsageError(f"--{sorted(given)[0]} needs --block DIR (the directory of your block)")
     with tempfile.TemporaryDirectory(prefix="meshpipe-block-") as stage:
         source = directory if directory is not None else find_example(example)
-        if directory is None:
-            given.setdefault("repository", SANDBOX_REPOSITORY)
         yield stage_block(source, Path(stage), **given)
 
 

@@ -29,7 +29,7 @@ locals {
   # Inputs the spec declares; null values are left out. Per-run context is kept apart: on_change ignores it.
   declared_inputs = {
     namespace_name = var.namespace_name
-    members        = var.members
+    visibility     = var.visibility
   }
   run_inputs = {
     workspace = local.workspace

@@ -23,11 +23,16 @@ variable "namespace_name" {
   }
 }
 
-variable "members" {
-  description = "Seats to reserve. Sent as a JSON value."
-  type        = number
-  default     = 3
+variable "visibility" {
+  description = "Who can see the namespace."
+  type        = string
+  default     = "private"
   nullable    = false
+
+  validation {
+    condition     = contains(["private", "internal"], var.visibility)
+    error_message = "visibility must be one of: private, internal."
+  }
 }
 
 variable "wait_for_completion" {

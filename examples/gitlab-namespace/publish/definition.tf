@@ -93,12 +93,13 @@ resource "meshstack_building_block_definition" "gitlab_namespace" {
         value_validation_regex         = "^[a-z][a-z0-9-]{1,39}$"
         validation_regex_error_message = "Namespace name must match ^[a-z][a-z0-9-]{1,39}$"
       }
-      members = {
-        display_name    = "Members"
-        description     = "Seats to reserve."
-        type            = "INTEGER"
-        assignment_type = "USER_INPUT"
-        default_value   = jsonencode(3)
+      visibility = {
+        display_name      = "Visibility"
+        description       = "Who can see the namespace."
+        type              = "SINGLE_SELECT"
+        assignment_type   = "USER_INPUT"
+        default_value     = jsonencode("private")
+        selectable_values = ["private", "internal"]
       }
       wait_for_completion = {
         display_name    = "Wait for completion"

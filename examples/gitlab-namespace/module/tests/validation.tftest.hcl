@@ -27,6 +27,17 @@ run "rejects_invalid_namespace_name_1" {
   expect_failures = [var.namespace_name]
 }
 
+# visibility must be one of: private, internal.
+run "rejects_invalid_visibility_1" {
+  command = plan
+
+  variables {
+    visibility = "not-allowed"
+  }
+
+  expect_failures = [var.visibility]
+}
+
 # wait_timeout_seconds must be greater than 0.
 run "rejects_invalid_wait_timeout_seconds_1" {
   command = plan

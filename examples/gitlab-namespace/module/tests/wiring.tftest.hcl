@@ -178,8 +178,8 @@ run "sends_the_declared_inputs" {
   }
 
   assert {
-    condition     = local.apply_config.inputs["members"] == var.members
-    error_message = "input members not sent as expected"
+    condition     = local.apply_config.inputs["visibility"] == var.visibility
+    error_message = "input visibility not sent as expected"
   }
 }
 
