@@ -25,9 +25,11 @@ $(STAMP): pyproject.toml $(CORE_STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
-## demo: run the whole loop (meshStack -> terraform -> GitHub -> reporter -> meshStack) on the embedded sandbox
+## demo: run the whole loop (meshStack -> terraform -> GitHub -> reporter -> meshStack) on the embedded sandbox;
+## TARGET=gitlab|azure_devops|webhook runs it through that target's fake instead
+TARGET ?= github
 demo: $(CORE_STAMP)
-	$(BIN)/meshpipe demo
+	$(BIN)/meshpipe demo --target $(TARGET)
 
 ## test: lint, type-check and run the whole test suite (real terraform against the fakes)
 test: lint pytest

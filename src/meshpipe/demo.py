@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from meshpipe.contract import RUN_URL_INPUT
 from meshpipe.demo_output import (
-    PIPELINE_LABELS,
+    PIPELINE_RUNS,
     TERMINAL,
     Echo,
     Progress,
@@ -62,7 +62,9 @@ class DemoBlock:
 #: target -> the example the demo runs (``meshpipe demo --target``)
 DEMO_BLOCKS: dict[str, DemoBlock] = {
     "github": DemoBlock("team-bucket", DEMO_INPUTS, "bucket_name"),
-    "gitlab": DemoBlock("gitlab-namespace", {"namespace_name": "alpha-dev", "visibility": "internal"}, "namespace_name"),
+    "gitlab": DemoBlock(
+        "gitlab-namespace", {"namespace_name": "alpha-dev", "visibility": "internal"}, "namespace_name"
+    ),
     "azure_devops": DemoBlock(
         "azure-sql-database", {"database_name": "alpha-orders", "sku": "S1", "backup": True}, "database_name"
     ),
@@ -228,9 +230,9 @@ class _Demo:
         for run in runs:
             for line in timeline(box, run):
                 self.echo(line)
-        label = PIPELINE_LABELS.get(box.block.target, box.block.target)
+        label = PIPELINE_RUNS.get(box.block.target, box.block.target)
         for run_id, title, state in box.host.pipeline_runs():
-            self.echo(f"{label} run {run_id} {title!r}: {state}")
+            self.echo(f"{label} {run_id} {title!r}: {state}")
 
     def print_checks(self) -> bool:
         """The checks and the verdict; returns whether every check held."""

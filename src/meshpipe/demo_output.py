@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PIPELINE_LABELS",
+    "PIPELINE_RUNS",
     "TERMINAL",
     "Echo",
     "Progress",
@@ -65,6 +66,13 @@ def runner_line(line: str) -> str | None:
 
 #: target -> how progress lines name its pipelines
 PIPELINE_LABELS = {"github": "GitHub", "gitlab": "GitLab", "azure_devops": "Azure", "webhook": "webhook"}
+#: target -> what the target calls one execution, for the demo's summary
+PIPELINE_RUNS = {
+    "github": "GitHub run",
+    "gitlab": "GitLab pipeline",
+    "azure_devops": "Azure run",
+    "webhook": "webhook job",
+}
 
 
 def _snapshot(box: Sandbox, run: FakeRun) -> tuple[str, list[tuple[str, str, str]], list[tuple[str, str, str]]]:
