@@ -7,7 +7,7 @@ Run: MESHPIPE_WEBHOOK_SECRET=... python3 receiver.py [PORT] -- JOB_COMMAND...   
 import hashlib, hmac, json, os, subprocess, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-SECRET = os.environb[b"MESHPIPE_WEBHOOK_SECRET"]
+SECRET = os.environb.pop(b"MESHPIPE_WEBHOOK_SECRET")  # popped: the jobs this starts never inherit it
 EVENTS = ('apply', 'destroy')
 #: the inputs the module sends: anything else is refused
 INPUTS = ('buildingBlockRunUrl', 'correlation_id', 'job_name', 'branch', 'workspace')
@@ -38,8 +38,11 @@ class Receiver(BaseHTTPRequestHandler):
         body = self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 1 << 20))
         if not verified(self.headers, body):
             return self.answer(401, {"message": "bad signature or stale timestamp"})
-        payload = json.loads(body)
-        inputs = payload.get("inputs") or {}
+        try:
+            payload = json.loads(body)
+            inputs = payload.get("inputs") or {}
+        except (ValueError, AttributeError):
+            return self.answer(400, {"message": "the body is not a JSON object"})
         event = payload.get("event")
         if event not in EVENTS or event != self.headers.get("X-Meshpipe-Event") or set(inputs) - set(INPUTS):
             return self.answer(422, {"message": "unknown event or undeclared inputs"})

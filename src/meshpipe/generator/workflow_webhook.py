@@ -33,7 +33,7 @@ Run: {secret_env}=... python3 receiver.py [PORT] -- JOB_COMMAND...   (put TLS in
 import hashlib, hmac, json, os, subprocess, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-SECRET = os.environb[b"{secret_env}"]
+SECRET = os.environb.pop(b"{secret_env}")  # popped: the jobs this starts never inherit it
 EVENTS = {events!r}
 #: the inputs the module sends: anything else is refused
 INPUTS = {inputs!r}
@@ -64,8 +64,11 @@ class Receiver(BaseHTTPRequestHandler):
         body = self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 1 << 20))
         if not verified(self.headers, body):
             return self.answer(401, {{"message": "bad signature or stale timestamp"}})
-        payload = json.loads(body)
-        inputs = payload.get("inputs") or {{}}
+        try:
+            payload = json.loads(body)
+            inputs = payload.get("inputs") or {{}}
+        except (ValueError, AttributeError):
+            return self.answer(400, {{"message": "the body is not a JSON object"}})
         event = payload.get("event")
         if event not in EVENTS or event != self.headers.get("{event_header}") or set(inputs) - set(INPUTS):
             return self.answer(422, {{"message": "unknown event or undeclared inputs"}})
