@@ -56,6 +56,11 @@ check: $(STAMP)
 	$(BIN)/meshpipe module check
 	$(BIN)/meshpipe module check examples/team-bucket/spec.yaml -o examples/team-bucket/module
 	$(BIN)/meshpipe workflow check examples/team-bucket/spec.yaml examples/team-bucket/.github/workflows/*.yml
+	$(BIN)/meshpipe module check examples/gitlab-namespace/spec.yaml -o examples/gitlab-namespace/module
+	$(BIN)/meshpipe module check examples/azure-sql-database/spec.yaml -o examples/azure-sql-database/module
+	$(BIN)/meshpipe module check examples/webhook-jenkins-job/spec.yaml -o examples/webhook-jenkins-job/module
+	$(BIN)/meshpipe workflow check examples/gitlab-namespace/spec.yaml examples/gitlab-namespace/.gitlab-ci.yml
+	$(BIN)/meshpipe workflow check examples/azure-sql-database/spec.yaml examples/azure-sql-database/azure-pipelines.yml
 	$(BIN)/python -m meshpipe.report._bundle --check
 
 ## browser: install Debian's chromium (and a font) for the status page's screenshot tests; a no-op when present
