@@ -179,7 +179,7 @@ class BaseClient:
         body: Any = None,
         *,
         token: str | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
         data: bytes | None = None,
         hint: Callable[[int], str] | None = None,
         outcome: Callable[[int | None, bool, bool], str] = repeat_outcome,
@@ -188,8 +188,9 @@ class BaseClient:
         """The one retry loop: send until ``outcome`` says ``done`` (return the response) or ``fail``, at most
         ``MAX_ATTEMPTS`` times, waiting out rate limits and backing off after ``retry``.
 
-        ``headers`` and ``data`` pass through to :meth:`Http.request` (a target's auth header, a raw body). A
-        request whose headers change per attempt (a fresh signature) is sent by the target's own loop instead.
+        ``headers`` and ``data`` pass through to :meth:`Http.request` (a target's auth header, a raw body);
+        ``headers`` may be a function called before every attempt, for headers that must be fresh each time (a
+        signature over a new timestamp).
 
         ``check`` is for a request that must not be repeated blindly (the dispatch): after a ``check`` outcome (the
         request may have started something) it looks for the result and returns it, or None to send again. A
@@ -202,7 +203,8 @@ class BaseClient:
         while True:
             attempt += 1
             try:
-                response = self.http.request(method, url, body, token=token, headers=headers, data=data)
+                sent = headers() if callable(headers) else headers
+                response = self.http.request(method, url, body, token=token, headers=sent, data=data)
             except TransportError as exc:
                 if exc.permanent:
                     raise

@@ -42,15 +42,25 @@ class Response:
 
     @property
     def message(self) -> str:
-        """GitHub's error message (``message`` plus any ``errors``), else the start of the body."""
+        """The server's error message, else the start of the body.
+
+        ``message`` plus any ``errors`` (GitHub; GitLab's ``message`` may be an object of field errors; Azure DevOps
+        adds ``typeKey``), else ``error`` plus ``error_description`` (GitLab's and OAuth's form).
+        """
         data = self.json()
-        if isinstance(data, dict) and data.get("message"):
-            text = str(data["message"])
-            errors = data.get("errors")
-            if errors:
-                text += " " + json.dumps(errors, ensure_ascii=False)
-            return _clip(text)
+        if isinstance(data, dict):
+            for main, extra in (("message", "errors"), ("error", "error_description")):
+                if data.get(main):
+                    text = _text(data[main])
+                    if data.get(extra):
+                        text += " " + _text(data[extra])
+                    return _clip(text)
         return _clip(self.body.decode("utf-8", "replace").strip()) or "(empty body)"
+
+
+def _text(value: Any) -> str:
+    """A string as it is, anything else as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _clip(text: str, limit: int = 500) -> str:

@@ -175,8 +175,8 @@ def _secret(environ: Mapping[str, str], name: str) -> str:
 # --------------------------------------------------------------------------------------------- the wire
 
 
-def encode_body(settings: Settings, module: str, correlation_id: str, inputs: Mapping[str, str]) -> bytes:
-    """The delivery's body: compact UTF-8 JSON, input values byte for byte."""
+def encode_body(settings: Settings, module: str, correlation_id: str, inputs: Mapping[str, Any]) -> bytes:
+    """The delivery's body: compact UTF-8 JSON; strings byte for byte, other input values with their JSON types."""
     body = {
         "version": PROTOCOL_VERSION,
         "event": settings.event,
