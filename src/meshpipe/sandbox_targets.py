@@ -384,7 +384,8 @@ class AzureHost(TargetHost):
 
 class WebhookHost(TargetHost):
     """The webhook receiver: verifies meshpipe's signature with the sandbox's secret and runs the block's body per
-    accepted delivery (a retry with the same idempotency key starts nothing)."""
+    accepted delivery (a retry with the same idempotency key starts nothing); it answers a status URL, so a module
+    that waits can."""
 
     target = "webhook"
     label = "webhook receiver"
@@ -416,7 +417,9 @@ class WebhookHost(TargetHost):
         self._fake = None
 
     def seed(self, block: Block, env: Mapping[str, str], env_file: Path) -> None:
-        self.fake.configure(command=in_directory(block.source, list(block.body), env_file), duration=None)
+        # status_url: a module that waits polls the job's status URL, as with a receiver that offers one
+        command = in_directory(block.source, list(block.body), env_file)
+        self.fake.configure(command=command, duration=None, status_url=True)
 
     def secret_env(self, block: Block | None = None) -> dict[str, str]:
         from meshpipe.contract import DEFAULT_WEBHOOK_AUTH
