@@ -85,6 +85,12 @@ BAD_SPECS = [
         "expected one of inputs, variables",
     ),
     ("gitlab_bad_api_url", with_(GITLAB, gitlab={"project": "a/b", "api_url": "gitlab.com"}), "gitlab.api_url", "URL"),
+    (
+        "gitlab_api_url_without_api_v4",
+        with_(GITLAB, gitlab={"project": "a/b", "api_url": "https://gitlab.example.com"}),
+        "gitlab.api_url",
+        "ending in /api/v4",
+    ),
     ("gitlab_ref_double_dot", with_(GITLAB, pipelines={"apply": "a..b"}), "pipelines.apply", "without '..'"),
     ("gitlab_ref_space", with_(GITLAB, pipelines={"destroy": "my branch"}), "pipelines.destroy", "branch or tag"),
     ("gitlab_ref_lock", with_(GITLAB, pipelines={"apply": "main.lock"}), "pipelines.apply", "'.lock'"),
@@ -247,6 +253,14 @@ def test_omitted_target_settings_are_exposed_with_the_standard_defaults() -> Non
 )
 def test_the_webhook_may_use_plain_http_only_to_this_machine(url: str) -> None:
     assert parse_spec(with_(WEBHOOK, webhook={"url": url}), "hook.yaml").api_url.value == url
+
+
+@pytest.mark.parametrize(
+    "api_url", ["https://gitlab.com/api/v4", "https://git.example.com/gitlab/api/v4/", "http://127.0.0.1:8929/api/v4"]
+)
+def test_gitlab_api_urls_of_self_managed_instances_are_accepted(api_url: str) -> None:
+    spec = parse_spec(with_(GITLAB, gitlab={"project": "a/b", "api_url": api_url}), "gl.yaml")
+    assert spec.api_url.value == api_url
 
 
 def test_gitlab_accepts_numeric_ids_subgroups_and_twenty_inputs() -> None:
