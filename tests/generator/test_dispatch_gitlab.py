@@ -16,10 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 import meshpipe
 from meshpipe.fakes.gitlab import FakeGitLab
+from tests.fakes.gitlab_support import check_every_answer, spec
 
 SCRIPT = Path(meshpipe.__file__).parent / "generator" / "assets" / "dispatch.py"
 PYTHON = os.environ.get("MESHPIPE_TEST_DISPATCH_PYTHON") or sys.executable
@@ -319,3 +321,26 @@ def test_destroy_sends_the_destroy_phase(fake_gitlab: FakeGitLab, tmp_path: Path
     assert result.returncode == 0, result.stderr
     (pipeline,) = fake_gitlab.pipelines_for(PROJECT)
     assert pipeline.inputs["meshpipe_phase"] == "destroy" and pipeline.name.startswith("meshpipe destroy ")
+
+
+@pytest.mark.parametrize(
+    ("values", "trigger", "schema"),
+    [
+        ("inputs", False, "postApiV4ProjectsIdPipeline"),
+        ("variables", False, "postApiV4ProjectsIdPipeline"),
+        ("inputs", True, "postApiV4ProjectsId(refRef)triggerPipeline"),
+        ("variables", True, "postApiV4ProjectsId(refRef)triggerPipeline"),
+    ],
+)
+def test_request_bodies_match_gitlabs_description(
+    fake_gitlab: FakeGitLab, tmp_path: Path, values: str, trigger: bool, schema: str
+) -> None:
+    token = setup_project(fake_gitlab, **({} if values == "inputs" else {"ci_inputs": None}))
+    env = {"GITLAB_TRIGGER_TOKEN": token} if trigger else {}
+    result = run_dispatcher(fake_gitlab, tmp_path, env=env, gitlab={"values": values}, wait=True)
+    assert result.returncode == 0, result.stderr
+    (request,) = fake_gitlab.log(method="POST")
+    description = spec()["definitions"][schema]
+    jsonschema.Draft7Validator(description).validate(request.json())
+    assert set(request.json()) <= set(description["properties"]) | {"ref"}
+    assert check_every_answer(fake_gitlab) >= 2  # the create answer and the reads while waiting
