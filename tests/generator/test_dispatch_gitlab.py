@@ -344,3 +344,17 @@ def test_request_bodies_match_gitlabs_description(
     jsonschema.Draft7Validator(description).validate(request.json())
     assert set(request.json()) <= set(description["properties"]) | {"ref"}
     assert check_every_answer(fake_gitlab) >= 2  # the create answer and the reads while waiting
+
+
+def test_imports_only_what_the_gitlab_path_uses(fake_gitlab: FakeGitLab, tmp_path: Path) -> None:
+    from tests.generator.test_dispatch_startup import NETWORK, NEVER, imported
+
+    setup_project(fake_gitlab)
+    base = {"target": "gitlab", "inputs": {"name": "x"}, "correlation_input": "correlation_id"}
+    gitlab = {"api_url": fake_gitlab.api_url, "project": PROJECT, "ref": "main"}
+    detect = imported(tmp_path, "apply", {**base, "gitlab": gitlab, "behavior": "DETECT"}, {"GITLAB_TOKEN": TOKEN})
+    assert "dispatch_gitlab" in detect
+    assert not detect & (NEVER | NETWORK | {"dispatch_net", "dispatch_github", "dispatch_auth"}), sorted(detect)
+    sent = imported(tmp_path, "apply", {**base, "gitlab": gitlab}, {"GITLAB_TOKEN": TOKEN})
+    assert len(fake_gitlab.pipelines_for(PROJECT)) == 1 and "http.client" in sent
+    assert not sent & (NEVER | {"dispatch_github", "dispatch_auth", "dispatch_azure", "dispatch_webhook"})
