@@ -69,6 +69,8 @@ def test_credentials_bearer_private_token_unknown_expired_revoked(fake: FakeGitL
     assert api(fake, "GET", f"/projects/{ENCODED}", token="glpat-gone").json()["error"] == "invalid_token"
     trigger = fake.add_trigger_token(PROJECT)
     assert api(fake, "GET", f"/projects/{ENCODED}", token=trigger).status_code == 401  # not an API token
+    with pytest.raises(ValueError, match="not a trigger token"):
+        fake.add_access_token(trigger)
     assert create(fake, token=None).status_code == 401  # every write needs a token
 
 
@@ -213,6 +215,10 @@ def test_trigger_with_token_inputs_and_variables(fake: FakeGitLab) -> None:
     variables = api(fake, "POST", TRIGGER, token=None, data={"ref": "main", "token": token, "variables[CID]": "v-1"})
     assert variables.status_code == 201 and variables.json()["name"] == "v-1"
     assert fake.pipelines_for(PROJECT)[-1].variables == [{"key": "CID", "value": "v-1", "variable_type": "env_var"}]
+    in_path = api(fake, "POST", f"/projects/{ENCODED}/ref/v1/trigger/pipeline", token=None, data={"token": token})
+    assert in_path.status_code == 201 and in_path.json()["ref"] == "v1" and in_path.json()["tag"] is True
+    wrong_method = api(fake, "GET", TRIGGER)
+    assert (wrong_method.status_code, wrong_method.json()) == (405, {"error": "405 Not Allowed"})
 
 
 def test_trigger_refusals(fake: FakeGitLab) -> None:

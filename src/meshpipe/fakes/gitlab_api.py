@@ -166,6 +166,8 @@ class ApiHandlers:
     # -- POST /projects/:id/trigger/pipeline -------------------------------------------------------------------
     def _trigger_pipeline(self, request: Request) -> Response:
         given = params(request)
+        if "ref" in request.params:  # POST /projects/:id/ref/:ref/trigger/pipeline
+            given["ref"] = unquote(request.params["ref"])
         missing = [name for name in ("ref", "token") if given.get(name) is None]
         if missing:
             raise grape_error(", ".join(f"{name} is missing" for name in missing))
