@@ -32,10 +32,16 @@ DISPATCHER_DIR = Path(meshpipe.__file__).parent / "generator" / "assets"
 def load_dispatcher(name: str) -> ModuleType:
     """A fresh copy of the dispatcher module, loaded from its path as ``name``.
 
-    Its siblings are loaded afresh too, so that each copy has its own (empty) secret registry (see ``Secrets``).
+    Its siblings are loaded afresh too, so that each copy has its own (empty) secret registry (see ``Secrets``):
+    every ``dispatch_*`` module from the assets directory is forgotten, the target modules included (a cached
+    ``dispatch_gitlab`` would keep the previous copy's registry).
     """
     for file in DISPATCHER_FILES[1:]:
         sys.modules.pop(file.removesuffix(".py"), None)
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None)
+        if name.startswith("dispatch_") and origin and Path(origin).parent == DISPATCHER_DIR:
+            del sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, DISPATCHER_DIR / "dispatch.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

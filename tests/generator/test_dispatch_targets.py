@@ -142,8 +142,9 @@ def test_the_target_picks_its_module_and_only_that_one(dispatcher: ModuleType) -
     assert not {"dispatch_github", "dispatch_auth", "dispatch_net", "dispatch_gitlab"} & set(sys.modules)
 
 
-def test_a_configuration_without_target_is_githubs(dispatcher: ModuleType) -> None:
-    config = dispatcher.Config({"repository": "acme/infra", "workflow": "apply.yml"})
+@pytest.mark.parametrize("target", [{}, {"target": None}, {"target": "github"}], ids=["absent", "null", "github"])
+def test_a_configuration_without_target_is_githubs(dispatcher: ModuleType, target: dict[str, Any]) -> None:
+    config = dispatcher.Config({"repository": "acme/infra", "workflow": "apply.yml", **target})
     assert config.target == "github"
     assert config.settings.repository == "acme/infra"
     assert config.subject == "apply.yml on main"
@@ -459,3 +460,30 @@ def test_error_messages_of_every_targets_form_are_one_line(
     dispatcher: ModuleType, payload: dict[str, Any], message: str
 ) -> None:
     assert dispatcher.Response(400, {}, json.dumps(payload).encode()).message == message
+
+
+# ------------------------------------------------------------------------------------------------ credentials
+
+
+def test_a_credential_is_read_by_name_stripped_and_masked(dispatcher: ModuleType) -> None:
+    assert dispatcher.credential({"TINY_TOKEN": f"  {TINY_TOKEN}\n"}, "TINY_TOKEN", "tiny token") == TINY_TOKEN
+    assert dispatcher.redact(f"token={TINY_TOKEN}") == "token=***"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, "no GitLab access token: set the environment variable GITLAB_TOKEN"),
+        ({"GITLAB_TOKEN": " \t"}, "no GitLab access token: set the environment variable GITLAB_TOKEN"),
+        (
+            {"GITLAB_TOKEN": "glpat-first\nsecond-CANARY"},
+            "GITLAB_TOKEN contains a control character; a token is printable ASCII (value not shown)",
+        ),
+    ],
+)
+def test_a_missing_or_malformed_credential_is_one_line_naming_the_variable(
+    dispatcher: ModuleType, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(dispatcher.ConfigError) as info:
+        dispatcher.credential(environ, "GITLAB_TOKEN", "GitLab access token")
+    assert str(info.value) == message

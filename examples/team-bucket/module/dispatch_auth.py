@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 
-from dispatch_base import ApiError, ConfigError, add_secret
+from dispatch_base import ApiError, ConfigError, add_secret, check_token
 from dispatch_github import _q, app_token_hint
 
 TYPE_CHECKING = False
@@ -181,27 +181,6 @@ def choose_auth(config: Config, environ: Mapping[str, str]) -> str:
     if missing:
         raise ConfigError(f"GitHub App credentials incomplete: set {', '.join(missing)}")
     return "app"
-
-
-def check_token(value: str, source: str) -> str:
-    """``value`` without surrounding whitespace; one line naming ``source`` (never the value) unless printable ASCII.
-
-    An HTTP header cannot carry a control character, and http.client would quote the whole header in its error.
-    """
-    token = value.strip()
-    if not token:
-        raise ConfigError(f"{source} is empty")
-    for char in token:
-        if not "\x21" <= char <= "\x7e":
-            kind = (
-                "a space"
-                if char == " "
-                else "a control character"
-                if char < " " or char == "\x7f"
-                else ("a character outside Latin-1" if ord(char) > 0xFF else "a non-ASCII character")
-            )
-            raise ConfigError(f"{source} contains {kind}; a token is printable ASCII (value not shown)")
-    return token
 
 
 def resolve_token(config: Config, environ: Mapping[str, str], client: GitHubClient, auth_kind: str) -> str:
