@@ -185,6 +185,18 @@ def test_without_a_destroy_item_the_destroy_configuration_names_none(
     assert {k: v for k, v in destroy[block].items() if k != key} == {k: v for k, v in apply[block].items() if k != key}
 
 
+def test_gitlab_refuses_a_value_longer_than_a_ci_cd_variable_may_be(tmp_path: Path) -> None:
+    workdir = render_inline(TARGET_SPECS["gitlab-inputs-typed"], tmp_path, dispatcher=False)
+    tf = Terraform(workdir)
+    tf.init()
+    tf.write_vars({"bucket_name": "a" * (120 * 1024)})
+    result = tf.run("plan", "-no-color", "-input=false", check=False)
+    assert result.returncode != 0
+    assert "An input value is longer than GitLab accepts" in " ".join(result.output.split())
+    tf.write_vars({"bucket_name": "a" * (120 * 1024 - 2)})  # its JSON form has the two quotes
+    tf.run("plan", "-no-color", "-input=false")
+
+
 @pytest.mark.parametrize(
     ("name", "variables", "message"),
     [

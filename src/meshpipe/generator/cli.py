@@ -68,12 +68,15 @@ def module() -> None:
 def render(spec: Path, output: Path | None, force: bool) -> None:
     """Render SPEC into a module directory, replacing only files meshpipe generated.
 
-    Files meshpipe generated are recognised by their first line; a directory holding anything else is refused
-    unless --force. A failed render leaves the directory untouched.
+    The spec's `target:` picks what the module starts: github (GitHub Actions, the default), gitlab (a GitLab CI/CD
+    pipeline), azure_devops (an Azure Pipelines run) or webhook (a signed webhook for anything else); the module
+    ships only that target's dispatcher files. Files meshpipe generated are recognised by their first line; a
+    directory holding anything else is refused unless --force. A failed render leaves the directory untouched.
 
     \b
     Example:
       meshpipe module render generator/specs/github-workflow-trigger.yaml
+      meshpipe module render generator/specs/gitlab-pipeline-trigger.yaml
       meshpipe module render my-spec.yaml -o /tmp/my-module
     """
     files, target = _render(spec, output)

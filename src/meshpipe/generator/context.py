@@ -19,6 +19,10 @@ from meshpipe.generator.spec import (
 )
 from meshpipe.generator.variables import Variable
 
+#: GitLab.com's cap on one CI/CD variable's value (plan limit ``ci_variable_value_size``, 120 KiB; self-managed
+#: instances default to 360 KiB): checked at plan time for every value the module knows then
+GITLAB_VALUE_LIMIT = 120 * 1024
+
 __all__ = ["CONFIG_CHUNK", "SYSTEM_PYTHON", "build_context"]
 
 #: Environment variables carry the dispatcher's configuration base64-encoded in chunks of this many characters: one
@@ -106,6 +110,7 @@ def _target_context(spec: ModuleSpec) -> dict[str, Any]:
         "run_noun": run_noun,
         "raw_types": [kind for kind in INPUT_TYPES if spec.sends_json_value(kind)],
         "typed_inputs": any(spec.sends_json_value(kind) for kind in INPUT_TYPES),
+        "gitlab_value_limit": GITLAB_VALUE_LIMIT,
         "target_locals": [(name, expression) for name, _, expression in target_locals(spec)],
         "service": hcl.literal(dict(service_items(spec)), 2),
         "identity": [(key, name) for name, key, _ in target_locals(spec)],

@@ -38,6 +38,7 @@ __all__ = [
     "AZURE_PROJECT_PATTERN",
     "AZURE_REF_PATTERN",
     "GITHUB_ONLY_KEYS",
+    "GITLAB_API_URL_PATTERN",
     "GITLAB_INPUT_PATTERN",
     "GITLAB_PROJECT_PATTERN",
     "GITLAB_REF_PATTERN",
@@ -55,6 +56,7 @@ __all__ = [
 GITHUB_ONLY_KEYS = ("github", "event", "workflows", "event_types", "workflow_inputs")
 
 # RE2-compatible (the same text goes into Terraform validations) and anchored.
+GITLAB_API_URL_PATTERN = r"^https?://[^\s/?#]+(/[^\s?#]*)?/api/v4/?$"
 GITLAB_PROJECT_PATTERN = r"^([0-9]+|[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+)$"
 GITLAB_REF_PATTERN = r"^[^\s~^:?*\[\\-][^\s~^:?*\[\\]{0,254}$"
 GITLAB_INPUT_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
@@ -121,8 +123,11 @@ def parse_target(parser: SpecParser, top: Mapping[str, Any], target: str) -> Tar
     if target == "gitlab":
         body = parser.mapping(top[block], block, ("api_url", "project", "values"), ("project",))
         values = parser.check(body.get("values", "inputs"), f"{block}.values", one_of(("inputs", "variables")))
+        api_url_check = pattern(
+            re.compile(GITLAB_API_URL_PATTERN), "GitLab's REST API URL ending in /api/v4 (https://HOST/api/v4)"
+        )
         api_url = parser.setting(
-            body, "api_url", block, variable="gitlab_api_url", check=API_URL_CHECK, default="https://gitlab.com/api/v4"
+            body, "api_url", block, variable="gitlab_api_url", check=api_url_check, default="https://gitlab.com/api/v4"
         )
         project = parser.setting(
             body,

@@ -134,7 +134,7 @@ _BAD_VALUES: dict[str, Any] = {
     "destroy_event_type": "has spaces",
     "correlation_input": "not valid",
     "phase_input": "not valid",
-    "gitlab_api_url": "ftp://gitlab.example.com",
+    "gitlab_api_url": "https://gitlab.example.com",
     "gitlab_project": "no-namespace",
     "apply_ref": "main..feature",
     "destroy_ref": "has space",

@@ -212,7 +212,9 @@ def target_validations(spec: ModuleSpec, name: str, ref: str, optional: bool) ->
         condition = _guard(name, f"can(regex({hcl.string(regex)}, {ref})) && {ending}", optional)
         return (Validation(condition, message + (" Use null for none." if optional else "")),)
 
-    if name in ("gitlab_api_url", "azure_devops_org_url"):
+    if name == "gitlab_api_url":
+        return matches(rules.GITLAB_API_URL_PATTERN, "gitlab_api_url must be GitLab's REST API URL ending in /api/v4.")
+    if name == "azure_devops_org_url":
         return (Validation(f'can(regex("^https?://[^\\\\s]+$", {ref}))', f"{name} must be an http(s) URL."),)
     if name == "gitlab_project":
         return matches(rules.GITLAB_PROJECT_PATTERN, "gitlab_project must be a full path (group/project) or an id.")
