@@ -188,6 +188,37 @@ def _reason(exc: object) -> str:
     return str(exc)
 
 
+def check_token(value: str, source: str) -> str:
+    """``value`` without surrounding whitespace; one line naming ``source`` (never the value) unless printable ASCII.
+
+    An HTTP header cannot carry a control character, and http.client would quote the whole header in its error.
+    """
+    token = value.strip()
+    if not token:
+        raise ConfigError(f"{source} is empty")
+    for char in token:
+        if not "\x21" <= char <= "\x7e":
+            kind = (
+                "a space"
+                if char == " "
+                else "a control character"
+                if char < " " or char == "\x7f"
+                else ("a character outside Latin-1" if ord(char) > 0xFF else "a non-ASCII character")
+            )
+            raise ConfigError(f"{source} contains {kind}; a token is printable ASCII (value not shown)")
+    return token
+
+
+def credential(environ: Mapping[str, str], name: str, what: str) -> str:
+    """The credential in the environment variable ``name``, registered as a secret and checked by
+    :func:`check_token`; one line naming the variable (and ``what`` it should hold) when it is unset or empty."""
+    value = environ.get(name)
+    if not value or not value.strip():
+        raise ConfigError(f"no {what}: set the environment variable {name}")
+    add_secret(value)
+    return check_token(value, name)
+
+
 # --------------------------------------------------------------------------------------------- configuration rules
 
 

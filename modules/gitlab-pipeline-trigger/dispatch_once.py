@@ -104,11 +104,13 @@ def resume(client: BaseClient, marker: Marker, earlier: Mapping[str, Any], cid: 
         return None, ""
     if not config.correlation_input:
         raise DispatchError(
-            f"an earlier attempt at this dispatch may have started a run ({marker.path}), and without "
-            "correlation_input it cannot be checked: not sent again so the workflow cannot start twice (hint: set "
-            f"correlation_input, or delete {marker.path} to send it anyway)"
+            f"an earlier attempt at this dispatch may have started a {client.run_word} ({marker.path}), and without "
+            f"correlation_input it cannot be checked: not sent again so the {client.run_word} cannot start twice "
+            f"(hint: set correlation_input, or delete {marker.path} to send it anyway)"
         )
     created = float(earlier.get("created") or 0.0)
-    client.log(f"an earlier attempt at this dispatch may have started a run; looking for correlation id {cid}")
+    client.log(
+        f"an earlier attempt at this dispatch may have started a {client.run_word}; looking for correlation id {cid}"
+    )
     found = client.find_run(cid, created, max(created + settle - client.clock.wall(), 0.0))
     return (found["id"], str(found.get("html_url") or "")) if found else (None, "")

@@ -267,7 +267,8 @@ def test_waiting_with_a_trigger_token_needs_the_access_token_up_front(fake_gitla
     trigger = setup_project(fake_gitlab)
     result = run_dispatcher(fake_gitlab, tmp_path, access=None, env={"GITLAB_TRIGGER_TOKEN": trigger}, wait=True)
     line = one_error_line(result)
-    assert "GITLAB_TOKEN is not set or empty (waiting reads the pipeline, which a trigger token cannot)" in line
+    expected = "set the environment variable GITLAB_TOKEN (waiting reads the pipeline, which a trigger token cannot)"
+    assert f"no GitLab token: {expected}" in line
     assert fake_gitlab.pipelines_for(PROJECT) == []
 
 
@@ -292,9 +293,9 @@ def test_api_errors_name_method_url_status_message_and_hint(fake_gitlab: FakeGit
 def test_configuration_and_credential_errors(fake_gitlab: FakeGitLab, tmp_path: Path) -> None:
     setup_project(fake_gitlab)
     no_token = one_error_line(run_dispatcher(fake_gitlab, tmp_path, access=None))
-    assert "GITLAB_TOKEN is not set or empty (neither GITLAB_TRIGGER_TOKEN nor GITLAB_TOKEN" in no_token
+    assert "set the environment variable GITLAB_TOKEN (neither GITLAB_TRIGGER_TOKEN nor GITLAB_TOKEN" in no_token
     control = one_error_line(run_dispatcher(fake_gitlab, tmp_path, access="glpat-x\nInjected: 1"))
-    assert "GITLAB_TOKEN has spaces or control characters" in control
+    assert "GITLAB_TOKEN contains a control character; a token is printable ASCII (value not shown)" in control
     bad_mode = one_error_line(run_dispatcher(fake_gitlab, tmp_path, gitlab={"auth": {"mode": "oauth"}}))
     assert "MESHPIPE_DISPATCH.gitlab.auth.mode: expected one of auto, trigger_token, access_token" in bad_mode
     bad_values = one_error_line(run_dispatcher(fake_gitlab, tmp_path, gitlab={"values": "both"}))

@@ -230,7 +230,7 @@ run "derives_the_pipelines_url_2" {
 }
 
 # A destroy phase is named in the hook's configuration.
-run "configures_the_destroy_hook_for_a_destroy_workflow" {
+run "configures_the_destroy_hook_for_a_destroy_ref" {
   command = plan
 
   variables {
@@ -249,7 +249,7 @@ run "configures_the_destroy_hook_for_a_destroy_workflow" {
 }
 
 # Without a destroy phase the hook stays and names no target: the dispatcher fires nothing on destroy.
-run "keeps_the_destroy_hook_without_a_destroy_workflow" {
+run "keeps_the_destroy_hook_without_a_destroy_ref" {
   command = plan
 
   variables {
