@@ -271,6 +271,12 @@ def test_list_filters_order_and_pagination_headers(fake: FakeGitLab) -> None:
     assert since == []
     assert api(fake, "GET", LIST, params={"ref": "v1"}).json() == []
     assert api(fake, "GET", LIST, params={"source": "trigger"}).json() == []
+    assert api(fake, "GET", LIST, params={"scope": "tags"}).json() == []
+    assert len(api(fake, "GET", LIST, params={"scope": "branches", "yaml_errors": "false"}).json()) == 5
+    assert api(fake, "GET", LIST, params={"yaml_errors": "true"}).json() == []
+    assert api(fake, "GET", LIST, params={"created_before": "2000-01-01T00:00:00Z"}).json() == []
+    assert api(fake, "GET", LIST, params={"username": "project_bot", "per_page": 1}).headers["X-Total"] == "5"
+    assert api(fake, "GET", LIST, params={"scope": "all"}).json() == {"error": "scope does not have a valid value"}
     assert api(fake, "GET", LIST, params={"status": "bogus"}).json() == {"error": "status does not have a valid value"}
     assert api(fake, "GET", LIST, params={"updated_after": "yesterday"}).json() == {"error": "updated_after is invalid"}
     assert len(api(fake, "GET", LIST, params={"per_page": 500}).json()) == 5  # capped at 100
@@ -321,6 +327,28 @@ def test_a_command_runs_with_gitlab_cis_job_environment(fake: FakeGitLab) -> Non
         "MESHSTACK_RUN_URL=https://run|NOTE=n 'q'|HOST_SECRET=-"
     ) in log
     assert "after:failed" in log
+
+
+def test_cancel_stops_the_command_and_the_after_script_sees_canceled(fake: FakeGitLab) -> None:
+    import os
+
+    started = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"gl-started-{os.getpid()}")
+    script = f"import time, pathlib; pathlib.Path({started!r}).write_text('1'); time.sleep(30)"
+    after = "import os; print('after:' + os.environ['CI_JOB_STATUS'])"
+    setup_project(fake, command=[sys.executable, "-c", script], after_command=[sys.executable, "-c", after])
+    pipeline = create(fake, inputs={"correlation_id": "cancel"}).json()
+    deadline = time.monotonic() + 20
+    while not os.path.exists(started):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.unlink(started)
+    assert api(fake, "GET", f"/projects/{ENCODED}/pipelines/{pipeline['id']}").json()["status"] == "running"
+    canceled = api(fake, "POST", f"/projects/{ENCODED}/pipelines/{pipeline['id']}/cancel").json()
+    assert canceled["status"] == "canceled"
+    while "after:" not in fake.pipeline(pipeline["id"]).log:
+        assert time.monotonic() < deadline, fake.pipeline(pipeline["id"]).log
+        time.sleep(0.05)
+    assert "after:canceled" in fake.pipeline(pipeline["id"]).log
 
 
 def test_pipeline_page_shows_status_without_secrets(fake: FakeGitLab) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -359,3 +360,37 @@ def test_imports_only_what_the_gitlab_path_uses(fake_gitlab: FakeGitLab, tmp_pat
     sent = imported(tmp_path, "apply", {**base, "gitlab": gitlab}, {"GITLAB_TOKEN": TOKEN})
     assert len(fake_gitlab.pipelines_for(PROJECT)) == 1 and "http.client" in sent
     assert not sent & (NEVER | {"dispatch_github", "dispatch_auth", "dispatch_azure", "dispatch_webhook"})
+
+
+# ------------------------------------------------------------------------------------------------ in process
+
+
+def test_settings_name_the_key_path_and_rate_limit_waits_follow_gitlabs_headers() -> None:
+    from tests.generator.support import load_dispatcher
+
+    dispatcher = load_dispatcher("dispatch_gitlab_settings")
+    gitlab = dispatcher.target_module("gitlab")
+    good = {"project": "group/sub/project", "ref": "main"}
+    settings = gitlab.parse_settings({"gitlab": good}, "apply")
+    assert settings.api_url == "https://gitlab.com/api/v4" and settings.values == "inputs"
+    assert settings.identity == ("https://gitlab.com/api/v4", "group/sub/project", "main")
+    assert settings.secret_envs == ("GITLAB_TRIGGER_TOKEN", "GITLAB_TOKEN")
+    assert gitlab.parse_settings({"gitlab": {"project": "4711", "ref": "main"}}, "apply").project == "4711"
+    for bad, message in [
+        ({"project": "no-group"}, "MESHPIPE_DISPATCH.gitlab.project: expected 'group/project' or an id"),
+        ({"project": "a/b c"}, "MESHPIPE_DISPATCH.gitlab.project"),
+        ({"api_url": "ftp://x"}, "MESHPIPE_DISPATCH.gitlab.api_url: expected an http(s) URL"),
+        ({"api_url": "https://user:pw@gitlab.example.com/api/v4"}, "without credentials"),
+        ({"ref": "main branch"}, "MESHPIPE_DISPATCH.gitlab.ref: expected a branch or tag name"),
+        ({"auth": {"token": "x"}}, "MESHPIPE_DISPATCH.gitlab.auth.token: unknown key"),
+        ({"bogus": 1}, "MESHPIPE_DISPATCH.gitlab.bogus: unknown key"),
+    ]:
+        with pytest.raises(dispatcher.ConfigError, match=re.escape(message)):
+            gitlab.parse_settings({"gitlab": {**good, **bad}}, "apply")
+    destroy = gitlab.parse_settings({"gitlab": {**good, "ref": None, "bogus": 1}}, "destroy")  # warns, no target
+    assert destroy.has_target is False
+    client = gitlab.GitLabClient.__new__(gitlab.GitLabClient)
+    assert client.rate_limit_delay({"retry-after": "7"}, 1000.0) == 7.0
+    assert client.rate_limit_delay({"retry-after": "soon"}, 1000.0) is None
+    assert client.rate_limit_delay({"ratelimit-reset": "1030"}, 1000.0) == 31.0
+    assert client.rate_limit_delay({}, 1000.0) == 60.0
