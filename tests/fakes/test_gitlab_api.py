@@ -153,6 +153,15 @@ def test_input_limits_20_inputs_and_1_kb_strings(fake: FakeGitLab) -> None:
     assert create(fake, inputs={"correlation_id": "x" * 1024}).status_code == 201
 
 
+def test_a_spec_header_the_fake_cannot_read_is_refused_up_front(fake: FakeGitLab) -> None:
+    with pytest.raises(ValueError, match="unknown type 'integer'"):
+        fake.add_project("acme/x", ci_inputs={"n": {"type": "integer"}})
+    with pytest.raises(ValueError, match="does not evaluate inputs rules"):
+        fake.add_project("acme/x", ci_inputs={"n": {"rules": [{"if": "x", "default": "1"}]}})
+    with pytest.raises(ValueError, match="must be 'group"):
+        fake.add_project("no-group")
+
+
 def test_inputs_to_a_configuration_without_a_spec_header_are_unknown(fake: FakeGitLab) -> None:
     setup_project(fake, ci_inputs=None, name_template=None)
     answer = create(fake, inputs={"x": "1"})
