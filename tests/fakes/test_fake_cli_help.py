@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from meshpipe.fakes.cli import add_workflows, fake
 from meshpipe.fakes.github import FakeGitHub
+from meshpipe.fakes.gitlab import FakeGitLab
 from meshpipe.fakes.meshstack import FakeMeshStack
 
 #: Routes registered by the sandbox on top of the fake meshStack (meshpipe.sandbox_runs, meshpipe.sandbox_routes).
@@ -21,8 +22,12 @@ def documented(pattern: str) -> str:
     return re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern.removesuffix(r"\Z")).replace("\\", "")
 
 
-@pytest.mark.parametrize(("name", "server"), [("github", FakeGitHub), ("meshstack", FakeMeshStack)])
-def test_fake_help_lists_every_control_route(name: str, server: type[FakeGitHub] | type[FakeMeshStack]) -> None:
+@pytest.mark.parametrize(
+    ("name", "server"), [("github", FakeGitHub), ("gitlab", FakeGitLab), ("meshstack", FakeMeshStack)]
+)
+def test_fake_help_lists_every_control_route(
+    name: str, server: type[FakeGitHub] | type[FakeGitLab] | type[FakeMeshStack]
+) -> None:
     text = CliRunner().invoke(fake, [name, "--help"], terminal_width=200).output
     routes = [route for route in server()._routes if route.control]
     assert routes

@@ -69,6 +69,8 @@ def test_credentials_bearer_private_token_unknown_expired_revoked(fake: FakeGitL
     assert api(fake, "GET", f"/projects/{ENCODED}", token="glpat-gone").json()["error"] == "invalid_token"
     trigger = fake.add_trigger_token(PROJECT)
     assert api(fake, "GET", f"/projects/{ENCODED}", token=trigger).status_code == 401  # not an API token
+    with pytest.raises(ValueError, match="not a trigger token"):
+        fake.add_access_token(trigger)
     assert create(fake, token=None).status_code == 401  # every write needs a token
 
 
@@ -151,6 +153,15 @@ def test_input_limits_20_inputs_and_1_kb_strings(fake: FakeGitLab) -> None:
     assert create(fake, inputs={"correlation_id": "x" * 1024}).status_code == 201
 
 
+def test_a_spec_header_the_fake_cannot_read_is_refused_up_front(fake: FakeGitLab) -> None:
+    with pytest.raises(ValueError, match="unknown type 'integer'"):
+        fake.add_project("acme/x", ci_inputs={"n": {"type": "integer"}})
+    with pytest.raises(ValueError, match="does not evaluate inputs rules"):
+        fake.add_project("acme/x", ci_inputs={"n": {"rules": [{"if": "x", "default": "1"}]}})
+    with pytest.raises(ValueError, match="must be 'group"):
+        fake.add_project("no-group")
+
+
 def test_inputs_to_a_configuration_without_a_spec_header_are_unknown(fake: FakeGitLab) -> None:
     setup_project(fake, ci_inputs=None, name_template=None)
     answer = create(fake, inputs={"x": "1"})
@@ -213,6 +224,10 @@ def test_trigger_with_token_inputs_and_variables(fake: FakeGitLab) -> None:
     variables = api(fake, "POST", TRIGGER, token=None, data={"ref": "main", "token": token, "variables[CID]": "v-1"})
     assert variables.status_code == 201 and variables.json()["name"] == "v-1"
     assert fake.pipelines_for(PROJECT)[-1].variables == [{"key": "CID", "value": "v-1", "variable_type": "env_var"}]
+    in_path = api(fake, "POST", f"/projects/{ENCODED}/ref/v1/trigger/pipeline", token=None, data={"token": token})
+    assert in_path.status_code == 201 and in_path.json()["ref"] == "v1" and in_path.json()["tag"] is True
+    wrong_method = api(fake, "GET", TRIGGER)
+    assert (wrong_method.status_code, wrong_method.json()) == (405, {"error": "405 Not Allowed"})
 
 
 def test_trigger_refusals(fake: FakeGitLab) -> None:
@@ -265,6 +280,12 @@ def test_list_filters_order_and_pagination_headers(fake: FakeGitLab) -> None:
     assert since == []
     assert api(fake, "GET", LIST, params={"ref": "v1"}).json() == []
     assert api(fake, "GET", LIST, params={"source": "trigger"}).json() == []
+    assert api(fake, "GET", LIST, params={"scope": "tags"}).json() == []
+    assert len(api(fake, "GET", LIST, params={"scope": "branches", "yaml_errors": "false"}).json()) == 5
+    assert api(fake, "GET", LIST, params={"yaml_errors": "true"}).json() == []
+    assert api(fake, "GET", LIST, params={"created_before": "2000-01-01T00:00:00Z"}).json() == []
+    assert api(fake, "GET", LIST, params={"username": "project_bot", "per_page": 1}).headers["X-Total"] == "5"
+    assert api(fake, "GET", LIST, params={"scope": "all"}).json() == {"error": "scope does not have a valid value"}
     assert api(fake, "GET", LIST, params={"status": "bogus"}).json() == {"error": "status does not have a valid value"}
     assert api(fake, "GET", LIST, params={"updated_after": "yesterday"}).json() == {"error": "updated_after is invalid"}
     assert len(api(fake, "GET", LIST, params={"per_page": 500}).json()) == 5  # capped at 100
@@ -315,6 +336,28 @@ def test_a_command_runs_with_gitlab_cis_job_environment(fake: FakeGitLab) -> Non
         "MESHSTACK_RUN_URL=https://run|NOTE=n 'q'|HOST_SECRET=-"
     ) in log
     assert "after:failed" in log
+
+
+def test_cancel_stops_the_command_and_the_after_script_sees_canceled(fake: FakeGitLab) -> None:
+    import os
+
+    started = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"gl-started-{os.getpid()}")
+    script = f"import time, pathlib; pathlib.Path({started!r}).write_text('1'); time.sleep(30)"
+    after = "import os; print('after:' + os.environ['CI_JOB_STATUS'])"
+    setup_project(fake, command=[sys.executable, "-c", script], after_command=[sys.executable, "-c", after])
+    pipeline = create(fake, inputs={"correlation_id": "cancel"}).json()
+    deadline = time.monotonic() + 20
+    while not os.path.exists(started):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.unlink(started)
+    assert api(fake, "GET", f"/projects/{ENCODED}/pipelines/{pipeline['id']}").json()["status"] == "running"
+    canceled = api(fake, "POST", f"/projects/{ENCODED}/pipelines/{pipeline['id']}/cancel").json()
+    assert canceled["status"] == "canceled"
+    while "after:" not in fake.pipeline(pipeline["id"]).log:
+        assert time.monotonic() < deadline, fake.pipeline(pipeline["id"]).log
+        time.sleep(0.05)
+    assert "after:canceled" in fake.pipeline(pipeline["id"]).log
 
 
 def test_pipeline_page_shows_status_without_secrets(fake: FakeGitLab) -> None:

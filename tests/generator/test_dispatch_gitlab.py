@@ -11,15 +11,18 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 import meshpipe
 from meshpipe.fakes.gitlab import FakeGitLab
+from tests.fakes.gitlab_support import check_every_answer, spec
 
 SCRIPT = Path(meshpipe.__file__).parent / "generator" / "assets" / "dispatch.py"
 PYTHON = os.environ.get("MESHPIPE_TEST_DISPATCH_PYTHON") or sys.executable
@@ -265,7 +268,8 @@ def test_waiting_with_a_trigger_token_needs_the_access_token_up_front(fake_gitla
     trigger = setup_project(fake_gitlab)
     result = run_dispatcher(fake_gitlab, tmp_path, access=None, env={"GITLAB_TRIGGER_TOKEN": trigger}, wait=True)
     line = one_error_line(result)
-    assert "GITLAB_TOKEN is not set or empty (waiting reads the pipeline, which a trigger token cannot)" in line
+    expected = "set the environment variable GITLAB_TOKEN (waiting reads the pipeline, which a trigger token cannot)"
+    assert f"no GitLab token: {expected}" in line
     assert fake_gitlab.pipelines_for(PROJECT) == []
 
 
@@ -290,9 +294,9 @@ def test_api_errors_name_method_url_status_message_and_hint(fake_gitlab: FakeGit
 def test_configuration_and_credential_errors(fake_gitlab: FakeGitLab, tmp_path: Path) -> None:
     setup_project(fake_gitlab)
     no_token = one_error_line(run_dispatcher(fake_gitlab, tmp_path, access=None))
-    assert "GITLAB_TOKEN is not set or empty (neither GITLAB_TRIGGER_TOKEN nor GITLAB_TOKEN" in no_token
+    assert "set the environment variable GITLAB_TOKEN (neither GITLAB_TRIGGER_TOKEN nor GITLAB_TOKEN" in no_token
     control = one_error_line(run_dispatcher(fake_gitlab, tmp_path, access="glpat-x\nInjected: 1"))
-    assert "GITLAB_TOKEN has spaces or control characters" in control
+    assert "GITLAB_TOKEN contains a control character; a token is printable ASCII (value not shown)" in control
     bad_mode = one_error_line(run_dispatcher(fake_gitlab, tmp_path, gitlab={"auth": {"mode": "oauth"}}))
     assert "MESHPIPE_DISPATCH.gitlab.auth.mode: expected one of auto, trigger_token, access_token" in bad_mode
     bad_values = one_error_line(run_dispatcher(fake_gitlab, tmp_path, gitlab={"values": "both"}))
@@ -319,3 +323,74 @@ def test_destroy_sends_the_destroy_phase(fake_gitlab: FakeGitLab, tmp_path: Path
     assert result.returncode == 0, result.stderr
     (pipeline,) = fake_gitlab.pipelines_for(PROJECT)
     assert pipeline.inputs["meshpipe_phase"] == "destroy" and pipeline.name.startswith("meshpipe destroy ")
+
+
+@pytest.mark.parametrize(
+    ("values", "trigger", "schema"),
+    [
+        ("inputs", False, "postApiV4ProjectsIdPipeline"),
+        ("variables", False, "postApiV4ProjectsIdPipeline"),
+        ("inputs", True, "postApiV4ProjectsId(refRef)triggerPipeline"),
+        ("variables", True, "postApiV4ProjectsId(refRef)triggerPipeline"),
+    ],
+)
+def test_request_bodies_match_gitlabs_description(
+    fake_gitlab: FakeGitLab, tmp_path: Path, values: str, trigger: bool, schema: str
+) -> None:
+    token = setup_project(fake_gitlab, **({} if values == "inputs" else {"ci_inputs": None}))
+    env = {"GITLAB_TRIGGER_TOKEN": token} if trigger else {}
+    result = run_dispatcher(fake_gitlab, tmp_path, env=env, gitlab={"values": values}, wait=True)
+    assert result.returncode == 0, result.stderr
+    (request,) = fake_gitlab.log(method="POST")
+    description = spec()["definitions"][schema]
+    jsonschema.Draft7Validator(description).validate(request.json())
+    assert set(request.json()) <= set(description["properties"]) | {"ref"}
+    assert check_every_answer(fake_gitlab) >= 2  # the create answer and the reads while waiting
+
+
+def test_imports_only_what_the_gitlab_path_uses(fake_gitlab: FakeGitLab, tmp_path: Path) -> None:
+    from tests.generator.test_dispatch_startup import NETWORK, NEVER, imported
+
+    setup_project(fake_gitlab)
+    base = {"target": "gitlab", "inputs": {"name": "x"}, "correlation_input": "correlation_id"}
+    gitlab = {"api_url": fake_gitlab.api_url, "project": PROJECT, "ref": "main"}
+    detect = imported(tmp_path, "apply", {**base, "gitlab": gitlab, "behavior": "DETECT"}, {"GITLAB_TOKEN": TOKEN})
+    assert "dispatch_gitlab" in detect
+    assert not detect & (NEVER | NETWORK | {"dispatch_net", "dispatch_github", "dispatch_auth"}), sorted(detect)
+    sent = imported(tmp_path, "apply", {**base, "gitlab": gitlab}, {"GITLAB_TOKEN": TOKEN})
+    assert len(fake_gitlab.pipelines_for(PROJECT)) == 1 and "http.client" in sent
+    assert not sent & (NEVER | {"dispatch_github", "dispatch_auth", "dispatch_azure", "dispatch_webhook"})
+
+
+# ------------------------------------------------------------------------------------------------ in process
+
+
+def test_settings_name_the_key_path_and_rate_limit_waits_follow_gitlabs_headers() -> None:
+    from tests.generator.support import load_dispatcher
+
+    dispatcher = load_dispatcher("dispatch_gitlab_settings")
+    gitlab = dispatcher.target_module("gitlab")
+    good = {"project": "group/sub/project", "ref": "main"}
+    settings = gitlab.parse_settings({"gitlab": good}, "apply")
+    assert settings.api_url == "https://gitlab.com/api/v4" and settings.values == "inputs"
+    assert settings.identity == ("https://gitlab.com/api/v4", "group/sub/project", "main")
+    assert settings.secret_envs == ("GITLAB_TRIGGER_TOKEN", "GITLAB_TOKEN")
+    assert gitlab.parse_settings({"gitlab": {"project": "4711", "ref": "main"}}, "apply").project == "4711"
+    for bad, message in [
+        ({"project": "no-group"}, "MESHPIPE_DISPATCH.gitlab.project: expected 'group/project' or an id"),
+        ({"project": "a/b c"}, "MESHPIPE_DISPATCH.gitlab.project"),
+        ({"api_url": "ftp://x"}, "MESHPIPE_DISPATCH.gitlab.api_url: expected an http(s) URL"),
+        ({"api_url": "https://user:pw@gitlab.example.com/api/v4"}, "without credentials"),
+        ({"ref": "main branch"}, "MESHPIPE_DISPATCH.gitlab.ref: expected a branch or tag name"),
+        ({"auth": {"token": "x"}}, "MESHPIPE_DISPATCH.gitlab.auth.token: unknown key"),
+        ({"bogus": 1}, "MESHPIPE_DISPATCH.gitlab.bogus: unknown key"),
+    ]:
+        with pytest.raises(dispatcher.ConfigError, match=re.escape(message)):
+            gitlab.parse_settings({"gitlab": {**good, **bad}}, "apply")
+    destroy = gitlab.parse_settings({"gitlab": {**good, "ref": None, "bogus": 1}}, "destroy")  # warns, no target
+    assert destroy.has_target is False
+    client = gitlab.GitLabClient.__new__(gitlab.GitLabClient)
+    assert client.rate_limit_delay({"retry-after": "7"}, 1000.0) == 7.0
+    assert client.rate_limit_delay({"retry-after": "soon"}, 1000.0) is None
+    assert client.rate_limit_delay({"ratelimit-reset": "1030"}, 1000.0) == 31.0
+    assert client.rate_limit_delay({}, 1000.0) == 60.0

@@ -150,3 +150,30 @@ def test_waiting_fails_the_apply_unless_the_pipeline_succeeds(
     assert ("Apply complete!" in output) is ok
     assert phases(fake_gitlab) == ["apply"]
     assert TOKEN not in output and SECRET not in output
+
+
+def test_variables_through_a_trigger_token_byte_exact_and_awaited_with_the_access_token(
+    fake_gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    fake_gitlab.add_project(PROJECT, name_template="meshpipe $meshpipe_phase $meshpipe_correlation_id", duration=0.3)
+    fake_gitlab.add_access_token(TOKEN, projects=[PROJECT], scopes=["read_api"], role="reporter")  # reads only
+    trigger_token = fake_gitlab.add_trigger_token(PROJECT)
+    spec = {**SPEC, "name": "gitlab-e2e-variables", "gitlab": {**SPEC["gitlab"], "values": "variables"}}
+    rendered = render_inline(spec, tmp_path)
+    env = {"GITLAB_TOKEN": TOKEN, "GITLAB_TRIGGER_TOKEN": trigger_token, "MY_API_KEY": SECRET}
+    trigger = Module(rendered, env=env).set(
+        gitlab_api_url=fake_gitlab.api_url,
+        name="team-bucket",
+        note=HOSTILE,
+        wait_for_completion=True,
+        meshstack_building_block_run_b64=b64(run_object()),
+    )
+    output = trigger.apply() + trigger.destroy()
+    applied, destroyed = fake_gitlab.pipelines_for(PROJECT)
+    variables = {v["key"]: v["value"] for v in applied.variables}
+    assert variables["note"] == HOSTILE and variables["api_key"] == SECRET and variables["meshpipe_phase"] == "apply"
+    assert applied.source == "trigger" and applied.status == "success"
+    assert {v["key"]: v["value"] for v in destroyed.variables}["meshpipe_phase"] == "destroy"
+    assert all(r.headers["private-token"] == TOKEN for r in fake_gitlab.log(method="GET"))
+    for text in (output, trigger.state):
+        assert TOKEN not in text and SECRET not in text and trigger_token not in text

@@ -5,7 +5,7 @@ Endpoints (under ``/api/v4``; ``:id`` is a numeric id or a URL-encoded path, ``g
     GET  /projects/:id
     POST /projects/:id/pipeline                      PRIVATE-TOKEN / Bearer (scope api, role developer);
                                                      {"ref", "variables": [{"key","value","variable_type"}], "inputs"}
-    POST /projects/:id/trigger/pipeline              trigger token in the body (or query); {"ref", "token",
+    POST /projects/:id/[ref/:ref/]trigger/pipeline   trigger token in the body (or query); {"ref", "token",
                                                      "variables": {"K": "v"}, "inputs"}
     GET  /projects/:id/pipelines                     ref, status, source, name, updated_after/before, order_by,
                                                      sort, page, per_page (X-Total, X-Next-Page, Link headers)
@@ -148,8 +148,9 @@ class FakeGitLab(ApiHandlers, FakeServer):
     ) -> AccessToken:
         """Accept a personal/project/group access token (``glpat-...``) for ``projects`` (None: all) with
         ``scopes`` (``api`` writes and reads, ``read_api`` reads) and a ``role``; ``expires_in`` seconds from now."""
-        if not token.startswith("glpat-"):
-            raise ValueError("GitLab access tokens start with 'glpat-'")
+        # glpat- is gitlab.com's prefix; older tokens have none and self-managed instances may set their own.
+        if not token or token.startswith("glptt-") or not token.isprintable() or " " in token:
+            raise ValueError("an access token is printable, without spaces, and not a trigger token (glptt-...)")
         unknown = [scope for scope in scopes if scope not in SCOPES]
         if unknown or not scopes:
             raise ValueError(f"scopes must be a non-empty list of {SCOPES}, not {list(scopes)!r}")
@@ -279,6 +280,8 @@ class FakeGitLab(ApiHandlers, FakeServer):
         checks and unknown routes, ``{"error", "error_description"}`` from the token guard."""
         if "body" in extra:
             return extra["body"]
+        if status == 405:
+            return {"error": "405 Not Allowed"}
         if extra.get("plain"):
             return message
         if "oauth" in extra:
@@ -306,6 +309,7 @@ class FakeGitLab(ApiHandlers, FakeServer):
         self.route("GET", _PROJECT)(self._get_project)
         self.route("POST", _PROJECT + r"/pipeline")(self._create_pipeline)
         self.route("POST", _PROJECT + r"/trigger/pipeline")(self._trigger_pipeline)
+        self.route("POST", _PROJECT + r"/ref/(?P<ref>.+)/trigger/pipeline")(self._trigger_pipeline)
         self.route("GET", pipelines)(self._list_pipelines)
         self.route("GET", pipelines + r"/(?P<pipeline_id>\d+)")(self._get_pipeline)
         self.route("GET", pipelines + r"/(?P<pipeline_id>\d+)/variables")(self._pipeline_variables)

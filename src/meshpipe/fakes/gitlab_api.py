@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlencode
 from meshpipe.fakes._http import HttpError, Request, Response
 from meshpipe.fakes.gitlab_models import ACCESS_LEVELS, DEVELOPER, AccessToken, Project, TriggerToken, project_json
 from meshpipe.fakes.gitlab_params import credential, grape_error, params
-from meshpipe.fakes.gitlab_pipelines import PIPELINE_STATUSES, Pipeline
+from meshpipe.fakes.gitlab_pipelines import FINISHED, PIPELINE_STATUSES, Pipeline
 from meshpipe.fakes.gitlab_rules import input_errors, render_name, resolve_inputs, variable_key_error
 
 __all__ = ["ORDER_BY", "SOURCES", "ApiHandlers", "Caller"]
@@ -166,6 +166,8 @@ class ApiHandlers:
     # -- POST /projects/:id/trigger/pipeline -------------------------------------------------------------------
     def _trigger_pipeline(self, request: Request) -> Response:
         given = params(request)
+        if "ref" in request.params:  # POST /projects/:id/ref/:ref/trigger/pipeline
+            given["ref"] = unquote(request.params["ref"])
         missing = [name for name in ("ref", "token") if given.get(name) is None]
         if missing:
             raise grape_error(", ".join(f"{name} is missing" for name in missing))
@@ -258,31 +260,27 @@ class ApiHandlers:
     def _list_pipelines(self, request: Request) -> Response:
         given = params(request)
         caller = self._caller(request, given, write=False)
-        checks = {"status": PIPELINE_STATUSES, "source": SOURCES, "order_by": ORDER_BY, "sort": ("asc", "desc")}
+        checks = {
+            "status": PIPELINE_STATUSES,
+            "source": SOURCES,
+            "order_by": ORDER_BY,
+            "sort": ("asc", "desc"),
+            "scope": SCOPES,
+            "yaml_errors": ("true", "false", True, False),
+        }
         for name, allowed in checks.items():
             if name in given and given[name] not in allowed:
                 raise grape_error(f"{name} does not have a valid value")
-        after = _datetime(given, "updated_after")
-        before = _datetime(given, "updated_before")
+        times = {name: _datetime(given, name) for name in _TIME_FILTERS}
         page = _positive(given, "page", 1)
         per_page = min(_positive(given, "per_page", 20), _MAX_PER_PAGE)
         project = self._project(request, caller)
         self._require_role(caller, ACCESS_LEVELS["reporter"] if project.visibility != "public" else 0)
         rows = []
         for pipeline in self.pipelines:
-            if pipeline.project_id != project.id:
-                continue
             status, updated, _, _ = pipeline.phase()
-            if (
-                (given.get("ref") is not None and pipeline.ref != given["ref"])
-                or (given.get("status") is not None and status != given["status"])
-                or (given.get("source") is not None and pipeline.source != given["source"])
-                or (given.get("name") is not None and pipeline.name != given["name"])
-                or (after is not None and updated <= after)
-                or (before is not None and updated >= before)
-            ):
-                continue
-            rows.append((pipeline, status, updated))
+            if pipeline.project_id == project.id and _listed(pipeline, status, updated, given, times):
+                rows.append((pipeline, status, updated))
         order = given.get("order_by", "id")
         keys = {
             "id": lambda r: r[0].id,
@@ -326,6 +324,48 @@ class ApiHandlers:
         self._require_role(caller, DEVELOPER)
         pipeline.finish("canceled")  # a finished pipeline answers 200 unchanged (GitLab's documented inconsistency)
         return Response(body=pipeline.json(self.url))
+
+
+#: the ``scope`` filter's values and what each keeps
+SCOPES = ("running", "pending", "finished", "branches", "tags")
+_TIME_FILTERS = ("updated_after", "updated_before", "created_after", "created_before")
+
+
+def _listed(
+    pipeline: Pipeline, status: str, updated: float, given: dict[str, Any], times: dict[str, float | None]
+) -> bool:
+    """Whether a pipeline passes the list's filters (``Ci::PipelinesFinder``: exact matches, strict time bounds)."""
+    exact = {
+        "ref": pipeline.ref,
+        "sha": pipeline.sha,
+        "status": status,
+        "source": pipeline.source,
+        "name": pipeline.name,
+        "username": pipeline.user,
+    }
+    if any(given.get(key) is not None and given[key] != value for key, value in exact.items()):
+        return False
+    scope = given.get("scope")
+    scoped = {
+        "running": status == "running",
+        "pending": status == "pending",
+        "finished": status in FINISHED,
+        "branches": not pipeline.tag,
+        "tags": pipeline.tag,
+    }
+    if scope is not None and not scoped[scope]:
+        return False
+    if given.get("yaml_errors") in ("true", True) and not pipeline.yaml_errors:
+        return False
+    if given.get("yaml_errors") in ("false", False) and pipeline.yaml_errors:
+        return False
+    bounds = (
+        (times["updated_after"], updated, 1),
+        (times["updated_before"], updated, -1),
+        (times["created_after"], pipeline.created, 1),
+        (times["created_before"], pipeline.created, -1),
+    )
+    return all(bound is None or (moment - bound) * sign > 0 for bound, moment, sign in bounds)
 
 
 def _validation(message: str) -> HttpError:

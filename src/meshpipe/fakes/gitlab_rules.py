@@ -49,6 +49,8 @@ def check_ci_inputs(spec: dict[str, Any]) -> None:
         kind = entry.get("type", "string")
         if kind not in INPUT_TYPES:
             raise ValueError(f"spec:inputs {name!r}: unknown type {kind!r} (valid types: {', '.join(INPUT_TYPES)})")
+        if "rules" in entry:
+            raise ValueError(f"spec:inputs {name!r}: the fake GitLab does not evaluate inputs rules")
         unknown = set(entry) - {"type", "default", "options", "regex", "description"}
         if unknown:
             raise ValueError(f"spec:inputs {name!r}: unknown keys {sorted(unknown)}")
