@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from meshpipe.fakes.meshstack import FakeMeshStack
 from meshpipe.report import ConfigurationError, Settings
 from meshpipe.report.ci import CiRunner, detect_ci, make_runner
 from meshpipe.report.ci_azure import AzureRunner, defuse, escape, logging_command
@@ -98,6 +99,23 @@ def test_azure_output_names(name: str, problem: str | None) -> None:
 def test_a_command_masking_with_setsecret_is_redacted_too() -> None:
     assert masked_values(b"noise ##vso[task.setsecret]pa%3Bss%5Dw%AZP25rd") == ["pa;ss]w%rd"]
     assert masked_values(b"##vso[task.setsecret]ab") == []  # too short to redact
+
+
+def test_an_error_quoting_the_server_cannot_start_a_command_on_azure(
+    fake_meshstack: FakeMeshStack, tmp_path: Path
+) -> None:
+    run = fake_meshstack.create_run()
+    fake_meshstack.add_fault(status=400, body={"message": "bad ##vso[task.setvariable variable=EVIL]x"})
+    env = base_env(
+        TF_BUILD="True",
+        AGENT_TEMPDIRECTORY=str(tmp_path),
+        BUILDINGBLOCKRUNURL=run.url,
+        MESHSTACK_RUN_TOKEN=run.run_token,
+    )
+    result = run_cli(env, "step", "a", "--status", "SUCCEEDED")
+    assert result.returncode == 1
+    assert "400 Bad Request: bad ## vso[task.setvariable variable=EVIL]x" in result.stderr
+    assert "##vso[task.setvariable" not in result.stdout + result.stderr
 
 
 # -- GitLab CI --------------------------------------------------------------------------------------------------
@@ -205,7 +223,7 @@ def test_gitlab_settings(tmp_path: Path) -> None:
     assert (settings.ci, settings.run_url, settings.locator) == ("gitlab", RUN, "GitLab variable buildingBlockRunUrl")
     assert settings.state_dir == tmp_path / "p" / ".meshpipe" / "meshpipe-job-77" and settings.state_dir_private
     assert (settings.external_run_id, settings.external_run_url) == ("77", env["CI_JOB_URL"])
-    assert settings.default_source_id == "gitlab" and settings.dotenv_file == Path("out.env")
+    assert settings.default_source_id == "gitlab" and settings.dotenv_file == tmp_path / "p" / "out.env"
     beside = Settings.from_env({**env, "RUNNER_TEMP_PROJECT_DIR": str(tmp_path / "p.tmp")})
     assert beside.state_dir == tmp_path / "p.tmp" / "meshpipe-job-77"
     assert isinstance(make_runner(settings), GitLabRunner)

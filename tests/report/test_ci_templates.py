@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from meshpipe.fakes.meshstack import FakeMeshStack, FakeRun
 from meshpipe.report._bundle import BUNDLE
 from meshpipe.report.ci_azure import escape
-from tests.report.ci_emulation import ROOT, azure_steps, gitlab_template, run_azure_job, run_gitlab_job
+from tests.report.ci_emulation import (
+    AZURE_TEMPLATE,
+    GITLAB_TEMPLATE,
+    ROOT,
+    azure_steps,
+    gitlab_template,
+    run_azure_job,
+    run_gitlab_job,
+)
 
 PYZ = ROOT / BUNDLE
 CLIENT_ID = "ci-template-client"
@@ -107,7 +117,7 @@ def test_gitlab_job_registers_runs_its_steps_and_finishes_with_the_job_status(gi
     log = gitlab(
         "meshpipe run exec plan -- sh -c 'echo planned'",
         "meshpipe run exec apply --user-message 'Bucket ready' -- sh -c 'echo applied'",
-        "meshpipe run show --ci-output",
+        "mkdir -p sub && cd sub && meshpipe run show --ci-output",  # the dotenv file is still the project's
     )
     assert log.exit_codes == [0, 0], log.text
     run = gitlab.fake.run(gitlab.run.uuid)
@@ -171,6 +181,29 @@ def test_gitlab_run_url_input_wins_over_the_variable(gitlab: GitLab, fake_meshst
     assert log.exit_codes == [0, 0], log.text
     assert fake_meshstack.run(other.uuid).sources["gitlab"]["status"] == "SUCCEEDED"
     assert "gitlab" not in fake_meshstack.run(gitlab.run.uuid).sources
+
+
+def test_gitlab_best_effort_keeps_the_job_green_when_meshstack_is_unreachable(gitlab: GitLab) -> None:
+    unreachable = "http://127.0.0.1:9"  # the discard port: nothing listens
+    gitlab.env.update(
+        MESHSTACK_ENDPOINT=unreachable,
+        buildingBlockRunUrl=f"{unreachable}/api/meshobjects/meshbuildingblockruns/r1",
+        MESHPIPE_RETRY_ATTEMPTS="1",
+    )
+    log = gitlab("true", **{"best-effort": True})
+    assert log.exit_codes == [0, 0], log.text
+    assert log.text.count("meshStack could not be reached, continuing (--best-effort)") == 2
+    strict = gitlab("true")
+    assert strict.exit_codes[0] == 1 and strict.exit_codes[1] == 1
+
+
+def test_gitlab_without_the_runners_temp_dir_keeps_state_under_the_project(gitlab: GitLab) -> None:
+    del gitlab.env["RUNNER_TEMP_PROJECT_DIR"]
+    log = gitlab("meshpipe run exec plan -- true")
+    assert log.exit_codes == [0, 0], log.text
+    assert gitlab.fake.run(gitlab.run.uuid).sources["gitlab"]["status"] == "SUCCEEDED"
+    state = gitlab.project / ".meshpipe" / "meshpipe-job-4711"
+    assert (state / "meshpipe_run_state.json").is_file() and state.stat().st_mode & 0o077 == 0
 
 
 def test_gitlab_refuses_a_bundle_that_is_not_the_pinned_one(gitlab: GitLab) -> None:
@@ -278,6 +311,20 @@ def test_azure_final_step_runs_always_and_finishes_failed(azure: Azure) -> None:
     assert not (azure.work / "never-reached").exists()
 
 
+def test_azure_step_that_does_not_map_the_secret_fails_with_the_hint(azure: Azure) -> None:
+    """Azure exports a secret variable only where ``env:`` maps it; the plain client id is everywhere."""
+    job_steps = [{"bash": "meshpipe run exec plan -- true"}]
+    steps = azure_steps({**azure.parameters, "jobSteps": job_steps})
+    log = run_azure_job(steps, variables=azure.variables, base_env=azure.env, workdir=azure.work)
+    assert log.exit_codes == [0, 1, 0], log.text
+    assert (
+        "MESHSTACK_CLIENT_ID and MESHSTACK_CLIENT_SECRET must be set together (Azure Pipelines: map the secret "
+        "variable into this step with env: {MESHSTACK_CLIENT_SECRET: $(MESHSTACK_CLIENT_SECRET)})"
+    ) in log.text
+    assert azure.fake.run(azure.run.uuid).sources["azure-pipelines"]["status"] == "FAILED"
+    assert SECRET not in log.text
+
+
 def test_azure_show_defuses_logging_commands_in_values(azure: Azure) -> None:
     """The agent obeys ``##vso[`` anywhere in a line: printing an input must not set a variable."""
     log = azure("meshpipe run show")
@@ -292,3 +339,65 @@ def test_azure_parameters_reach_the_scripts_only_as_data(azure: Azure, tmp_path:
     names = [s[1] for s in _steps(azure.fake, azure.run, "azure-pipelines")]
     assert names == ["$(touch pwned) ]; ##vso[task.setvariable variable=EVIL]x", "`touch pwned2`"]
     assert not list(tmp_path.rglob("pwned*")) and "EVIL" not in log.variables
+
+
+def test_template_inputs_never_become_script_text() -> None:
+    """Inputs and parameters are spliced in before any shell runs: they may only fill variables, never scripts."""
+    gitlab_body = list(yaml.safe_load_all(GITLAB_TEMPLATE.read_text()))[1]
+    scripts = gitlab_body[".meshpipe-fetch"] + gitlab_body[".meshpipe"]["before_script"][1:]
+    scripts += gitlab_body[".meshpipe"]["after_script"][1:]
+    assert scripts and all("$[[" not in line for line in scripts)
+    for name, value in gitlab_body[".meshpipe"]["variables"].items():
+        assert value["expand"] is False, name  # GitLab would otherwise expand $NAME inside an input's value
+    azure = yaml.safe_load(AZURE_TEMPLATE.read_text())
+    bash_steps = [step for step in azure["steps"] if "bash" in step]
+    assert len(bash_steps) == 2
+    for step in bash_steps:
+        # no template expression and no $(macro): the agent would splice a value into the script text
+        assert "${{" not in step["bash"] and not re.search(r"\$\([\w.]+\)", step["bash"])
+        assert all(re.fullmatch(r"\$\{\{ parameters\.\w+ \}\}|\$\([\w.]+\)", v) for v in step["env"].values())
+    assert bash_steps[-1]["condition"] == "always()"
+
+
+# -- the README's snippets use the templates as they are ----------------------------------------------------------
+
+
+def _readme_blocks() -> list[str]:
+    """The YAML blocks of the README section (REPORTER_README.md until it is merged into README.md)."""
+    marker = "<!-- ci-reporter-section -->"
+    for name in ("README.md", "REPORTER_README.md"):
+        path = ROOT / name
+        if path.is_file() and marker in path.read_text():
+            section = path.read_text().split(marker)[1].split("<!-- /ci-reporter-section -->")[0]
+            return re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+    raise AssertionError("the README section on GitLab CI and Azure Pipelines is missing")
+
+
+def test_readme_gitlab_pipeline_passes_only_declared_inputs_and_extends_the_template() -> None:
+    (block,) = [b for b in _readme_blocks() if b.startswith("# .gitlab-ci.yml")]
+    spec, pipeline = yaml.safe_load_all(block)
+    declared = set(next(yaml.safe_load_all(GITLAB_TEMPLATE.read_text()))["spec"]["inputs"])
+    (include,) = pipeline["include"]
+    assert include["remote"].endswith("/action/gitlab/meshpipe.yml")
+    assert set(include["inputs"]) <= declared and "bundle-sha256" in include["inputs"]
+    assert (
+        include["inputs"]["run-url"] == "$[[ inputs.buildingBlockRunUrl ]]"
+        and "buildingBlockRunUrl" in spec["spec"]["inputs"]
+    )
+    assert "$[[ inputs.correlation_id ]]" in pipeline["workflow"]["name"]
+    assert pipeline["apply"]["extends"] == ".meshpipe" and "before_script" not in pipeline["apply"]
+    assert all("$[[" not in line for line in pipeline["apply"]["script"])  # inputs only through variables
+
+
+def test_readme_azure_pipeline_passes_only_declared_parameters_and_maps_the_secret() -> None:
+    (block,) = [b for b in _readme_blocks() if b.startswith("# azure-pipelines.yml")]
+    pipeline = yaml.safe_load(block)
+    declared = {p["name"] for p in yaml.safe_load(AZURE_TEMPLATE.read_text())["parameters"]}
+    steps = pipeline["jobs"][0]["steps"]
+    (use,) = [s for s in steps if "template" in s]
+    assert use["template"] == "action/azure-pipelines/meshpipe-steps.yml@meshpipe"
+    assert set(use["parameters"]) <= declared and "bundleSha256" in use["parameters"]
+    assert {"buildingBlockRunUrl", "correlation_id", "meshpipe_phase"} <= {p["name"] for p in pipeline["parameters"]}
+    for step in use["parameters"]["jobSteps"]:
+        assert step["env"]["MESHSTACK_CLIENT_SECRET"] == "$(MESHSTACK_CLIENT_SECRET)", step
+        assert "${{" not in step["bash"]

@@ -31,6 +31,7 @@ from dispatch_base import (
     ConfigError,
     DispatchError,
     _percent,
+    credential,
     http_url,
     opt_string,
     printable,
@@ -117,14 +118,12 @@ def parse_settings(data: Mapping[str, Any], phase: str) -> Settings:
 
 
 def _credential(environ: Mapping[str, str], name: str, required: bool, why: str) -> str | None:
-    value = environ.get(name) or None
-    if value is None:
+    """The GitLab token in ``name`` (registered as a secret, checked), None when unset and not ``required``."""
+    if not (environ.get(name) or "").strip():
         if required:
-            raise ConfigError(f"{name} is not set or empty ({why})")
+            raise ConfigError(f"no GitLab token: set the environment variable {name} ({why})")
         return None
-    if not printable(value):
-        raise ConfigError(f"{name} has spaces or control characters; a GitLab token has none")
-    return value
+    return credential(environ, name, "GitLab token")
 
 
 def make_client(config: Config, environ: Mapping[str, str], http_deadline: float, clock: Clock) -> GitLabClient:

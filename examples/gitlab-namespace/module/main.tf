@@ -127,6 +127,10 @@ resource "terraform_data" "destroy_hook" {
       error_message = "A pipeline would get more inputs than GitLab accepts (20 per pipeline), counting declared inputs, secret inputs, buildingBlockRunUrl, the correlation input and the phase input."
     }
     precondition {
+      condition     = alltrue([for name, value in local.inputs : length(jsonencode(value)) <= 122880])
+      error_message = "An input value is longer than GitLab accepts for a CI/CD variable (120 KiB on GitLab.com, plan limit ci_variable_value_size); pass large data by reference instead."
+    }
+    precondition {
       condition     = length(distinct([for name in concat(keys(local.inputs), keys(local.secret_inputs)) : lower(name)])) == length(local.inputs) + length(local.secret_inputs)
       error_message = "Two inputs differ only in case; give them names that differ in more than case."
     }

@@ -1,4 +1,8 @@
-"""Build the GitHub Action's self-contained reporter, ``action/meshpipe.pyz``: no ``pip install`` on the runner.
+"""Build the self-contained reporter, ``action/meshpipe.pyz``: no ``pip install`` in a CI job.
+
+The GitHub Action (``action.yml``) runs it from its checkout; the GitLab CI and Azure Pipelines templates
+(``action/gitlab/meshpipe.yml``, ``action/azure-pipelines/meshpipe-steps.yml``) fetch it by URL and refuse it
+unless its sha256 is the pinned one -- so a rebuilt bundle means a new sha256 to pin for those users.
 
 A zipapp (like a node action's committed ``dist/``) holding ``meshpipe.report`` and what it imports -- the package's
 ``__init__``, ``errors``, ``contract`` and ``cli`` modules and click (BSD-3-Clause, its licence included) -- run by the

@@ -105,11 +105,11 @@ class AzureRunner(CiRunner):
     def warning(self, message: str, *, title: str = "meshpipe") -> None:
         """A warning line on stderr plus a ``task.logissue type=warning`` (shown in the run's summary)."""
         super().warning(message, title=title)
-        self.command("task.logissue", f"{title}: {message}", {"type": "warning"})
+        self.command("task.logissue", defuse(f"{title}: {message}"), {"type": "warning"})
 
     def error(self, message: str, *, title: str = "meshpipe") -> None:
         """A ``task.logissue type=error`` (the CLI prints the stderr line itself)."""
-        self.command("task.logissue", f"{title}: {message}", {"type": "error"})
+        self.command("task.logissue", defuse(f"{title}: {message}"), {"type": "error"})
 
     def output_name_problem(self, name: str) -> str | None:
         """Azure's rule for variable names, and its reserved prefixes."""

@@ -8,12 +8,13 @@ What GitLab offers (docs.gitlab.com ``ci/yaml/artifacts_reports``, ``ci/variable
   meshpipe never prints a credential or a sensitive input: keep ``MESHSTACK_*`` credentials in masked variables.
 - Outputs: a dotenv file whose path the job declares in ``artifacts:reports:dotenv``; later jobs of the pipeline
   (``needs``/``dependencies``) get its variables. meshpipe writes it when ``MESHPIPE_DOTENV_FILE`` names it (the
-  template sets it). GitLab reads each line as ``KEY=VALUE`` split at the first ``=`` and strips both; an empty
-  line or one without ``=`` fails the whole report; there is no quoting and no multi-line value; keys are ASCII
-  letters, digits and ``_``; the file must stay under 5 KiB and hold at most 20 variables (the defaults of the
-  ``dotenv_size`` and ``dotenv_variables`` instance limits; *unverified*: GitLab.com's current values). An output
-  that would break one of these rules is left out with a warning instead of failing the report. A sensitive value
-  is never written: the artifact can be downloaded by project members and cannot be masked.
+  template sets it; a relative path is relative to ``$CI_PROJECT_DIR``, as the artifact path is). GitLab reads each
+  line as ``KEY=VALUE`` split at the first ``=`` and strips both; an empty line or one without ``=`` fails the
+  whole report; there is no quoting and no multi-line value; keys are ASCII letters, digits and ``_``; the file
+  must stay under 5 KiB and hold at most 20 variables (the defaults of the ``dotenv_size`` and ``dotenv_variables``
+  instance limits; *unverified*: GitLab.com's current values). An output that would break one of these rules is
+  left out with a warning instead of failing the report. A sensitive value is never written: the artifact can be
+  downloaded by project members and cannot be masked.
 - Summary: GitLab has no job summary; the Markdown table is printed to the log.
 - State: see :mod:`meshpipe.report.settings` (a job-private directory beside or inside the project directory, so
   ``after_script`` -- a separate shell in the same working tree -- finds what ``before_script`` and ``script``

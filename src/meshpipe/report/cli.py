@@ -79,6 +79,10 @@ class _BestEffortGuard:
         if not isinstance(exc, ReporterError):
             return False
         runner = self.run.runner if self.run else runner_for_environment(self.environ or {})
+        # meshpipe.cli.main prints the message; it can quote meshStack's answer, and Azure's agent obeys ##vso[ in it.
+        printable = runner.printable(str(exc))
+        if printable != str(exc):
+            exc.args = (printable,)
         if self.best_effort and isinstance(exc, (ConnectionFailed, ServerError, RateLimitError)):
             runner.warning(f"meshStack could not be reached, continuing (--best-effort): {exc}")
             return True

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshpipe.contract import MESHSTACK_ENDPOINT_ENV, RUN_URL_INPUT
+from meshpipe.contract import MESHSTACK_CLIENT_SECRET_ENV, MESHSTACK_ENDPOINT_ENV, RUN_URL_INPUT
 from meshpipe.report.ci import detect_ci
 from meshpipe.report.credential_sources import (
     CREDENTIAL_LABELS,
@@ -176,7 +176,7 @@ class Settings:
             run_url=found.url,
             run_object=found.run_object,
             locator=found.locator,
-            credentials=find_credentials(env, runner_temp, found.url),
+            credentials=_credentials(ci, env, runner_temp, found.url),
             runner_temp=runner_temp,
             github_output=_path(env.get("GITHUB_OUTPUT")),
             github_step_summary=_path(env.get("GITHUB_STEP_SUMMARY")),
@@ -193,7 +193,7 @@ class Settings:
             user_state_dir=None if state_dir else _user_state_dir(env),
             proxy_env={key: value for key, value in env.items() if key.lower() in _PROXY_VARIABLES},
             ci=ci,
-            dotenv_file=_path(env.get("MESHPIPE_DOTENV_FILE")),
+            dotenv_file=_dotenv_file(env),
             state_dir_private=private and own_state_dir is None,
             default_source_id=DEFAULT_SOURCE_IDS.get(ci, "github"),
         )
@@ -234,6 +234,28 @@ _CREDENTIAL_HINTS = {
 _AZURE_MACRO = re.compile(r"\$\([A-Za-z0-9_.]+\)")
 #: the CI -> the source id a job reports as by default
 DEFAULT_SOURCE_IDS = {"github": "github", "gitlab": "gitlab", "azure": "azure-pipelines"}
+
+
+def _credentials(ci: str, env: Mapping[str, str], runner_temp: Path | None, run_url: str | None) -> Credentials | None:
+    try:
+        return find_credentials(env, runner_temp, run_url)
+    except ConfigurationError as exc:
+        if ci != "azure" or MESHSTACK_CLIENT_SECRET_ENV in env:
+            raise
+        # The usual cause on Azure: the client id is a plain variable (in every environment), the secret is not.
+        raise ConfigurationError(
+            f"{exc} (Azure Pipelines: map the secret variable into this step with "
+            f"env: {{{MESHSTACK_CLIENT_SECRET_ENV}: $({MESHSTACK_CLIENT_SECRET_ENV})}})"
+        ) from None
+
+
+def _dotenv_file(env: Mapping[str, str]) -> Path | None:
+    """``$MESHPIPE_DOTENV_FILE``; relative to ``$CI_PROJECT_DIR`` like ``artifacts:reports:dotenv``, wherever the
+    script has ``cd``-ed to."""
+    path = _path(env.get("MESHPIPE_DOTENV_FILE"))
+    if path is None or path.is_absolute() or not env.get("CI_PROJECT_DIR"):
+        return path
+    return Path(env["CI_PROJECT_DIR"]) / path
 
 
 def _job_temp_dir(ci: str, env: Mapping[str, str]) -> tuple[Path | None, bool]:

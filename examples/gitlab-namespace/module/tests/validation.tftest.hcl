@@ -5,12 +5,12 @@ variables {
   namespace_name = "alpha-dev"
 }
 
-# gitlab_api_url must be an http(s) URL.
+# gitlab_api_url must be GitLab's REST API URL ending in /api/v4.
 run "rejects_invalid_gitlab_api_url_1" {
   command = plan
 
   variables {
-    gitlab_api_url = "ftp://gitlab.example.com"
+    gitlab_api_url = "https://gitlab.example.com"
   }
 
   expect_failures = [var.gitlab_api_url]
