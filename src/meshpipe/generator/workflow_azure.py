@@ -8,6 +8,10 @@ module's inputs under ``parameters:``, shows the correlation id in ``name:`` (th
 after a lost answer), is never triggered by a push or a pull request, and picks the job for the phase at compile time
 (``${{ if eq(parameters.PHASE, 'apply') }}``). Parameters reach the steps as job variables, hence as environment
 variables upper-cased (``bucketName`` -> ``BUCKETNAME``); scripts read them from there, never from the script text.
+
+Unverified (no Azure DevOps here): whether the agent expands a macro such as ``$(System.AccessToken)`` inside a
+variable's value that came from a parameter (Microsoft documents macro expansion for variables set in YAML, not for
+values inserted by template expressions); whether ``default: 0`` is the best empty value of an optional number.
 """
 
 from __future__ import annotations

@@ -10,6 +10,11 @@ answer) and the phase, and the jobs run the reporter through the template ``acti
 reach a job as variables declared ``expand: false``: GitLab interpolates ``$[[ inputs.x ]]`` into the parsed value,
 and without ``expand: false`` a ``$NAME`` inside an untrusted value would be expanded; scripts read them from the
 environment, never from the script text.
+
+Unverified (no GitLab here): whether GitLab accepts ``default: null`` for an optional non-string input (meshpipe
+writes it for a typed input the module may leave out): gitlab-org/gitlab!110630 documents ``default: null`` as
+"optional, no value", gitlab-org/gitlab#439524 says typed inputs are not nullable yet; interpolation into ``variables:`` values and ``expand: false``
+follow https://docs.gitlab.com/ci/inputs/ and https://docs.gitlab.com/ci/variables/.
 """
 
 from __future__ import annotations
