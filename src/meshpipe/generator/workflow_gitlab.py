@@ -13,8 +13,9 @@ environment, never from the script text.
 
 Unverified (no GitLab here): whether GitLab accepts ``default: null`` for an optional non-string input (meshpipe
 writes it for a typed input the module may leave out): gitlab-org/gitlab!110630 documents ``default: null`` as
-"optional, no value", gitlab-org/gitlab#439524 says typed inputs are not nullable yet; interpolation into ``variables:`` values and ``expand: false``
-follow https://docs.gitlab.com/ci/inputs/ and https://docs.gitlab.com/ci/variables/.
+"optional, no value", gitlab-org/gitlab#439524 says typed inputs are not nullable yet. Interpolation into
+``variables:`` values and ``expand: false`` follow https://docs.gitlab.com/ci/inputs/ and
+https://docs.gitlab.com/ci/variables/.
 """
 
 from __future__ import annotations
