@@ -7,7 +7,9 @@ meshStack's HTTP backend, and its own source (the runner's UUID) on every run.
 
 1. meshStack previews the block: a ``DETECT`` run plans and uploads the plan; nothing fires.
 2. The plan is approved: an ``APPLY`` run replays the saved plan, which dispatches the apply workflow; the workflow
-   (the example's ``pipeline.py`` on the fake GitHub) reports its steps and finishes the run.
+   (the example's ``pipeline.py`` on the fake GitHub) reports its steps and finishes the run. With ``--target`` the
+   module starts a pipeline on the fake GitLab or Azure DevOps, or sends a signed delivery to the webhook receiver,
+   and that target's example (:data:`DEMO_BLOCKS`) plays the part.
 3. meshStack deletes the block: a ``DESTROY`` run. The definition is async, so the runner first applies with the
    DESTROY run (nothing fires), then destroys, which fires the destroy workflow with the DESTROY run's URL.
 4. Each run's timeline is printed, the runner's source and the workflow's source side by side, and checked.
@@ -71,7 +73,7 @@ DEMO_BLOCKS: dict[str, DemoBlock] = {
     "webhook": DemoBlock("webhook-jenkins-job", {"job_name": "alpha-build", "branch": "main"}, "job_name"),
 }
 POLL_SECONDS = 0.2
-#: Sandbox wiring besides the fake GitHub's URL and this interpreter: poll the workflow run every second.
+#: Sandbox wiring besides the fakes' URLs and this interpreter: poll the pipeline every second (when waiting).
 DEMO_WIRING: dict[str, Any] = {"poll_interval_seconds": 1}
 
 
@@ -85,7 +87,7 @@ class Check:
 
 
 def expected_steps(example: Path) -> dict[str, list[str]]:
-    """``STEPS`` from the example's ``pipeline.py``: phase -> step ids the workflow registers."""
+    """``STEPS`` from the example's ``pipeline.py``: phase -> step ids the pipeline registers."""
     spec = importlib.util.spec_from_file_location("_meshpipe_example_pipeline", example / "pipeline.py")
     if spec is None or spec.loader is None:
         raise MeshpipeError(f"cannot load {example / 'pipeline.py'}")
@@ -216,7 +218,7 @@ class _Demo:
         return destroy
 
     def check_runs(self, apply: FakeRun, destroy: FakeRun, steps: dict[str, list[str]]) -> None:
-        """One dispatch per workflow carrying its run's URL; both runs and their workflow steps succeeded."""
+        """One dispatch per phase carrying its run's URL; both runs and their pipeline steps succeeded."""
         box = self.box
         self.checks.append(_dispatch_checks(box, "apply", apply, "APPLY"))
         self.checks.append(_dispatch_checks(box, "destroy", destroy, "DESTROY"))

@@ -14,10 +14,11 @@ __all__ = ["host", "workflow_warnings"]
 
 
 def workflow_warnings(box: Sandbox) -> list[str]:
-    """What ``meshpipe workflow check`` finds in the hosted block's workflows (the spec is the staged copy, if any).
+    """What ``meshpipe workflow check`` finds in the hosted block's workflows, ``.gitlab-ci.yml`` or
+    ``azure-pipelines.yml`` (the spec is the staged copy, if any).
 
-    A workflow that does not take what the module sends makes the fake GitHub answer 422 like the real one; saying
-    so at start names the fix before the first order fails.
+    A pipeline definition that does not take what the module sends makes the fake refuse the dispatch like the real
+    service; saying so at start names the fix before the first order fails.
     """
     from meshpipe.errors import MeshpipeError
     from meshpipe.generator.spec import load_spec
