@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from meshpipe.fakes.meshstack import FakeMeshStack
     from meshpipe.fakes.webhook import FakeWebhookReceiver
     from meshpipe.sandbox_block import Block
-    from meshpipe.sandbox_targets import AzureHost, GitHubHost, GitLabHost, TargetHost, WebhookHost
+    from meshpipe.sandbox_targets import GitHubHost, TargetHost
+    from meshpipe.sandbox_targets_ci import AzureHost, GitLabHost, WebhookHost
 
 __all__ = [
     "DEFAULT_EXAMPLE",
@@ -161,17 +162,17 @@ class Sandbox:
         self._meshstack: FakeMeshStack | None = None
         self._owned_state_dir: Any = None
         self._owned_env_dir: Any = None
-        self.hosts: dict[str, TargetHost] = self._hosts(flavour, {"github": github_port, **(ports or {})})
+        self.hosts: dict[str, TargetHost[Any]] = self._hosts(flavour, {"github": github_port, **(ports or {})})
         self.credentials.github_token = self.github_host.token
 
-    def _hosts(self, flavour: str, ports: dict[str, int]) -> dict[str, TargetHost]:
-        from meshpipe.sandbox_targets import HOSTS, GitHubHost
+    def _hosts(self, flavour: str, ports: dict[str, int]) -> dict[str, TargetHost[Any]]:
+        from meshpipe.sandbox_targets import GitHubHost, host_classes
 
         token = self.credentials.control_token
-        hosts: dict[str, TargetHost] = {
+        hosts: dict[str, TargetHost[Any]] = {
             "github": GitHubHost(control_token=token, port=ports["github"], flavour=flavour)
         }
-        for target, host in HOSTS.items():
+        for target, host in host_classes().items():
             if target != "github":
                 hosts[target] = host(control_token=token, port=ports.get(target, 0))
         return hosts
@@ -234,7 +235,7 @@ class Sandbox:
 
     # -- accessors -------------------------------------------------------------------------------------------
     @property
-    def host(self) -> TargetHost:
+    def host(self) -> TargetHost[Any]:
         """The host of the block's target (its fake runs the block's pipeline)."""
         return self.hosts[self.block.target]
 
