@@ -25,7 +25,11 @@ from pathlib import Path
 
 #: phase -> the steps the job registers, in order (id, display name shown in meshStack)
 STEPS: dict[str, list[tuple[str, str]]] = {
-    "apply": [("validate", "Validate inputs"), ("create", "Create the namespace"), ("visibility", "Set the visibility")],
+    "apply": [
+        ("validate", "Validate inputs"),
+        ("create", "Create the namespace"),
+        ("visibility", "Set the visibility"),
+    ],
     "destroy": [("validate", "Validate inputs"), ("delete", "Delete the namespace")],
 }
 #: steps that report themselves; the others are wrapped in `meshpipe run exec` with this user message

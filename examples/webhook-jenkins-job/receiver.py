@@ -4,7 +4,15 @@
 Run: MESHPIPE_WEBHOOK_SECRET=... python3 receiver.py [PORT] -- JOB_COMMAND...   (put TLS in front of it)
 """
 
-import hashlib, hmac, json, os, subprocess, sys, threading, time, uuid
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SECRET = os.environb.pop(b"MESHPIPE_WEBHOOK_SECRET")  # popped: the jobs this starts never inherit it

@@ -90,7 +90,9 @@ def render_gitlab_inputs(spec: ModuleSpec) -> str:
         kind = types.get(item.name, "string")
         lines.append(f"    {yaml_key(item.name)}:")
         if item.description:
-            lines.append(f"      description: {_scalar(' '.join(item.description.split()))}")
+            # the header is no place for interpolation syntax (GitLab may read $[[ ... ]] in it)
+            text = " ".join(item.description.split()).replace("$[[", "$ [[")
+            lines.append(f"      description: {_scalar(text)}")
         if kind != "string":
             lines.append(f"      type: {kind}")
         if item.options is not None and item.type == "choice":

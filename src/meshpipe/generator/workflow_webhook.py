@@ -30,7 +30,15 @@ _TEMPLATE = '''\
 Run: {secret_env}=... python3 receiver.py [PORT] -- JOB_COMMAND...   (put TLS in front of it)
 """
 
-import hashlib, hmac, json, os, subprocess, sys, threading, time, uuid
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SECRET = os.environb.pop(b"{secret_env}")  # popped: the jobs this starts never inherit it
