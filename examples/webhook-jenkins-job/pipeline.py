@@ -49,8 +49,8 @@ def job_dir() -> Path:
 
 
 def meshpipe_run(*args: str, check: bool = True) -> int:
-    """Call the reporter CLI of this installation (``meshpipe run ...``)."""
-    return subprocess.run([sys.executable, "-m", "meshpipe", "run", *args], check=check).returncode
+    """Call the reporter (``meshpipe run ...``): the ``meshpipe`` on PATH, which the CI template puts there."""
+    return subprocess.run(["meshpipe", "run", *args], check=check).returncode
 
 
 def report(step: str, ok: bool, user_message: str, system_message: str, outputs: tuple[str, ...] = ()) -> int:
@@ -113,7 +113,7 @@ def steps(phase: str) -> int:
     for step_id, _ in STEPS[phase]:
         command = [sys.executable, __file__, step_id]
         if step_id in EXEC_MESSAGES:
-            command = [sys.executable, "-m", "meshpipe", "run", "exec", step_id, "--user-message",
+            command = ["meshpipe", "run", "exec", step_id, "--user-message",
                        EXEC_MESSAGES[step_id], "--", *command]  # fmt: skip
         if subprocess.run(command, check=False).returncode != 0:
             return 1
