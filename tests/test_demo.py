@@ -113,3 +113,20 @@ def test_demo_runs_the_whole_loop_through_each_target(target: str) -> None:
     assert timelines.count("(meshStack's Terraform runner)") == 3
     for step in ("validate", "create", "delete"):
         assert f"[SUCCEEDED] {step} - " in timelines
+
+
+def test_a_failing_gitlab_job_fails_the_run_through_its_after_script(tmp_path: Path) -> None:
+    """The job's script fails; the after_script (`finish` with $CI_JOB_STATUS=failed) still ends the run FAILED."""
+    broken = tmp_path / "broken-namespace"
+    source = ROOT / "examples" / "gitlab-namespace"
+    shutil.copytree(source, broken, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "__pycache__"))
+    pipeline = broken / "pipeline.py"
+    text = pipeline.read_text(encoding="utf-8")
+    pipeline.write_text(text.replace('re.compile(r"^[a-z]', 're.compile(r"^NEVER[a-z]', 1), encoding="utf-8")
+    result = run_demo("--target", "gitlab", "--example", str(broken))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "demo FAILED" in result.stdout
+    assert "FAIL APPLY run SUCCEEDED (FAILED)" in result.stdout
+    assert "source gitlab (the pipeline): FAILED" in result.stdout
+    assert "namespace name 'alpha-dev' must be 2-40 lower-case letters" in result.stdout
+    assert "GitLab pipeline 5000001 'gitlab-namespace apply [" in result.stdout and "': failed" in result.stdout
