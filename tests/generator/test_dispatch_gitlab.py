@@ -226,16 +226,18 @@ def test_a_trigger_token_alone_never_sends_again_after_a_lost_answer(fake_gitlab
 
 def test_a_second_apply_of_the_same_run_resumes_instead_of_creating(fake_gitlab: FakeGitLab, tmp_path: Path) -> None:
     setup_project(fake_gitlab)
-    fake_gitlab.add_fault(status=500, method="POST", path=r"/pipeline$", after=True, times=5)
-    fake_gitlab.add_fault(status=500, method="GET", path=r"/pipelines$", times=20)
+    fake_gitlab.add_fault(status=500, method="POST", path=r"/pipeline$", after=True)
+    fake_gitlab.add_fault(status=403, method="GET", path=r"/pipelines$")  # the check fails: nothing is sent again
     context = {"run_id": "run-1", "building_block_id": "bb-1", "fingerprint": "f1"}
     first = run_dispatcher(fake_gitlab, tmp_path, **context)
-    assert first.returncode == 1
+    assert "checking failed, so it is not sent again" in one_error_line(first)
     assert len(fake_gitlab.pipelines_for(PROJECT)) == 1  # created once, then the check failed: not sent again
     fake_gitlab.faults.clear()
     second = run_dispatcher(fake_gitlab, tmp_path, **context)
     assert second.returncode == 0, second.stderr
-    assert len(fake_gitlab.pipelines_for(PROJECT)) == 1
+    assert "an earlier attempt at this dispatch may have started a pipeline; looking for" in second.stdout
+    (pipeline,) = fake_gitlab.pipelines_for(PROJECT)
+    assert f"pipeline {pipeline.id} {pipeline.web_url}" in second.stdout
 
 
 # ------------------------------------------------------------------------------------------------ waiting
