@@ -290,6 +290,10 @@ def test_api_errors_name_method_url_status_message_and_hint(fake_gitlab: FakeGit
     assert "-> 403: insufficient_scope" in scope and "lacks the api scope" in scope
     missing = one_error_line(run_dispatcher(fake_gitlab, tmp_path, gitlab={"project": "acme/none"}))
     assert "-> 404: 404 Project Not Found" in missing and "not visible to the token" in missing
+    setup_project(fake_gitlab, ci_inputs=None, allow_pipeline_variables=False)
+    refused = one_error_line(run_dispatcher(fake_gitlab, tmp_path, gitlab={"values": "variables"}))
+    assert "Insufficient permissions to set pipeline variables" in refused
+    assert "'Minimum role to use pipeline variables' allows them" in refused
     assert fake_gitlab.pipelines_for(PROJECT) == []
 
 
@@ -382,6 +386,7 @@ def test_settings_name_the_key_path_and_rate_limit_waits_follow_gitlabs_headers(
         ({"project": "no-group"}, "MESHPIPE_DISPATCH.gitlab.project: expected 'group/project' or an id"),
         ({"project": "a/b c"}, "MESHPIPE_DISPATCH.gitlab.project"),
         ({"api_url": "ftp://x"}, "MESHPIPE_DISPATCH.gitlab.api_url: expected an http(s) URL"),
+        ({"api_url": "https://gitlab.example.com"}, "gitlab.api_url: expected the REST API URL ending in /api/v4"),
         ({"api_url": "https://user:pw@gitlab.example.com/api/v4"}, "without credentials"),
         ({"ref": "main branch"}, "MESHPIPE_DISPATCH.gitlab.ref: expected a branch or tag name"),
         ({"auth": {"token": "x"}}, "MESHPIPE_DISPATCH.gitlab.auth.token: unknown key"),
