@@ -325,6 +325,7 @@ def test_a_command_runs_with_gitlab_cis_job_environment(fake: FakeGitLab) -> Non
     os.environ["HOST_SECRET"] = "leak"
     try:
         pipeline = create(fake, inputs={"correlation_id": "https://run", "note": "n 'q'"}).json()
+        assert pipeline["status"] == "pending"  # answered before the job starts
         done = wait_finished(fake, pipeline["id"])
     finally:
         del os.environ["HOST_SECRET"]

@@ -161,7 +161,7 @@ class ApiHandlers:
             if reason:
                 raise _validation(f"Failed to persist the pipeline: Validation failed: Variables key {reason}")
         pipeline = self._new_pipeline(project, resolved, "api", inputs or {}, variables, caller.username)
-        return Response(status=201, body=pipeline.json(self.url))
+        return self._created(pipeline, project)
 
     # -- POST /projects/:id/trigger/pipeline -------------------------------------------------------------------
     def _trigger_pipeline(self, request: Request) -> Response:
@@ -203,7 +203,14 @@ class ApiHandlers:
         # A trigger keeps a pipeline whose configuration failed (save_on_errors): 201, status failed, yaml_errors.
         problem = input_errors(project.ci_inputs, inputs)
         pipeline = self._new_pipeline(project, resolved, "trigger", inputs, listed, "trigger", yaml_errors=problem)
-        return Response(status=201, body=pipeline.json(self.url))
+        return self._created(pipeline, project)
+
+    def _created(self, pipeline: Pipeline, project: Project) -> Response:
+        """The 201 answer, rendered before the job starts: a new pipeline is never already running."""
+        response = Response(status=201, body=pipeline.json(self.url))
+        if pipeline.command is not None:
+            self._start(pipeline, project)
+        return response
 
     def _new_pipeline(
         self,
@@ -252,8 +259,6 @@ class ApiHandlers:
             yaml_errors=yaml_errors,
         )
         self.pipelines.append(pipeline)
-        if pipeline.command is not None:
-            self._start(pipeline, project)
         return pipeline
 
     # -- GET /projects/:id/pipelines ---------------------------------------------------------------------------
