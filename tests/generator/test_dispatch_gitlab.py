@@ -205,6 +205,18 @@ def test_a_503_before_creating_is_sent_again_once_nothing_is_found(fake_gitlab: 
     assert creates(fake_gitlab) == [503, 201]
 
 
+def test_a_timeout_while_gitlab_creates_is_found_by_name_not_sent_again(
+    fake_gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    setup_project(fake_gitlab)
+    fake_gitlab.add_fault(method="POST", path=r"/pipeline$", delay=1.0)  # answers after the client gave up
+    env = {"MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS": "0.3", "MESHPIPE_DISPATCH_SETTLE_SECONDS": "10"}
+    result = run_dispatcher(fake_gitlab, tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "checking whether the pipeline started anyway" in result.stdout
+    assert len(fake_gitlab.pipelines_for(PROJECT)) == 1
+
+
 def test_a_429_waits_retry_after_and_creates_one_pipeline(fake_gitlab: FakeGitLab, tmp_path: Path) -> None:
     setup_project(fake_gitlab)
     fake_gitlab.add_fault(status=429, method="POST", retry_after=1, headers={"RateLimit-Remaining": "0"})
