@@ -7,8 +7,11 @@ GitHub's (file + key path, unknown keys, that service's name rules). The rules a
 - GitLab project: a numeric id or a full path ``group/subgroup/project`` whose parts hold letters, digits, ``_``,
   ``-`` and ``.`` and do not start with ``-`` (https://docs.gitlab.com/user/reserved_names/ and the path validation
   of ``Gitlab::PathRegex``). Refs follow ``git check-ref-format`` (no spaces, ``~^:?*[\\``, ``..``).
-- GitLab ``spec:inputs`` names: ``Gitlab::Ci::Config::Header::Input`` validates the key as ``alphanumeric``
-  (letters, digits, ``_`` and ``-``); at most 20 inputs per pipeline (``Ci::Pipeline::INPUTS_LIMIT``). CI/CD
+- GitLab ``spec:inputs`` names: ``Gitlab::Ci::Config::Header::Input`` validates the key with
+  ``AlphanumericValidator``, which only demands a string (``lib/gitlab/config/entry/validators.rb``); meshpipe
+  keeps to letters, digits, ``_`` and ``-`` so that every name works in ``$[[ inputs.NAME ]]`` (a ``.`` would read
+  as a path). At most 20 inputs per pipeline (``Ci::Pipeline::INPUTS_LIMIT``: "There cannot be more than 20
+  inputs"). CI/CD
   variable keys: ``^[A-Za-z0-9_]+$``, at most 255 characters (https://docs.gitlab.com/ci/variables/).
 - Azure DevOps project names: at most 64 characters, none of ``/ : \\ ~ & % ; @ ' " ? < > | # $ * { } , + = [ ]``
   or control characters, not starting with ``_`` or ``.``, not ending with ``.`` (https://learn.microsoft.com/azure/devops/organizations/
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from meshpipe.contract import AZURE_AUTH_MODES, GITLAB_AUTH_MODES, PHASE_INPUT
 from meshpipe.generator.spec import ENV_NAME, TARGET_AUTH_DEFAULTS, TARGET_BLOCKS, ModuleSpec, Setting
-from meshpipe.generator.spec_checks import API_URL_CHECK, Check, one_of, pattern
+from meshpipe.generator.spec_checks import API_URL_CHECK, MISSING, Check, one_of, pattern
 
 if TYPE_CHECKING:
     from meshpipe.generator.spec_parser import SpecParser
@@ -103,6 +106,8 @@ class TargetParts:
 
 
 def _no_double_dot(check: Check) -> Check:
+    """``check`` plus the ref rules RE2 cannot express (no ``..``; no ``.``, ``/`` or ``.lock`` at the end)."""
+
     def checked(value: Any) -> str | None:
         problem = check(value)
         if problem is None and isinstance(value, str) and (".." in value or value.endswith((".", "/", ".lock"))):
@@ -113,6 +118,7 @@ def _no_double_dot(check: Check) -> Check:
 
 
 def _pipeline_id(value: Any) -> str | None:
+    """Accept an Azure Pipelines definition id: a positive 32-bit integer."""
     ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
     return None if ok else "a pipeline id (a positive integer)"
 
@@ -120,45 +126,54 @@ def _pipeline_id(value: Any) -> str | None:
 def parse_target(parser: SpecParser, top: Mapping[str, Any], target: str) -> TargetParts:
     """The target's settings block, phases block and ``auth:``."""
     block, phases_key = TARGET_BLOCKS[target]
-    if target == "gitlab":
-        body = parser.mapping(top[block], block, ("api_url", "project", "values"), ("project",))
-        values = parser.check(body.get("values", "inputs"), f"{block}.values", one_of(("inputs", "variables")))
-        api_url_check = pattern(
-            re.compile(GITLAB_API_URL_PATTERN), "GitLab's REST API URL ending in /api/v4 (https://HOST/api/v4)"
-        )
-        api_url = parser.setting(
-            body, "api_url", block, variable="gitlab_api_url", check=api_url_check, default="https://gitlab.com/api/v4"
-        )
-        project = parser.setting(
-            body,
-            "project",
-            block,
-            variable="gitlab_project",
-            check=pattern(re.compile(GITLAB_PROJECT_PATTERN), "a project's full path (group/project) or numeric id"),
-        )
-        ref_check = _no_double_dot(pattern(re.compile(GITLAB_REF_PATTERN), "a branch or tag name"))
-        apply, destroy = _phases(parser, top, phases_key, "ref", ref_check, apply_default="main")
-        return TargetParts(api_url, project, None, apply, destroy, _auth(parser, top, target), values)
-    if target == "azure_devops":
-        body = parser.mapping(top[block], block, ("org_url", "project", "ref"), ("org_url", "project"))
-        api_url = parser.setting(body, "org_url", block, variable="azure_devops_org_url", check=API_URL_CHECK)
-        project = parser.setting(
-            body,
-            "project",
-            block,
-            variable="azure_devops_project",
-            check=pattern(re.compile(AZURE_PROJECT_PATTERN), "an Azure DevOps project name (or id)"),
-        )
-        ref = parser.setting(
-            body,
-            "ref",
-            block,
-            variable="azure_devops_ref",
-            check=_no_double_dot(pattern(re.compile(AZURE_REF_PATTERN), "a full ref such as refs/heads/main")),
-            default="refs/heads/main",
-        )
-        apply, destroy = _phases(parser, top, phases_key, "pipeline_id", _pipeline_id)
-        return TargetParts(api_url, project, ref, apply, destroy, _auth(parser, top, target))
+    parse = {"gitlab": _gitlab, "azure_devops": _azure_devops, "webhook": _webhook}[target]
+    return parse(parser, top, block, phases_key)
+
+
+def _gitlab(parser: SpecParser, top: Mapping[str, Any], block: str, phases_key: str) -> TargetParts:
+    body = parser.mapping(top[block], block, ("api_url", "project", "values"), ("project",))
+    values = parser.check(body.get("values", "inputs"), f"{block}.values", one_of(("inputs", "variables")))
+    api_url_check = pattern(
+        re.compile(GITLAB_API_URL_PATTERN), "GitLab's REST API URL ending in /api/v4 (https://HOST/api/v4)"
+    )
+    api_url = parser.setting(
+        body, "api_url", block, variable="gitlab_api_url", check=api_url_check, default="https://gitlab.com/api/v4"
+    )
+    project = parser.setting(
+        body,
+        "project",
+        block,
+        variable="gitlab_project",
+        check=pattern(re.compile(GITLAB_PROJECT_PATTERN), "a project's full path (group/project) or numeric id"),
+    )
+    ref_check = _no_double_dot(pattern(re.compile(GITLAB_REF_PATTERN), "a branch or tag name"))
+    apply, destroy = _phases(parser, top, phases_key, "ref", ref_check, apply_default="main")
+    return TargetParts(api_url, project, None, apply, destroy, _auth(parser, top, "gitlab"), values)
+
+
+def _azure_devops(parser: SpecParser, top: Mapping[str, Any], block: str, phases_key: str) -> TargetParts:
+    body = parser.mapping(top[block], block, ("org_url", "project", "ref"), ("org_url", "project"))
+    api_url = parser.setting(body, "org_url", block, variable="azure_devops_org_url", check=API_URL_CHECK)
+    project = parser.setting(
+        body,
+        "project",
+        block,
+        variable="azure_devops_project",
+        check=pattern(re.compile(AZURE_PROJECT_PATTERN), "an Azure DevOps project name (or id)"),
+    )
+    ref = parser.setting(
+        body,
+        "ref",
+        block,
+        variable="azure_devops_ref",
+        check=_no_double_dot(pattern(re.compile(AZURE_REF_PATTERN), "a full ref such as refs/heads/main")),
+        default="refs/heads/main",
+    )
+    apply, destroy = _phases(parser, top, phases_key, "pipeline_id", _pipeline_id)
+    return TargetParts(api_url, project, ref, apply, destroy, _auth(parser, top, "azure_devops"))
+
+
+def _webhook(parser: SpecParser, top: Mapping[str, Any], block: str, phases_key: str) -> TargetParts:
     body = parser.mapping(top[block], block, ("url",), ("url",))
     url_check = pattern(
         re.compile(WEBHOOK_URL_PATTERN),
@@ -167,30 +182,22 @@ def parse_target(parser: SpecParser, top: Mapping[str, Any], target: str) -> Tar
     api_url = parser.setting(body, "url", block, variable="webhook_url", check=url_check)
     event_check = pattern(re.compile(WEBHOOK_EVENT_PATTERN), "an event name of 1-100 letters, digits or _.:-")
     apply, destroy = _phases(parser, top, phases_key, "event", event_check, apply_default="apply")
-    return TargetParts(api_url, None, None, apply, destroy, _auth(parser, top, target))
+    return TargetParts(api_url, None, None, apply, destroy, _auth(parser, top, "webhook"))
 
 
 def _phases(
-    parser: SpecParser,
-    top: Mapping[str, Any],
-    key: str,
-    suffix: str,
-    check: Check,
-    *,
-    apply_default: Any = None,
-    destroy: Any = None,
+    parser: SpecParser, top: Mapping[str, Any], key: str, suffix: str, check: Check, *, apply_default: Any = MISSING
 ) -> tuple[Setting, Setting]:
+    """The apply and destroy items (``pipelines:`` or ``events:``); omitted, apply takes ``apply_default`` (required
+    without one) and destroy is null: nothing is sent on destroy."""
     body = parser.mapping(top.get(key, {}), key, ("apply", "destroy"))
-    if apply_default is None:
-        apply = parser.setting(body, "apply", key, variable=f"apply_{suffix}", check=check)
-    else:
-        apply = parser.setting(body, "apply", key, variable=f"apply_{suffix}", check=check, default=apply_default)
-    destroy_setting = parser.setting(
-        body, "destroy", key, variable=f"destroy_{suffix}", check=check, default=destroy, nullable=True
+    apply = parser.setting(body, "apply", key, variable=f"apply_{suffix}", check=check, default=apply_default)
+    destroy = parser.setting(
+        body, "destroy", key, variable=f"destroy_{suffix}", check=check, default=None, nullable=True
     )
     if apply.value is None and not apply.required:
         parser.fail(f"{key}.apply", "expected a value; the apply phase cannot be disabled")
-    return apply, destroy_setting
+    return apply, destroy
 
 
 def _auth(parser: SpecParser, top: Mapping[str, Any], target: str) -> tuple[tuple[str, str], ...]:
@@ -210,13 +217,9 @@ def _auth(parser: SpecParser, top: Mapping[str, Any], target: str) -> tuple[tupl
 
 
 def phase_input_setting(parser: SpecParser, top: Mapping[str, Any], target: str, check: Check) -> Setting | None:
-    """``phase_input`` (GitLab and Azure DevOps; default ``meshpipe_phase``, null for none)."""
+    """``phase_input`` (GitLab and Azure DevOps; default ``meshpipe_phase``, null for none); ``None`` for the other
+    targets, whose specs may not have the key (:meth:`SpecParser.foreign_keys` says so)."""
     if target not in ("gitlab", "azure_devops"):
-        if "phase_input" in top:
-            why = (
-                "the webhook sends the phase in its body" if target == "webhook" else "GitHub fires separate workflows"
-            )
-            parser.fail("phase_input", f"not used with target {target}: {why}")
         return None
     return parser.setting(
         top, "phase_input", "", variable="phase_input", check=check, default=PHASE_INPUT, nullable=True
