@@ -4,6 +4,7 @@ GitLab CI's job environment. Every answer is held against GitLab's description (
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -223,7 +224,12 @@ def test_trigger_with_token_inputs_and_variables(fake: FakeGitLab) -> None:
     setup_project(fake, ci_inputs=None, name_template="$CID")
     variables = api(fake, "POST", TRIGGER, token=None, data={"ref": "main", "token": token, "variables[CID]": "v-1"})
     assert variables.status_code == 201 and variables.json()["name"] == "v-1"
-    assert fake.pipelines_for(PROJECT)[-1].variables == [{"key": "CID", "value": "v-1", "variable_type": "env_var"}]
+    cid, payload = fake.pipelines_for(PROJECT)[-1].variables
+    assert cid == {"key": "CID", "value": "v-1", "variable_type": "env_var"}
+    # PipelineTriggerService keeps the request's parameters but the token as a file variable, TRIGGER_PAYLOAD.
+    assert payload["key"] == "TRIGGER_PAYLOAD" and payload["variable_type"] == "file"
+    assert json.loads(payload["value"]) == {"ref": "main", "variables": {"CID": "v-1"}, "id": PROJECT}
+    assert token not in payload["value"]
     in_path = api(fake, "POST", f"/projects/{ENCODED}/ref/v1/trigger/pipeline", token=None, data={"token": token})
     assert in_path.status_code == 201 and in_path.json()["ref"] == "v1" and in_path.json()["tag"] is True
     wrong_method = api(fake, "GET", TRIGGER)
@@ -243,7 +249,7 @@ def test_trigger_refusals(fake: FakeGitLab) -> None:
     assert trigger({"ref": "main", "token": "glptt-" + "0" * 40}).json() == {"message": "404 Not Found"}
     assert trigger({"ref": "main", "token": other}).status_code == 404  # another project's token
     assert trigger({"ref": "main", "token": token}, project="acme%2Fnone").status_code == 404
-    assert trigger({"ref": "nope", "token": token}).json() == {"message": "Reference not found"}
+    assert trigger({"ref": "nope", "token": token}).json() == {"message": {"base": ["Reference not found"]}}
     numbers = trigger({"ref": "main", "token": token, "variables": {"A": 1}})
     assert numbers.json() == {"message": "variables needs to be a map of key-valued strings"}
     assert fake.pipelines_for(PROJECT) == []
@@ -325,6 +331,7 @@ def test_a_command_runs_with_gitlab_cis_job_environment(fake: FakeGitLab) -> Non
     os.environ["HOST_SECRET"] = "leak"
     try:
         pipeline = create(fake, inputs={"correlation_id": "https://run", "note": "n 'q'"}).json()
+        assert pipeline["status"] == "pending"  # answered before the job starts
         done = wait_finished(fake, pipeline["id"])
     finally:
         del os.environ["HOST_SECRET"]
@@ -358,6 +365,17 @@ def test_cancel_stops_the_command_and_the_after_script_sees_canceled(fake: FakeG
         assert time.monotonic() < deadline, fake.pipeline(pipeline["id"]).log
         time.sleep(0.05)
     assert "after:canceled" in fake.pipeline(pipeline["id"]).log
+
+
+def test_a_triggered_job_reads_trigger_payload_from_a_file(fake: FakeGitLab) -> None:
+    script = "import os; print('payload:' + open(os.environ['TRIGGER_PAYLOAD']).read())"
+    setup_project(fake, ci_inputs=None, name_template=None, command=[sys.executable, "-c", script])
+    token = fake.add_trigger_token(PROJECT)
+    answer = api(fake, "POST", TRIGGER, token=None, json={"ref": "main", "token": token, "variables": {"A": "1"}})
+    assert answer.status_code == 201
+    wait_finished(fake, answer.json()["id"])
+    log = fake.pipeline(answer.json()["id"]).log
+    assert 'payload:{"ref": "main", "variables": {"A": "1"}' in log and token not in log
 
 
 def test_pipeline_page_shows_status_without_secrets(fake: FakeGitLab) -> None:

@@ -73,7 +73,7 @@ def test_trigger_pipeline_with_inputs_and_variables(fake: FakeGitLab) -> None:
     assert with_variables.name == "var-1"
     with pytest.raises(GitlabCreateError) as bad_ref:
         project.trigger_pipeline("nope", token)
-    assert bad_ref.value.response_code == 400 and bad_ref.value.error_message == "Reference not found"
+    assert bad_ref.value.response_code == 400 and bad_ref.value.error_message == {"base": ["Reference not found"]}
     with pytest.raises(GitlabCreateError) as bad_token:
         project.trigger_pipeline("main", "glptt-" + "f" * 40)
     assert bad_token.value.response_code == 404

@@ -205,6 +205,18 @@ def test_a_503_before_creating_is_sent_again_once_nothing_is_found(fake_gitlab: 
     assert creates(fake_gitlab) == [503, 201]
 
 
+def test_a_timeout_while_gitlab_creates_is_found_by_name_not_sent_again(
+    fake_gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    setup_project(fake_gitlab)
+    fake_gitlab.add_fault(method="POST", path=r"/pipeline$", delay=1.0)  # answers after the client gave up
+    env = {"MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS": "0.3", "MESHPIPE_DISPATCH_SETTLE_SECONDS": "10"}
+    result = run_dispatcher(fake_gitlab, tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "checking whether the pipeline started anyway" in result.stdout
+    assert len(fake_gitlab.pipelines_for(PROJECT)) == 1
+
+
 def test_a_429_waits_retry_after_and_creates_one_pipeline(fake_gitlab: FakeGitLab, tmp_path: Path) -> None:
     setup_project(fake_gitlab)
     fake_gitlab.add_fault(status=429, method="POST", retry_after=1, headers={"RateLimit-Remaining": "0"})
@@ -226,16 +238,18 @@ def test_a_trigger_token_alone_never_sends_again_after_a_lost_answer(fake_gitlab
 
 def test_a_second_apply_of_the_same_run_resumes_instead_of_creating(fake_gitlab: FakeGitLab, tmp_path: Path) -> None:
     setup_project(fake_gitlab)
-    fake_gitlab.add_fault(status=500, method="POST", path=r"/pipeline$", after=True, times=5)
-    fake_gitlab.add_fault(status=500, method="GET", path=r"/pipelines$", times=20)
+    fake_gitlab.add_fault(status=500, method="POST", path=r"/pipeline$", after=True)
+    fake_gitlab.add_fault(status=403, method="GET", path=r"/pipelines$")  # the check fails: nothing is sent again
     context = {"run_id": "run-1", "building_block_id": "bb-1", "fingerprint": "f1"}
     first = run_dispatcher(fake_gitlab, tmp_path, **context)
-    assert first.returncode == 1
+    assert "checking failed, so it is not sent again" in one_error_line(first)
     assert len(fake_gitlab.pipelines_for(PROJECT)) == 1  # created once, then the check failed: not sent again
     fake_gitlab.faults.clear()
     second = run_dispatcher(fake_gitlab, tmp_path, **context)
     assert second.returncode == 0, second.stderr
-    assert len(fake_gitlab.pipelines_for(PROJECT)) == 1
+    assert "an earlier attempt at this dispatch may have started a pipeline; looking for" in second.stdout
+    (pipeline,) = fake_gitlab.pipelines_for(PROJECT)
+    assert f"pipeline {pipeline.id} {pipeline.web_url}" in second.stdout
 
 
 # ------------------------------------------------------------------------------------------------ waiting
@@ -288,6 +302,10 @@ def test_api_errors_name_method_url_status_message_and_hint(fake_gitlab: FakeGit
     assert "-> 403: insufficient_scope" in scope and "lacks the api scope" in scope
     missing = one_error_line(run_dispatcher(fake_gitlab, tmp_path, gitlab={"project": "acme/none"}))
     assert "-> 404: 404 Project Not Found" in missing and "not visible to the token" in missing
+    setup_project(fake_gitlab, ci_inputs=None, allow_pipeline_variables=False)
+    refused = one_error_line(run_dispatcher(fake_gitlab, tmp_path, gitlab={"values": "variables"}))
+    assert "Insufficient permissions to set pipeline variables" in refused
+    assert "'Minimum role to use pipeline variables' allows them" in refused
     assert fake_gitlab.pipelines_for(PROJECT) == []
 
 
@@ -380,6 +398,7 @@ def test_settings_name_the_key_path_and_rate_limit_waits_follow_gitlabs_headers(
         ({"project": "no-group"}, "MESHPIPE_DISPATCH.gitlab.project: expected 'group/project' or an id"),
         ({"project": "a/b c"}, "MESHPIPE_DISPATCH.gitlab.project"),
         ({"api_url": "ftp://x"}, "MESHPIPE_DISPATCH.gitlab.api_url: expected an http(s) URL"),
+        ({"api_url": "https://gitlab.example.com"}, "gitlab.api_url: expected the REST API URL ending in /api/v4"),
         ({"api_url": "https://user:pw@gitlab.example.com/api/v4"}, "without credentials"),
         ({"ref": "main branch"}, "MESHPIPE_DISPATCH.gitlab.ref: expected a branch or tag name"),
         ({"auth": {"token": "x"}}, "MESHPIPE_DISPATCH.gitlab.auth.token: unknown key"),

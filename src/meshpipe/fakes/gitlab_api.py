@@ -9,6 +9,7 @@ visibility (404), role (403), then the pipeline rules (400 ``{"message"}``). Sou
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from datetime import datetime
@@ -161,7 +162,7 @@ class ApiHandlers:
             if reason:
                 raise _validation(f"Failed to persist the pipeline: Validation failed: Variables key {reason}")
         pipeline = self._new_pipeline(project, resolved, "api", inputs or {}, variables, caller.username)
-        return Response(status=201, body=pipeline.json(self.url))
+        return self._created(pipeline, project)
 
     # -- POST /projects/:id/trigger/pipeline -------------------------------------------------------------------
     def _trigger_pipeline(self, request: Request) -> Response:
@@ -191,19 +192,32 @@ class ApiHandlers:
         if trigger is None or trigger.project_id != project.id:
             raise HttpError(404, "404 Not Found")
         if variables and not project.allow_pipeline_variables:
-            raise HttpError(400, "Insufficient permissions to set pipeline variables")
+            raise _validation("Insufficient permissions to set pipeline variables")
         resolved = project.resolve_ref(str(given["ref"]))
         if resolved is None:
-            raise HttpError(400, "Reference not found")
+            raise _validation("Reference not found")
         listed = [{"key": k, "value": v, "variable_type": "env_var"} for k, v in variables.items()]
+        # PipelineTriggerService adds the request's parameters but the token as a file variable.
+        payload = {key: value for key, value in given.items() if key != "token"}
+        payload["id"] = unquote(request.params["project"])
+        trigger_payload = {"key": "TRIGGER_PAYLOAD", "value": json.dumps(payload), "variable_type": "file"}
         for variable in listed:
             reason = variable_key_error(variable["key"])
             if reason:
-                raise HttpError(400, f"Failed to persist the pipeline: Validation failed: Variables key {reason}")
+                raise _validation(f"Failed to persist the pipeline: Validation failed: Variables key {reason}")
         # A trigger keeps a pipeline whose configuration failed (save_on_errors): 201, status failed, yaml_errors.
         problem = input_errors(project.ci_inputs, inputs)
-        pipeline = self._new_pipeline(project, resolved, "trigger", inputs, listed, "trigger", yaml_errors=problem)
-        return Response(status=201, body=pipeline.json(self.url))
+        pipeline = self._new_pipeline(
+            project, resolved, "trigger", inputs, [*listed, trigger_payload], "trigger", yaml_errors=problem
+        )
+        return self._created(pipeline, project)
+
+    def _created(self, pipeline: Pipeline, project: Project) -> Response:
+        """The 201 answer, rendered before the job starts: a new pipeline is never already running."""
+        response = Response(status=201, body=pipeline.json(self.url))
+        if pipeline.command is not None:
+            self._start(pipeline, project)
+        return response
 
     def _new_pipeline(
         self,
@@ -252,8 +266,6 @@ class ApiHandlers:
             yaml_errors=yaml_errors,
         )
         self.pipelines.append(pipeline)
-        if pipeline.command is not None:
-            self._start(pipeline, project)
         return pipeline
 
     # -- GET /projects/:id/pipelines ---------------------------------------------------------------------------

@@ -4,7 +4,8 @@ A pipeline without a command moves ``created -> pending -> running -> success|fa
 ``duration`` (computed from timestamps whenever read: no thread). With a command, it is ``pending`` until the command
 starts, ``running`` while it runs and ``success``/``failed`` by its exit code; an ``after_command`` (the job's
 ``after_script``) then runs with ``CI_JOB_STATUS`` set to ``success``, ``failed`` or ``canceled``. The command sees
-GitLab CI's job environment (``GITLAB_CI``, ``CI_*``), the pipeline's variables, and each input under the job
+GitLab CI's job environment (``GITLAB_CI``, ``CI_*``), the pipeline's variables (file-type ones, such as a trigger's
+``TRIGGER_PAYLOAD``, as paths to files holding the value, as the runner passes them), and each input under the job
 variable the project maps it to (``input_env``; unmapped inputs under their own name) as the job's
 ``variables: {NAME: $[[ inputs.x ]]}`` block would expose them. A pipeline whose configuration failed (a trigger
 with bad inputs) is ``failed`` from the start with ``yaml_errors``.
@@ -176,7 +177,8 @@ class Pipeline:
         for name, value in self.inputs.items():
             env[input_env.get(name, name)] = input_text(value)
         for variable in self.variables:
-            env[variable["key"]] = variable["value"]
+            if variable["variable_type"] == "env_var":
+                env[variable["key"]] = variable["value"]
         return env
 
     def start_command(self, ci_env: dict[str, str], project_env: dict[str, str]) -> None:
@@ -193,6 +195,12 @@ class Pipeline:
         env.update(project_env)
         env.update(ci_env)
         env.update({"CI_PROJECT_DIR": project_dir, "CI_BUILDS_DIR": os.path.join(root, "builds"), "TMPDIR": temp})
+        for variable in self.variables:  # a file variable is a path to a file holding the value, as the runner does
+            if variable["variable_type"] == "file":
+                path = os.path.join(temp, variable["key"])
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write(variable["value"])
+                env[variable["key"]] = path
         threading.Thread(
             target=self._execute, args=(env, project_dir), name=f"fake-pipeline-{self.id}", daemon=True
         ).start()
