@@ -74,6 +74,12 @@ class Settings:
     def __init__(self, data: Mapping[str, Any], phase: str) -> None:
         gitlab = section(data, "gitlab", GITLAB_KEYS, phase)
         self.api_url = http_url(gitlab, "api_url", DEFAULT_API_URL, path="gitlab.")
+        rule(
+            self.api_url.endswith("/api/v4"),
+            "gitlab.api_url",
+            "expected the REST API URL ending in /api/v4",
+            self.api_url,
+        )
         self.project = string(gitlab, "project", path="gitlab.")
         parts = self.project.split("/")
         is_path = len(parts) >= 2 and all(parts) and set(self.project) <= _PROJECT_CHARS
@@ -199,7 +205,7 @@ class GitLabClient(BaseClient):
         if status == 403:
             return (
                 f"the access token in {token_env} lacks the api scope (read_api only reads) or the Developer role "
-                f"on {settings.project}, or the project's CI/CD settings do not allow pipeline variables"
+                f"on {settings.project}"
             )
         if status == 404:
             which = f"the trigger token in {trigger_env} is not one of its" if self.trigger_token else "private ones"
@@ -208,10 +214,14 @@ class GitLabClient(BaseClient):
                 f"({which} answer 404)"
             )
         if status == 400:
+            if settings.values == "inputs":
+                return (
+                    f"GitLab refused the pipeline: check that ref {settings.ref!r} exists and that the inputs match "
+                    "the .gitlab-ci.yml's spec:inputs"
+                )
             return (
-                f"GitLab refused the pipeline: check that ref {settings.ref!r} exists and that the "
-                f"{settings.values} match the .gitlab-ci.yml's "
-                + ("spec:inputs" if settings.values == "inputs" else "rules for pipeline variables")
+                f"GitLab refused the pipeline: check that ref {settings.ref!r} exists, that the variable names are "
+                "letters, digits and '_', and that the project's 'Minimum role to use pipeline variables' allows them"
             )
         if status == 415:
             return "GitLab refused the request's media type"
