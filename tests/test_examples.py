@@ -400,3 +400,31 @@ def test_target_example_runs_end_to_end_sends_what_its_pipeline_declares_and_kee
             assert credential not in str(run.sources)
         assert credential not in str(applied) + str(destroyed)
         assert box.credentials.client_secret not in str(applied) + str(destroyed)
+
+
+@pytest.mark.terraform
+@pytest.mark.parametrize(
+    ("target", "completed"),
+    [
+        ("gitlab", r"\[gitlab-namespace\] pipeline \d+ completed: success "),
+        ("azure_devops", r"\[azure-sql-database\] run \d+ completed: succeeded "),
+        ("webhook", r"\[webhook-jenkins-job\] job http://127\.0\.0\.1:\d+/jobs/1 completed: succeeded "),
+    ],
+)
+def test_a_module_that_waits_follows_its_pipeline_on_the_sandbox_to_the_end(
+    target: str, completed: str, tmp_path: Path
+) -> None:
+    """wait_for_completion: the module polls what the target offers (the GitLab pipeline, the Azure run, the
+    webhook receiver's status URL) until the pipeline that the sandbox runs has ended."""
+    from meshpipe.demo import DEMO_BLOCKS
+
+    chosen, lines = DEMO_BLOCKS[target], []
+    with Sandbox(chosen.example) as box:
+        wiring = {"wait_for_completion": True, "poll_interval_seconds": 1}
+        runs = BlockRuns(box, wiring=wiring, work_root=tmp_path, timeout=120, on_line=lines.append)
+        run = runs.create_run("APPLY", chosen.inputs)
+        assert runs.execute(run).status == "IN_PROGRESS"
+        # the module returned only after the pipeline had ended: its steps are in, and the run has its end
+        assert any(re.search(completed, line) for line in lines), "\n".join(lines[-20:])
+        _wait_until(lambda: run.status in ("SUCCEEDED", "FAILED"))
+        assert run.status == "SUCCEEDED"
