@@ -3,6 +3,7 @@ inputs the module sends, its pipeline does what the workflows do, and the whole 
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 import shutil
@@ -364,7 +365,7 @@ def _declared_names(name: str) -> set[str]:
         return set(load_azure_pipeline(path).inputs or {})
     found = re.search(r"^INPUTS = (\(.*\))$", path.read_text(encoding="utf-8"), flags=re.MULTILINE)
     assert found is not None
-    return set(eval(found.group(1)))  # the sketch's literal tuple of names
+    return set(ast.literal_eval(found.group(1)))  # the sketch's literal tuple of names
 
 
 @pytest.mark.terraform

@@ -4,6 +4,7 @@ refuse."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import subprocess
 import sys
@@ -203,7 +204,7 @@ def test_the_webhook_receiver_sketch_accepts_exactly_the_modules_inputs_and_its_
     compile(text, "receiver.py", "exec")
     assert 'SECRET = os.environb.pop(b"HOOK_SECRET")' in text
     assert "EVENTS = ('up', 'down')" in text
-    inputs = eval(text.split("INPUTS = ", 1)[1].splitlines()[0])
+    inputs = ast.literal_eval(text.split("INPUTS = ", 1)[1].splitlines()[0])
     assert set(inputs) == SENT - {"meshpipe_phase"}
 
 
