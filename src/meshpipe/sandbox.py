@@ -133,6 +133,11 @@ class Sandbox:
         with Sandbox() as box:
             run = box.meshstack.create_run(behavior="APPLY", inputs={...})
             ...  # terraform apply with box.module_env() and box.github_api_url
+
+        with Sandbox("gitlab-namespace") as box:  # a block of another target: box.host is its fake's host
+            ...  # box.module_env() holds GITLAB_TOKEN, box.host.wiring(box.block) the fake's API URL
+
+    ``ports`` pins the other fakes' ports (``{"gitlab": 8082, "azure_devops": 8083, "webhook": 8084}``).
     """
 
     def __init__(
