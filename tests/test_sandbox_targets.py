@@ -147,3 +147,39 @@ def test_sandbox_hosts_a_gitlab_block_and_orders_and_deletes_it(
     deleted = sandbox("delete", "latest")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert "step gitlab/delete: SUCCEEDED" in deleted.stdout
+
+
+@pytest.mark.terraform
+def test_a_users_gitlab_block_with_variables_is_staged_rendered_and_run(tmp_path: Path) -> None:
+    """A block directory with only spec.yaml, .gitlab-ci.yml and pipeline.py (values: variables, a number input):
+    the sandbox renders its module and definition, and the pipeline gets CI/CD variables, numbers as text."""
+    import time
+
+    from meshpipe.generator.spec import load_spec
+
+    source = copy_example("gitlab-namespace", tmp_path)
+    shutil.rmtree(source / "module")
+    shutil.rmtree(source / "publish")
+    spec = source / "spec.yaml"
+    text = spec.read_text(encoding="utf-8").replace("  values: inputs", "  values: variables")
+    spec.write_text(text.replace("inputs:\n", "inputs:\n  - name: members\n    type: number\n    default: 3\n", 1))
+    assert load_spec(spec).values == "variables"
+    render = [sys.executable, "-m", "meshpipe", "workflow", "render", str(spec), "--run", "python3 pipeline.py job"]
+    subprocess.run([*render, "-o", str(source / ".gitlab-ci.yml"), "--force"], check=True, capture_output=True)
+
+    with Sandbox(block=stage_block(source, tmp_path / "stage")) as box:
+        assert box.gitlab.projects["acme/platform/gitlab-namespace"].ci_inputs is None  # no spec:inputs header
+        (tmp_path / "work").mkdir()
+        runs = BlockRuns(box, work_root=tmp_path / "work", timeout=120)
+        run = runs.create_run("APPLY", {"namespace_name": "var-mode", "members": 5})
+        assert runs.execute(run).status == "IN_PROGRESS"
+        deadline = time.monotonic() + 30
+        while run.status not in ("SUCCEEDED", "FAILED") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert run.status == "SUCCEEDED"
+        (pipeline,) = box.gitlab.pipelines_for()
+        variables = {item["key"]: item["value"] for item in pipeline.variables}
+        assert pipeline.inputs == {}
+        assert variables["members"] == "5" and variables["namespace_name"] == "var-mode"
+        assert variables["meshpipe_phase"] == "apply" and variables["buildingBlockRunUrl"] == run.url
+        assert pipeline.name == f"gitlab-namespace apply [{variables['correlation_id']}]"
