@@ -55,6 +55,12 @@ SANDBOX_REPOSITORY = "acme/team-bucket"
 PLATFORM_WORKSPACE = "platform-team"
 #: where the examples' pipelines keep what they "create" (a directory per resource), so a demo can look
 STATE_DIR_ENV = ("TEAM_BUCKET_STATE_DIR", "MESHPIPE_EXAMPLE_STATE_DIR")
+#: target -> the module variable naming the block's repository or project (an export line for a shell)
+PROJECT_VARIABLES = {
+    "github": "TF_VAR_github_repository",
+    "gitlab": "TF_VAR_gitlab_project",
+    "azure_devops": "TF_VAR_azure_devops_project",
+}
 
 
 def find_example(name_or_path: str | Path = DEFAULT_EXAMPLE) -> Path:
@@ -328,10 +334,8 @@ class Sandbox:
         for host in self.hosts.values():
             exports.update(host.exports())
         exports.update(self.host.secret_env(self.block))
-        project = {"github": "TF_VAR_github_repository", "gitlab": "TF_VAR_gitlab_project"}
-        project["azure_devops"] = "TF_VAR_azure_devops_project"
-        if self.block.target in project:
-            exports[project[self.block.target]] = self.repository
+        if self.block.target in PROJECT_VARIABLES:
+            exports[PROJECT_VARIABLES[self.block.target]] = self.repository
         return {
             **exports,
             "MESHPIPE_FAKE_CONTROL_TOKEN": self.credentials.control_token,
@@ -350,8 +354,9 @@ class Sandbox:
         import shlex
 
         lines = [line for host in self.hosts.values() for line in host.describe()]
-        pipeline = ", ".join(w.file for w in self.workflows()) if self.block.target == "github" else None
-        if pipeline is None:
+        if self.block.target == "github":
+            pipeline = ", ".join(w.file for w in self.workflows())
+        else:
             pipeline = str(self.block.pipeline) if self.block.pipeline else "(the webhook receiver above)"
         lines += [
             f"fake meshStack:            {self.meshstack.url}",
