@@ -25,9 +25,11 @@ $(STAMP): pyproject.toml $(CORE_STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
-## demo: run the whole loop (meshStack -> terraform -> GitHub -> reporter -> meshStack) on the embedded sandbox
+## demo: run the whole loop (meshStack -> terraform -> GitHub -> reporter -> meshStack) on the embedded sandbox;
+## TARGET=gitlab|azure_devops|webhook runs it through that target's fake instead
+TARGET ?= github
 demo: $(CORE_STAMP)
-	$(BIN)/meshpipe demo
+	$(BIN)/meshpipe demo --target $(TARGET)
 
 ## test: lint, type-check and run the whole test suite (real terraform against the fakes)
 test: lint pytest
@@ -41,12 +43,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
-## render: regenerate everything generated: the dispatcher's contract block, modules/ from generator/specs/, the examples, the README's command reference
+## render: regenerate everything generated: the dispatcher's contract block, modules/ from generator/specs/, the reporter bundle, the examples (they pin the bundle's sha256), the README's command reference
 render: $(STAMP)
 	$(BIN)/python -m meshpipe.contract
 	@for spec in generator/specs/*.yaml; do $(BIN)/meshpipe module render "$$spec" || exit 1; done
-	bash examples/regenerate.sh
 	$(BIN)/python -m meshpipe.report._bundle
+	bash examples/regenerate.sh
 
 ## check: fail if a committed module differs from what its spec renders (drift check) or a workflow takes other inputs
 check: $(STAMP)
@@ -54,6 +56,11 @@ check: $(STAMP)
 	$(BIN)/meshpipe module check
 	$(BIN)/meshpipe module check examples/team-bucket/spec.yaml -o examples/team-bucket/module
 	$(BIN)/meshpipe workflow check examples/team-bucket/spec.yaml examples/team-bucket/.github/workflows/*.yml
+	$(BIN)/meshpipe module check examples/gitlab-namespace/spec.yaml -o examples/gitlab-namespace/module
+	$(BIN)/meshpipe module check examples/azure-sql-database/spec.yaml -o examples/azure-sql-database/module
+	$(BIN)/meshpipe module check examples/webhook-jenkins-job/spec.yaml -o examples/webhook-jenkins-job/module
+	$(BIN)/meshpipe workflow check examples/gitlab-namespace/spec.yaml examples/gitlab-namespace/.gitlab-ci.yml
+	$(BIN)/meshpipe workflow check examples/azure-sql-database/spec.yaml examples/azure-sql-database/azure-pipelines.yml
 	$(BIN)/python -m meshpipe.report._bundle --check
 
 ## browser: install Debian's chromium (and a font) for the status page's screenshot tests; a no-op when present

@@ -1,5 +1,5 @@
-"""Build hook: ship the team-bucket example inside the package, so `meshpipe sandbox` and `meshpipe demo` work from
-an installed wheel.
+"""Build hook: ship the examples inside the package (team-bucket and one per other target), so `meshpipe sandbox` and
+`meshpipe demo [--target ...]` work from an installed wheel.
 
 The example's files have one source, ``examples/team-bucket/`` (spec, workflows, pipeline.py); they are copied into
 ``meshpipe/_examples/team-bucket/`` of the build, never kept as a second copy in ``src/``. The module and the
@@ -19,6 +19,10 @@ ROOT = Path(__file__).resolve().parent
 #: example name -> files shipped (relative to examples/<name>/)
 PACKAGED_EXAMPLES = {
     "team-bucket": ["spec.yaml", "pipeline.py", ".github/workflows/apply.yml", ".github/workflows/destroy.yml"],
+    # `meshpipe demo --target gitlab|azure_devops|webhook`
+    "gitlab-namespace": ["spec.yaml", "pipeline.py", ".gitlab-ci.yml"],
+    "azure-sql-database": ["spec.yaml", "pipeline.py", "azure-pipelines.yml"],
+    "webhook-jenkins-job": ["spec.yaml", "pipeline.py"],
 }
 
 

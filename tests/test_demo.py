@@ -78,3 +78,55 @@ def test_demo_exits_non_zero_when_the_workflow_fails(tmp_path: Path) -> None:
     assert "FAIL DESTROY run SUCCEEDED (FAILED)" in result.stdout
     assert "source github (the workflow): FAILED" in result.stdout
     assert "bucket name 'alpha-dev-data' must be 3-63 lower-case letters" in result.stdout
+
+
+#: target -> (its example's resource, a line its dispatcher prints on APPLY, the source its pipeline reports as)
+TARGET_DEMOS = {
+    "gitlab": ("alpha-dev", "dispatched pipeline on main of acme/platform/gitlab-namespace: pipeline ", "gitlab"),
+    "azure_devops": (
+        "alpha-orders",
+        "dispatched pipeline 1 on refs/heads/main of project Platform: run ",
+        "azure-pipelines",
+    ),
+    "webhook": ("alpha-build", "dispatched webhook 'apply' to http://127.0.0.1:", "jenkins"),
+}
+
+
+@pytest.mark.parametrize("target", sorted(TARGET_DEMOS))
+def test_demo_runs_the_whole_loop_through_each_target(target: str) -> None:
+    resource, dispatched, source = TARGET_DEMOS[target]
+    result = run_demo("--target", target)
+    output = result.stdout
+    assert result.returncode == 0, output + result.stderr
+    checks = output.rsplit("\nChecks\n", 1)[1]
+    assert "FAIL" not in checks and "demo succeeded" in checks
+    what = {"webhook": "delivery"}.get(target, "pipeline")
+    for phase, behavior in (("apply", "APPLY"), ("destroy", "DESTROY")):
+        assert f"ok   exactly one {phase} {what}, carrying the {behavior} run's URL" in checks
+    assert "ok   DETECT fires nothing" in checks
+    assert f"created {resource}" in checks and f"deleted {resource}" in checks
+    # the module's dispatcher, as the runner's source shows it, and the async DESTROY's apply firing nothing
+    assert dispatched in output
+    assert "behavior DESTROY: not dispatching the apply " in output
+    timelines = output.split("\nTimelines\n", 1)[1]
+    assert timelines.count(f"source {source} (the pipeline): SUCCEEDED") == 2
+    assert timelines.count("(meshStack's Terraform runner)") == 3
+    for step in ("validate", "create", "delete"):
+        assert f"[SUCCEEDED] {step} - " in timelines
+
+
+def test_a_failing_gitlab_job_fails_the_run_through_its_after_script(tmp_path: Path) -> None:
+    """The job's script fails; the after_script (`finish` with $CI_JOB_STATUS=failed) still ends the run FAILED."""
+    broken = tmp_path / "broken-namespace"
+    source = ROOT / "examples" / "gitlab-namespace"
+    shutil.copytree(source, broken, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "__pycache__"))
+    pipeline = broken / "pipeline.py"
+    text = pipeline.read_text(encoding="utf-8")
+    pipeline.write_text(text.replace('re.compile(r"^[a-z]', 're.compile(r"^NEVER[a-z]', 1), encoding="utf-8")
+    result = run_demo("--target", "gitlab", "--example", str(broken))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "demo FAILED" in result.stdout
+    assert "FAIL APPLY run SUCCEEDED (FAILED)" in result.stdout
+    assert "source gitlab (the pipeline): FAILED" in result.stdout
+    assert "namespace name 'alpha-dev' must be 2-40 lower-case letters" in result.stdout
+    assert "GitLab pipeline 5000001 'gitlab-namespace apply [" in result.stdout and "': failed" in result.stdout

@@ -7,7 +7,9 @@ meshStack's HTTP backend, and its own source (the runner's UUID) on every run.
 
 1. meshStack previews the block: a ``DETECT`` run plans and uploads the plan; nothing fires.
 2. The plan is approved: an ``APPLY`` run replays the saved plan, which dispatches the apply workflow; the workflow
-   (the example's ``pipeline.py`` on the fake GitHub) reports its steps and finishes the run.
+   (the example's ``pipeline.py`` on the fake GitHub) reports its steps and finishes the run. With ``--target`` the
+   module starts a pipeline on the fake GitLab or Azure DevOps, or sends a signed delivery to the webhook receiver,
+   and that target's example (:data:`DEMO_BLOCKS`) plays the part.
 3. meshStack deletes the block: a ``DESTROY`` run. The definition is async, so the runner first applies with the
    DESTROY run (nothing fires), then destroys, which fires the destroy workflow with the DESTROY run's URL.
 4. Each run's timeline is printed, the runner's source and the workflow's source side by side, and checked.
@@ -24,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from meshpipe.contract import RUN_URL_INPUT
 from meshpipe.demo_output import (
+    PIPELINE_RUNS,
     TERMINAL,
     Echo,
     Progress,
@@ -41,12 +45,35 @@ if TYPE_CHECKING:
     from meshpipe.fakes.runner import RunOutcome
     from meshpipe.sandbox_runs import BlockRuns
 
-__all__ = ["DEMO_INPUTS", "Check", "run_demo"]
+__all__ = ["DEMO_BLOCKS", "DEMO_INPUTS", "Check", "DemoBlock", "run_demo"]
 
 #: What the consuming workspace entered when it ordered the block.
 DEMO_INPUTS: dict[str, Any] = {"bucket_name": "alpha-dev-data", "versioning": True, "retention_days": 30}
+
+
+@dataclass(frozen=True)
+class DemoBlock:
+    """The example a demo runs for a target, what the workspace orders, and which input names what it creates."""
+
+    example: str
+    inputs: dict[str, Any]
+    #: the input whose value names the directory the example's pipeline creates under the sandbox's state directory
+    resource_input: str
+
+
+#: target -> the example the demo runs (``meshpipe demo --target``)
+DEMO_BLOCKS: dict[str, DemoBlock] = {
+    "github": DemoBlock("team-bucket", DEMO_INPUTS, "bucket_name"),
+    "gitlab": DemoBlock(
+        "gitlab-namespace", {"namespace_name": "alpha-dev", "visibility": "internal"}, "namespace_name"
+    ),
+    "azure_devops": DemoBlock(
+        "azure-sql-database", {"database_name": "alpha-orders", "sku": "S1", "backup": True}, "database_name"
+    ),
+    "webhook": DemoBlock("webhook-jenkins-job", {"job_name": "alpha-build", "branch": "main"}, "job_name"),
+}
 POLL_SECONDS = 0.2
-#: Sandbox wiring besides the fake GitHub's URL and this interpreter: poll the workflow run every second.
+#: Sandbox wiring besides the fakes' URLs and this interpreter: poll the pipeline every second (when waiting).
 DEMO_WIRING: dict[str, Any] = {"poll_interval_seconds": 1}
 
 
@@ -60,7 +87,7 @@ class Check:
 
 
 def expected_steps(example: Path) -> dict[str, list[str]]:
-    """``STEPS`` from the example's ``pipeline.py``: phase -> step ids the workflow registers."""
+    """``STEPS`` from the example's ``pipeline.py``: phase -> step ids the pipeline registers."""
     spec = importlib.util.spec_from_file_location("_meshpipe_example_pipeline", example / "pipeline.py")
     if spec is None or spec.loader is None:
         raise MeshpipeError(f"cannot load {example / 'pipeline.py'}")
@@ -101,7 +128,8 @@ def _execute(runs: BlockRuns, run: FakeRun, echo: Echo, progress: Progress, sett
 
 
 def check_run(box: Sandbox, run: FakeRun, steps: list[str], label: str) -> list[Check]:
-    """The run SUCCEEDED, each expected workflow step SUCCEEDED, and both sources reported on it."""
+    """The run SUCCEEDED, each expected pipeline step SUCCEEDED, and both sources (the runner's, the pipeline's)
+    reported on it."""
     with box.meshstack.lock:
         checks = [Check(f"{label} run SUCCEEDED", run.status == "SUCCEEDED", str(run.status))]
         reported = {step["id"]: step.get("status") for source in run.sources.values() for step in source["steps"]}
@@ -109,23 +137,23 @@ def check_run(box: Sandbox, run: FakeRun, steps: list[str], label: str) -> list[
     for step_id in steps:
         status = reported.get(step_id)
         checks.append(Check(f"{label} step {step_id} SUCCEEDED", status == "SUCCEEDED", str(status)))
-    both = Check(f"{label} run has the runner's and the workflow's source", names == ["github", "runner"], str(names))
-    checks.append(both)
+    role = "workflow" if box.block.target == "github" else "pipeline"
+    both = len(names) == 2 and "runner" in names
+    checks.append(Check(f"{label} run has the runner's and the {role}'s source", both, str(names)))
     return checks
 
 
-def _run_urls(box: Sandbox, workflow: str) -> list[str | None]:
-    path = rf"/actions/workflows/{workflow}/dispatches$"
-    return [
-        ((request.json() or {}).get("inputs") or {}).get("buildingBlockRunUrl")
-        for request in box.github.log("POST", path)
-        if request.status < 300
-    ]
+def _dispatch_label(box: Sandbox, phase: str) -> str:
+    """What one dispatch of ``phase`` is called: the workflow file on GitHub, else the phase's pipeline/delivery."""
+    if box.block.target == "github":
+        return next((path.name for path in box.block.workflows if path.stem == phase), f"{phase}.yml") + " dispatch"
+    return f"{phase} " + ("delivery" if box.block.target == "webhook" else "pipeline")
 
 
-def _dispatch_checks(box: Sandbox, workflow: str, run: FakeRun, label: str) -> Check:
-    urls = _run_urls(box, workflow)
-    return Check(f"exactly one {workflow} dispatch, carrying the {label} run's URL", urls == [run.url], str(urls))
+def _dispatch_checks(box: Sandbox, phase: str, run: FakeRun, label: str) -> Check:
+    urls = [inputs.get(RUN_URL_INPUT) for inputs in box.host.dispatched(box.block, phase)]
+    what = _dispatch_label(box, phase)
+    return Check(f"exactly one {what}, carrying the {label} run's URL", urls == [run.url], str(urls))
 
 
 @dataclass
@@ -135,12 +163,18 @@ class _Demo:
     runs: BlockRuns
     echo: Echo
     settle: float
+    inputs: dict[str, Any] = field(default_factory=lambda: dict(DEMO_INPUTS))
     progress: Progress = field(default_factory=Progress)
     checks: list[Check] = field(default_factory=list)
 
     @property
     def box(self) -> Sandbox:
         return self.runs.box
+
+    @property
+    def role(self) -> str:
+        """What the target runs: a GitHub workflow, a pipeline, a webhook job."""
+        return {"github": "workflow", "webhook": "job"}.get(self.box.block.target, "pipeline")
 
     def introduce(self) -> None:
         """What runs the block: its definition and the runner emulation."""
@@ -151,12 +185,13 @@ class _Demo:
     def preview(self) -> tuple[FakeRun, bool]:
         """Step 1: a DETECT run plans and uploads its plan; nothing fires. Returns the run and whether it uploaded."""
         box = self.box
-        detect = self.runs.create_run("DETECT", DEMO_INPUTS)
+        detect = self.runs.create_run("DETECT", self.inputs)
         self.echo(f"\n1. meshStack previews the block: DETECT run {detect.uuid}")
         outcome = _execute(self.runs, detect, self.echo, self.progress, settle=0)
         changes = outcome.changes_detected if outcome else None
         uploaded = detect.uuid in box.meshstack.runner_api.artifacts
-        self.checks.append(Check("DETECT fires nothing", box.github.log("POST", r"/dispatches$") == [], "dispatched"))
+        fired = [inputs for phase in ("apply", "destroy") for inputs in box.host.dispatched(box.block, phase)]
+        self.checks.append(Check("DETECT fires nothing", fired == [], "dispatched"))
         self.checks.append(
             Check("DETECT uploaded its plan, changes detected", uploaded and changes is True, str(changes))
         )
@@ -166,41 +201,40 @@ class _Demo:
 
     def approve(self, detect: FakeRun, uploaded: bool, bucket: Path) -> FakeRun:
         """Step 2: the plan is approved and an APPLY run replays it (a fresh APPLY run if nothing was uploaded)."""
-        apply = self.runs.approve(detect) if uploaded else self.runs.create_run("APPLY", DEMO_INPUTS)
+        apply = self.runs.approve(detect) if uploaded else self.runs.create_run("APPLY", self.inputs)
         self.echo(f"\n2. The plan is approved: APPLY run {apply.uuid} replays it")
         _execute(self.runs, apply, self.echo, self.progress, settle=self.settle)
-        self.checks.append(Check("the apply workflow created the bucket", bucket.is_dir(), str(bucket)))
+        what = f"the apply {self.role} created {bucket.name}"
+        self.checks.append(Check(what, bucket.is_dir(), str(bucket)))
         return apply
 
     def delete(self, detect: FakeRun, bucket: Path) -> FakeRun:
-        """Step 3: meshStack deletes the block with a DESTROY run, which fires the destroy workflow."""
-        destroy = self.runs.create_run("DESTROY", DEMO_INPUTS, building_block_uuid=detect.building_block_uuid)
+        """Step 3: meshStack deletes the block with a DESTROY run, which fires the destroy pipeline."""
+        destroy = self.runs.create_run("DESTROY", self.inputs, building_block_uuid=detect.building_block_uuid)
         self.echo(f"\n3. meshStack deletes the block: DESTROY run {destroy.uuid}")
         _execute(self.runs, destroy, self.echo, self.progress, settle=self.settle)
-        self.checks.append(Check("the destroy workflow deleted the bucket", not bucket.exists(), str(bucket)))
+        what = f"the destroy {self.role} deleted {bucket.name}"
+        self.checks.append(Check(what, not bucket.exists(), str(bucket)))
         return destroy
 
     def check_runs(self, apply: FakeRun, destroy: FakeRun, steps: dict[str, list[str]]) -> None:
-        """One dispatch per workflow carrying its run's URL; both runs and their workflow steps succeeded."""
+        """One dispatch per phase carrying its run's URL; both runs and their pipeline steps succeeded."""
         box = self.box
-        self.checks.append(_dispatch_checks(box, "apply.yml", apply, "APPLY"))
-        self.checks.append(_dispatch_checks(box, "destroy.yml", destroy, "DESTROY"))
+        self.checks.append(_dispatch_checks(box, "apply", apply, "APPLY"))
+        self.checks.append(_dispatch_checks(box, "destroy", destroy, "DESTROY"))
         self.checks += check_run(box, apply, steps["apply"], "APPLY")
         self.checks += check_run(box, destroy, steps["destroy"], "DESTROY")
 
     def print_timelines(self, runs: list[FakeRun]) -> None:
-        """Step 4: each run's timeline, then the GitHub runs."""
+        """Step 4: each run's timeline, then the target's pipeline runs."""
         box = self.box
         self.echo("\nTimelines")
         for run in runs:
             for line in timeline(box, run):
                 self.echo(line)
-        with box.github.lock:
-            for github_run in box.github.runs:
-                self.echo(
-                    f"GitHub run {github_run.id} {github_run.workflow} {github_run.display_title!r}: "
-                    f"{github_run.conclusion} {github_run.html_url}"
-                )
+        label = PIPELINE_RUNS.get(box.block.target, box.block.target)
+        for run_id, title, state in box.host.pipeline_runs():
+            self.echo(f"{label} {run_id} {title!r}: {state}")
 
     def print_checks(self) -> bool:
         """The checks and the verdict; returns whether every check held."""
@@ -231,14 +265,19 @@ class _Demo:
 
 def run_demo(
     *,
-    example: str = "team-bucket",
+    example: str | None = None,
     keep_running: bool = False,
     timeout: float = 120,
     flavour: str = "github",
+    target: str = "github",
     echo: Echo = print,
 ) -> bool:
-    """Run the demo; return whether every check held."""
+    """Run the demo for ``target`` (its example unless ``example`` names another); return whether every check held."""
     from meshpipe.sandbox_runs import BlockRuns
+
+    chosen = DEMO_BLOCKS.get(target)
+    if chosen is None:
+        raise MeshpipeError(f"--target {target!r}: one of {', '.join(DEMO_BLOCKS)}")
 
     def show(line: str) -> None:
         shown = runner_line(line)
@@ -247,16 +286,16 @@ def run_demo(
 
     with (
         StopSignal() if keep_running else contextlib.nullcontext() as stop,
-        Sandbox(example, flavour=flavour) as box,
+        Sandbox(example or chosen.example, flavour=flavour) as box,
         tempfile.TemporaryDirectory(prefix="meshpipe-demo-") as tmp,
     ):
-        echo(f"sandbox: fake GitHub {box.github_api_url}, fake meshStack {box.meshstack.url}")
+        echo(f"sandbox: {box.host.label} {_service_url(box)}, fake meshStack {box.meshstack.url}")
         echo(f"status page: {box.status_url}")
         runs = BlockRuns(box, wiring=DEMO_WIRING, work_root=Path(tmp), timeout=timeout, on_line=show)
-        demo = _Demo(runs, echo, settle=timeout)
+        demo = _Demo(runs, echo, settle=timeout, inputs=dict(chosen.inputs))
         demo.introduce()
         steps = expected_steps(box.example)
-        bucket = Path(str(box.state_dir)) / str(DEMO_INPUTS["bucket_name"])
+        bucket = Path(str(box.state_dir)) / str(chosen.inputs[chosen.resource_input])
         detect, uploaded = demo.preview()
         apply = demo.approve(detect, uploaded, bucket)
         destroy = demo.delete(detect, bucket)
@@ -266,3 +305,9 @@ def run_demo(
         if isinstance(stop, StopSignal):
             demo.keep_running(stop)
     return ok
+
+
+def _service_url(box: Sandbox) -> str:
+    """The URL the block's module talks to (the fake's API, the organization, the receiver)."""
+    wiring = box.host.wiring(box.block)
+    return str(next(iter(wiring.values())))

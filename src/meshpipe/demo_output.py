@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from meshpipe.sandbox import Sandbox
 
 __all__ = [
+    "PIPELINE_LABELS",
+    "PIPELINE_RUNS",
     "TERMINAL",
     "Echo",
     "Progress",
@@ -62,8 +64,20 @@ def runner_line(line: str) -> str | None:
     return shown[0] if shown else None
 
 
-def _snapshot(box: Sandbox, run: FakeRun) -> tuple[str, list[tuple[str, str, str]], list[tuple[int, str, str]]]:
-    """Run status, its steps (source/step, status, user message) and the GitHub runs, read under the fakes' locks."""
+#: target -> how progress lines name its pipelines
+PIPELINE_LABELS = {"github": "GitHub", "gitlab": "GitLab", "azure_devops": "Azure", "webhook": "webhook"}
+#: target -> what the target calls one execution, for the demo's summary
+PIPELINE_RUNS = {
+    "github": "GitHub run",
+    "gitlab": "GitLab pipeline",
+    "azure_devops": "Azure run",
+    "webhook": "webhook job",
+}
+
+
+def _snapshot(box: Sandbox, run: FakeRun) -> tuple[str, list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """Run status, its steps (source/step, status, user message) and the target's pipeline runs, read under the
+    fakes' locks."""
     with box.meshstack.lock:
         steps = [
             (f"{source_name(source_id)}/{step['id']}", str(step.get("status")), str(step.get("userMessage") or ""))
@@ -71,24 +85,20 @@ def _snapshot(box: Sandbox, run: FakeRun) -> tuple[str, list[tuple[str, str, str
             for step in source["steps"]
         ]
         status = str(run.status)
-    with box.github.lock:
-        runs = [
-            (r.id, str(r.display_title), f"{r.status}/{r.conclusion}" if r.conclusion else str(r.status))
-            for r in box.github.runs
-        ]
-    return status, steps, runs
+    return status, steps, box.host.pipeline_runs()
 
 
 def source_name(source_id: str) -> str:
-    """``runner`` for the runner's source (its UUID), else the source's id (``github``)."""
+    """``runner`` for the runner's source (its UUID), else the source's id (``github``, the pipeline's)."""
     return "runner" if source_id not in ("github",) and len(source_id) == 36 else source_id
 
 
 def report_changes(box: Sandbox, run: FakeRun, progress: Progress, echo: Echo) -> None:
-    """Print what changed since the last call: the GitHub runs, the run's steps and its status."""
+    """Print what changed since the last call: the target's pipeline runs, the run's steps and its status."""
     status, steps, runs = _snapshot(box, run)
+    label = PIPELINE_LABELS.get(box.block.target, box.block.target)
     for run_id, title, state in runs:
-        progress.note(f"gh-{run_id}", state, f"  GitHub    | run {run_id} {title!r}: {state}", echo)
+        progress.note(f"pipeline-{run_id}", state, f"  {label:<9} | run {run_id} {title!r}: {state}", echo)
     for key, step_status, message in steps:
         suffix = f" - {message}" if message and step_status in TERMINAL else ""
         progress.note(f"{run.uuid}-{key}", step_status, f"  meshStack | step {key}: {step_status}{suffix}", echo)
@@ -102,14 +112,14 @@ def timeline(box: Sandbox, run: FakeRun) -> list[str]:
         lines = [f"{behavior} run {run.uuid}: {run.status}", f"  {run.url}"]
         for source_id, source in run.sources.items():
             external = source.get("externalRunUrl") or source.get("externalRunId") or ""
-            role = "meshStack's Terraform runner" if source_name(source_id) == "runner" else "the workflow"
+            role = "meshStack's Terraform runner" if source_name(source_id) == "runner" else _pipeline_role(box)
             lines.append(f"  source {source_id} ({role}): {source.get('status') or ''} {external}".rstrip())
             for step in source["steps"]:
                 lines.append(f"    [{step.get('status')}] {step['id']} - {step.get('displayName')}")
                 if step.get("userMessage"):
                     lines.append(f"        user:   {step['userMessage']}")
                 system = str(step.get("systemMessage") or "").strip().splitlines()
-                if role != "the workflow":
+                if source_name(source_id) == "runner":
                     system = [line for line in map(runner_line, system) if line]
                 if system:
                     lines.append(f"        system: {system[0]}")
@@ -120,3 +130,8 @@ def timeline(box: Sandbox, run: FakeRun) -> list[str]:
             value = output.get("value") if isinstance(output, dict) else output
             lines.append(f"  run output {name} = {value}")
     return lines
+
+
+def _pipeline_role(box: Sandbox) -> str:
+    """How a timeline names the pipeline's source: "the workflow" on GitHub, else "the pipeline"."""
+    return "the workflow" if box.block.target == "github" else "the pipeline"

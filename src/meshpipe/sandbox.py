@@ -1,12 +1,15 @@
-"""The sandbox: fake GitHub and fake meshStack started together and seeded with the team-bucket example.
+"""The sandbox: fake meshStack and the fakes of every target (GitHub, GitLab, Azure DevOps, a webhook receiver)
+started together and seeded with a building block (the team-bucket example unless told otherwise).
 
-:class:`Sandbox` is the one place that starts and seeds the two fakes; ``meshpipe sandbox`` (a long-running
+:class:`Sandbox` is the one place that starts and seeds the fakes; ``meshpipe sandbox`` (a long-running
 process for developing a building block), ``meshpipe demo`` (:mod:`meshpipe.demo`; both commands live in
 :mod:`meshpipe.sandbox_cli`) and the tests all use it.
 
-Seeding mirrors what a platform team sets up once: a GitHub token allowed to dispatch workflows, a meshStack API key
-for the workflows to report with, the repository holding the example's workflows, and those workflows, whose body is
-the example's ``pipeline.py`` run with the environment a real workflow would get from its secrets.
+Seeding mirrors what a platform team sets up once: credentials the module may use (a GitHub token, a GitLab access
+token and trigger token, an Azure DevOps PAT, a webhook secret), a meshStack API key for the pipelines to report
+with, and, in the fake of the block's target (:mod:`meshpipe.sandbox_targets`), the block's pipeline as its
+definition declares it, whose body is the block's ``pipeline.py`` run with the environment a real pipeline would get
+from its secrets.
 """
 
 from __future__ import annotations
@@ -24,9 +27,14 @@ from typing import TYPE_CHECKING, Any
 from meshpipe.errors import MeshpipeError
 
 if TYPE_CHECKING:
+    from meshpipe.fakes.azure_devops import FakeAzureDevOps
     from meshpipe.fakes.github import FakeGitHub
+    from meshpipe.fakes.gitlab import FakeGitLab
     from meshpipe.fakes.meshstack import FakeMeshStack
+    from meshpipe.fakes.webhook import FakeWebhookReceiver
     from meshpipe.sandbox_block import Block
+    from meshpipe.sandbox_targets import GitHubHost, TargetHost
+    from meshpipe.sandbox_targets_ci import AzureHost, GitLabHost, WebhookHost
 
 __all__ = [
     "DEFAULT_EXAMPLE",
@@ -42,17 +50,17 @@ __all__ = [
 #: The source checkout this package runs from (``make demo`` installs it editable, so this is the clone).
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_EXAMPLE = "team-bucket"
+#: the repository of the default example (its spec names it; kept for callers)
 SANDBOX_REPOSITORY = "acme/team-bucket"
 PLATFORM_WORKSPACE = "platform-team"
-#: Runs the workflow body in the block's directory (a checkout's place); one line instead of a traceback if it cannot.
-_IN_DIRECTORY = (
-    "import os, sys\n"
-    "os.chdir(sys.argv[1])\n"
-    "try:\n"
-    "    os.execvp(sys.argv[2], sys.argv[2:])\n"
-    "except OSError as exc:\n"
-    "    sys.exit(f'sandbox: cannot run the workflow body {sys.argv[2]!r}: {exc.strerror}')\n"
-)
+#: where the examples' pipelines keep what they "create" (a directory per resource), so a demo can look
+STATE_DIR_ENV = ("TEAM_BUCKET_STATE_DIR", "MESHPIPE_EXAMPLE_STATE_DIR")
+#: target -> the module variable naming the block's repository or project (an export line for a shell)
+PROJECT_VARIABLES = {
+    "github": "TF_VAR_github_repository",
+    "gitlab": "TF_VAR_gitlab_project",
+    "azure_devops": "TF_VAR_azure_devops_project",
+}
 
 
 def find_example(name_or_path: str | Path = DEFAULT_EXAMPLE) -> Path:
@@ -116,20 +124,26 @@ def load_workflow(path: Path) -> WorkflowFile:
 class Credentials:
     """The sandbox's credentials, random per start (they are fake, so printing them is the point)."""
 
-    github_token: str = field(default_factory=lambda: "ghp_sandbox" + secrets.token_hex(16))
     client_id: str = field(default_factory=lambda: "sandbox-key-" + secrets.token_hex(4))
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    control_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # both fakes' /_fake/ secret
+    control_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # every fake's /_fake/ secret
+    #: set by :class:`Sandbox` to its GitHub host's token (kept here for the callers that read it)
+    github_token: str = ""
 
 
 class Sandbox:
-    """Fake GitHub and fake meshStack on 127.0.0.1, seeded with an example's repository and workflows.
+    """Fake meshStack and every target's fake on 127.0.0.1, the block's target seeded with the block's pipeline.
 
     Use it as a context manager::
 
         with Sandbox() as box:
             run = box.meshstack.create_run(behavior="APPLY", inputs={...})
             ...  # terraform apply with box.module_env() and box.github_api_url
+
+        with Sandbox("gitlab-namespace") as box:  # a block of another target: box.host is its fake's host
+            ...  # box.module_env() holds GITLAB_TOKEN, box.host.wiring(box.block) the fake's API URL
+
+    ``ports`` pins the other fakes' ports (``{"gitlab": 8082, "azure_devops": 8083, "webhook": 8084}``).
     """
 
     def __init__(
@@ -142,6 +156,7 @@ class Sandbox:
         repository: str | None = None,
         state_dir: Path | None = None,
         block: Block | None = None,
+        ports: dict[str, int] | None = None,
     ) -> None:
         self._owned_stage: Any = None
         if block is None:
@@ -154,11 +169,24 @@ class Sandbox:
         self.credentials = Credentials()
         #: Where the example's pipeline keeps its "buckets" (a directory per bucket), so a demo can look.
         self.state_dir = state_dir
-        self._github_port = github_port
         self._meshstack_port = meshstack_port
-        self._github: FakeGitHub | None = None
         self._meshstack: FakeMeshStack | None = None
         self._owned_state_dir: Any = None
+        self._owned_env_dir: Any = None
+        self.hosts: dict[str, TargetHost[Any]] = self._hosts(flavour, {"github": github_port, **(ports or {})})
+        self.credentials.github_token = self.github_host.token
+
+    def _hosts(self, flavour: str, ports: dict[str, int]) -> dict[str, TargetHost[Any]]:
+        from meshpipe.sandbox_targets import GitHubHost, host_classes
+
+        token = self.credentials.control_token
+        hosts: dict[str, TargetHost[Any]] = {
+            "github": GitHubHost(control_token=token, port=ports["github"], flavour=flavour)
+        }
+        for target, host in host_classes().items():
+            if target != "github":
+                hosts[target] = host(control_token=token, port=ports.get(target, 0))
+        return hosts
 
     def _example_block(self, path: Path, repository: str | None) -> Block:
         """An example as a block: used in place in a clone, staged (module and definition rendered) when packaged."""
@@ -167,24 +195,22 @@ class Sandbox:
         from meshpipe.sandbox_block import stage_block
 
         self._owned_stage = tempfile.TemporaryDirectory(prefix="meshpipe-example-")
-        return stage_block(path, Path(self._owned_stage.name), repository=repository or SANDBOX_REPOSITORY)
+        return stage_block(path, Path(self._owned_stage.name), repository=repository)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> Sandbox:
-        """Start both fakes and seed them; stops whatever started if seeding fails."""
-        from meshpipe.fakes.github import FakeGitHub
+        """Start the fakes and seed them; stops whatever started if seeding fails."""
+        import tempfile
+
         from meshpipe.fakes.meshstack import FakeMeshStack
 
         if self.state_dir is None:
-            import tempfile
-
             self._owned_state_dir = tempfile.TemporaryDirectory(prefix="meshpipe-sandbox-")
             self.state_dir = Path(self._owned_state_dir.name)
+        self._owned_env_dir = tempfile.TemporaryDirectory(prefix="meshpipe-sandbox-env-")
         try:
-            self._github = FakeGitHub(
-                flavour=self.flavour, port=self._github_port, control_token=self.credentials.control_token
-            )
-            self._github.start()
+            for host in self.hosts.values():
+                host.start()
             self._meshstack = FakeMeshStack(port=self._meshstack_port, control_token=self.credentials.control_token)
             self._meshstack.start()
             self.seed()
@@ -194,11 +220,15 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Stop both fakes (idempotent)."""
-        for server in (self._github, self._meshstack):
-            if server is not None:
-                server.stop()
-        self._github = self._meshstack = None
+        """Stop the fakes (idempotent)."""
+        for host in self.hosts.values():
+            host.stop()
+        if self._meshstack is not None:
+            self._meshstack.stop()
+        self._meshstack = None
+        if self._owned_env_dir is not None:
+            self._owned_env_dir.cleanup()
+            self._owned_env_dir = None
         if self._owned_state_dir is not None:
             self._owned_state_dir.cleanup()
             self._owned_state_dir = None
@@ -216,11 +246,37 @@ class Sandbox:
 
     # -- accessors -------------------------------------------------------------------------------------------
     @property
+    def host(self) -> TargetHost[Any]:
+        """The host of the block's target (its fake runs the block's pipeline)."""
+        return self.hosts[self.block.target]
+
+    @property
+    def github_host(self) -> GitHubHost:
+        """The fake GitHub's host (its token, its flavour)."""
+        return self.hosts["github"]  # type: ignore[return-value]
+
+    @property
     def github(self) -> FakeGitHub:
         """The running fake GitHub."""
-        if self._github is None:
-            raise MeshpipeError("the sandbox is not running")
-        return self._github
+        return self.github_host.fake
+
+    @property
+    def gitlab(self) -> FakeGitLab:
+        """The running fake GitLab."""
+        host: GitLabHost = self.hosts["gitlab"]  # type: ignore[assignment]
+        return host.fake
+
+    @property
+    def azure(self) -> FakeAzureDevOps:
+        """The running fake Azure DevOps."""
+        host: AzureHost = self.hosts["azure_devops"]  # type: ignore[assignment]
+        return host.fake
+
+    @property
+    def webhook(self) -> FakeWebhookReceiver:
+        """The running webhook receiver."""
+        host: WebhookHost = self.hosts["webhook"]  # type: ignore[assignment]
+        return host.fake
 
     @property
     def meshstack(self) -> FakeMeshStack:
@@ -235,7 +291,7 @@ class Sandbox:
         return self.meshstack.url.rstrip("/") + "/"
 
     def workflows(self) -> list[WorkflowFile]:
-        """The block's workflow files (``.github/workflows/*.yml``), sorted by file name."""
+        """The block's GitHub workflow files (``.github/workflows/*.yml``), sorted by file name."""
         return [load_workflow(path) for path in self.block.workflows]
 
     # -- seeding ---------------------------------------------------------------------------------------------
@@ -251,29 +307,19 @@ class Sandbox:
             "MESHSTACK_ENDPOINT": self.meshstack.url,
             "MESHSTACK_CLIENT_ID": self.credentials.client_id,
             "MESHSTACK_CLIENT_SECRET": self.credentials.client_secret,
-            "TEAM_BUCKET_STATE_DIR": str(self.state_dir),
+            **{name: str(self.state_dir) for name in STATE_DIR_ENV},
         }
 
     def seed(self) -> None:
-        """Token, API key, repository and the block's workflows (body: e.g. ``pipeline.py job <phase>``, run in the
+        """API key, and the block's pipeline in its target's fake (body: e.g. ``pipeline.py job <phase>``, run in the
         block's directory as in a checkout)."""
-        github, meshstack = self.github, self.meshstack
-        github.add_token(self.credentials.github_token, repositories=[self.repository])
+        from meshpipe.sandbox_targets import write_env_file
+
+        meshstack = self.meshstack
         meshstack.add_api_key(self.credentials.client_id, self.credentials.client_secret, workspace=PLATFORM_WORKSPACE)
-        github.add_repository(self.repository)
         env = self.workflow_env()
-        for workflow in self.workflows():
-            phase = Path(workflow.file).stem
-            github.add_workflow(
-                self.repository,
-                workflow.file,
-                inputs=workflow.inputs,
-                name=workflow.name,
-                run_name=workflow.run_name,
-                command=[sys.executable, "-c", _IN_DIRECTORY, str(self.block.source)]
-                + [word.replace("{workflow}", phase) for word in self.block.body],
-                env=env,
-            )
+        env_file = write_env_file(Path(self._owned_env_dir.name) / "pipeline-env.json", env)
+        self.host.seed(self.block, env, env_file)
 
     # -- what a shell or terraform needs ---------------------------------------------------------------------
     @property
@@ -282,11 +328,16 @@ class Sandbox:
         return self.github.api_url
 
     def exports(self) -> dict[str, str]:
-        """Environment for a shell that runs terraform against the sandbox and ``meshpipe run`` by hand."""
+        """Environment for a shell that runs terraform against the sandbox and ``meshpipe run`` by hand: every
+        target's credentials and URL, the block's repository or project, and meshStack's API key (last)."""
+        exports: dict[str, str] = {}
+        for host in self.hosts.values():
+            exports.update(host.exports())
+        exports.update(self.host.secret_env(self.block))
+        if self.block.target in PROJECT_VARIABLES:
+            exports[PROJECT_VARIABLES[self.block.target]] = self.repository
         return {
-            "GITHUB_TOKEN": self.credentials.github_token,
-            "TF_VAR_github_api_url": self.github_api_url,
-            "TF_VAR_github_repository": self.repository,
+            **exports,
             "MESHPIPE_FAKE_CONTROL_TOKEN": self.credentials.control_token,
             "MESHSTACK_ENDPOINT": self.meshstack.url,
             "MESHSTACK_CLIENT_ID": self.credentials.client_id,
@@ -294,21 +345,26 @@ class Sandbox:
         }
 
     def module_env(self) -> dict[str, str]:
-        """The secret environment of terraform (what meshStack passes as environment inputs): only the token."""
-        return {"GITHUB_TOKEN": self.credentials.github_token}
+        """The secret environment of terraform (what meshStack passes as environment inputs): the credentials of
+        the block's target, under the names its spec reads."""
+        return self.host.secret_env(self.block)
 
     def describe(self) -> str:
         """The banner ``meshpipe sandbox`` prints."""
         import shlex
 
-        lines = [
-            f"fake GitHub ({self.flavour}):  {self.github.html_url}   API: {self.github_api_url}",
+        lines = [line for host in self.hosts.values() for line in host.describe()]
+        if self.block.target == "github":
+            pipeline = ", ".join(w.file for w in self.workflows())
+        else:
+            pipeline = str(self.block.pipeline) if self.block.pipeline else "(the webhook receiver above)"
+        lines += [
             f"fake meshStack:            {self.meshstack.url}",
             f"status page:               {self.status_url}",
+            f"hosted block:              {self.block.name or self.repository} (target {self.block.target})",
             f"repository:                {self.repository}",
-            "workflows:                 " + ", ".join(w.file for w in self.workflows()),
-            f"workflow body:             {shlex.join(self.block.body)} (in {self.block.source})",
-            f"GitHub token:              {self.credentials.github_token}",
+            f"pipeline definition:       {pipeline}",
+            f"pipeline body:             {shlex.join(self.block.body)} (in {self.block.source})",
             f"meshStack API key:         {self.credentials.client_id} / {self.credentials.client_secret}"
             f" (workspace {PLATFORM_WORKSPACE})",
             f"control secret:            {self.credentials.control_token} (header X-Meshpipe-Fake-Control, /_fake/)",

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from meshpipe.sandbox import DEFAULT_EXAMPLE, SANDBOX_REPOSITORY, Sandbox, StopSignal, find_example
+from meshpipe.contract import TARGETS
+from meshpipe.sandbox import DEFAULT_EXAMPLE, Sandbox, StopSignal, find_example
 
 if TYPE_CHECKING:
     from meshpipe.sandbox_block import Block
@@ -26,6 +27,9 @@ __all__ = ["demo", "sandbox"]
 @click.group(invoke_without_command=True)
 @click.option("--github-port", type=int, default=0, show_default=True, help="Port of the fake GitHub (0: any free).")
 @click.option("--meshstack-port", type=int, default=0, show_default=True, help="Port of the fake meshStack.")
+@click.option("--gitlab-port", type=int, default=0, show_default=True, help="Port of the fake GitLab.")
+@click.option("--azure-port", type=int, default=0, show_default=True, help="Port of the fake Azure DevOps.")
+@click.option("--webhook-port", type=int, default=0, show_default=True, help="Port of the webhook receiver.")
 @click.option(
     "--flavour",
     type=click.Choice(["github", "ghes"]),
@@ -37,7 +41,8 @@ __all__ = ["demo", "sandbox"]
 @click.option(
     "--block",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Host your block instead: the directory holding its spec.yaml, .github/workflows/ and pipeline.py.",
+    help="Host your block instead: the directory holding its spec.yaml, its pipeline definition "
+    "(.github/workflows/, .gitlab-ci.yml or azure-pipelines.yml, as the spec's target says) and pipeline.py.",
 )
 @click.option("--spec", type=click.Path(dir_okay=False, path_type=Path), help="The block's spec [default: spec.yaml].")
 @click.option(
@@ -46,9 +51,16 @@ __all__ = ["demo", "sandbox"]
     help="Directory of the block's workflow files [default: .github/workflows in the block].",
 )
 @click.option(
+    "--pipeline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The block's GitLab or Azure Pipelines definition [default: .gitlab-ci.yml or azure-pipelines.yml in the "
+    "block].",
+)
+@click.option(
     "--body",
-    help="The workflows' body, a command run in the block's directory; {workflow} stands for apply or destroy "
-    "[default: python pipeline.py job {workflow}].",
+    help="The pipeline's body, a command run in the block's directory; {workflow} stands for apply or destroy "
+    "(GitHub; the other targets' body reads the phase from its environment) [default: python pipeline.py job "
+    "{workflow}, or python pipeline.py job].",
 )
 @click.option(
     "--module",
@@ -66,21 +78,30 @@ def sandbox(
     ctx: click.Context,
     github_port: int,
     meshstack_port: int,
+    gitlab_port: int,
+    azure_port: int,
+    webhook_port: int,
     flavour: str,
     example: str,
     block: Path | None,
     spec: Path | None,
     workflows: Path | None,
+    pipeline: Path | None,
     body: str | None,
     module: Path | None,
     definition: Path | None,
     repository: str | None,
 ) -> None:
-    """Start fake GitHub and fake meshStack on 127.0.0.1 until Ctrl-C, hosting a building block.
+    """Start fake meshStack, GitHub, GitLab, Azure DevOps and a webhook receiver on 127.0.0.1 until Ctrl-C, hosting
+    a building block.
 
-    Seeds a GitHub token, a meshStack API key, the block's repository and its workflows (their
-    workflow_dispatch inputs read from the YAML files), whose body is a command run in the block's directory. An
-    emulation of meshStack's Terraform runner executes every run of the block's definition with real terraform.
+    Seeds a meshStack API key, credentials for every target (GitHub token, GitLab access and trigger token, Azure
+    DevOps PAT, webhook secret) and, in the fake of the block's target (the spec's `target`), the block's pipeline:
+    the workflows with their workflow_dispatch inputs, the GitLab project with the `spec: inputs` and
+    `workflow: name` of its .gitlab-ci.yml, the Azure pipeline with its `parameters` and `name`, or the
+    receiver's job; the body is a command run in the block's directory. An emulation of meshStack's Terraform
+    runner executes every run of the block's definition with real terraform, passing the target's credentials as
+    secret environment inputs.
     Without --block it hosts the team-bucket example. Prints the URLs, the credentials and the export lines for a
     shell, and leaves a state file (mode 0600) so that `meshpipe sandbox order|detect|approve|delete|runs` in
     another shell find it.
@@ -95,11 +116,15 @@ def sandbox(
         return
     from meshpipe.sandbox_host import host
 
-    options = {"spec": spec, "workflows": workflows, "body": body, "module": module, "definition": definition}
+    options = {"spec": spec, "workflows": workflows or pipeline, "body": body, "module": module}
+    options["definition"] = definition
+    ports = {"gitlab": gitlab_port, "azure_devops": azure_port, "webhook": webhook_port}
     with (
         StopSignal() as stop,
         _hosted(example, block, repository=repository, **options) as chosen,
-        Sandbox(block=chosen, github_port=github_port, meshstack_port=meshstack_port, flavour=flavour) as box,
+        Sandbox(
+            block=chosen, github_port=github_port, meshstack_port=meshstack_port, flavour=flavour, ports=ports
+        ) as box,
     ):
         received = host(box, stop)
     click.echo(f"sandbox stopped ({received})", err=True)
@@ -117,8 +142,6 @@ def _hosted(example: str, directory: Path | None, **options: Any) -> Iterator[Bl
         raise click.UsageError(f"--{sorted(given)[0]} needs --block DIR (the directory of your block)")
     with tempfile.TemporaryDirectory(prefix="meshpipe-block-") as stage:
         source = directory if directory is not None else find_example(example)
-        if directory is None:
-            given.setdefault("repository", SANDBOX_REPOSITORY)
         yield stage_block(source, Path(stage), **given)
 
 
@@ -135,7 +158,15 @@ _add_control_commands()
 # -- demo -------------------------------------------------------------------------------------------------------
 @click.command()
 @click.option("--keep-running", is_flag=True, help="Leave the sandbox up after the demo until Ctrl-C.")
-@click.option("--example", default=DEFAULT_EXAMPLE, show_default=True, help="Example name or directory to run.")
+@click.option(
+    "--target",
+    type=click.Choice(list(TARGETS)),
+    default="github",
+    show_default=True,
+    help="The CI/CD system: GitHub Actions (team-bucket), GitLab CI (gitlab-namespace), Azure Pipelines "
+    "(azure-sql-database) or a signed webhook (webhook-jenkins-job).",
+)
+@click.option("--example", help="Example name or directory to run [default: the target's example].")
 @click.option("--timeout", type=float, default=120, show_default=True, help="Bound for each terraform command.")
 @click.option(
     # The --flavour choice of `meshpipe sandbox` above, with the demo's own help text.
@@ -145,21 +176,25 @@ _add_control_commands()
     show_default=True,
     help="Run against a fake github.com, or a fake GitHub Enterprise Server (no run details on dispatch).",
 )
-def demo(keep_running: bool, example: str, timeout: float, flavour: str) -> None:
+def demo(keep_running: bool, target: str, example: str | None, timeout: float, flavour: str) -> None:
     """Run the whole loop end to end on the sandbox, with real terraform.
 
     An emulation of meshStack's Terraform runner runs the example's published definition with real terraform:
-    a DETECT run plans (nothing fires) -> its plan is approved -> the APPLY run replays it, which dispatches the
-    apply workflow on the fake GitHub -> the workflow reports its steps with `meshpipe run` -> an async DESTROY run
-    applies, then destroys, which fires the destroy workflow. Prints each run's timeline (the runner's source
-    and the workflow's) and exits 1 if anything did not end as expected.
+    a DETECT run plans (nothing fires) -> its plan is approved -> the APPLY run replays it, which starts the
+    apply workflow on the fake GitHub (with --target: a pipeline on the fake GitLab or Azure DevOps, or a signed
+    delivery to the webhook receiver) -> the pipeline reports its steps with `meshpipe run` -> an async DESTROY
+    run applies, then destroys, which fires the destroy phase. Prints each run's timeline (the runner's source
+    and the pipeline's) and exits 1 if anything did not end as expected.
 
     \b
     Example:
-      make demo        # the same as: .venv/bin/meshpipe demo
+      make demo                       # the same as: .venv/bin/meshpipe demo
+      meshpipe demo --target gitlab   # or azure_devops, webhook
     """
     from meshpipe.demo import run_demo
 
-    ok = run_demo(example=example, keep_running=keep_running, timeout=timeout, flavour=flavour, echo=click.echo)
+    ok = run_demo(
+        example=example, keep_running=keep_running, timeout=timeout, flavour=flavour, target=target, echo=click.echo
+    )
     if not ok:
         click.get_current_context().exit(1)  # meshpipe.cli.main turns the code ctx.exit returns into the exit status

@@ -208,7 +208,7 @@ def order(inputs: tuple[str, ...], wait: bool, timeout: float) -> None:
     """Order the hosted block: an APPLY run with these user inputs, executed by the runner emulation.
 
     Values are text, read by the input's type in the definition (INTEGER, BOOLEAN as true/false). Follows the run
-    (the runner's steps, then the workflow's) and exits 1 if it FAILED.
+    (the runner's steps, then the pipeline's) and exits 1 if it FAILED.
 
     \b
     Example:

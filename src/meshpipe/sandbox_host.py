@@ -14,27 +14,31 @@ __all__ = ["host", "workflow_warnings"]
 
 
 def workflow_warnings(box: Sandbox) -> list[str]:
-    """What ``meshpipe workflow check`` finds in the hosted block's workflows (the spec is the staged copy, if any).
+    """What ``meshpipe workflow check`` finds in the hosted block's workflows, ``.gitlab-ci.yml`` or
+    ``azure-pipelines.yml`` (the spec is the staged copy, if any).
 
-    A workflow that does not take what the module sends makes the fake GitHub answer 422 like the real one; saying
-    so at start names the fix before the first order fails.
+    A pipeline definition that does not take what the module sends makes the fake refuse the dispatch like the real
+    service; saying so at start names the fix before the first order fails.
     """
     from meshpipe.errors import MeshpipeError
     from meshpipe.generator.spec import load_spec
-    from meshpipe.generator.workflow_check import check_workflow, load_workflow
+    from meshpipe.generator.workflow_check import check_pipeline
 
     spec_path = box.block.source / "spec.yaml"
     if not spec_path.is_file():
         return []
     try:
         spec = load_spec(spec_path)
-        wanted = {str(spec.apply.value), str(spec.destroy.value)}
         fix = f" (fix: meshpipe workflow render {spec_path} --inputs-only)"
+        if spec.target == "github":
+            wanted = {str(spec.apply.value), str(spec.destroy.value)}
+            paths = [path for path in box.block.workflows if path.name in wanted]
+        else:
+            paths = [box.block.pipeline] if box.block.pipeline is not None else []
         return [
             finding.line(str(path)) + fix
-            for path in box.block.workflows
-            if path.name in wanted
-            for finding in check_workflow(spec, load_workflow(path))
+            for path in paths
+            for finding in check_pipeline(spec, path)
             if finding.level == "error"
         ]
     except MeshpipeError as exc:
@@ -65,6 +69,7 @@ def host(box: Sandbox, stop: StopSignal) -> str:
         "pid": os.getpid(),
         "meshstack_url": box.meshstack.url,
         "github_api_url": box.github_api_url,
+        "target": box.block.target,
         "control_token": box.credentials.control_token,
         "repository": box.repository,
         "block": str(box.block.source),

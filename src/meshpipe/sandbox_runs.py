@@ -6,8 +6,10 @@ the inputs and the Terraform implementation meshStack would derive from it, appr
 :class:`~meshpipe.fakes.runner.TerraformRunner` claim and execute them with real terraform.
 
 *Sandbox wiring* (never part of what meshStack runs): the STATIC inputs that point at the real world are replaced
-(``github_api_url`` -> the fake GitHub, ``python`` -> this interpreter), and the definition's variables get the
-sandbox's credentials (``github_token``).
+(``github_api_url`` -> the fake GitHub, ``gitlab_api_url``, ``azure_devops_org_url`` and the pipeline ids,
+``webhook_url``, ``python`` -> this interpreter), and the definition's variables get the sandbox's credentials for
+the block's target (``github_token``, ``gitlab_token``, ``azure_devops_pat``, ``meshpipe_webhook_secret``, ...: the
+definition passes them to terraform as secret environment inputs under the names the spec reads).
 """
 
 from __future__ import annotations
@@ -58,11 +60,13 @@ class BlockRuns:
 
         self.box = box
         self.path = definition or definition_path(box.example)
+        # The definition file names each secret variable after the environment variable it fills, lower-cased.
+        secrets_by_variable = {name.lower(): value for name, value in box.module_env().items()}
         self.definition: TerraformDefinition = load_definition(
-            self.path, {"github_token": box.credentials.github_token, **(variables or {})}
+            self.path, {"github_token": box.credentials.github_token, **secrets_by_variable, **(variables or {})}
         )
         statics = {name for name, item in self.definition.inputs.items() if item.assignment_type == "STATIC"}
-        defaults = {"github_api_url": box.github_api_url, "python": sys.executable}
+        defaults = {"github_api_url": box.github_api_url, **box.host.wiring(box.block), "python": sys.executable}
         self.wiring = {**{k: v for k, v in defaults.items() if k in statics}, **(wiring or {})}
         # The repository the definition names is the checkout holding the example (or, for an example copied
         # elsewhere, the example itself with repository_path "module": sandbox wiring too).

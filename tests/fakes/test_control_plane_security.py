@@ -43,10 +43,9 @@ def own_host(server: FakeServer) -> str:
     return f"127.0.0.1:{server.port}"
 
 
-@pytest.fixture(params=["github", "meshstack"])
+@pytest.fixture(params=["github", "gitlab", "meshstack"])
 def server(request: pytest.FixtureRequest) -> FakeServer:
-    name = "fake_github" if request.param == "github" else "fake_meshstack"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+    return request.getfixturevalue(f"fake_{request.param}")  # type: ignore[no-any-return]
 
 
 def test_cross_origin_text_plain_post_cannot_replace_a_workflow_command(fake_github: FakeGitHub) -> None:

@@ -13,6 +13,7 @@ from meshpipe.fakes._http import FakeServer
 from meshpipe.fakes.azure_devops import FakeAzureDevOps
 from meshpipe.fakes.cli import add_pipelines, add_workflows, fake
 from meshpipe.fakes.github import FakeGitHub
+from meshpipe.fakes.gitlab import FakeGitLab
 from meshpipe.fakes.meshstack import FakeMeshStack
 from meshpipe.fakes.webhook import FakeWebhookReceiver
 
@@ -29,6 +30,7 @@ def documented(pattern: str) -> str:
     ("name", "server"),
     [
         ("github", FakeGitHub),
+        ("gitlab", FakeGitLab),
         ("meshstack", FakeMeshStack),
         ("azure-devops", FakeAzureDevOps),
         ("webhook", lambda: FakeWebhookReceiver("secret")),

@@ -204,7 +204,7 @@ run "derives_the_webhook_url_1" {
 }
 
 # A destroy phase is named in the hook's configuration.
-run "configures_the_destroy_hook_for_a_destroy_workflow" {
+run "configures_the_destroy_hook_for_a_destroy_event" {
   command = plan
 
   variables {
@@ -223,7 +223,7 @@ run "configures_the_destroy_hook_for_a_destroy_workflow" {
 }
 
 # Without a destroy phase the hook stays and names no target: the dispatcher fires nothing on destroy.
-run "keeps_the_destroy_hook_without_a_destroy_workflow" {
+run "keeps_the_destroy_hook_without_a_destroy_event" {
   command = plan
 
   variables {

@@ -1,4 +1,4 @@
-"""``meshpipe fake github|meshstack|azure-devops|webhook``: run one fake server as a process (until Ctrl-C).
+"""``meshpipe fake github|gitlab|meshstack|azure-devops|webhook``: run one fake server as a process (until Ctrl-C).
 
 Configure it through its control plane (``/_fake/...``, which needs the secret the command prints) or the options
 below.
@@ -23,6 +23,7 @@ __all__ = [
     "COMMON_ROUTES",
     "CONTROL_TOKEN_ENV",
     "GITHUB_ROUTES",
+    "GITLAB_ROUTES",
     "MESHSTACK_ROUTES",
     "WEBHOOK_ROUTES",
     "add_pipelines",
@@ -50,6 +51,16 @@ GITHUB_ROUTES = """\
   GET  /_fake/dispatches   every accepted dispatch with its inputs
   GET  /_fake/runs         workflow runs;  GET /_fake/runs/{run_id}  one run;  GET /_fake/runs/{run_id}/log  its log
   POST /_fake/runs/{run_id}/complete   {"conclusion": "success" | "failure" | "cancelled" ...}
+"""
+GITLAB_ROUTES = """\
+  POST /_fake/projects     {"path", "ci_inputs": {"name": {"type", "default", "options", "regex"}}, "name_template",
+                            "duration", "command", "after_command", "conclusion", "branches", "tags", "visibility",
+                            "env", "input_env", "allow_pipeline_variables"}: a project and its .gitlab-ci.yml
+  POST /_fake/access-tokens          {"token", "projects", "scopes": ["api" | "read_api"], "role", "expires_in"}
+  POST /_fake/trigger-tokens         {"project"}: a pipeline trigger token (201: {"token": "glptt-..."})
+  POST /_fake/rate-limit   {"limit", "window_seconds"}
+  GET  /_fake/pipelines    pipelines;  GET /_fake/pipelines/{pipeline_id}  one;  GET /_fake/pipelines/{pipeline_id}/log
+  POST /_fake/pipelines/{pipeline_id}/complete   {"status": "success" | "failed" | "canceled" | "skipped"}
 """
 MESHSTACK_ROUTES = """\
   POST /_fake/runs         {"behavior", "inputs", "building_block_uuid", "workspace", "project", "display_name",
@@ -152,7 +163,8 @@ def add_pipelines(server: FakeAzureDevOps, pipelines: tuple[str, ...]) -> list[s
 
 @click.group()
 def fake() -> None:
-    """Run one fake server (GitHub, meshStack, Azure DevOps or a webhook receiver) on 127.0.0.1 until interrupted.
+    """Run one fake server (GitHub, GitLab, meshStack, Azure DevOps or a webhook receiver) on 127.0.0.1 until
+    interrupted.
 
     The control plane (/_fake/...) needs the secret printed at start in the X-Meshpipe-Fake-Control header; it is
     random unless MESHPIPE_FAKE_CONTROL_TOKEN is set.
@@ -199,6 +211,40 @@ def github(
     add_workflows(server, workflows)
     server.start()
     click.echo(f"fake GitHub ({flavour}) API at {server.api_url}  (control plane: {server.url}/_fake/state)")
+    _echo_control(server.control_token, server.url)
+    server.serve_forever()
+
+
+@fake.command("gitlab", epilog=_epilog(GITLAB_ROUTES))
+@click.option("--port", type=int, default=0, show_default=True, help="TCP port on 127.0.0.1 (0 = any free port).")
+@click.option(
+    "--token",
+    "tokens",
+    multiple=True,
+    envvar="MESHPIPE_FAKE_GITLAB_TOKEN",
+    help="Accept this access token (glpat-..., scope api, every project). Repeatable; also read from "
+    "MESHPIPE_FAKE_GITLAB_TOKEN so it need not appear in the process list.",
+)
+@click.option("--project", "projects", multiple=True, metavar="GROUP/NAME", help="Create this project. Repeatable.")
+def gitlab(port: int, tokens: tuple[str, ...], projects: tuple[str, ...]) -> None:
+    """Fake GitLab REST v4 API (pipelines, pipeline triggers) under /api/v4.
+
+    \b
+    Example:
+      MESHPIPE_FAKE_GITLAB_TOKEN=glpat-local meshpipe fake gitlab --port 8083 --project acme/infra
+    """
+    from meshpipe.fakes.gitlab import FakeGitLab
+
+    server = FakeGitLab(port=port, control_token=_control_token())
+    try:
+        for token in tokens:
+            server.add_access_token(token)
+        for path in projects:
+            server.add_project(path)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    server.start()
+    click.echo(f"fake GitLab API at {server.api_url}  (control plane: {server.url}/_fake/state)")
     _echo_control(server.control_token, server.url)
     server.serve_forever()
 

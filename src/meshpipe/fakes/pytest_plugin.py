@@ -7,6 +7,7 @@ in the test that caused them.
 * ``fake_github`` – :class:`~meshpipe.fakes.github.FakeGitHub`, flavour ``github`` (api.github.com)
 * ``fake_ghes`` – :class:`~meshpipe.fakes.github.FakeGitHub`, flavour ``ghes`` (``/api/v3``, GHES 3.19 rules)
 * ``fake_meshstack`` – :class:`~meshpipe.fakes.meshstack.FakeMeshStack`
+* ``fake_gitlab`` – :class:`~meshpipe.fakes.gitlab.FakeGitLab` (REST v4 under ``/api/v4``)
 * ``fake_azure_devops`` – :class:`~meshpipe.fakes.azure_devops.FakeAzureDevOps`
 * ``fake_webhook`` – :class:`~meshpipe.fakes.webhook.FakeWebhookReceiver` (its secret: ``fake_webhook.secret``,
   random per session)
@@ -25,6 +26,7 @@ import pytest
 if TYPE_CHECKING:
     from meshpipe.fakes.azure_devops import FakeAzureDevOps
     from meshpipe.fakes.github import FakeGitHub
+    from meshpipe.fakes.gitlab import FakeGitLab
     from meshpipe.fakes.meshstack import FakeMeshStack
     from meshpipe.fakes.webhook import FakeWebhookReceiver
 
@@ -53,16 +55,6 @@ def _fake_meshstack_session() -> Iterator[FakeMeshStack]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def _fake_webhook_session() -> Iterator[FakeWebhookReceiver]:
-    import secrets
-
-    from meshpipe.fakes.webhook import FakeWebhookReceiver
-
-    with FakeWebhookReceiver(secrets.token_urlsafe(32)) as server:
-        yield server
-
-
 @pytest.fixture
 def fake_github(_fake_github_session: FakeGitHub) -> Iterator[FakeGitHub]:
     """A clean fake github.com API (flavour ``github``)."""
@@ -85,6 +77,22 @@ def fake_meshstack(_fake_meshstack_session: FakeMeshStack) -> Iterator[FakeMeshS
     _fake_meshstack_session.reset()
     yield _fake_meshstack_session
     _fake_meshstack_session.raise_errors()
+
+
+@pytest.fixture(scope="session")
+def _fake_gitlab_session() -> Iterator[FakeGitLab]:
+    from meshpipe.fakes.gitlab import FakeGitLab
+
+    with FakeGitLab() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_gitlab(_fake_gitlab_session: FakeGitLab) -> Iterator[FakeGitLab]:
+    """A clean fake GitLab REST v4 API (``.api_url`` ends in ``/api/v4``)."""
+    _fake_gitlab_session.reset()
+    yield _fake_gitlab_session
+    _fake_gitlab_session.raise_errors()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from typing import Any
 from meshpipe.generator.spec import LIMIT_GITHUB_COM, ModuleSpec
 from meshpipe.generator.workflow import SentInput, module_inputs
 
-__all__ = ["Finding", "check_workflow", "load_workflow"]
+__all__ = ["Finding", "check_pipeline", "check_workflow", "load_workflow"]
 
 _NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
@@ -170,3 +170,27 @@ def _run_name(spec: ModuleSpec, data: Mapping[Any, Any]) -> list[Finding]:
             )
         ]
     return []
+
+
+def check_pipeline(spec: ModuleSpec, path: Path) -> list[Finding]:
+    """Check the pipeline definition at ``path`` the way the spec's target reads it (a GitHub workflow, a
+    ``.gitlab-ci.yml`` with its ``spec:inputs`` header document, an ``azure-pipelines.yml``)."""
+    from meshpipe.generator.errors import SpecError
+
+    if spec.target == "gitlab":
+        import yaml
+
+        from meshpipe.generator.workflow_check_ci import check_gitlab_pipeline
+
+        try:
+            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise SpecError(str(path), "", f"cannot read the pipeline: {str(exc).splitlines()[0]}") from None
+        return check_gitlab_pipeline(spec, documents)
+    if spec.target == "azure_devops":
+        from meshpipe.generator.workflow_check_ci import check_azure_pipeline
+
+        return check_azure_pipeline(spec, load_workflow(path))
+    if spec.target == "webhook":
+        return [Finding("error", "(spec)", "a webhook target has no pipeline file to check; its receiver decides")]
+    return check_workflow(spec, load_workflow(path))
