@@ -111,6 +111,16 @@ def fake_azure_devops(_fake_azure_devops_session: FakeAzureDevOps) -> Iterator[F
     _fake_azure_devops_session.raise_errors()
 
 
+@pytest.fixture(scope="session")
+def _fake_webhook_session() -> Iterator[FakeWebhookReceiver]:
+    import secrets
+
+    from meshpipe.fakes.webhook import FakeWebhookReceiver
+
+    with FakeWebhookReceiver(secrets.token_urlsafe(32)) as server:
+        yield server
+
+
 @pytest.fixture
 def fake_webhook(_fake_webhook_session: FakeWebhookReceiver) -> Iterator[FakeWebhookReceiver]:
     """A clean fake webhook receiver (default options; change them with ``configure``)."""
