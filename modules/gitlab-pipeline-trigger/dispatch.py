@@ -195,6 +195,7 @@ from dispatch_base import (  # noqa: E402
     rule,
     string,
     string_map,
+    value_map,
     warn,
 )
 from dispatch_once import (  # noqa: E402
@@ -375,7 +376,10 @@ class Config:
         rule(data.get("version", 1) == 1, "version", "expected 1", data.get("version"))
         self.module = string(data, "module", default="meshpipe-trigger")
         rule(printable(self.module), "module", "expected printable ASCII without spaces", self.module)
-        self.inputs, self.secret_inputs = string_map(data, "inputs"), string_map(data, "secret_inputs")
+        # Typed values (numbers, booleans, lists, objects) only where the target sends them typed (GitLab's
+        # spec:inputs, the webhook's JSON body); checked once the target's settings say so.
+        self.inputs: dict[str, Any] = value_map(data, "inputs")
+        self.secret_inputs = string_map(data, "secret_inputs")
         both = sorted(set(self.inputs) & set(self.secret_inputs))
         rule(not both, f"secret_inputs.{''.join(both[:1])}", "also given in inputs")
         self.correlation_input = opt_string(data, "correlation_input")
@@ -402,6 +406,9 @@ class Config:
         self.user_agent = f"meshpipe-dispatch/{__version__} ({self.module})"
         #: the target's own settings (see the target module's ``parse_settings``)
         self.settings: Any = target_module(target).parse_settings(data, phase)
+        if not getattr(self.settings, "typed_inputs", False):
+            for name, item in self.inputs.items():
+                rule(isinstance(item, str), f"inputs.{name}", f"expected a string, got {type(item).__name__}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], phase: str = "apply") -> Config:

@@ -93,6 +93,9 @@ _CREDENTIAL_PARAMETERS = ("token", "secret", "access_token", "api_key", "apikey"
 class Settings:
     """The webhook's part of the configuration: the URL, the event of this phase and the credential variables."""
 
+    #: the body is JSON: inputs keep the types the module gave them (numbers, booleans, lists, objects)
+    typed_inputs = True
+
     def __init__(self, data: Mapping[str, Any], phase: str) -> None:
         hook = section(data, "webhook", WEBHOOK_KEYS, phase)
         rule(hook or phase == "destroy", "webhook", "required with target webhook (an object with url and event)")

@@ -27,6 +27,7 @@ from dispatch_base import (
     ConfigError,
     _percent,
     add_secret,
+    credential,
     http_url,
     rule,
     section,
@@ -157,12 +158,8 @@ def authorization(settings: Settings, environ: Mapping[str, str]) -> tuple[str, 
             f"no Azure DevOps credential: set {pat_env} (a personal access token with the scope Build (Read & "
             f"execute)) or {token_env} (an Entra ID access token for Azure DevOps)"
         )
-    value = environ.get(variable) or ""
-    add_secret(value)
-    if not value.strip():
-        raise ConfigError(f"environment variable {variable} is not set or empty (auth mode {mode})")
-    if any(char < " " or char == "\x7f" for char in value):
-        raise ConfigError(f"environment variable {variable} contains control characters (a line break?)")
+    what = "Azure DevOps personal access token" if kind == "pat" else "Entra ID access token for Azure DevOps"
+    value = credential(environ, variable, what)
     if kind == "entra":
         return kind, variable, f"Bearer {value}"
     import binascii

@@ -256,6 +256,15 @@ def string_map(data: Mapping[str, Any], key: str, path: str = "") -> dict[str, s
     return dict(value)
 
 
+def value_map(data: Mapping[str, Any], key: str, path: str = "") -> dict[str, Any]:
+    """The object of JSON values ``data[key]`` (empty when absent or null); a null member is an error."""
+    value = data.get(key) or {}
+    rule(isinstance(value, dict), path + key, "expected an object")
+    for name, item in value.items():
+        rule(item is not None, f"{path}{key}.{name}", "expected a value, got null")
+    return dict(value)
+
+
 def positive(data: Mapping[str, Any], key: str, default: float, path: str = "") -> float:
     """The positive number ``data[key]`` (``default`` when absent or null); booleans are not numbers."""
     value = default if data.get(key) is None else data[key]

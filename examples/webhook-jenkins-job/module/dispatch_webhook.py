@@ -43,6 +43,7 @@ from dispatch_base import (
     credential,
     http_url,
     opt_string,
+    printable,
     rule,
     section,
     string,
@@ -82,6 +83,8 @@ JOB_STATUSES = {"queued": None, "in_progress": None, "succeeded": True, "failed"
 #: first request is still being processed, draft-ietf-httpapi-idempotency-key-header section 2.7), 425 Too Early
 RESEND_STATUSES = (408, 409, 425)
 _MAX_EVENT = 200
+#: query parameters that carry credentials (Jenkins' Generic Webhook Trigger reads ``token``): refused in the URL
+_CREDENTIAL_PARAMETERS = ("token", "secret", "access_token", "api_key", "apikey")
 
 
 # --------------------------------------------------------------------------------------------- settings
@@ -89,6 +92,9 @@ _MAX_EVENT = 200
 
 class Settings:
     """The webhook's part of the configuration: the URL, the event of this phase and the credential variables."""
+
+    #: the body is JSON: inputs keep the types the module gave them (numbers, booleans, lists, objects)
+    typed_inputs = True
 
     def __init__(self, data: Mapping[str, Any], phase: str) -> None:
         hook = section(data, "webhook", WEBHOOK_KEYS, phase)
@@ -103,7 +109,7 @@ class Settings:
         # A token in the URL would sit in Terraform state and every log line naming the URL.
         query = self.url.partition("?")[2].lower()
         rule(
-            not any(part.split("=", 1)[0] in ("token", "secret") for part in query.split("&")),
+            not any(part.split("=", 1)[0] in _CREDENTIAL_PARAMETERS for part in query.split("&")),
             "webhook.url",
             "expected no token in the URL; name its variable in webhook.auth.token_env (sent as Authorization: "
             "Bearer, which Jenkins' Generic Webhook Trigger also accepts)",
@@ -151,12 +157,13 @@ def make_client(config: Config, environ: Mapping[str, str], http_deadline: float
     token = credential(environ, settings.token_env, "bearer token for the webhook") if settings.token_env else None
     http = Http(
         config.user_agent,
+        token,  # Authorization: Bearer on every request, the status polls included
         environ=environ,
         deadline=http_deadline,
         clock=clock,
         base_headers={"Accept": "application/json"},
     )
-    return WebhookClient(config, http, secret, token, clock)
+    return WebhookClient(config, http, secret, clock)
 
 
 def _secret(environ: Mapping[str, str], name: str) -> str:
@@ -237,11 +244,10 @@ class WebhookClient(BaseClient):
     run_word = "job"
     run_title = "webhook job"
 
-    def __init__(self, config: Config, http: Http, secret: str, token: str | None, clock: Clock | None = None) -> None:
+    def __init__(self, config: Config, http: Http, secret: str, clock: Clock | None = None) -> None:
         super().__init__(config, http, clock)
         self.settings: Settings = config.settings
         self._secret = secret
-        self._token = token
         self._last_stamp = 0
 
     def __repr__(self) -> str:
@@ -312,7 +318,8 @@ class WebhookClient(BaseClient):
         return {WEBHOOK_TIMESTAMP_HEADER: str(stamp), WEBHOOK_SIGNATURE_HEADER: sign(self._secret, stamp, body)}
 
     def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
-        """Deliver once as far as the receiver can tell; return ``(status_url or None, url or "")``."""
+        """Deliver once as far as the receiver can tell; return ``(status_url, "")`` when waiting, else
+        ``(the receiver's job id or None, "")``."""
         settings = self.settings
         body = encode_body(settings, self.config.module, correlation_id, inputs)
         fixed = {
@@ -327,7 +334,6 @@ class WebhookClient(BaseClient):
         response: Response = self.call(
             "POST",
             url,
-            token=self._token,
             headers=lambda: {**fixed, **self._signed(body)},  # every attempt signs afresh
             data=body,
             hint=self.hint,
@@ -349,12 +355,12 @@ class WebhookClient(BaseClient):
     def _accepted(self, response: Response) -> tuple[Any, str]:
         answer = response.json()
         answer = answer if isinstance(answer, dict) else {}
-        job = answer.get("id")
+        job = _short(answer.get("id"), 100) or None
         repeat = " (a repeat: the receiver had accepted this key already)" if answer.get("duplicate") is True else ""
         self.log(f"the receiver accepted the delivery ({response.status}){f', job {job}' if job else ''}{repeat}")
         status_url = answer.get("status_url")
         if not self.config.wait:
-            return None, ""
+            return job, ""
         if not isinstance(status_url, str) or not status_url:
             failed = DispatchError(
                 f"delivered {self.settings.subject}, but the receiver answered no status_url, so the job cannot be "
@@ -362,11 +368,11 @@ class WebhookClient(BaseClient):
             )
             failed.definite = True
             raise failed
-        if not same_origin(self.settings.url, status_url):
+        if not (printable(status_url) and same_origin(self.settings.url, status_url)):
             failed = DispatchError(
-                f"delivered {self.settings.subject}, but the receiver's status_url {status_url} is not on the "
-                "webhook's scheme, host and port; signed polls only go there (hint: answer a status_url on the "
-                "webhook's host)"
+                f"delivered {self.settings.subject}, but the receiver's status_url {_short(status_url, 300)} is not "
+                "on the webhook's scheme, host and port; signed polls only go there (hint: answer a status_url on "
+                "the webhook's host)"
             )
             failed.definite = True
             raise failed
@@ -375,7 +381,8 @@ class WebhookClient(BaseClient):
     def run_state(self, run_id: Any) -> tuple[str, bool, bool, str]:
         """One signed poll of the status URL: ``(status, done, succeeded, url)``."""
         url = str(run_id)
-        answer = self.get(url, headers=self._signed(b"", fresh=False))
+        # Signed per attempt: rate-limit waits between retries could otherwise age a timestamp past the tolerance.
+        answer = self.call("GET", url, headers=lambda: self._signed(b"", fresh=False)).json()
         answer = answer if isinstance(answer, dict) else {}
         status = answer.get("status")
         if status not in JOB_STATUSES:
@@ -384,4 +391,10 @@ class WebhookClient(BaseClient):
             )
         outcome = JOB_STATUSES[status]
         link = answer.get("url")
-        return status, outcome is not None, bool(outcome), link if isinstance(link, str) else ""
+        return status, outcome is not None, bool(outcome), _short(link, 500) if isinstance(link, str) else ""
+
+
+def _short(value: Any, limit: int) -> str:
+    """A value the receiver chose, for a log line: text, at most ``limit`` characters (None: empty)."""
+    text = "" if value is None else " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit] + "..."
