@@ -24,15 +24,12 @@ SECRET = "whsec-example-0123456789"
 
 
 def example() -> str:
-    """The python block after the marker, wherever the webhook section lives (README.md once it is placed there)."""
-    for name in ("README.md", "WEBHOOK_README.md"):
-        path = ROOT / name
-        text = path.read_text(encoding="utf-8") if path.is_file() else ""
-        if MARKER in text:
-            block = re.search(r"```python\n(.*?)```", text[text.index(MARKER) :], re.S)
-            assert block, f"{name}: no python block after the example marker"
-            return block.group(1)
-    raise AssertionError("no README holds the webhook receiver example")
+    """The python block after the marker in the README's webhook section."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert MARKER in text, "the README holds no webhook receiver example"
+    block = re.search(r"```python\n(.*?)```", text[text.index(MARKER) :], re.S)
+    assert block, "README.md: no python block after the example marker"
+    return block.group(1)
 
 
 def free_port() -> int:

@@ -363,14 +363,12 @@ def test_template_inputs_never_become_script_text() -> None:
 
 
 def _readme_blocks() -> list[str]:
-    """The YAML blocks of the README section (REPORTER_README.md until it is merged into README.md)."""
+    """The YAML blocks of the README's section on GitLab CI and Azure Pipelines."""
     marker = "<!-- ci-reporter-section -->"
-    for name in ("README.md", "REPORTER_README.md"):
-        path = ROOT / name
-        if path.is_file() and marker in path.read_text():
-            section = path.read_text().split(marker)[1].split("<!-- /ci-reporter-section -->")[0]
-            return re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
-    raise AssertionError("the README section on GitLab CI and Azure Pipelines is missing")
+    text = (ROOT / "README.md").read_text()
+    assert marker in text, "the README section on GitLab CI and Azure Pipelines is missing"
+    section = text.split(marker)[1].split("<!-- /ci-reporter-section -->")[0]
+    return re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
 
 
 def test_readme_gitlab_pipeline_passes_only_declared_inputs_and_extends_the_template() -> None:
