@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ["README.md", "generator/README.md", "examples/team-bucket/README.md"]
+DOCS = [
+    "README.md",
+    "generator/README.md",
+    *sorted(str(path.relative_to(ROOT)) for path in ROOT.glob("examples/*/README.md")),
+]
 
 
 @pytest.mark.parametrize("doc", DOCS)
