@@ -392,6 +392,11 @@ def test_target_example_runs_end_to_end_sends_what_its_pipeline_declares_and_kee
         assert set(applied) == set(destroyed) == declared
         assert applied[RUN_URL_INPUT] == apply_run.url and destroyed[RUN_URL_INPUT] == destroy_run.url
         assert applied[chosen.resource_input] == chosen.inputs[chosen.resource_input]
+        # Typed spec inputs stay typed through terraform and the dispatcher where the target sends JSON values.
+        typed = {"gitlab": ("max_members", 20), "webhook": ("clean_build", False)}.get(target)
+        if typed is not None:
+            name, value = typed
+            assert applied[name] == value and type(applied[name]) is type(value)
         assert applied["workspace"] == apply_run.object["spec"]["buildingBlock"]["spec"]["workspaceIdentifier"]
         # The credential reached terraform only through its environment: not in state, logs or what was sent.
         (credential,) = box.module_env().values() if target != "gitlab" else [box.module_env()["GITLAB_TOKEN"]]

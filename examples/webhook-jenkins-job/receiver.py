@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 SECRET = os.environb.pop(b"MESHPIPE_WEBHOOK_SECRET")  # popped: the jobs this starts never inherit it
 EVENTS = ('apply', 'destroy')
 #: the inputs the module sends: anything else is refused
-INPUTS = ('buildingBlockRunUrl', 'correlation_id', 'job_name', 'branch', 'workspace')
+INPUTS = ('buildingBlockRunUrl', 'correlation_id', 'job_name', 'branch', 'clean_build', 'workspace')
 TOLERANCE_SECONDS = 300
 JOBS: dict[str, str] = {}  # idempotency key -> job id (keep this in a database in production)
 LOCK = threading.Lock()
@@ -61,7 +61,9 @@ class Receiver(BaseHTTPRequestHandler):
             JOBS[key] = job = str(uuid.uuid4())
         env = dict(os.environ, MESHPIPE_EVENT=payload["event"], MESHPIPE_PHASE=payload["phase"])
         env["MESHSTACK_RUN_URL"] = str(inputs.get("buildingBlockRunUrl") or "")
-        env.update({f"MESHPIPE_INPUT_{name.upper()}": str(value) for name, value in inputs.items()})
+        # Strings as they are; numbers, booleans, lists and maps as JSON text (true, not Python's True).
+        text = {name: value if isinstance(value, str) else json.dumps(value) for name, value in inputs.items()}
+        env.update({f"MESHPIPE_INPUT_{name.upper()}": value for name, value in text.items()})
         subprocess.Popen(COMMAND, env=env)  # argv, never a shell: inputs are untrusted
         self.answer(202, {"id": job})
 

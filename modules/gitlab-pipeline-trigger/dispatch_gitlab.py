@@ -71,6 +71,11 @@ _PROJECT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 class Settings:
     """GitLab's part of the configuration: where to create the pipeline, how values travel, which credentials."""
 
+    @property
+    def typed_inputs(self) -> bool:
+        """spec:inputs are typed (number, boolean, array); CI/CD variables are strings."""
+        return self.values == "inputs"
+
     def __init__(self, data: Mapping[str, Any], phase: str) -> None:
         gitlab = section(data, "gitlab", GITLAB_KEYS, phase)
         self.api_url = http_url(gitlab, "api_url", DEFAULT_API_URL, path="gitlab.")

@@ -135,6 +135,21 @@ def test_access_token_creates_one_pipeline_with_inputs_byte_exact(fake_gitlab: F
     assert_no_secrets(result)
 
 
+def test_typed_values_travel_typed_in_inputs_mode_and_are_refused_in_variables_mode(
+    fake_gitlab: FakeGitLab, tmp_path: Path
+) -> None:
+    # The generator sends a module's number, bool and list inputs as JSON values when values = "inputs".
+    setup_project(fake_gitlab)
+    result = run_dispatcher(fake_gitlab, tmp_path, inputs={"name": "team-bucket", "size": 3})
+    assert result.returncode == 0, result.stderr
+    (pipeline,) = fake_gitlab.pipelines_for(PROJECT)
+    assert pipeline.inputs["size"] == 3
+    (request,) = fake_gitlab.log(method="POST")
+    assert request.json()["inputs"]["size"] == 3
+    refused = run_dispatcher(fake_gitlab, tmp_path, gitlab={"values": "variables"}, inputs={"size": 3})
+    assert "MESHPIPE_DISPATCH.inputs.size: expected a string, got int" in one_error_line(refused)
+
+
 def test_variables_mode_sends_env_var_variables_byte_exact(fake_gitlab: FakeGitLab, tmp_path: Path) -> None:
     setup_project(fake_gitlab, ci_inputs=None, name_template="meshpipe $correlation_id")
     result = run_dispatcher(

@@ -30,6 +30,7 @@ locals {
   declared_inputs = {
     namespace_name = var.namespace_name
     visibility     = var.visibility
+    max_members    = var.max_members
   }
   run_inputs = {
     workspace = local.workspace

@@ -35,6 +35,13 @@ variable "visibility" {
   }
 }
 
+variable "max_members" {
+  description = "Most members the namespace may have (sent typed, as a spec:inputs number). Sent as a JSON value."
+  type        = number
+  default     = 20
+  nullable    = false
+}
+
 variable "wait_for_completion" {
   description = "Wait for the started run and fail the apply/destroy unless it succeeds."
   type        = bool

@@ -101,6 +101,13 @@ resource "meshstack_building_block_definition" "gitlab_namespace" {
         default_value     = jsonencode("private")
         selectable_values = ["private", "internal"]
       }
+      max_members = {
+        display_name    = "Max members"
+        description     = "Most members the namespace may have (sent typed, as a spec:inputs number)."
+        type            = "INTEGER"
+        assignment_type = "USER_INPUT"
+        default_value   = jsonencode(20)
+      }
       wait_for_completion = {
         display_name    = "Wait for completion"
         description     = "Wait for the started run and fail the apply/destroy unless it succeeds."

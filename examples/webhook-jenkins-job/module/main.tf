@@ -26,8 +26,9 @@ locals {
 
   # Inputs the spec declares; null values are left out. Per-run context is kept apart: on_change ignores it.
   declared_inputs = {
-    job_name = var.job_name
-    branch   = var.branch
+    job_name    = var.job_name
+    branch      = var.branch
+    clean_build = var.clean_build
   }
   run_inputs = {
     workspace = local.workspace

@@ -30,6 +30,13 @@ variable "branch" {
   nullable    = false
 }
 
+variable "clean_build" {
+  description = "Wipe the job's workspace before building (sent as a JSON boolean). Sent as a JSON value."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "wait_for_completion" {
   description = "Wait for the started run and fail the apply/destroy unless it succeeds."
   type        = bool

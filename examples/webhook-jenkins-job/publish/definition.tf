@@ -100,6 +100,13 @@ resource "meshstack_building_block_definition" "webhook_jenkins_job" {
         assignment_type = "USER_INPUT"
         default_value   = jsonencode("main")
       }
+      clean_build = {
+        display_name    = "Clean build"
+        description     = "Wipe the job's workspace before building (sent as a JSON boolean)."
+        type            = "BOOLEAN"
+        assignment_type = "USER_INPUT"
+        default_value   = jsonencode(false)
+      }
       wait_for_completion = {
         display_name    = "Wait for completion"
         description     = "Wait for the started run and fail the apply/destroy unless it succeeds."

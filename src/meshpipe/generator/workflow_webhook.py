@@ -87,7 +87,9 @@ class Receiver(BaseHTTPRequestHandler):
             JOBS[key] = job = str(uuid.uuid4())
         env = dict(os.environ, MESHPIPE_EVENT=payload["event"], MESHPIPE_PHASE=payload["phase"])
         env["MESHSTACK_RUN_URL"] = str(inputs.get("{run_url_input}") or "")
-        env.update({{f"MESHPIPE_INPUT_{{name.upper()}}": str(value) for name, value in inputs.items()}})
+        # Strings as they are; numbers, booleans, lists and maps as JSON text (true, not Python's True).
+        text = {{name: value if isinstance(value, str) else json.dumps(value) for name, value in inputs.items()}}
+        env.update({{f"MESHPIPE_INPUT_{{name.upper()}}": value for name, value in text.items()}})
         subprocess.Popen(COMMAND, env=env)  # argv, never a shell: inputs are untrusted
         self.answer(202, {{"id": job}})
 

@@ -181,6 +181,11 @@ run "sends_the_declared_inputs" {
     condition     = local.apply_config.inputs["visibility"] == var.visibility
     error_message = "input visibility not sent as expected"
   }
+
+  assert {
+    condition     = local.apply_config.inputs["max_members"] == var.max_members
+    error_message = "input max_members not sent as expected"
+  }
 }
 
 # Baseline fingerprint under every_run.

@@ -185,6 +185,11 @@ run "sends_the_declared_inputs" {
     condition     = local.apply_config.inputs["branch"] == var.branch
     error_message = "input branch not sent as expected"
   }
+
+  assert {
+    condition     = local.apply_config.inputs["clean_build"] == var.clean_build
+    error_message = "input clean_build not sent as expected"
+  }
 }
 
 # Baseline fingerprint under every_run.
