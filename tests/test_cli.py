@@ -56,3 +56,15 @@ def test_ctx_exit_code_of_a_command_becomes_the_process_exit_code() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 7, result.stderr
+
+
+def test_the_help_of_the_commands_that_take_a_spec_names_the_targets() -> None:
+    """A newcomer with a GitLab or Azure block learns from --help that these commands serve it too."""
+    for args in (["module"], ["module", "render"], ["workflow"], ["workflow", "check"], ["definition", "render"]):
+        text = run_meshpipe(*args, "--help").stdout.lower()
+        assert "gitlab" in text and ("azure" in text or "any target" in text), args
+    for args in (["demo"], ["sandbox"]):
+        text = run_meshpipe(*args, "--help").stdout
+        assert "gitlab" in text and "azure_devops" in text.replace("Azure DevOps", "azure_devops"), args
+    overview = run_meshpipe("--help").stdout
+    assert "GitHub Actions workflow" not in overview and "fake GitHub and fake meshStack" not in overview

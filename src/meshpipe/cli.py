@@ -16,13 +16,13 @@ from meshpipe.errors import MeshpipeError
 
 #: command name -> (module, attribute, one-line help shown in ``meshpipe --help``)
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "module": ("meshpipe.generator.cli", "module", "Render and drift-check Trigger Modules from YAML specs."),
+    "module": ("meshpipe.generator.cli", "module", "Render and drift-check Trigger Modules for any target."),
     "definition": ("meshpipe.generator.definition_cli", "definition", "Render a meshStack Building Block Definition."),
-    "workflow": ("meshpipe.generator.workflow_cli", "workflow", "Render and check a module's GitHub Actions workflow."),
+    "workflow": ("meshpipe.generator.workflow_cli", "workflow", "Render and check the pipeline file a module starts."),
     "run": ("meshpipe.report.cli", "run", "Report a building block run's steps and status to meshStack."),
-    "sandbox": ("meshpipe.sandbox_cli", "sandbox", "Start fake GitHub and fake meshStack on 127.0.0.1."),
-    "demo": ("meshpipe.sandbox_cli", "demo", "Run the whole loop end to end on the sandbox."),
-    "fake": ("meshpipe.fakes.cli", "fake", "Run one fake server (GitHub or meshStack) as a process."),
+    "sandbox": ("meshpipe.sandbox_cli", "sandbox", "Start fake meshStack and CI/CD services on 127.0.0.1."),
+    "demo": ("meshpipe.sandbox_cli", "demo", "Run the whole loop end to end on the sandbox (any target)."),
+    "fake": ("meshpipe.fakes.cli", "fake", "Run one fake server (meshStack, a CI/CD service, a receiver)."),
 }
 
 

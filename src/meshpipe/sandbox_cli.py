@@ -109,6 +109,7 @@ def sandbox(
     \b
     Example:
       meshpipe sandbox --block .                  # spec.yaml, .github/workflows/, pipeline.py here
+      meshpipe sandbox --block examples/gitlab-namespace   # any target: spec.yaml, .gitlab-ci.yml, pipeline.py
       meshpipe sandbox order --input db_name=orders
       meshpipe sandbox --github-port 8080 --meshstack-port 8081
     """

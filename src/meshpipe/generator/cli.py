@@ -45,7 +45,11 @@ def _render(spec: Path, output: Path | None) -> tuple[dict[str, str], Path]:
 
 @click.group()
 def module() -> None:
-    """Render and drift-check Trigger Modules from YAML specs (see generator/README.md)."""
+    """Render and drift-check Trigger Modules from YAML specs (see generator/README.md).
+
+    A spec's `target:` picks what its module starts: github (GitHub Actions, the default), gitlab (a GitLab CI/CD
+    pipeline), azure_devops (an Azure Pipelines run) or webhook (a signed webhook).
+    """
 
 
 @module.command()

@@ -20,7 +20,7 @@ def looks_like_a_file(option: str) -> bool:
 
 @click.group()
 def definition() -> None:
-    """Render a meshStack Building Block Definition for a spec's Trigger Module."""
+    """Render a meshStack Building Block Definition for a spec's Trigger Module (any target)."""
 
 
 @definition.command("render")
@@ -32,7 +32,8 @@ def definition() -> None:
 @click.option("--output-file", "legacy_output_file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
 @click.option(
     "--repository-url",
-    help="Git URL of the repository hosting the module [default: https://github.com/<spec's github.repository>.git].",
+    help="Git URL of the repository hosting the module [default: https://github.com/<spec's github.repository>.git; "
+    "a placeholder for the other targets].",
 )
 @click.option("--path", "module_path", help="Directory of the module in that repository [default: modules/<name>].")
 @click.option("--ref", default="main", show_default=True, help="Branch or tag meshStack checks out.")
@@ -81,13 +82,17 @@ def render(
 ) -> None:
     """Write a meshstack_building_block_definition resource for SPEC's module.
 
-    One input per module variable (user inputs, static settings, the GitHub token or App key as a sensitive
-    environment input read from a variable of the file), the module's outputs, and the async/sync choice.
+    One input per module variable (user inputs, static settings, the target's credential as a sensitive
+    environment input read from a variable of the file: GITHUB_TOKEN or the GitHub App's key, GITLAB_TOKEN,
+    AZURE_DEVOPS_PAT or MESHPIPE_WEBHOOK_SECRET, as the spec's auth names them), the module's outputs, and the
+    async/sync choice. For a target other than github, pass --repository-url (the repository hosting the module).
 
     \b
     Example:
       meshpipe definition render examples/team-bucket/spec.yaml --path examples/team-bucket/module \\
         --output bucket_url=STRING:RESOURCE_URL --out definition.tf
+      meshpipe definition render examples/gitlab-namespace/spec.yaml --path examples/gitlab-namespace/module \\
+        --repository-url https://gitlab.com/acme/platform/blocks.git --out definition.tf
     """
     import shlex
 

@@ -147,6 +147,8 @@ def check(spec: Path, workflows: tuple[Path, ...]) -> None:
     \b
     Example:
       meshpipe workflow check spec.yaml .github/workflows/apply.yml .github/workflows/destroy.yml
+      meshpipe workflow check gitlab-spec.yaml .gitlab-ci.yml
+      meshpipe workflow check azure-spec.yaml azure-pipelines.yml
     """
     from meshpipe.generator.errors import WorkflowError
     from meshpipe.generator.spec import load_spec
