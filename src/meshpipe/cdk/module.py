@@ -69,7 +69,9 @@ class TriggerModule(cdk.TerraformHclModule):
     module; it declares no run variable twice, as it reads ``cdk.tf.json``'s declarations), and a root output for each
     module output. One such module per stack.
 
-    The module's outputs are properties (tokens): :attr:`apply_workflow_url`, ... or :meth:`output`.
+    The module's outputs are properties (tokens) for every target: :attr:`apply_workflow_url` (github),
+    :attr:`pipelines_url` (gitlab), :attr:`apply_pipeline_url` (azure_devops), :attr:`webhook_url`, ... or
+    :meth:`output`.
     """
 
     # scope, id, *, spec, spec_path: the signature meshpipe's constructs share (see cdk/definition.py).
@@ -159,12 +161,12 @@ class TriggerModule(cdk.TerraformHclModule):
 
     @property
     def repository(self) -> str:
-        """Repository whose workflows the module dispatches (owner/repo)."""
+        """Repository whose workflows the module dispatches (owner/repo; target github)."""
         return self.output("repository")
 
     @property
     def ref(self) -> str:
-        """Branch or tag the workflows run on."""
+        """Branch or tag the workflows run on (github); the full ref the pipelines run on (azure_devops)."""
         return self.output("ref")
 
     @property
@@ -201,6 +203,61 @@ class TriggerModule(cdk.TerraformHclModule):
     def actions_url(self) -> str:
         """The repository's Actions page on GitHub (repository_dispatch modules)."""
         return self.output("actions_url")
+
+    @property
+    def project(self) -> str:
+        """GitLab project (full path or numeric id) or Azure DevOps project the module starts pipelines in."""
+        return self.output("project")
+
+    @property
+    def apply_ref(self) -> str:
+        """Branch or tag the apply pipeline runs on (target gitlab)."""
+        return self.output("apply_ref")
+
+    @property
+    def destroy_ref(self) -> str:
+        """Branch or tag the destroy pipeline runs on, null without one (target gitlab)."""
+        return self.output("destroy_ref")
+
+    @property
+    def pipelines_url(self) -> str:
+        """The project's pipelines page on GitLab (target gitlab)."""
+        return self.output("pipelines_url")
+
+    @property
+    def apply_pipeline_id(self) -> str:
+        """Id of the pipeline run on create (target azure_devops; a number as a string token)."""
+        return self.output("apply_pipeline_id")
+
+    @property
+    def destroy_pipeline_id(self) -> str:
+        """Id of the pipeline run on destroy, null without one (target azure_devops)."""
+        return self.output("destroy_pipeline_id")
+
+    @property
+    def apply_pipeline_url(self) -> str:
+        """The apply pipeline's page on Azure DevOps, listing its runs (target azure_devops)."""
+        return self.output("apply_pipeline_url")
+
+    @property
+    def destroy_pipeline_url(self) -> str:
+        """The destroy pipeline's page on Azure DevOps, null without one (target azure_devops)."""
+        return self.output("destroy_pipeline_url")
+
+    @property
+    def webhook_url(self) -> str:
+        """URL the signed deliveries are POSTed to (target webhook)."""
+        return self.output("webhook_url")
+
+    @property
+    def apply_event(self) -> str:
+        """Event name of the delivery sent on create (target webhook)."""
+        return self.output("apply_event")
+
+    @property
+    def destroy_event(self) -> str:
+        """Event name of the delivery sent on destroy, null without one (target webhook)."""
+        return self.output("destroy_event")
 
     @property
     def dispatch_fingerprint(self) -> str:
