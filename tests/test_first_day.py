@@ -10,6 +10,7 @@ mistake is one line that says how to fix it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import signal
@@ -67,18 +68,29 @@ report("finish", "--status", "SUCCEEDED")
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The bin directory of a fresh virtual environment holding meshpipe installed from its wheel."""
-    base = tmp_path_factory.mktemp("first-day-venv")
-    started = time.monotonic()
-    quiet = ["--quiet", "--disable-pip-version-check"]
-    wheels = base / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", *quiet, ".", "--no-deps", "-w", str(wheels)], cwd=ROOT,
-                   check=True, timeout=300)  # fmt: skip
-    subprocess.run([sys.executable, "-m", "venv", str(base / "venv")], check=True, timeout=120)
+    """The bin directory of a fresh virtual environment holding meshpipe installed from its wheel.
+
+    Built once for all pytest-xdist workers (a file lock decides): two `pip wheel .` at once in one checkout collide
+    in its build directory.
+    """
+    root = tmp_path_factory.getbasetemp()
+    base = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "first-day-venv"
+    base.mkdir(exist_ok=True)
     bin_dir = base / "venv" / "bin"
-    (wheel,) = wheels.glob("meshpipe-*.whl")
-    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", *quiet, str(wheel)], check=True, timeout=300)
-    print(f"\nwheel built and installed in a fresh venv in {time.monotonic() - started:.1f} s")
+    with open(base / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / "installed").exists():
+            started = time.monotonic()
+            quiet = ["--quiet", "--disable-pip-version-check"]
+            wheels = base / "wheels"
+            subprocess.run([sys.executable, "-m", "pip", "wheel", *quiet, ".", "--no-deps", "-w", str(wheels)],
+                           cwd=ROOT, check=True, timeout=300)  # fmt: skip
+            subprocess.run([sys.executable, "-m", "venv", str(base / "venv")], check=True, timeout=120)
+            (wheel,) = wheels.glob("meshpipe-*.whl")
+            subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", *quiet, str(wheel)], check=True,
+                           timeout=300)  # fmt: skip
+            (base / "installed").write_text("", encoding="utf-8")
+            print(f"\nwheel built and installed in a fresh venv in {time.monotonic() - started:.1f} s")
     yield bin_dir
 
 
@@ -191,5 +203,44 @@ def test_first_day_from_an_installed_wheel(installed: Path, tmp_path: Path) -> N
 
     # The example ships inside the package: the demo runs outside a clone.
     demo = day.run("demo", timeout=240)
+    assert "demo succeeded" in demo.stdout
+    assert all("Traceback" not in output for output in day.outputs)
+
+
+#: target -> (the pipeline file `workflow render` writes, whether `workflow check` reads it)
+PIPELINE_FILES = {"gitlab": (".gitlab-ci.yml", True), "azure_devops": ("azure-pipelines.yml", True),
+                  "webhook": ("receiver.py", False)}  # fmt: skip
+
+
+@pytest.mark.parametrize("target", list(PIPELINE_FILES))
+def test_first_day_with_another_target(installed: Path, tmp_path: Path, target: str) -> None:
+    """The same day for a GitLab, Azure DevOps or webhook block: the README's spec for the target (the snippet the
+    how-to shows) -> module, pipeline file, definition -> the target's demo, from the installed wheel."""
+    from tests.test_readme_targets import spec_snippets
+
+    work = tmp_path / "block"
+    work.mkdir()
+    day = Day(installed, work, tmp_path / "sandbox.json")
+    (work / "spec.yaml").write_text(spec_snippets()[target], encoding="utf-8")
+    kept = digest(work / "spec.yaml")
+
+    day.run("module", "render", "spec.yaml", "-o", "module")
+    assert (work / "module" / "main.tf").is_file()
+    pipeline, checkable = PIPELINE_FILES[target]
+    if checkable:
+        sha256 = digest(ROOT / "action" / "meshpipe.pyz")
+        day.run("workflow", "render", "spec.yaml", "--run", "python3 pipeline.py job", "--reporter-sha256", sha256,
+                "-o", pipeline)  # fmt: skip
+        day.run("workflow", "check", "spec.yaml", pipeline)
+    else:
+        day.run("workflow", "render", "spec.yaml", "-o", pipeline)
+    assert (work / pipeline).stat().st_size > 0
+    url = "https://git.example.com/platform/blocks.git"
+    day.run("definition", "render", "spec.yaml", "--path", "module", "--repository-url", url, "-o", "definition.tf")
+    definition = (work / "definition.tf").read_text(encoding="utf-8")
+    assert "meshstack_building_block_definition" in definition and url in definition
+    assert digest(work / "spec.yaml") == kept
+
+    demo = day.run("demo", "--target", target, timeout=240)
     assert "demo succeeded" in demo.stdout
     assert all("Traceback" not in output for output in day.outputs)
