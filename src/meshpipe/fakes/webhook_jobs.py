@@ -17,11 +17,9 @@ until :meth:`WebhookJob.finish`. A job with a command is in progress while the c
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -30,6 +28,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshpipe.fakes._commands import (
+    host_environment,
+    in_background,
+    kill,
+    output_lines,
+    remove_workdir,
+    signal_group,
+    spawn,
+)
+
 __all__ = ["JOB_STATUSES", "TERMINAL_STATUSES", "WebhookJob", "job_environment"]
 
 #: the statuses a job answers on its status URL (the protocol's enum)
@@ -37,7 +45,6 @@ JOB_STATUSES = ("queued", "in_progress", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 #: the input that carries the meshStack run's URL (meshpipe's contract; restated: the fake is the oracle)
 RUN_URL_INPUT = "buildingBlockRunUrl"
-_PASS_THROUGH = ("PATH", "HOME", "LANG", "TERM", "TMPDIR", "USER", "SHELL", "VIRTUAL_ENV", "SYSTEMROOT", "TZ")
 _QUEUED_SHARE = 0.25
 _NOT_NAME = re.compile(r"[^A-Z0-9_]")
 
@@ -113,7 +120,7 @@ class WebhookJob:
             self._final = (status, time.time())
             process = self._process
         if process is not None:
-            _signal_group(process, signal.SIGTERM)
+            signal_group(process, signal.SIGTERM)
         return True
 
     def start_command(self) -> None:
@@ -124,13 +131,10 @@ class WebhookJob:
         payload_file = os.path.join(root, "payload.json")
         with open(payload_file, "wb") as handle:
             handle.write(self.body)
-        env = {key: os.environ[key] for key in _PASS_THROUGH if key in os.environ}
-        env.update({key: value for key, value in os.environ.items() if key.startswith(("LC_", "PYTHON"))})
+        env = host_environment()
         env.update(job_environment(self.payload))
         env.update({"MESHPIPE_JOB_ID": str(self.id), "MESHPIPE_PAYLOAD_FILE": payload_file})
-        threading.Thread(
-            target=self._execute, args=(env, root), name=f"fake-webhook-job-{self.id}", daemon=True
-        ).start()
+        in_background(self._execute, env, root, name=f"fake-webhook-job-{self.id}")
 
     def _execute(self, env: dict[str, str], cwd: str) -> None:
         assert self.command is not None
@@ -138,25 +142,16 @@ class WebhookJob:
             if self._final is not None:  # cancelled before it started
                 return
             try:
-                process = subprocess.Popen(
-                    self.command,
-                    env=env,
-                    cwd=cwd,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # its own process group, so finish and stop reach its children
-                )
+                process = spawn(self.command, env, cwd)
             except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an input cannot enter an environment
                 self._log.append(f"cannot start {self.command[0]}: {exc}\n")
                 self._final = ("failed", time.time())
                 return
             self._process = process
             self._started = time.time()
-        assert process.stdout is not None
-        for line in iter(process.stdout.readline, b""):
+        for line in output_lines(process):
             with self._lock:
-                self._log.append(line.decode("utf-8", "replace"))
+                self._log.append(line)
         code = process.wait()
         with self._lock:
             if self._final is None:
@@ -169,11 +164,8 @@ class WebhookJob:
             process = self._process
             if self._final is None and self.command is not None:
                 self._final = ("cancelled", time.time())
-        if process is not None:
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-        if self._workdir:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+        kill(process)
+        remove_workdir(self._workdir)
 
     def answer(self) -> dict[str, Any]:
         """The status URL's answer: ``{"id", "status", "url"}``."""
@@ -191,9 +183,3 @@ class WebhookJob:
             "inputs": self.payload.get("inputs"),
             "created": self.created,
         }
-
-
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signum)
