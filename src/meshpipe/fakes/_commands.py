@@ -14,12 +14,33 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import ClassVar, Protocol
 
-__all__ = ["PASS_THROUGH", "host_environment", "in_background", "kill", "output_lines", "remove_workdir", "spawn"]
+from meshpipe.fakes._http import FakeServer
+
+__all__ = [
+    "PASS_THROUGH",
+    "CommandFake",
+    "CommandWork",
+    "host_environment",
+    "in_background",
+    "kill",
+    "output_lines",
+    "remove_workdir",
+    "signal_group",
+    "spawn",
+]
 
 #: host variables a command keeps (besides ``LC_*`` and ``PYTHON*``)
 PASS_THROUGH = ("PATH", "HOME", "LANG", "TERM", "TMPDIR", "USER", "SHELL", "VIRTUAL_ENV", "SYSTEMROOT", "TZ")
+
+
+class Stoppable(Protocol):
+    """A piece of simulated work that can be killed."""
+
+    def stop(self) -> None: ...
 
 
 def host_environment() -> dict[str, str]:
@@ -80,3 +101,95 @@ def remove_workdir(path: str | None) -> None:
     """Remove a command's temporary directory (ignoring what is already gone)."""
     if path:
         shutil.rmtree(path, ignore_errors=True)
+
+
+class CommandWork:
+    """Mixin of a simulated run, pipeline or job whose work may be a local command (``command``).
+
+    The class (a dataclass) holds the fields annotated here; the final statuses are its service's words.
+    """
+
+    #: the statuses :meth:`_run_to_end` and :meth:`_stop_command` end with
+    SUCCEEDED: ClassVar[str] = "succeeded"
+    FAILED: ClassVar[str] = "failed"
+    CANCELLED: ClassVar[str] = "cancelled"
+    #: what a failed start is (``OSError``; ``ValueError`` too where an input may carry a NUL byte)
+    SPAWN_ERRORS: ClassVar[tuple[type[Exception], ...]] = (OSError,)
+
+    id: int
+    command: list[str] | None
+    _final: tuple[str, float] | None  # (status, ended at) once forced or the command exited
+    _started: float | None
+    _log: list[str]
+    _process: subprocess.Popen[bytes] | None
+    _workdir: str | None
+    _lock: threading.Lock
+
+    def _launch(self, command: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen[bytes] | str:
+        """Start ``command`` as the running process (call with ``_lock`` held); the reason when it cannot start."""
+        try:
+            process = spawn(command, env, cwd)
+        except self.SPAWN_ERRORS as exc:
+            return f"cannot start {command[0]}: {exc}\n"
+        self._process = process
+        return process
+
+    def _run_to_end(self, env: dict[str, str], cwd: str) -> None:
+        """Run ``command`` (in the background thread): the work ends with its exit code unless it was ended first."""
+        assert self.command is not None
+        with self._lock:
+            if self._final is not None:  # cancelled before it started
+                return
+            process = self._launch(self.command, env, cwd)
+            if isinstance(process, str):
+                self._log.append(process)
+                self._final = (self.FAILED, time.time())
+                return
+            self._started = time.time()
+        for line in output_lines(process):
+            with self._lock:
+                self._log.append(line)
+        code = process.wait()
+        with self._lock:
+            if self._final is None:
+                self._final = (self.SUCCEEDED if code == 0 else self.FAILED, time.time())
+            self._log.append(f"Process completed with exit code {code}.\n")
+
+    def _stop_command(self, *, timeout: float | None = None) -> None:
+        """Kill a running command (the work ends cancelled unless it had ended) and remove its directory."""
+        with self._lock:
+            process = self._process
+            if self._final is None and self.command is not None:
+                self._final = (self.CANCELLED, time.time())
+        kill(process, timeout=timeout)
+        remove_workdir(self._workdir)
+
+
+class CommandFake(FakeServer):
+    """A fake whose simulated work may run local commands: :meth:`reset` and :meth:`stop` kill them (and remove
+    their directories). Subclasses name their work (:meth:`_work`) and forget their state in ``_clear``."""
+
+    def _work(self) -> Sequence[Stoppable]:
+        """The runs, pipelines or jobs (each with a ``stop()``)."""
+        raise NotImplementedError
+
+    def _clear(self) -> None:
+        """Forget the service's state (called under the lock)."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget everything, the shared state and the service's (running commands are killed)."""
+        with self.lock:
+            work = list(self._work())
+            super().reset()
+            self._clear()
+        for item in work:
+            item.stop()
+
+    def stop(self) -> None:
+        """Stop serving and kill running commands."""
+        super().stop()
+        with self.lock:
+            work = list(self._work())
+        for item in work:
+            item.stop()

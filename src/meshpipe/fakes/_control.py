@@ -3,6 +3,7 @@ and ``faults``, are :class:`meshpipe.fakes._http.FakeServer`'s).
 
 * :func:`add_route`: ``POST /_fake/<things>`` with the Python keyword names as a JSON object, answered 201 with
   what the fake's ``add_*`` method returned (400 for a body that is not an object or arguments it refuses);
+* :func:`add_rate_limit_route`: ``POST /_fake/rate-limit`` (the fake's ``set_rate_limit``);
 * :func:`add_work_routes`: the simulated work of a CI fake (runs, pipelines, jobs): ``GET /_fake/<noun>s``,
   ``POST /_fake/<noun>s/{id}/complete`` ``{"<key>": ...}`` (409 when it already ended) and
   ``GET /_fake/<noun>s/{id}/log`` (plain text); 404 names an unknown id.
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 
 from meshpipe.fakes._wire import HttpError, Request, Response
 
-__all__ = ["Work", "add_route", "add_work_routes", "call_with", "json_object"]
+__all__ = ["Work", "add_rate_limit_route", "add_route", "add_work_routes", "call_with", "json_object"]
 
 
 class Work(Protocol):
@@ -32,6 +33,16 @@ class Work(Protocol):
 
 class _ControlTarget(Protocol):
     def control_route(self, method: str, pattern: str, handler: Callable[[Request], Response]) -> None: ...
+
+
+class _RateLimited(_ControlTarget, Protocol):
+    @property
+    def rate_limit(self) -> int | None: ...
+
+    @property
+    def rate_window(self) -> float: ...
+
+    def set_rate_limit(self, *args: Any, **kwargs: Any) -> None: ...
 
 
 def json_object(request: Request, what: str = "a JSON object") -> dict[str, Any]:
@@ -62,6 +73,17 @@ def add_route(
         return Response(status=201, body=render(call_with(function, json_object(request))))
 
     fake.control_route("POST", path, handler)
+
+
+def add_rate_limit_route(fake: _RateLimited) -> None:
+    """``POST /_fake/rate-limit`` ``{"limit": n, "window_seconds": s}``: the fake's ``set_rate_limit``; answers the
+    limit now in force."""
+
+    def handler(request: Request) -> Response:
+        call_with(fake.set_rate_limit, json_object(request))
+        return Response(body={"limit": fake.rate_limit, "window_seconds": fake.rate_window})
+
+    fake.control_route("POST", "/rate-limit", handler)
 
 
 def add_work_routes(

@@ -10,7 +10,7 @@ import html
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from meshpipe.fakes._control import add_route, add_work_routes, call_with, json_object
+from meshpipe.fakes._control import add_rate_limit_route, add_route, add_work_routes
 from meshpipe.fakes._wire import HttpError, Request, Response
 
 if TYPE_CHECKING:
@@ -26,10 +26,6 @@ def register_control_routes(fake: FakeAzureDevOps) -> None:
     add_route(fake, "/pipelines", fake.add_pipeline, lambda pipeline_id: {"id": pipeline_id})
     add_route(fake, "/pats", fake.add_pat)
     add_route(fake, "/tokens", fake.add_token)
-
-    def rate_limit(request: Request) -> Response:
-        call_with(fake.set_rate_limit, json_object(request))
-        return Response(body={"limit": fake.rate_limit, "window_seconds": fake.rate_window})
 
     def run_page(request: Request) -> Response:
         wanted = unquote(request.params["project"]).lower()
@@ -52,7 +48,7 @@ def register_control_routes(fake: FakeAzureDevOps) -> None:
         )
         return Response(body=page, content_type="text/html; charset=utf-8")
 
-    fake.control_route("POST", "/rate-limit", rate_limit)
+    add_rate_limit_route(fake)
     add_work_routes(
         fake,
         "run",

@@ -38,15 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from meshpipe.fakes._commands import (
-    host_environment,
-    in_background,
-    kill,
-    output_lines,
-    remove_workdir,
-    signal_group,
-    spawn,
-)
+from meshpipe.fakes._commands import CommandWork, host_environment, in_background, output_lines, signal_group
 
 __all__ = ["RUN_RESULTS", "RUN_STATES", "PipelineRun", "render_run_name", "variable_env_name"]
 
@@ -97,7 +89,7 @@ def render_run_name(template: str, *, parameters: dict[str, Any], build_id: int,
 
 
 @dataclass
-class PipelineRun:
+class PipelineRun(CommandWork):
     """One simulated run of a pipeline."""
 
     id: int
@@ -115,6 +107,8 @@ class PipelineRun:
     web_url: str
     url: str
     requested_by: str
+    CANCELLED = "canceled"
+
     stages_to_skip: list[str] = field(default_factory=list)
     command: list[str] | None = None
     final_command: list[str] | None = None
@@ -234,12 +228,10 @@ class PipelineRun:
         with self._lock:
             if self._stopped or (self._final is not None and not always):
                 return 1
-            try:
-                process = spawn(command, env, cwd)
-            except OSError as exc:
-                self._log.append(f"##[error]cannot start {command[0]}: {exc}\n")
+            process = self._launch(command, env, cwd)
+            if isinstance(process, str):
+                self._log.append(f"##[error]{process}")
                 return 127
-            self._process = process
         for line in output_lines(process):
             self._take_line(line)
         code = process.wait()
@@ -289,11 +281,7 @@ class PipelineRun:
         """Kill a running command and remove the run's directory."""
         with self._lock:
             self._stopped = True
-            process = self._process
-            if self._final is None and self.command is not None:
-                self._final = ("canceled", time.time())
-        kill(process)
-        remove_workdir(self._workdir)
+        self._stop_command()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view for the control plane and tests."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from meshpipe.fakes._control import add_route, add_work_routes, call_with, json_object
+from meshpipe.fakes._control import add_rate_limit_route, add_route, add_work_routes
 from meshpipe.fakes._http import HttpError, Request, Response
 from meshpipe.fakes.github_models import App, Repository
 
@@ -82,10 +82,6 @@ def register_control_routes(fake: FakeGitHub) -> None:
     add_route(fake, "/repos", fake.add_repository)
     add_route(fake, "/workflows", fake.add_workflow)
 
-    def rate_limit(request: Request) -> Response:
-        call_with(fake.set_rate_limit, json_object(request))
-        return Response(body={"limit": fake.rate_limit, "window_seconds": fake.rate_window})
-
     def dispatches(_request: Request) -> Response:
         return Response(body=[d.to_dict() for d in fake.dispatches])
 
@@ -95,7 +91,7 @@ def register_control_routes(fake: FakeGitHub) -> None:
         except KeyError:
             raise HttpError(404, f"no run {request.params['run_id']}") from None
 
-    fake.control_route("POST", "/rate-limit", rate_limit)
+    add_rate_limit_route(fake)
     fake.control_route("GET", "/dispatches", dispatches)
     fake.control_route("GET", r"/runs/(?P<run_id>\d+)", get_run)
     add_work_routes(

@@ -20,15 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshpipe.fakes._commands import (
-    host_environment,
-    in_background,
-    kill,
-    output_lines,
-    remove_workdir,
-    signal_group,
-    spawn,
-)
+from meshpipe.fakes._commands import CommandWork, host_environment, in_background, signal_group
 from meshpipe.fakes.github_models import iso, sha_for
 
 __all__ = ["JOB_NAME", "Attempt", "WorkflowRun", "render_run_name"]
@@ -79,7 +71,7 @@ class Attempt:
 
 
 @dataclass
-class WorkflowRun:
+class WorkflowRun(CommandWork):
     """One simulated workflow run."""
 
     id: int
@@ -104,6 +96,8 @@ class WorkflowRun:
     previous_attempts: list[Attempt] = field(default_factory=list)
     attempt_started: float = 0.0  # when the current attempt began (0: at creation)
     event_payload: dict[str, Any] = field(default_factory=dict)
+    SUCCEEDED, FAILED, CANCELLED = "success", "failure", "cancelled"
+
     _final: tuple[str, float] | None = None  # (conclusion, completed at) once forced or the command exited
     _started: float | None = None
     _log: list[str] = field(default_factory=list)
@@ -239,38 +233,11 @@ class WorkflowRun:
             }
         )
         run_env.update(env)
-        in_background(self._execute, run_env, workspace, name=f"fake-run-{self.id}")
-
-    def _execute(self, env: dict[str, str], cwd: str) -> None:
-        assert self.command is not None
-        with self._lock:
-            if self._final is not None:  # cancelled before it started
-                return
-            try:
-                process = spawn(self.command, env, cwd)
-            except OSError as exc:
-                self._log.append(f"cannot start {self.command[0]}: {exc}\n")
-                self._final = ("failure", time.time())
-                return
-            self._process = process
-            self._started = time.time()
-        for line in output_lines(process):
-            with self._lock:
-                self._log.append(line)
-        code = process.wait()
-        with self._lock:
-            if self._final is None:
-                self._final = ("success" if code == 0 else "failure", time.time())
-            self._log.append(f"Process completed with exit code {code}.\n")
+        in_background(self._run_to_end, run_env, workspace, name=f"fake-run-{self.id}")
 
     def stop(self) -> None:
         """Terminate a running command and remove the run's temporary directory."""
-        with self._lock:
-            process = self._process
-            if self._final is None and self.command is not None:
-                self._final = ("cancelled", time.time())
-        kill(process)
-        remove_workdir(self._workdir)
+        self._stop_command()
 
     def attempt_phase(self, attempt: Attempt | None) -> tuple[int, float, str, str | None, float]:
         """(number, started, status, conclusion, updated at) of ``attempt`` (None: the current one)."""

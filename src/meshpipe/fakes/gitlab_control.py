@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from meshpipe.fakes._control import add_route, add_work_routes, call_with, json_object
+from meshpipe.fakes._control import add_rate_limit_route, add_route, add_work_routes
 from meshpipe.fakes._http import HttpError, Request, Response
 
 if TYPE_CHECKING:
@@ -20,17 +20,13 @@ def register_control_routes(fake: FakeGitLab) -> None:
     add_route(fake, "/access-tokens", fake.add_access_token)
     add_route(fake, "/trigger-tokens", fake.add_trigger_token, lambda token: {"token": token})
 
-    def rate_limit(request: Request) -> Response:
-        call_with(fake.set_rate_limit, json_object(request))
-        return Response(body={"limit": fake.rate_limit, "window_seconds": fake.rate_window})
-
     def get_pipeline(request: Request) -> Response:
         try:
             return Response(body=fake.pipeline(int(request.params["pipeline_id"])).to_dict())
         except KeyError:
             raise HttpError(404, f"no pipeline {request.params['pipeline_id']}") from None
 
-    fake.control_route("POST", "/rate-limit", rate_limit)
+    add_rate_limit_route(fake)
     fake.control_route("GET", r"/pipelines/(?P<pipeline_id>\d+)", get_pipeline)
     add_work_routes(
         fake,

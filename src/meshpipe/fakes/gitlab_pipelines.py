@@ -22,15 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshpipe.fakes._commands import (
-    host_environment,
-    in_background,
-    kill,
-    output_lines,
-    remove_workdir,
-    signal_group,
-    spawn,
-)
+from meshpipe.fakes._commands import CommandWork, host_environment, in_background, output_lines, signal_group
 from meshpipe.fakes.gitlab_models import iso
 from meshpipe.fakes.gitlab_rules import input_text
 
@@ -59,7 +51,7 @@ _LOG_LIMIT = 4 * 1024 * 1024  # bounded: a chatty command must not grow the fake
 
 
 @dataclass
-class Pipeline:
+class Pipeline(CommandWork):
     """One simulated pipeline (with its single job)."""
 
     id: int
@@ -77,6 +69,8 @@ class Pipeline:
     duration: float | None
     planned_status: str
     user: str
+    CANCELLED = "canceled"
+
     command: list[str] | None = None
     after_command: list[str] | None = None
     yaml_errors: str | None = None
@@ -212,12 +206,10 @@ class Pipeline:
         with self._lock:
             if main and self._final is not None:  # canceled before it started
                 return None
-            try:
-                process = spawn(command, env, cwd)
-            except OSError as exc:
-                self._append(f"cannot start {command[0]}: {exc}\n")
+            process = self._launch(command, env, cwd)
+            if isinstance(process, str):
+                self._append(process)
                 return 127
-            self._process = process
             if main:
                 self._started = time.time()
         for line in output_lines(process):
@@ -250,12 +242,7 @@ class Pipeline:
 
     def stop(self) -> None:
         """Kill a running command and remove the pipeline's directory."""
-        with self._lock:
-            process = self._process
-            if self._final is None and self.command is not None:
-                self._final = ("canceled", time.time())
-        kill(process, timeout=5)
-        remove_workdir(self._workdir)
+        self._stop_command(timeout=5)
 
     # -- JSON ----------------------------------------------------------------------------------------------------------
     def basic_json(self) -> dict[str, Any]:

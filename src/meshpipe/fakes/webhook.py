@@ -42,7 +42,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshpipe.fakes._http import FakeServer, HttpError, Request, Response
+from meshpipe.fakes._commands import CommandFake
+from meshpipe.fakes._http import HttpError, Request, Response
 from meshpipe.fakes.webhook_jobs import JOB_STATUSES, TERMINAL_STATUSES, WebhookJob
 from meshpipe.fakes.webhook_rules import MAX_BODY_BYTES, check_body, check_headers_match, check_media_type, refuse
 from meshpipe.webhook import TOLERANCE_SECONDS, ReplayGuard, VerificationError, verify
@@ -76,7 +77,7 @@ class WebhookDelivery:
         }
 
 
-class FakeWebhookReceiver(FakeServer):
+class FakeWebhookReceiver(CommandFake):
     """A fake receiver of signed deliveries; see the module docstring for the rules and the control plane.
 
     ``FakeWebhookReceiver(secret).start()``; post to :attr:`url`; inspect :attr:`deliveries`,
@@ -190,23 +191,10 @@ class FakeWebhookReceiver(FakeServer):
             raise ValueError(f"job {job_id} already ended ({job.status})")
         return job
 
-    def reset(self) -> None:
-        """Forget deliveries, jobs (killing running commands), seen signatures, faults and the log; options go back
-        to the constructor's."""
-        with self.lock:
-            jobs = list(self.jobs)
-            super().reset()
-            self._clear()
-        for job in jobs:
-            job.stop()
-
-    def stop(self) -> None:
-        """Stop serving and kill running commands."""
-        super().stop()
-        with self.lock:
-            jobs = list(self.jobs)
-        for job in jobs:
-            job.stop()
+    def _work(self) -> list[WebhookJob]:
+        """The jobs :meth:`reset` and :meth:`stop` kill; reset also forgets deliveries and seen signatures, and the
+        options go back to the constructor's."""
+        return self.jobs
 
     def state(self) -> dict[str, Any]:
         """Options, deliveries and jobs as JSON-friendly data (no secret, no token)."""

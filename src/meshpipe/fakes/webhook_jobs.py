@@ -28,15 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshpipe.fakes._commands import (
-    host_environment,
-    in_background,
-    kill,
-    output_lines,
-    remove_workdir,
-    signal_group,
-    spawn,
-)
+from meshpipe.fakes._commands import CommandWork, host_environment, in_background, signal_group
 
 __all__ = ["JOB_STATUSES", "TERMINAL_STATUSES", "WebhookJob", "job_environment"]
 
@@ -68,7 +60,7 @@ def job_environment(payload: dict[str, Any]) -> dict[str, str]:
 
 
 @dataclass
-class WebhookJob:
+class WebhookJob(CommandWork):
     """One job started by an accepted delivery."""
 
     id: int
@@ -79,6 +71,8 @@ class WebhookJob:
     duration: float | None
     planned_status: str
     command: list[str] | None = None
+
+    SPAWN_ERRORS = (OSError, ValueError)  # ValueError: a NUL byte in an input cannot enter an environment
     created: float = field(default_factory=time.time)
     _final: tuple[str, float] | None = None
     _started: float | None = None
@@ -134,38 +128,11 @@ class WebhookJob:
         env = host_environment()
         env.update(job_environment(self.payload))
         env.update({"MESHPIPE_JOB_ID": str(self.id), "MESHPIPE_PAYLOAD_FILE": payload_file})
-        in_background(self._execute, env, root, name=f"fake-webhook-job-{self.id}")
-
-    def _execute(self, env: dict[str, str], cwd: str) -> None:
-        assert self.command is not None
-        with self._lock:
-            if self._final is not None:  # cancelled before it started
-                return
-            try:
-                process = spawn(self.command, env, cwd)
-            except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an input cannot enter an environment
-                self._log.append(f"cannot start {self.command[0]}: {exc}\n")
-                self._final = ("failed", time.time())
-                return
-            self._process = process
-            self._started = time.time()
-        for line in output_lines(process):
-            with self._lock:
-                self._log.append(line)
-        code = process.wait()
-        with self._lock:
-            if self._final is None:
-                self._final = ("succeeded" if code == 0 else "failed", time.time())
-            self._log.append(f"Process completed with exit code {code}.\n")
+        in_background(self._run_to_end, env, root, name=f"fake-webhook-job-{self.id}")
 
     def stop(self) -> None:
         """Kill a running command and remove the job's temporary directory."""
-        with self._lock:
-            process = self._process
-            if self._final is None and self.command is not None:
-                self._final = ("cancelled", time.time())
-        kill(process)
-        remove_workdir(self._workdir)
+        self._stop_command()
 
     def answer(self) -> dict[str, Any]:
         """The status URL's answer: ``{"id", "status", "url"}``."""
