@@ -28,6 +28,10 @@ Then a new key starts one job and answers ``accept_status`` (202) with ``{"id", 
 with ``"duplicate": true`` and starts nothing (``dedupe=False`` emulates a receiver that ignores the key: every
 delivery starts a job). Jobs: :mod:`meshpipe.fakes.webhook_jobs` (states, the command and its environment).
 
+The JSON it answers (``accepted``, ``refusal``, ``job``, and ``error`` ``{"message"}`` for an unknown path or
+method) is described in ``tests/fixtures/specs/meshpipe-webhook-openapi.json`` (OpenAPI 3.1), which
+``tests/fakes/test_webhook_answers.py`` holds every answer against.
+
 Control plane (besides the shared ``/_fake/state|requests|reset|faults``): ``POST /_fake/receiver`` (the
 options of :meth:`FakeWebhookReceiver.configure`), ``GET /_fake/deliveries``, ``GET /_fake/jobs``,
 ``POST /_fake/jobs/{id}/complete`` ``{"status": "succeeded"|"failed"|"cancelled"}``, ``GET /_fake/jobs/{id}/log``.
