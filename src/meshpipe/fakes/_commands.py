@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import ClassVar, Protocol
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from meshpipe.fakes._http import FakeServer
 
@@ -38,9 +38,15 @@ PASS_THROUGH = ("PATH", "HOME", "LANG", "TERM", "TMPDIR", "USER", "SHELL", "VIRT
 
 
 class Stoppable(Protocol):
-    """A piece of simulated work that can be killed."""
+    """A piece of simulated work with an id that can be killed."""
+
+    @property
+    def id(self) -> int: ...
 
     def stop(self) -> None: ...
+
+
+_Work = TypeVar("_Work", bound=Stoppable)
 
 
 def host_environment() -> dict[str, str]:
@@ -125,6 +131,19 @@ class CommandWork:
     _workdir: str | None
     _lock: threading.Lock
 
+    def _command_output(self) -> str | None:
+        """The command's output so far, or None for work without a command (whose log is a summary)."""
+        with self._lock:
+            return "".join(self._log) if self.command is not None else None
+
+    def _end_now(self, status: str, signum: int = signal.SIGTERM) -> None:
+        """End the work with ``status`` now; a running command gets ``signum``."""
+        with self._lock:
+            self._final = (status, time.time())
+            process = self._process
+        if process is not None:
+            signal_group(process, signum)
+
     def _launch(self, command: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen[bytes] | str:
         """Start ``command`` as the running process (call with ``_lock`` held); the reason when it cannot start."""
         try:
@@ -165,13 +184,21 @@ class CommandWork:
         remove_workdir(self._workdir)
 
 
-class CommandFake(FakeServer):
+class CommandFake(FakeServer, Generic[_Work]):
     """A fake whose simulated work may run local commands: :meth:`reset` and :meth:`stop` kill them (and remove
     their directories). Subclasses name their work (:meth:`_work`) and forget their state in ``_clear``."""
 
-    def _work(self) -> Sequence[Stoppable]:
+    def _work(self) -> Sequence[_Work]:
         """The runs, pipelines or jobs (each with a ``stop()``)."""
         raise NotImplementedError
+
+    def _by_id(self, work_id: int) -> _Work:
+        """A run, pipeline or job by id (KeyError if unknown)."""
+        with self.lock:
+            for item in self._work():
+                if item.id == int(work_id):
+                    return item
+        raise KeyError(work_id)
 
     def _clear(self) -> None:
         """Forget the service's state (called under the lock)."""

@@ -86,23 +86,21 @@ def add_rate_limit_route(fake: _RateLimited) -> None:
     fake.control_route("POST", "/rate-limit", handler)
 
 
-def add_work_routes(
-    fake: _ControlTarget,
-    noun: str,
-    *,
-    items: Callable[[], Sequence[Work]],
-    lookup: Callable[[int], Work],
-    complete: Callable[[int, Any], Any],
-    key: str,
-    default: str,
-    lenient: bool = False,
-) -> None:
+def add_work_routes(fake: _ControlTarget, noun: str, *, key: str, default: str, lenient: bool = False) -> None:
     """Register ``GET /_fake/<noun>s``, ``POST /_fake/<noun>s/{id}/complete`` and ``GET /_fake/<noun>s/{id}/log``.
 
-    ``complete(id, value)`` ends the work with the body's ``key`` (``default`` without a body) and raises
-    ``ValueError`` when it already ended (409). ``lenient`` also takes a bare JSON value as the body (the webhook
-    fake's ``{"status": ...}`` or ``"failed"``).
+    The fake names its work by convention: the list ``<noun>s``, ``<noun>(id)`` (``KeyError`` when unknown) and
+    ``complete_<noun>(id, value)`` (``ValueError`` when it already ended: 409), ``value`` being the body's ``key``
+    (``default`` without a body). ``lenient`` also takes a bare JSON value as the body (the webhook fake's
+    ``{"status": ...}`` or ``"failed"``).
     """
+    lookup: Callable[[int], Work] = getattr(fake, noun)
+    complete: Callable[[int, Any], Any] = getattr(fake, f"complete_{noun}")
+
+    def items() -> Sequence[Work]:
+        work: Sequence[Work] = getattr(fake, f"{noun}s")
+        return work
+
     group = f"{noun}s"
     item = rf"/{group}/(?P<{noun}_id>\d+)"
 

@@ -51,7 +51,7 @@ _ORG = r"/(?P<organization>[^/]+)"
 _PROJECT = _ORG + r"/(?P<project>[^/_][^/]*)"
 
 
-class FakeAzureDevOps(AuthPreamble, ApiHandlers, CommandFake):
+class FakeAzureDevOps(AuthPreamble, ApiHandlers, CommandFake[PipelineRun]):
     """A fake Azure DevOps organization; see the module docstring for the API and the control plane."""
 
     name = "fake-azure-devops"
@@ -200,11 +200,7 @@ class FakeAzureDevOps(AuthPreamble, ApiHandlers, CommandFake):
 
     def run(self, run_id: int) -> PipelineRun:
         """A run by id (KeyError if unknown)."""
-        with self.lock:
-            for run in self.runs:
-                if run.id == int(run_id):
-                    return run
-        raise KeyError(run_id)
+        return self._by_id(run_id)
 
     def complete_run(self, run_id: int, result: str = "succeeded") -> PipelineRun:
         """Complete a run now (e.g. one with ``duration=None``); ValueError if it already completed."""

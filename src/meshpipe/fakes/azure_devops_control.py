@@ -49,13 +49,5 @@ def register_control_routes(fake: FakeAzureDevOps) -> None:
         return Response(body=page, content_type="text/html; charset=utf-8")
 
     add_rate_limit_route(fake)
-    add_work_routes(
-        fake,
-        "run",
-        items=lambda: fake.runs,
-        lookup=fake.run,
-        complete=fake.complete_run,
-        key="result",
-        default="succeeded",
-    )
+    add_work_routes(fake, "run", key="result", default="succeeded")
     fake.route("GET", r"/(?P<organization>[^/]+)/(?P<project>[^/]+)/_build/results")(run_page)

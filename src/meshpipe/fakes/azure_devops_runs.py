@@ -170,9 +170,9 @@ class PipelineRun(CommandWork):
     @property
     def log(self) -> str:
         """The job's log (secrets masked), or a synthetic summary for a run without a command."""
-        with self._lock:
-            if self.command is not None:
-                return "".join(self._log)
+        output = self._command_output()
+        if output is not None:
+            return output
         state, result, _ = self._phase(time.time())
         return f"{self.name}\nstate: {state}\nresult: {result or ''}\n"
 

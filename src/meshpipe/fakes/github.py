@@ -59,7 +59,7 @@ DEFAULT_RATE_LIMIT = 5000
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 
 
-class FakeGitHub(RequestPreamble, AppHandlers, RunControlHandlers, ApiHandlers, CommandFake):
+class FakeGitHub(RequestPreamble, AppHandlers, RunControlHandlers, ApiHandlers, CommandFake[WorkflowRun]):
     """A fake GitHub API server; see the module docstring for the API and the control plane."""
 
     name = "fake-github"
@@ -207,11 +207,7 @@ class FakeGitHub(RequestPreamble, AppHandlers, RunControlHandlers, ApiHandlers, 
     # -- runs ---------------------------------------------------------------------------------------------------
     def run(self, run_id: int) -> WorkflowRun:
         """A run by id (KeyError if unknown)."""
-        with self.lock:
-            for run in self.runs:
-                if run.id == int(run_id):
-                    return run
-        raise KeyError(run_id)
+        return self._by_id(run_id)
 
     def complete_run(self, run_id: int, conclusion: str = "success") -> WorkflowRun:
         """Complete a run now (e.g. one with ``duration=None``); ValueError if it already completed."""

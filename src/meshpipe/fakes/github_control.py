@@ -94,12 +94,4 @@ def register_control_routes(fake: FakeGitHub) -> None:
     add_rate_limit_route(fake)
     fake.control_route("GET", "/dispatches", dispatches)
     fake.control_route("GET", r"/runs/(?P<run_id>\d+)", get_run)
-    add_work_routes(
-        fake,
-        "run",
-        items=lambda: fake.runs,
-        lookup=fake.run,
-        complete=fake.complete_run,
-        key="conclusion",
-        default="success",
-    )
+    add_work_routes(fake, "run", key="conclusion", default="success")

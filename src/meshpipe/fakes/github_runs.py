@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshpipe.fakes._commands import CommandWork, host_environment, in_background, signal_group
+from meshpipe.fakes._commands import CommandWork, host_environment, in_background
 from meshpipe.fakes.github_models import iso, sha_for
 
 __all__ = ["JOB_NAME", "Attempt", "WorkflowRun", "render_run_name"]
@@ -150,9 +150,9 @@ class WorkflowRun(CommandWork):
     @property
     def log(self) -> str:
         """The run's log: the command's combined stdout/stderr, or a synthetic summary."""
-        with self._lock:
-            if self.command is not None:
-                return "".join(self._log)
+        output = self._command_output()
+        if output is not None:
+            return output
         status, conclusion, _ = self._phase(time.time())
         return f"{self.display_title}\nstatus: {status}\nconclusion: {conclusion or ''}\n"
 
@@ -161,11 +161,7 @@ class WorkflowRun(CommandWork):
         (a cancel: its ``always()`` steps may still run), or SIGKILL with ``force`` (a force-cancel)."""
         if self.status == "completed":
             return False
-        with self._lock:
-            self._final = (conclusion, time.time())
-            process = self._process
-        if process is not None:
-            signal_group(process, signal.SIGKILL if force else signal.SIGTERM)
+        self._end_now(conclusion, signal.SIGKILL if force else signal.SIGTERM)
         return True
 
     def begin_attempt(self) -> None:

@@ -48,7 +48,7 @@ _PROJECT = API_PREFIX + r"/projects/(?P<project>[^/]+)"
 _CONCLUSIONS = ("success", "failed", "canceled", "skipped", "manual")
 
 
-class FakeGitLab(ApiHandlers, CommandFake):
+class FakeGitLab(ApiHandlers, CommandFake[Pipeline]):
     """A fake GitLab API server; see the module docstring for the API and the control plane."""
 
     name = "fake-gitlab"
@@ -198,11 +198,7 @@ class FakeGitLab(ApiHandlers, CommandFake):
 
     def pipeline(self, pipeline_id: int) -> Pipeline:
         """A pipeline by id (KeyError if unknown)."""
-        with self.lock:
-            for pipeline in self.pipelines:
-                if pipeline.id == int(pipeline_id):
-                    return pipeline
-        raise KeyError(pipeline_id)
+        return self._by_id(pipeline_id)
 
     def complete_pipeline(self, pipeline_id: int, status: str = "success") -> Pipeline:
         """Finish a pipeline now (e.g. one of a project with ``duration=None``); ValueError if already finished."""

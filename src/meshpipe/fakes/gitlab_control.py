@@ -28,12 +28,4 @@ def register_control_routes(fake: FakeGitLab) -> None:
 
     add_rate_limit_route(fake)
     fake.control_route("GET", r"/pipelines/(?P<pipeline_id>\d+)", get_pipeline)
-    add_work_routes(
-        fake,
-        "pipeline",
-        items=lambda: fake.pipelines,
-        lookup=fake.pipeline,
-        complete=fake.complete_pipeline,
-        key="status",
-        default="success",
-    )
+    add_work_routes(fake, "pipeline", key="status", default="success")

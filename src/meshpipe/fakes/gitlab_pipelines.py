@@ -14,7 +14,6 @@ with bad inputs) is ``failed`` from the start with ``yaml_errors``.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import tempfile
 import threading
@@ -22,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshpipe.fakes._commands import CommandWork, host_environment, in_background, output_lines, signal_group
+from meshpipe.fakes._commands import CommandWork, host_environment, in_background, output_lines
 from meshpipe.fakes.gitlab_models import iso
 from meshpipe.fakes.gitlab_rules import input_text
 
@@ -125,19 +124,15 @@ class Pipeline(CommandWork):
         (then its after_command runs with ``CI_JOB_STATUS=canceled``)."""
         if self.finished:
             return False
-        with self._lock:
-            self._final = (status, time.time())
-            process = self._process
-        if process is not None:
-            signal_group(process, signal.SIGTERM)
+        self._end_now(status)
         return True
 
     @property
     def log(self) -> str:
         """The job log: the command's output, or a synthetic summary."""
-        with self._lock:
-            if self.command is not None:
-                return "".join(self._log)
+        output = self._command_output()
+        if output is not None:
+            return output
         status = self.status
         return f"{self.name or self.ref}\nstatus: {status}\n" + (
             f"yaml_errors: {self.yaml_errors}\n" if self.yaml_errors else ""

@@ -81,7 +81,7 @@ class WebhookDelivery:
         }
 
 
-class FakeWebhookReceiver(CommandFake):
+class FakeWebhookReceiver(CommandFake[WebhookJob]):
     """A fake receiver of signed deliveries; see the module docstring for the rules and the control plane.
 
     ``FakeWebhookReceiver(secret).start()``; post to :attr:`url`; inspect :attr:`deliveries`,
@@ -181,11 +181,7 @@ class FakeWebhookReceiver(CommandFake):
 
     def job(self, job_id: int) -> WebhookJob:
         """A job by id (KeyError if unknown)."""
-        with self.lock:
-            for job in self.jobs:
-                if job.id == int(job_id):
-                    return job
-        raise KeyError(job_id)
+        return self._by_id(job_id)
 
     def complete_job(self, job_id: int, status: str = "succeeded") -> WebhookJob:
         """End a job now (e.g. one with ``duration=None``); ValueError if it already ended or ``status`` is not

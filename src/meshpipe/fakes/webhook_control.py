@@ -29,13 +29,4 @@ def register_control_routes(fake: FakeWebhookReceiver) -> None:
 
     fake.control_route("POST", "/receiver", configure)
     fake.control_route("GET", "/deliveries", deliveries)
-    add_work_routes(
-        fake,
-        "job",
-        items=lambda: fake.jobs,
-        lookup=fake.job,
-        complete=fake.complete_job,
-        key="status",
-        default="succeeded",
-        lenient=True,
-    )
+    add_work_routes(fake, "job", key="status", default="succeeded", lenient=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import threading
@@ -28,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshpipe.fakes._commands import CommandWork, host_environment, in_background, signal_group
+from meshpipe.fakes._commands import CommandWork, host_environment, in_background
 
 __all__ = ["JOB_STATUSES", "TERMINAL_STATUSES", "WebhookJob", "job_environment"]
 
@@ -99,9 +98,9 @@ class WebhookJob(CommandWork):
     @property
     def log(self) -> str:
         """The command's combined stdout/stderr, or a one-line summary."""
-        with self._lock:
-            if self.command is not None:
-                return "".join(self._log)
+        output = self._command_output()
+        if output is not None:
+            return output
         return f"job {self.id} for {self.key}: {self.status}\n"
 
     def finish(self, status: str) -> bool:
@@ -110,11 +109,7 @@ class WebhookJob(CommandWork):
             raise ValueError(f"status must be one of {', '.join(TERMINAL_STATUSES)}, not {status!r}")
         if self.status in TERMINAL_STATUSES:
             return False
-        with self._lock:
-            self._final = (status, time.time())
-            process = self._process
-        if process is not None:
-            signal_group(process, signal.SIGTERM)
+        self._end_now(status)
         return True
 
     def start_command(self) -> None:
