@@ -1,25 +1,69 @@
-"""Signed deliveries for the fake webhook receiver's tests, computed independently of ``meshpipe.webhook``."""
+"""Signed deliveries for the fake webhook receiver's tests, computed independently of ``meshpipe.webhook``, and the
+receiver's answers held against their description (``meshpipe-webhook-openapi.json``)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import jsonschema
 import requests
 
 from meshpipe.fakes.webhook import FakeWebhookReceiver
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "specs" / "meshpipe-webhook.schema.json"
+ANSWERS_PATH = SCHEMA_PATH.with_name("meshpipe-webhook-openapi.json")
+#: statuses any path may answer with the plain ``error`` shape (no route, a wrong method)
+_ANY_PATH = {"404", "405"}
 
 
 def schema() -> dict[str, Any]:
     """The protocol's JSON Schema (``tests/fixtures/specs``)."""
     data: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     return data
+
+
+def answers_spec() -> dict[str, Any]:
+    """The receiver's answers as an OpenAPI 3.1 description (``tests/fixtures/specs``)."""
+    data: dict[str, Any] = json.loads(ANSWERS_PATH.read_text(encoding="utf-8"))
+    return data
+
+
+def answer_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema (draft 2020-12) of one answer of the description, by component name."""
+    return {"$ref": f"#/components/schemas/{name}", "components": answers_spec()["components"]}
+
+
+def check_every_answer(fake: FakeWebhookReceiver) -> int:
+    """Hold every logged answer of ``fake`` against its operation's documented statuses and schema; how many."""
+    spec = answers_spec()
+    hook = urlsplit(fake.url).path
+    checked = 0
+    for record in fake.log():
+        if record.status >= 500:
+            continue  # a scripted fault
+        if record.method == "POST" and record.path == hook:
+            operation = spec["paths"]["/hooks/meshpipe"]["post"]
+        elif record.method == "GET" and re.fullmatch(r"/jobs/\d+", record.path):
+            operation = spec["paths"]["/jobs/{id}"]["get"]
+        else:
+            assert str(record.status) in _ANY_PATH, f"{record.method} {record.path}: undocumented {record.status}"
+            operation = {"responses": {}}
+        status = str(record.status)
+        response = operation["responses"].get(status)
+        assert response is not None or status in _ANY_PATH, f"{record.method} {record.path}: undocumented {status}"
+        ref = response["content"]["application/json"]["schema"]["$ref"] if response else "#/components/schemas/error"
+        assert record.response_headers["Content-Type"].startswith("application/json"), record.response_headers
+        body = json.loads(record.response_body)
+        jsonschema.Draft202012Validator(answer_schema(ref.rsplit("/", 1)[-1])).validate(body)
+        checked += 1
+    return checked
 
 
 def payload(**overrides: Any) -> dict[str, Any]:

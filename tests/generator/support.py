@@ -1,11 +1,14 @@
-"""Helpers for the Trigger Module tests: meshStack run objects, module copies and terraform runs."""
+"""Helpers for the Trigger Module tests: meshStack run objects, module copies and terraform runs, and the bundled
+dispatcher run as the module runs it (a subprocess) with the checks every target's tests make of its output."""
 
 from __future__ import annotations
 
 import base64
 import importlib.util
 import json
+import os
 import shutil
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -27,6 +30,54 @@ MESHSTACK = "https://meshstack.example.com"
 BASE_ENV = {"MESHPIPE_DISPATCH_SETTLE_SECONDS": "0.3"}
 #: the bundled dispatcher's files (``dispatch.py`` imports the others by name from its own directory)
 DISPATCHER_DIR = Path(meshpipe.__file__).parent / "generator" / "assets"
+#: the script the module runs
+DISPATCH_SCRIPT = DISPATCHER_DIR / "dispatch.py"
+#: the runner's interpreter may be older than ours: set this to e.g. a Python 3.8 to run the suite against it
+DISPATCH_PYTHON = os.environ.get("MESHPIPE_TEST_DISPATCH_PYTHON") or sys.executable
+#: what the dispatcher's only error line starts with
+ERROR_PREFIX = "meshpipe-dispatch: error: "
+
+
+def run_dispatch_script(
+    config: dict[str, Any],
+    cwd: Path,
+    phase: str = "apply",
+    *,
+    env: dict[str, str],
+    variable: str = "MESHPIPE_DISPATCH_B64_0",
+    python_flags: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    """``dispatch.py <phase>`` as the module runs it: ``config`` in ``variable`` (base64 JSON, or plain JSON in
+    ``MESHPIPE_DISPATCH``), ``PATH`` and ``env`` the whole environment."""
+    text = json.dumps(config)
+    if variable != "MESHPIPE_DISPATCH":
+        text = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), variable: text, **env}
+    return subprocess.run(
+        [DISPATCH_PYTHON, *python_flags, str(DISPATCH_SCRIPT), phase],
+        env=environ,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def assert_not_shown(result: subprocess.CompletedProcess[str], *secrets: str) -> None:
+    """No canary (token, secret input, ...) in the dispatcher's stdout or stderr."""
+    for secret in secrets:
+        assert secret not in result.stdout
+        assert secret not in result.stderr
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The dispatcher failed (exit 1) with exactly one ``meshpipe-dispatch: error: ...`` line; that line."""
+    assert result.returncode == 1, result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(ERROR_PREFIX)
+    return lines[0]
 
 
 def load_dispatcher(name: str) -> ModuleType:

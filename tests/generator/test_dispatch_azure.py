@@ -18,12 +18,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-import meshpipe
 from meshpipe.fakes.azure_devops import FakeAzureDevOps
-from tests.generator.support import load_dispatcher
+from tests.generator.support import DISPATCH_PYTHON as PYTHON
+from tests.generator.support import DISPATCH_SCRIPT as SCRIPT
+from tests.generator.support import assert_not_shown, load_dispatcher, one_error_line, run_dispatch_script
 
-SCRIPT = Path(meshpipe.__file__).parent / "generator" / "assets" / "dispatch.py"
-PYTHON = os.environ.get("MESHPIPE_TEST_DISPATCH_PYTHON") or sys.executable
 PAT = "azdoCANARYpat0never0printed0000000000000000000000001"
 PAT_BASIC = base64.b64encode(f":{PAT}".encode()).decode()
 SECRET_CANARY = "s3cret-input-CANARY-value"
@@ -83,32 +82,14 @@ def run_dispatcher(
     pat: str | None = PAT,
     **overrides: Any,
 ) -> subprocess.CompletedProcess[str]:
-    encoded = base64.b64encode(json.dumps(config(fake, pipeline_id, **overrides)).encode()).decode()
-    environ = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "MESHPIPE_DISPATCH_B64_0": encoded,
-        "MESHPIPE_DISPATCH_SETTLE_SECONDS": "0.5",
-    }
+    environ = {"MESHPIPE_DISPATCH_SETTLE_SECONDS": "0.5"}
     if pat is not None:
         environ["AZURE_DEVOPS_PAT"] = pat
-    environ.update(env or {})
-    return subprocess.run(
-        [PYTHON, str(SCRIPT), phase], env=environ, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
-    )
+    return run_dispatch_script(config(fake, pipeline_id, **overrides), cwd, phase, env={**environ, **(env or {})})
 
 
 def assert_no_secrets(result: subprocess.CompletedProcess[str], *secrets: str) -> None:
-    for secret in (PAT, PAT_BASIC, *secrets):
-        assert secret not in result.stdout
-        assert secret not in result.stderr
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("meshpipe-dispatch: error: ")
-    return lines[0]
+    assert_not_shown(result, PAT, PAT_BASIC, *secrets)
 
 
 def run_posts(fake: FakeAzureDevOps) -> list[int]:

@@ -8,24 +8,18 @@ no token or secret input ever shows in the output.
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
-import meshpipe
 from meshpipe.fakes.gitlab import FakeGitLab
 from tests.fakes.gitlab_support import check_every_answer, spec
+from tests.generator.support import assert_not_shown, one_error_line, run_dispatch_script
 
-SCRIPT = Path(meshpipe.__file__).parent / "generator" / "assets" / "dispatch.py"
-PYTHON = os.environ.get("MESHPIPE_TEST_DISPATCH_PYTHON") or sys.executable
 PROJECT = "acme/platform/deploy"
 TOKEN = "glpat-CANARY0access0token0never0shown"
 SECRET = "s3cret-input-CANARY-value"
@@ -82,32 +76,14 @@ def run_dispatcher(
         "poll_interval_seconds": 0.1,
     }
     config.update(overrides)
-    encoded = base64.b64encode(json.dumps(config).encode("utf-8")).decode("ascii")
-    environ = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "MESHPIPE_DISPATCH_B64_0": encoded,
-        "MESHPIPE_DISPATCH_SETTLE_SECONDS": "0.5",
-        "MY_API_KEY": SECRET,
-    }
+    environ = {"MESHPIPE_DISPATCH_SETTLE_SECONDS": "0.5", "MY_API_KEY": SECRET}
     if access is not None:
         environ["GITLAB_TOKEN"] = access
-    environ.update(env or {})
-    return subprocess.run(
-        [PYTHON, str(SCRIPT), phase], env=environ, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
-    )
+    return run_dispatch_script(config, cwd, phase, env={**environ, **(env or {})})
 
 
 def assert_no_secrets(result: subprocess.CompletedProcess[str], *secrets: str) -> None:
-    for secret in (TOKEN, SECRET, *secrets):
-        assert secret not in result.stdout and secret not in result.stderr
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("meshpipe-dispatch: error: ")
-    return lines[0]
+    assert_not_shown(result, TOKEN, SECRET, *secrets)
 
 
 def creates(fake: FakeGitLab) -> list[int]:

@@ -25,12 +25,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from meshpipe.fakes.github import FakeGitHub
+from tests.generator.support import DISPATCH_PYTHON as PYTHON
+from tests.generator.support import DISPATCH_SCRIPT as SCRIPT
 from tests.generator.support import load_dispatcher
 from tests.generator.test_dispatch_integration import (
     CANARY,
-    PYTHON,
     REPO,
-    SCRIPT,
     WORKFLOW_INPUTS,
     assert_no_secrets,
     one_error_line,

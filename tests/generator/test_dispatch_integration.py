@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,12 +14,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import meshpipe
 from meshpipe.fakes.github import FakeGitHub
+from tests.generator.support import DISPATCH_PYTHON as PYTHON
+from tests.generator.support import assert_not_shown, one_error_line, run_dispatch_script
 
-SCRIPT = Path(meshpipe.__file__).parent / "generator" / "assets" / "dispatch.py"
-# The runner's interpreter may be older than ours: set this to e.g. a Python 3.8 to run the suite against it.
-PYTHON = os.environ.get("MESHPIPE_TEST_DISPATCH_PYTHON") or sys.executable
 CANARY = "ghp_CANARY0token0never0printed0123456789"
 SECRET_CANARY = "s3cret-input-CANARY-value"
 REPO = "acme/infra"
@@ -69,37 +65,15 @@ def run_dispatcher(
         "auth": {"mode": "auto", "token_env": "GITHUB_TOKEN"},
     }
     config.update(overrides)
-    environ = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "MESHPIPE_DISPATCH": json.dumps(config),
-        "MESHPIPE_DISPATCH_SETTLE_SECONDS": "0.5",
-    }
+    environ = {"MESHPIPE_DISPATCH_SETTLE_SECONDS": "0.5"}
     if token is not None:
         environ["GITHUB_TOKEN"] = token
     environ.update(env or {})
-    return subprocess.run(
-        [PYTHON, *python_flags, str(SCRIPT), phase],
-        env=environ,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_dispatch_script(config, cwd, phase, env=environ, variable="MESHPIPE_DISPATCH", python_flags=python_flags)
 
 
 def assert_no_secrets(result: subprocess.CompletedProcess[str], *secrets: str) -> None:
-    for secret in (CANARY, *secrets):
-        assert secret not in result.stdout
-        assert secret not in result.stderr
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("meshpipe-dispatch: error: ")
-    return lines[0]
+    assert_not_shown(result, CANARY, *secrets)
 
 
 def post_paths(fake: FakeGitHub) -> list[int]:

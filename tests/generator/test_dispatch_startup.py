@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from meshpipe.fakes.github import FakeGitHub
-from tests.generator.test_dispatch_integration import CANARY, PYTHON, SCRIPT, setup_repo
+from tests.generator.support import DISPATCH_PYTHON as PYTHON
+from tests.generator.support import DISPATCH_SCRIPT as SCRIPT
+from tests.generator.test_dispatch_integration import CANARY, setup_repo
 
 WRAPPER = """
 import json, sys

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
-import os
 import subprocess
 import sys
 import time
@@ -17,13 +15,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-import meshpipe
 from meshpipe.fakes.webhook import FakeWebhookReceiver
 from meshpipe.webhook import verify
 from tests.fakes.webhook_support import schema
+from tests.generator.support import assert_not_shown, one_error_line, run_dispatch_script
 
-SCRIPT = Path(meshpipe.__file__).parent / "generator" / "assets" / "dispatch.py"
-PYTHON = os.environ.get("MESHPIPE_TEST_DISPATCH_PYTHON") or sys.executable
 MODULE = "webhook-trigger"
 SECRET_CANARY = "whsec-CANARY-never-printed-0123456789"
 TOKEN_CANARY = "gwt-CANARY-token-0123456789"
@@ -74,23 +70,8 @@ def run_dispatcher(
     env: dict[str, str] | None = None,
     **overrides: Any,
 ) -> subprocess.CompletedProcess[str]:
-    encoded = base64.b64encode(json.dumps(config(fake, **overrides)).encode("utf-8")).decode("ascii")
-    environ = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "MESHPIPE_DISPATCH_B64_0": encoded,
-        "HOOK_SECRET": SECRET_CANARY,
-        "MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS": "5",
-    }
-    environ.update(env or {})
-    return subprocess.run(
-        [PYTHON, "-I", "-S", str(SCRIPT), phase],
-        env=environ,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    environ = {"HOOK_SECRET": SECRET_CANARY, "MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS": "5", **(env or {})}
+    return run_dispatch_script(config(fake, **overrides), cwd, phase, env=environ, python_flags=("-I", "-S"))
 
 
 def posts(fake: FakeWebhookReceiver) -> list[int]:
@@ -99,18 +80,9 @@ def posts(fake: FakeWebhookReceiver) -> list[int]:
 
 def assert_no_secrets(fake: FakeWebhookReceiver, result: subprocess.CompletedProcess[str]) -> None:
     """Neither credential in the output; the HMAC secret in no request at all (only its signatures travel)."""
-    for secret in (SECRET_CANARY, TOKEN_CANARY):
-        assert secret not in result.stdout and secret not in result.stderr
+    assert_not_shown(result, SECRET_CANARY, TOKEN_CANARY)
     for request in fake.log():
         assert SECRET_CANARY not in json.dumps(request.headers) and SECRET_CANARY.encode() not in request.body
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("meshpipe-dispatch: error: ")
-    return lines[0]
 
 
 # ------------------------------------------------------------------------------------------------ the wire

@@ -14,6 +14,11 @@ Control plane (every fake)::
     POST /_fake/faults     script faults: {"status": 503, "times": 2, "retry_after": 1, "method": "POST",
                            "path": "regex", "delay": 0.5, "drop": false, "headers": {}, "body": {...}}
 
+Wire hygiene (every fake): bodies framed by ``Content-Length`` or chunked (:mod:`meshpipe.fakes._body`); a body over
+:attr:`FakeServer.max_body_bytes` answers 413 unread, an unknown transfer coding 501, a client that stalls for
+:attr:`FakeServer.read_timeout` seconds is hung up on (408 inside a body); these answers use the service's error
+format and ``Connection: close``.
+
 Who may talk to a fake (own ``Host`` and ``Origin`` only, the control plane with its secret and JSON):
 :mod:`meshpipe.fakes._access`.
 """
@@ -33,6 +38,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from meshpipe.fakes._access import CONTROL_HEADER, CONTROL_PREFIX, refusal
+from meshpipe.fakes._body import MAX_BODY_BYTES, BodyError, read_body
 from meshpipe.fakes._faults import Fault
 from meshpipe.fakes._wire import HttpError, RecordedRequest, Request, Response
 
@@ -47,7 +53,6 @@ __all__ = [
     "Response",
 ]
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
 
 Handler = Callable[["Request"], "Response"]
 _ServerT = TypeVar("_ServerT", bound="FakeServer")
@@ -74,6 +79,11 @@ class FakeServer:
 
     #: Name used in logs and the ``Server`` header.
     name = "fake"
+    #: Longer request bodies (``Content-Length`` or chunked) answer 413 without being read.
+    max_body_bytes = MAX_BODY_BYTES
+    #: Seconds a client may stall while sending a request (or idle between keep-alive requests) before the fake
+    #: hangs up (408 when it stalls inside the body); read when the server starts.
+    read_timeout: float | None = 60.0
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, control_token: str | None = None) -> None:
         self.host = host
@@ -299,23 +309,43 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
         # TCP_NODELAY: headers and body go out in separate writes; with Nagle on, a keep-alive client's delayed ACK
         # holds the second write back ~40 ms, and every benchmark against the fakes measured that (issue 10).
         disable_nagle_algorithm = True
+        # A socket timeout: a client that stalls while sending a request (or idles on a keep-alive connection) is cut
+        # off after this many seconds instead of holding a server thread for ever.
+        timeout = server.read_timeout
 
         def log_message(self, format: str, *args: Any) -> None:
             """Silence the default stderr access log; the request log is the record."""
 
+        def _refuse(self, status: int, message: str) -> None:
+            """Answer a request that was not read whole, in the service's error format, and hang up (the rest of
+            its body, if any, is still on the wire)."""
+            self.close_connection = True
+            self._answer(Response(status=status, body=server.error_body(status, message, {})), close=True)
+
+        def _answer(self, response: Response, *, close: bool = False) -> None:
+            payload = response.encoded()
+            self.send_response(response.status)
+            if payload or response.status not in (204, 304):
+                self.send_header("Content-Type", response.content_type)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            if close:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
         def _serve(self) -> None:
             parts = urlsplit(self.path)
             try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if length < 0:  # reading "-1" bytes would block until the client hangs up
-                self.send_error(400, "Bad Content-Length")
+                body = read_body(self.rfile, self.headers, server.max_body_bytes)
+            except BodyError as exc:
+                self._refuse(exc.status, exc.message)
                 return
-            if length > MAX_BODY_BYTES:
-                self.send_error(413)
+            except TimeoutError:  # the client stalled mid-body: its thread is freed, not held until it hangs up
+                self._refuse(408, "Request Timeout")
                 return
-            body = self.rfile.read(length) if length else b""
             request = Request(
                 method=self.command,
                 path=parts.path,
@@ -334,16 +364,7 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                     server.errors.append(exc)
                 traceback.print_exc()
                 response = Response(status=500, body={"message": f"fake server error: {exc!r}"})
-            payload = response.encoded()
-            self.send_response(response.status)
-            if payload or response.status not in (204, 304):
-                self.send_header("Content-Type", response.content_type)
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
+            self._answer(response)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 

@@ -35,7 +35,8 @@ import itertools
 import time
 from typing import Any
 
-from meshpipe.fakes._http import FakeServer, Request, Response
+from meshpipe.fakes._commands import CommandFake
+from meshpipe.fakes._http import Request, Response
 from meshpipe.fakes.azure_devops_api import ApiHandlers
 from meshpipe.fakes.azure_devops_auth import AuthPreamble, DirectAnswer
 from meshpipe.fakes.azure_devops_models import SCOPES, Credential, Pipeline, Project
@@ -50,7 +51,7 @@ _ORG = r"/(?P<organization>[^/]+)"
 _PROJECT = _ORG + r"/(?P<project>[^/_][^/]*)"
 
 
-class FakeAzureDevOps(AuthPreamble, ApiHandlers, FakeServer):
+class FakeAzureDevOps(AuthPreamble, ApiHandlers, CommandFake[PipelineRun]):
     """A fake Azure DevOps organization; see the module docstring for the API and the control plane."""
 
     name = "fake-azure-devops"
@@ -199,11 +200,7 @@ class FakeAzureDevOps(AuthPreamble, ApiHandlers, FakeServer):
 
     def run(self, run_id: int) -> PipelineRun:
         """A run by id (KeyError if unknown)."""
-        with self.lock:
-            for run in self.runs:
-                if run.id == int(run_id):
-                    return run
-        raise KeyError(run_id)
+        return self._by_id(run_id)
 
     def complete_run(self, run_id: int, result: str = "succeeded") -> PipelineRun:
         """Complete a run now (e.g. one with ``duration=None``); ValueError if it already completed."""
@@ -218,22 +215,9 @@ class FakeAzureDevOps(AuthPreamble, ApiHandlers, FakeServer):
         env, secrets = self.agent_environment(project, pipeline, run)
         run.start_command(env, secrets)
 
-    def reset(self) -> None:
-        """Forget everything: projects, pipelines, credentials, runs (running commands are killed)."""
-        with self.lock:
-            runs = list(self.runs)
-            super().reset()
-            self._clear()
-        for run in runs:
-            run.stop()
-
-    def stop(self) -> None:
-        """Stop serving and kill running commands."""
-        super().stop()
-        with self.lock:
-            runs = list(self.runs)
-        for run in runs:
-            run.stop()
+    def _work(self) -> list[PipelineRun]:
+        """The runs :meth:`reset` and :meth:`stop` kill; reset also forgets projects, pipelines and credentials."""
+        return self.runs
 
     def state(self) -> dict[str, Any]:
         """Projects, pipelines, credentials (without tokens) and runs as JSON-friendly data."""

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -38,6 +37,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from meshpipe.fakes._commands import CommandWork, host_environment, in_background, output_lines, signal_group
 
 __all__ = ["RUN_RESULTS", "RUN_STATES", "PipelineRun", "render_run_name", "variable_env_name"]
 
@@ -48,7 +49,6 @@ _MACRO = re.compile(r"\$\(([^)]+)\)")
 # Characters a build number cannot hold (the agent and the service refuse them); the fake replaces them.
 _BAD_NAME_CHARS = re.compile(r'["/:<>\\|?@*]')
 _MAX_NAME = 255
-_PASS_THROUGH = ("PATH", "HOME", "LANG", "TERM", "TMPDIR", "USER", "SHELL", "VIRTUAL_ENV", "SYSTEMROOT", "TZ")
 _LOGGING_COMMAND = re.compile(r"##vso\[(?P<area>[a-z]+)\.(?P<event>[a-z]+)(?P<props>[^\]]*)\](?P<data>.*)", re.I)
 
 
@@ -89,7 +89,7 @@ def render_run_name(template: str, *, parameters: dict[str, Any], build_id: int,
 
 
 @dataclass
-class PipelineRun:
+class PipelineRun(CommandWork):
     """One simulated run of a pipeline."""
 
     id: int
@@ -107,6 +107,8 @@ class PipelineRun:
     web_url: str
     url: str
     requested_by: str
+    CANCELLED = "canceled"
+
     stages_to_skip: list[str] = field(default_factory=list)
     command: list[str] | None = None
     final_command: list[str] | None = None
@@ -162,15 +164,15 @@ class PipelineRun:
             else:
                 self._final = (result, time.time())
         if process is not None:
-            _signal_group(process, signal.SIGTERM)
+            signal_group(process, signal.SIGTERM)
         return True
 
     @property
     def log(self) -> str:
         """The job's log (secrets masked), or a synthetic summary for a run without a command."""
-        with self._lock:
-            if self.command is not None:
-                return "".join(self._log)
+        output = self._command_output()
+        if output is not None:
+            return output
         state, result, _ = self._phase(time.time())
         return f"{self.name}\nstate: {state}\nresult: {result or ''}\n"
 
@@ -185,8 +187,7 @@ class PipelineRun:
         directories = {name: os.path.join(root, name) for name in ("_temp", "s", "a", "b")}
         for path in directories.values():
             os.makedirs(path)
-        run_env = {key: os.environ[key] for key in _PASS_THROUGH if key in os.environ}
-        run_env.update({key: value for key, value in os.environ.items() if key.startswith(("LC_", "PYTHON"))})
+        run_env = host_environment()
         run_env.update(
             {
                 "TF_BUILD": "True",
@@ -202,9 +203,7 @@ class PipelineRun:
         run_env.update(env)
         with self._lock:
             self._masks.update(value for value in secrets if value)
-        threading.Thread(
-            target=self._execute, args=(run_env, directories["s"]), name=f"fake-azure-run-{self.id}", daemon=True
-        ).start()
+        in_background(self._execute, run_env, directories["s"], name=f"fake-azure-run-{self.id}")
 
     def _execute(self, env: dict[str, str], cwd: str) -> None:
         assert self.command is not None
@@ -229,23 +228,12 @@ class PipelineRun:
         with self._lock:
             if self._stopped or (self._final is not None and not always):
                 return 1
-            try:
-                process = subprocess.Popen(
-                    command,
-                    env=env,
-                    cwd=cwd,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # a group of its own, so a cancel reaches every process it starts
-                )
-            except OSError as exc:
-                self._log.append(f"##[error]cannot start {command[0]}: {exc}\n")
+            process = self._launch(command, env, cwd)
+            if isinstance(process, str):
+                self._log.append(f"##[error]{process}")
                 return 127
-            self._process = process
-        assert process.stdout is not None
-        for raw in iter(process.stdout.readline, b""):
-            self._take_line(raw.decode("utf-8", "replace"))
+        for line in output_lines(process):
+            self._take_line(line)
         code = process.wait()
         with self._lock:
             self._process = None
@@ -293,14 +281,7 @@ class PipelineRun:
         """Kill a running command and remove the run's directory."""
         with self._lock:
             self._stopped = True
-            process = self._process
-            if self._final is None and self.command is not None:
-                self._final = ("canceled", time.time())
-        if process is not None:
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-        if self._workdir:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+        self._stop_command()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view for the control plane and tests."""
@@ -323,10 +304,3 @@ class PipelineRun:
             "outputs": self.outputs,
             "summaries": self.summaries,
         }
-
-
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    """Signal the command's whole process group, while its leader is unreaped (so the group id is still ours)."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signum)

@@ -44,7 +44,8 @@ import itertools
 import threading
 from typing import Any
 
-from meshpipe.fakes._http import FakeServer, Request, Response
+from meshpipe.fakes._commands import CommandFake
+from meshpipe.fakes._http import Request, Response
 from meshpipe.fakes.github_api import RUN_CONCLUSIONS, ApiHandlers
 from meshpipe.fakes.github_app_api import AppHandlers
 from meshpipe.fakes.github_models import App, Dispatch, Repository, Token, Workflow
@@ -58,7 +59,7 @@ DEFAULT_RATE_LIMIT = 5000
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 
 
-class FakeGitHub(RequestPreamble, AppHandlers, RunControlHandlers, ApiHandlers, FakeServer):
+class FakeGitHub(RequestPreamble, AppHandlers, RunControlHandlers, ApiHandlers, CommandFake[WorkflowRun]):
     """A fake GitHub API server; see the module docstring for the API and the control plane."""
 
     name = "fake-github"
@@ -206,11 +207,7 @@ class FakeGitHub(RequestPreamble, AppHandlers, RunControlHandlers, ApiHandlers, 
     # -- runs ---------------------------------------------------------------------------------------------------
     def run(self, run_id: int) -> WorkflowRun:
         """A run by id (KeyError if unknown)."""
-        with self.lock:
-            for run in self.runs:
-                if run.id == int(run_id):
-                    return run
-        raise KeyError(run_id)
+        return self._by_id(run_id)
 
     def complete_run(self, run_id: int, conclusion: str = "success") -> WorkflowRun:
         """Complete a run now (e.g. one with ``duration=None``); ValueError if it already completed."""
@@ -234,22 +231,9 @@ class FakeGitHub(RequestPreamble, AppHandlers, RunControlHandlers, ApiHandlers, 
                 and (event is None or d.event == event)
             ]
 
-    def reset(self) -> None:
-        """Forget everything: repositories, tokens, apps, dispatches, runs (running commands are killed)."""
-        with self.lock:
-            runs = list(self.runs)
-            super().reset()
-            self._clear()
-        for run in runs:
-            run.stop()
-
-    def stop(self) -> None:
-        """Stop serving and kill running workflow commands."""
-        super().stop()
-        with self.lock:
-            runs = list(self.runs)
-        for run in runs:
-            run.stop()
+    def _work(self) -> list[WorkflowRun]:
+        """The runs :meth:`reset` and :meth:`stop` kill; reset also forgets repositories, tokens, apps, dispatches."""
+        return self.runs
 
     def state(self) -> dict[str, Any]:
         """Repositories, workflows, tokens, apps, dispatches and runs as JSON-friendly data."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from meshpipe.fakes._control import add_rate_limit_route, add_route, add_work_routes
 from meshpipe.fakes._http import HttpError, Request, Response
 from meshpipe.fakes.github_models import App, Repository
 
@@ -73,74 +74,24 @@ def token_request(body: Any, app: App, repositories: dict[str, Repository]) -> t
     return selected, {str(k): str(v) for k, v in permissions.items()}
 
 
-def _body(request: Request) -> dict[str, Any]:
-    data = request.json()
-    if not isinstance(data, dict):
-        raise HttpError(400, "expected a JSON object")
-    return data
-
-
-def _call(function: Any, data: dict[str, Any]) -> Any:
-    try:
-        return function(**data)
-    except (TypeError, ValueError) as exc:
-        raise HttpError(400, str(exc)) from exc
-
-
 def register_control_routes(fake: FakeGitHub) -> None:
     """Add the GitHub-specific control routes to ``fake``."""
 
-    def tokens(request: Request) -> Response:
-        return Response(status=201, body=_call(fake.add_token, _body(request)).to_dict())
-
-    def apps(request: Request) -> Response:
-        return Response(status=201, body=_call(fake.add_app, _body(request)).to_dict())
-
-    def repos(request: Request) -> Response:
-        return Response(status=201, body=_call(fake.add_repository, _body(request)).to_dict())
-
-    def workflows(request: Request) -> Response:
-        return Response(status=201, body=_call(fake.add_workflow, _body(request)).to_dict())
-
-    def rate_limit(request: Request) -> Response:
-        _call(fake.set_rate_limit, _body(request))
-        return Response(body={"limit": fake.rate_limit, "window_seconds": fake.rate_window})
+    add_route(fake, "/tokens", fake.add_token)
+    add_route(fake, "/apps", fake.add_app)
+    add_route(fake, "/repos", fake.add_repository)
+    add_route(fake, "/workflows", fake.add_workflow)
 
     def dispatches(_request: Request) -> Response:
         return Response(body=[d.to_dict() for d in fake.dispatches])
 
-    def runs(_request: Request) -> Response:
-        return Response(body=[r.to_dict() for r in fake.runs])
-
-    def _run(request: Request) -> Any:
+    def get_run(request: Request) -> Response:
         try:
-            return fake.run(int(request.params["run_id"]))
+            return Response(body=fake.run(int(request.params["run_id"])).to_dict())
         except KeyError:
             raise HttpError(404, f"no run {request.params['run_id']}") from None
 
-    def get_run(request: Request) -> Response:
-        return Response(body=_run(request).to_dict())
-
-    def complete(request: Request) -> Response:
-        run = _run(request)
-        data = request.json() if request.body else {}
-        conclusion = (data or {}).get("conclusion", "success")
-        try:
-            fake.complete_run(run.id, conclusion)
-        except ValueError as exc:
-            raise HttpError(409, str(exc)) from exc
-        return Response(body=run.to_dict())
-
-    def log(request: Request) -> Response:
-        return Response(body=_run(request).log, content_type="text/plain; charset=utf-8")
-
-    fake.control_route("POST", "/tokens", tokens)
-    fake.control_route("POST", "/apps", apps)
-    fake.control_route("POST", "/repos", repos)
-    fake.control_route("POST", "/workflows", workflows)
-    fake.control_route("POST", "/rate-limit", rate_limit)
+    add_rate_limit_route(fake)
     fake.control_route("GET", "/dispatches", dispatches)
-    fake.control_route("GET", "/runs", runs)
     fake.control_route("GET", r"/runs/(?P<run_id>\d+)", get_run)
-    fake.control_route("POST", r"/runs/(?P<run_id>\d+)/complete", complete)
-    fake.control_route("GET", r"/runs/(?P<run_id>\d+)/log", log)
+    add_work_routes(fake, "run", key="conclusion", default="success")

@@ -8,7 +8,6 @@ conclusion and its combined stdout/stderr is kept as the run's log.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -21,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshpipe.fakes._commands import CommandWork, host_environment, in_background
 from meshpipe.fakes.github_models import iso, sha_for
 
 __all__ = ["JOB_NAME", "Attempt", "WorkflowRun", "render_run_name"]
@@ -31,7 +31,6 @@ JOB_NAME = "run"
 _EXPRESSION = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 # Variables a runner passes through from the host (everything else of the fake's own environment stays out,
 # so a host's GITHUB_TOKEN or meshStack credentials never leak into a simulated run).
-_PASS_THROUGH = ("PATH", "HOME", "LANG", "TERM", "TMPDIR", "USER", "SHELL", "VIRTUAL_ENV", "SYSTEMROOT", "TZ")
 _QUEUED_SHARE = 0.25  # share of ``duration`` a run without a command spends queued
 
 
@@ -72,7 +71,7 @@ class Attempt:
 
 
 @dataclass
-class WorkflowRun:
+class WorkflowRun(CommandWork):
     """One simulated workflow run."""
 
     id: int
@@ -97,6 +96,8 @@ class WorkflowRun:
     previous_attempts: list[Attempt] = field(default_factory=list)
     attempt_started: float = 0.0  # when the current attempt began (0: at creation)
     event_payload: dict[str, Any] = field(default_factory=dict)
+    SUCCEEDED, FAILED, CANCELLED = "success", "failure", "cancelled"
+
     _final: tuple[str, float] | None = None  # (conclusion, completed at) once forced or the command exited
     _started: float | None = None
     _log: list[str] = field(default_factory=list)
@@ -149,9 +150,9 @@ class WorkflowRun:
     @property
     def log(self) -> str:
         """The run's log: the command's combined stdout/stderr, or a synthetic summary."""
-        with self._lock:
-            if self.command is not None:
-                return "".join(self._log)
+        output = self._command_output()
+        if output is not None:
+            return output
         status, conclusion, _ = self._phase(time.time())
         return f"{self.display_title}\nstatus: {status}\nconclusion: {conclusion or ''}\n"
 
@@ -160,11 +161,7 @@ class WorkflowRun:
         (a cancel: its ``always()`` steps may still run), or SIGKILL with ``force`` (a force-cancel)."""
         if self.status == "completed":
             return False
-        with self._lock:
-            self._final = (conclusion, time.time())
-            process = self._process
-        if process is not None:
-            _signal_group(process, signal.SIGKILL if force else signal.SIGTERM)
+        self._end_now(conclusion, signal.SIGKILL if force else signal.SIGTERM)
         return True
 
     def begin_attempt(self) -> None:
@@ -202,8 +199,7 @@ class WorkflowRun:
         files = {name: os.path.join(temp, f"{name.lower()}.txt") for name in ("OUTPUT", "STEP_SUMMARY", "ENV")}
         for path in files.values():
             open(path, "w").close()
-        run_env = {key: os.environ[key] for key in _PASS_THROUGH if key in os.environ}
-        run_env.update({key: value for key, value in os.environ.items() if key.startswith(("LC_", "PYTHON"))})
+        run_env = host_environment()
         run_env.update(
             {
                 "CI": "true",
@@ -233,52 +229,11 @@ class WorkflowRun:
             }
         )
         run_env.update(env)
-        threading.Thread(
-            target=self._execute, args=(run_env, workspace), name=f"fake-run-{self.id}", daemon=True
-        ).start()
-
-    def _execute(self, env: dict[str, str], cwd: str) -> None:
-        assert self.command is not None
-        with self._lock:
-            if self._final is not None:  # cancelled before it started
-                return
-            try:
-                process = subprocess.Popen(
-                    self.command,
-                    env=env,
-                    cwd=cwd,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # a group of its own, so cancel and stop reach every process it starts
-                )
-            except OSError as exc:
-                self._log.append(f"cannot start {self.command[0]}: {exc}\n")
-                self._final = ("failure", time.time())
-                return
-            self._process = process
-            self._started = time.time()
-        assert process.stdout is not None
-        for line in iter(process.stdout.readline, b""):
-            with self._lock:
-                self._log.append(line.decode("utf-8", "replace"))
-        code = process.wait()
-        with self._lock:
-            if self._final is None:
-                self._final = ("success" if code == 0 else "failure", time.time())
-            self._log.append(f"Process completed with exit code {code}.\n")
+        in_background(self._run_to_end, run_env, workspace, name=f"fake-run-{self.id}")
 
     def stop(self) -> None:
         """Terminate a running command and remove the run's temporary directory."""
-        with self._lock:
-            process = self._process
-            if self._final is None and self.command is not None:
-                self._final = ("cancelled", time.time())
-        if process is not None:
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-        if self._workdir:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+        self._stop_command()
 
     def attempt_phase(self, attempt: Attempt | None) -> tuple[int, float, str, str | None, float]:
         """(number, started, status, conclusion, updated at) of ``attempt`` (None: the current one)."""
@@ -305,10 +260,3 @@ class WorkflowRun:
             "created_at": self.created_at,
             "run_attempt": self.run_attempt,
         }
-
-
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    """Signal the command's whole process group, while its leader is unreaped (so the group id is still ours)."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signum)

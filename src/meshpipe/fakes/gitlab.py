@@ -33,7 +33,8 @@ import time
 from email.utils import formatdate
 from typing import Any
 
-from meshpipe.fakes._http import FakeServer, HttpError, Request, Response
+from meshpipe.fakes._commands import CommandFake
+from meshpipe.fakes._http import HttpError, Request, Response
 from meshpipe.fakes.gitlab_api import ApiHandlers
 from meshpipe.fakes.gitlab_models import ACCESS_LEVELS, SCOPES, VISIBILITIES, AccessToken, Project, TriggerToken
 from meshpipe.fakes.gitlab_models import new_trigger_token as _new_trigger_token
@@ -47,7 +48,7 @@ _PROJECT = API_PREFIX + r"/projects/(?P<project>[^/]+)"
 _CONCLUSIONS = ("success", "failed", "canceled", "skipped", "manual")
 
 
-class FakeGitLab(ApiHandlers, FakeServer):
+class FakeGitLab(ApiHandlers, CommandFake[Pipeline]):
     """A fake GitLab API server; see the module docstring for the API and the control plane."""
 
     name = "fake-gitlab"
@@ -197,11 +198,7 @@ class FakeGitLab(ApiHandlers, FakeServer):
 
     def pipeline(self, pipeline_id: int) -> Pipeline:
         """A pipeline by id (KeyError if unknown)."""
-        with self.lock:
-            for pipeline in self.pipelines:
-                if pipeline.id == int(pipeline_id):
-                    return pipeline
-        raise KeyError(pipeline_id)
+        return self._by_id(pipeline_id)
 
     def complete_pipeline(self, pipeline_id: int, status: str = "success") -> Pipeline:
         """Finish a pipeline now (e.g. one of a project with ``duration=None``); ValueError if already finished."""
@@ -218,22 +215,9 @@ class FakeGitLab(ApiHandlers, FakeServer):
         )
         pipeline.start_command(env, project.env)
 
-    def reset(self) -> None:
-        """Forget everything: projects, tokens, pipelines (running commands are killed), limits, faults, log."""
-        with self.lock:
-            pipelines = list(self.pipelines)
-            super().reset()
-            self._clear()
-        for pipeline in pipelines:
-            pipeline.stop()
-
-    def stop(self) -> None:
-        """Stop serving and kill running pipeline commands."""
-        super().stop()
-        with self.lock:
-            pipelines = list(self.pipelines)
-        for pipeline in pipelines:
-            pipeline.stop()
+    def _work(self) -> list[Pipeline]:
+        """The pipelines :meth:`reset` and :meth:`stop` kill; reset also forgets projects, tokens and limits."""
+        return self.pipelines
 
     def state(self) -> dict[str, Any]:
         """Projects, tokens (shortened), pipelines and the rate limit as JSON-friendly data."""

@@ -13,10 +13,7 @@ with bad inputs) is ``failed`` from the start with ``yaml_errors``.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -24,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshpipe.fakes._commands import CommandWork, host_environment, in_background, output_lines
 from meshpipe.fakes.gitlab_models import iso
 from meshpipe.fakes.gitlab_rules import input_text
 
@@ -46,14 +44,13 @@ PIPELINE_STATUSES = (
     "scheduled",
 )
 FINISHED = ("success", "failed", "canceled", "skipped")
-_PASS_THROUGH = ("PATH", "HOME", "LANG", "TERM", "TMPDIR", "USER", "SHELL", "VIRTUAL_ENV", "SYSTEMROOT", "TZ")
 _CREATED_SHARE = 0.1
 _PENDING_SHARE = 0.25
 _LOG_LIMIT = 4 * 1024 * 1024  # bounded: a chatty command must not grow the fake without end
 
 
 @dataclass
-class Pipeline:
+class Pipeline(CommandWork):
     """One simulated pipeline (with its single job)."""
 
     id: int
@@ -71,6 +68,8 @@ class Pipeline:
     duration: float | None
     planned_status: str
     user: str
+    CANCELLED = "canceled"
+
     command: list[str] | None = None
     after_command: list[str] | None = None
     yaml_errors: str | None = None
@@ -125,19 +124,15 @@ class Pipeline:
         (then its after_command runs with ``CI_JOB_STATUS=canceled``)."""
         if self.finished:
             return False
-        with self._lock:
-            self._final = (status, time.time())
-            process = self._process
-        if process is not None:
-            _signal_group(process, signal.SIGTERM)
+        self._end_now(status)
         return True
 
     @property
     def log(self) -> str:
         """The job log: the command's output, or a synthetic summary."""
-        with self._lock:
-            if self.command is not None:
-                return "".join(self._log)
+        output = self._command_output()
+        if output is not None:
+            return output
         status = self.status
         return f"{self.name or self.ref}\nstatus: {status}\n" + (
             f"yaml_errors: {self.yaml_errors}\n" if self.yaml_errors else ""
@@ -190,8 +185,7 @@ class Pipeline:
         temp = os.path.join(root, "tmp")
         os.makedirs(project_dir)
         os.makedirs(temp)
-        env = {key: os.environ[key] for key in _PASS_THROUGH if key in os.environ}
-        env.update({key: value for key, value in os.environ.items() if key.startswith(("LC_", "PYTHON"))})
+        env = host_environment()
         env.update(project_env)
         env.update(ci_env)
         env.update({"CI_PROJECT_DIR": project_dir, "CI_BUILDS_DIR": os.path.join(root, "builds"), "TMPDIR": temp})
@@ -201,34 +195,21 @@ class Pipeline:
                 with open(path, "w", encoding="utf-8") as handle:
                     handle.write(variable["value"])
                 env[variable["key"]] = path
-        threading.Thread(
-            target=self._execute, args=(env, project_dir), name=f"fake-pipeline-{self.id}", daemon=True
-        ).start()
+        in_background(self._execute, env, project_dir, name=f"fake-pipeline-{self.id}")
 
     def _run(self, command: list[str], env: dict[str, str], cwd: str, *, main: bool) -> int | None:
         with self._lock:
             if main and self._final is not None:  # canceled before it started
                 return None
-            try:
-                process = subprocess.Popen(
-                    command,
-                    env=env,
-                    cwd=cwd,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # a group of its own: cancel and stop reach every process it starts
-                )
-            except OSError as exc:
-                self._append(f"cannot start {command[0]}: {exc}\n")
+            process = self._launch(command, env, cwd)
+            if isinstance(process, str):
+                self._append(process)
                 return 127
-            self._process = process
             if main:
                 self._started = time.time()
-        assert process.stdout is not None
-        for line in iter(process.stdout.readline, b""):
+        for line in output_lines(process):
             with self._lock:
-                self._append(line.decode("utf-8", "replace"))
+                self._append(line)
         code = process.wait()
         with self._lock:
             self._process = None
@@ -256,16 +237,7 @@ class Pipeline:
 
     def stop(self) -> None:
         """Kill a running command and remove the pipeline's directory."""
-        with self._lock:
-            process = self._process
-            if self._final is None and self.command is not None:
-                self._final = ("canceled", time.time())
-        if process is not None:
-            _signal_group(process, signal.SIGKILL)
-            with contextlib.suppress(Exception):
-                process.wait(timeout=5)
-        if self._workdir:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+        self._stop_command(timeout=5)
 
     # -- JSON ----------------------------------------------------------------------------------------------------------
     def basic_json(self) -> dict[str, Any]:
@@ -336,9 +308,3 @@ class Pipeline:
 def _slug(ref: str) -> str:
     slug = "".join(c if c.isalnum() else "-" for c in ref.lower())[:63].strip("-")
     return slug
-
-
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signum)

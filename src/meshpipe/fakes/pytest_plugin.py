@@ -19,16 +19,26 @@ Their Python API needs no credentials; HTTP calls to a fixture's control plane (
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
 if TYPE_CHECKING:
+    from meshpipe.fakes._http import FakeServer
     from meshpipe.fakes.azure_devops import FakeAzureDevOps
     from meshpipe.fakes.github import FakeGitHub
     from meshpipe.fakes.gitlab import FakeGitLab
     from meshpipe.fakes.meshstack import FakeMeshStack
     from meshpipe.fakes.webhook import FakeWebhookReceiver
+
+_Server = TypeVar("_Server", bound="FakeServer")
+
+
+def _clean(server: _Server) -> Iterator[_Server]:
+    """The session's server reset for one test; a handler's failure during the test is raised after it."""
+    server.reset()
+    yield server
+    server.raise_errors()
 
 
 @pytest.fixture(scope="session")
@@ -58,25 +68,19 @@ def _fake_meshstack_session() -> Iterator[FakeMeshStack]:
 @pytest.fixture
 def fake_github(_fake_github_session: FakeGitHub) -> Iterator[FakeGitHub]:
     """A clean fake github.com API (flavour ``github``)."""
-    _fake_github_session.reset()
-    yield _fake_github_session
-    _fake_github_session.raise_errors()
+    yield from _clean(_fake_github_session)
 
 
 @pytest.fixture
 def fake_ghes(_fake_ghes_session: FakeGitHub) -> Iterator[FakeGitHub]:
     """A clean fake GitHub Enterprise Server 3.19 API (flavour ``ghes``)."""
-    _fake_ghes_session.reset()
-    yield _fake_ghes_session
-    _fake_ghes_session.raise_errors()
+    yield from _clean(_fake_ghes_session)
 
 
 @pytest.fixture
 def fake_meshstack(_fake_meshstack_session: FakeMeshStack) -> Iterator[FakeMeshStack]:
     """A clean fake meshStack API."""
-    _fake_meshstack_session.reset()
-    yield _fake_meshstack_session
-    _fake_meshstack_session.raise_errors()
+    yield from _clean(_fake_meshstack_session)
 
 
 @pytest.fixture(scope="session")
@@ -90,9 +94,7 @@ def _fake_gitlab_session() -> Iterator[FakeGitLab]:
 @pytest.fixture
 def fake_gitlab(_fake_gitlab_session: FakeGitLab) -> Iterator[FakeGitLab]:
     """A clean fake GitLab REST v4 API (``.api_url`` ends in ``/api/v4``)."""
-    _fake_gitlab_session.reset()
-    yield _fake_gitlab_session
-    _fake_gitlab_session.raise_errors()
+    yield from _clean(_fake_gitlab_session)
 
 
 @pytest.fixture(scope="session")
@@ -106,9 +108,7 @@ def _fake_azure_devops_session() -> Iterator[FakeAzureDevOps]:
 @pytest.fixture
 def fake_azure_devops(_fake_azure_devops_session: FakeAzureDevOps) -> Iterator[FakeAzureDevOps]:
     """A clean fake Azure DevOps organization (``fake_azure_devops.org_url``)."""
-    _fake_azure_devops_session.reset()
-    yield _fake_azure_devops_session
-    _fake_azure_devops_session.raise_errors()
+    yield from _clean(_fake_azure_devops_session)
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +124,4 @@ def _fake_webhook_session() -> Iterator[FakeWebhookReceiver]:
 @pytest.fixture
 def fake_webhook(_fake_webhook_session: FakeWebhookReceiver) -> Iterator[FakeWebhookReceiver]:
     """A clean fake webhook receiver (default options; change them with ``configure``)."""
-    _fake_webhook_session.reset()
-    yield _fake_webhook_session
-    _fake_webhook_session.raise_errors()
+    yield from _clean(_fake_webhook_session)

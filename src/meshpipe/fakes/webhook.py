@@ -28,6 +28,10 @@ Then a new key starts one job and answers ``accept_status`` (202) with ``{"id", 
 with ``"duplicate": true`` and starts nothing (``dedupe=False`` emulates a receiver that ignores the key: every
 delivery starts a job). Jobs: :mod:`meshpipe.fakes.webhook_jobs` (states, the command and its environment).
 
+The JSON it answers (``accepted``, ``refusal``, ``job``, and ``error`` ``{"message"}`` for an unknown path or
+method) is described in ``tests/fixtures/specs/meshpipe-webhook-openapi.json`` (OpenAPI 3.1), which
+``tests/fakes/test_webhook_answers.py`` holds every answer against.
+
 Control plane (besides the shared ``/_fake/state|requests|reset|faults``): ``POST /_fake/receiver`` (the
 options of :meth:`FakeWebhookReceiver.configure`), ``GET /_fake/deliveries``, ``GET /_fake/jobs``,
 ``POST /_fake/jobs/{id}/complete`` ``{"status": "succeeded"|"failed"|"cancelled"}``, ``GET /_fake/jobs/{id}/log``.
@@ -42,7 +46,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshpipe.fakes._http import FakeServer, HttpError, Request, Response
+from meshpipe.fakes._commands import CommandFake
+from meshpipe.fakes._http import HttpError, Request, Response
 from meshpipe.fakes.webhook_jobs import JOB_STATUSES, TERMINAL_STATUSES, WebhookJob
 from meshpipe.fakes.webhook_rules import MAX_BODY_BYTES, check_body, check_headers_match, check_media_type, refuse
 from meshpipe.webhook import TOLERANCE_SECONDS, ReplayGuard, VerificationError, verify
@@ -76,7 +81,7 @@ class WebhookDelivery:
         }
 
 
-class FakeWebhookReceiver(FakeServer):
+class FakeWebhookReceiver(CommandFake[WebhookJob]):
     """A fake receiver of signed deliveries; see the module docstring for the rules and the control plane.
 
     ``FakeWebhookReceiver(secret).start()``; post to :attr:`url`; inspect :attr:`deliveries`,
@@ -176,11 +181,7 @@ class FakeWebhookReceiver(FakeServer):
 
     def job(self, job_id: int) -> WebhookJob:
         """A job by id (KeyError if unknown)."""
-        with self.lock:
-            for job in self.jobs:
-                if job.id == int(job_id):
-                    return job
-        raise KeyError(job_id)
+        return self._by_id(job_id)
 
     def complete_job(self, job_id: int, status: str = "succeeded") -> WebhookJob:
         """End a job now (e.g. one with ``duration=None``); ValueError if it already ended or ``status`` is not
@@ -190,23 +191,10 @@ class FakeWebhookReceiver(FakeServer):
             raise ValueError(f"job {job_id} already ended ({job.status})")
         return job
 
-    def reset(self) -> None:
-        """Forget deliveries, jobs (killing running commands), seen signatures, faults and the log; options go back
-        to the constructor's."""
-        with self.lock:
-            jobs = list(self.jobs)
-            super().reset()
-            self._clear()
-        for job in jobs:
-            job.stop()
-
-    def stop(self) -> None:
-        """Stop serving and kill running commands."""
-        super().stop()
-        with self.lock:
-            jobs = list(self.jobs)
-        for job in jobs:
-            job.stop()
+    def _work(self) -> list[WebhookJob]:
+        """The jobs :meth:`reset` and :meth:`stop` kill; reset also forgets deliveries and seen signatures, and the
+        options go back to the constructor's."""
+        return self.jobs
 
     def state(self) -> dict[str, Any]:
         """Options, deliveries and jobs as JSON-friendly data (no secret, no token)."""

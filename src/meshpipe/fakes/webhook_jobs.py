@@ -17,18 +17,17 @@ until :meth:`WebhookJob.finish`. A job with a command is in progress while the c
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from meshpipe.fakes._commands import CommandWork, host_environment, in_background
 
 __all__ = ["JOB_STATUSES", "TERMINAL_STATUSES", "WebhookJob", "job_environment"]
 
@@ -37,7 +36,6 @@ JOB_STATUSES = ("queued", "in_progress", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 #: the input that carries the meshStack run's URL (meshpipe's contract; restated: the fake is the oracle)
 RUN_URL_INPUT = "buildingBlockRunUrl"
-_PASS_THROUGH = ("PATH", "HOME", "LANG", "TERM", "TMPDIR", "USER", "SHELL", "VIRTUAL_ENV", "SYSTEMROOT", "TZ")
 _QUEUED_SHARE = 0.25
 _NOT_NAME = re.compile(r"[^A-Z0-9_]")
 
@@ -61,7 +59,7 @@ def job_environment(payload: dict[str, Any]) -> dict[str, str]:
 
 
 @dataclass
-class WebhookJob:
+class WebhookJob(CommandWork):
     """One job started by an accepted delivery."""
 
     id: int
@@ -72,6 +70,8 @@ class WebhookJob:
     duration: float | None
     planned_status: str
     command: list[str] | None = None
+
+    SPAWN_ERRORS = (OSError, ValueError)  # ValueError: a NUL byte in an input cannot enter an environment
     created: float = field(default_factory=time.time)
     _final: tuple[str, float] | None = None
     _started: float | None = None
@@ -98,9 +98,9 @@ class WebhookJob:
     @property
     def log(self) -> str:
         """The command's combined stdout/stderr, or a one-line summary."""
-        with self._lock:
-            if self.command is not None:
-                return "".join(self._log)
+        output = self._command_output()
+        if output is not None:
+            return output
         return f"job {self.id} for {self.key}: {self.status}\n"
 
     def finish(self, status: str) -> bool:
@@ -109,11 +109,7 @@ class WebhookJob:
             raise ValueError(f"status must be one of {', '.join(TERMINAL_STATUSES)}, not {status!r}")
         if self.status in TERMINAL_STATUSES:
             return False
-        with self._lock:
-            self._final = (status, time.time())
-            process = self._process
-        if process is not None:
-            _signal_group(process, signal.SIGTERM)
+        self._end_now(status)
         return True
 
     def start_command(self) -> None:
@@ -124,56 +120,14 @@ class WebhookJob:
         payload_file = os.path.join(root, "payload.json")
         with open(payload_file, "wb") as handle:
             handle.write(self.body)
-        env = {key: os.environ[key] for key in _PASS_THROUGH if key in os.environ}
-        env.update({key: value for key, value in os.environ.items() if key.startswith(("LC_", "PYTHON"))})
+        env = host_environment()
         env.update(job_environment(self.payload))
         env.update({"MESHPIPE_JOB_ID": str(self.id), "MESHPIPE_PAYLOAD_FILE": payload_file})
-        threading.Thread(
-            target=self._execute, args=(env, root), name=f"fake-webhook-job-{self.id}", daemon=True
-        ).start()
-
-    def _execute(self, env: dict[str, str], cwd: str) -> None:
-        assert self.command is not None
-        with self._lock:
-            if self._final is not None:  # cancelled before it started
-                return
-            try:
-                process = subprocess.Popen(
-                    self.command,
-                    env=env,
-                    cwd=cwd,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,  # its own process group, so finish and stop reach its children
-                )
-            except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an input cannot enter an environment
-                self._log.append(f"cannot start {self.command[0]}: {exc}\n")
-                self._final = ("failed", time.time())
-                return
-            self._process = process
-            self._started = time.time()
-        assert process.stdout is not None
-        for line in iter(process.stdout.readline, b""):
-            with self._lock:
-                self._log.append(line.decode("utf-8", "replace"))
-        code = process.wait()
-        with self._lock:
-            if self._final is None:
-                self._final = ("succeeded" if code == 0 else "failed", time.time())
-            self._log.append(f"Process completed with exit code {code}.\n")
+        in_background(self._run_to_end, env, root, name=f"fake-webhook-job-{self.id}")
 
     def stop(self) -> None:
         """Kill a running command and remove the job's temporary directory."""
-        with self._lock:
-            process = self._process
-            if self._final is None and self.command is not None:
-                self._final = ("cancelled", time.time())
-        if process is not None:
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-        if self._workdir:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+        self._stop_command()
 
     def answer(self) -> dict[str, Any]:
         """The status URL's answer: ``{"id", "status", "url"}``."""
@@ -191,9 +145,3 @@ class WebhookJob:
             "inputs": self.payload.get("inputs"),
             "created": self.created,
         }
-
-
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signum)
