@@ -116,8 +116,78 @@ def table(results: dict[str, Any]) -> str:
     rows.append(("`meshpipe demo` warm", f"{warm['median']:.1f} s / {warm['min']:.1f} s", "—", "—", "<= 3 s"))
     if "demo_cold_seconds" in setup:
         rows.append(("`make demo` cold (fresh venv)", f"{setup['demo_cold_seconds']:.1f} s", "—", "—", "<= 8 s"))
+    if "targets" in results:
+        rows.extend(target_rows(results["targets"]))
+    if "reporter_ci" in results:
+        rows.extend(ci_rows(results["reporter_ci"]))
     lines = ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join([f"Measured {results['measured']} ({results['machine']}).", "", *lines])
+
+
+def _requests(figures: dict[str, Any]) -> str:
+    return f"{figures['POST']} POST, {figures['GET']} GET"
+
+
+def target_rows(targets: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Per target (``bench_targets.py``): requests per dispatch and after a lost answer, apply time, demo time."""
+    rows: list[tuple[str, ...]] = []
+    for name, figures in targets.items():
+        requests, lost, floor = figures["requests"], figures["lost_answer"], figures["floor_requests"]
+        rows.append(
+            (
+                f"`{name}` target: requests per dispatch (after a lost answer)",
+                f"{_requests(requests)} ({_requests(lost)}, {lost['runs']} {'run' if lost['runs'] == 1 else 'runs'})",
+                f"floor module {_requests(floor)}",
+                f"{requests['total'] / floor['total']:.0f}x",
+                "1 POST (1 run)",
+            )
+        )
+        if "apply" in figures:
+            apply = figures["apply"]
+            rows.append(
+                (
+                    f"`{name}` Trigger apply",
+                    f"{_ms(apply['module']['median'])} / {_ms(apply['module']['min'])}",
+                    f"floor module (curl) {_ms(apply['floor']['median'])}",
+                    f"{apply['ratio']:.2f}x",
+                    "—",
+                )
+            )
+        if "demo" in figures:
+            demo = figures["demo"]
+            rows.append(
+                (
+                    f"`meshpipe demo --target {name}`",
+                    f"{demo['median']:.1f} s / {demo['min']:.1f} s",
+                    "—",
+                    "—",
+                    "<= 3 s",
+                )
+            )
+    return rows
+
+
+CI_LABELS = {"github": "GitHub Actions", "gitlab": "GitLab CI", "azure": "Azure Pipelines", "none": "no CI"}
+
+
+def ci_rows(per_ci: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Per CI (``bench_reporter_ci.py``): ``meshpipe run step`` start-up and imports vs ``python -c pass``."""
+    baseline = per_ci["baseline"]
+    rows: list[tuple[str, ...]] = []
+    for ci, label in CI_LABELS.items():
+        figures = per_ci[ci]
+        beyond = ", ".join(f"`{module.rsplit('.', 1)[-1]}`" for module in figures["beyond_no_ci"]) or "nothing"
+        rows.append(
+            (
+                f"`meshpipe run step` start-up, {label}",
+                f"{_ms(figures['median'])} / {_ms(figures['min'])}, {figures['imports']} imports "
+                f"(beyond no CI: {beyond})",
+                f"`python -c pass` {_ms(baseline['median'])}, {baseline['imports']} imports",
+                f"{figures['ratio']:.1f}x",
+                "—" if ci == "none" else "no import but the CI's adapter",
+            )
+        )
+    return rows
 
 
 def block(results: dict[str, Any]) -> str:
