@@ -9,7 +9,8 @@ the committed reference module (``modules/<name>``, ``python`` set to this inter
   (must be 1);
 * ``apply``: ``terraform apply`` of the module vs the floor, a one-resource ``terraform_data`` module whose
   create-time ``local-exec`` sends the same POST with ``curl`` (webhook: signed with ``openssl``); interleaved
-  rounds, each apply followed by an untimed destroy, min and median, ratio of the medians;
+  rounds, each apply followed by an untimed destroy, min and median, ratio of the medians (the floor's requests
+  restate the dispatchers': each ``dispatch_<target>.py`` cites the service's documentation for its request);
 * ``demo``: ``meshpipe demo --target T`` wall time, min and median.
 
     python benchmarks/bench_targets.py [--reps 7] [--demo-reps 3] [--targets github,gitlab] [--json FILE]
