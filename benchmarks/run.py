@@ -21,7 +21,13 @@ sys.path.insert(0, str(HERE))
 
 from performance import RESULTS, update_readme  # noqa: E402
 
-SCRIPTS = {"trigger": ["bench_trigger.py"], "reporter": ["bench_reporter.py"], "setup": ["bench_setup.py", "--cold"]}
+SCRIPTS = {
+    "trigger": ["bench_trigger.py"],
+    "reporter": ["bench_reporter.py"],
+    "setup": ["bench_setup.py", "--cold"],
+    "targets": ["bench_targets.py"],
+    "reporter_ci": ["bench_reporter_ci.py"],
+}
 
 
 def main(argv: list[str]) -> int:
