@@ -56,7 +56,12 @@ def azure_module(fake: FakeAzureDevOps, tmp_path: Path, inputs: list[dict[str, A
         "name": "azure-trigger-under-test",
         "description": "Azure Pipelines against the fake Azure DevOps.",
         "target": "azure_devops",
-        "azure_devops": {"org_url": fake.org_url, "project": PROJECT, "ref": "refs/heads/main"},
+        "azure_devops": {
+            "org_url": fake.org_url,
+            "project": PROJECT,
+            "ref": "refs/heads/main",
+            "allow_secret_inputs": True,
+        },
         "pipelines": {"apply": apply_id, "destroy": destroy_id},
         "auth": {"mode": "pat", "pat_env": "AZURE_DEVOPS_PAT"},
         "correlation_input": CORRELATION,

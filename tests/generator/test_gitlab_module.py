@@ -24,7 +24,7 @@ SPEC: dict[str, Any] = {
     "name": "gitlab-e2e",
     "description": "GitLab pipeline inputs against the fake GitLab.",
     "target": "gitlab",
-    "gitlab": {"api_url": {"required": True}, "project": PROJECT, "values": "inputs"},
+    "gitlab": {"api_url": {"required": True}, "project": PROJECT, "values": "inputs", "allow_secret_inputs": True},
     "pipelines": {"apply": {"default": "main"}, "destroy": {"default": "main"}},
     "auth": {"mode": "auto"},
     "forward_run_url": True,
