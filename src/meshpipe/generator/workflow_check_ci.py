@@ -158,6 +158,7 @@ def check_azure_pipeline(spec: ModuleSpec, data: Any) -> list[Finding]:
     correlation, phase = spec.correlation_input.value, getattr(spec.phase_input, "value", None)
     wanted = [(what, f"${{{{ parameters.{name} }}}}") for what, name in (("correlation id", correlation),
               ("phase", phase)) if isinstance(name, str)]  # fmt: skip
-    jobs = data.get("jobs") if isinstance(data.get("jobs"), list) else []
+    listed = data.get("jobs")
+    jobs = listed if isinstance(listed, list) else []
     ungated = {str(job["job"]) for job in jobs if isinstance(job, Mapping) and "job" in job and "condition" not in job}
     return findings + _name_findings(str(data.get("name") or ""), "name", wanted) + _both_phases(spec, ungated, "jobs")
