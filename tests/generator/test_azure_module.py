@@ -178,7 +178,8 @@ def test_hostile_values_arrive_byte_exact_in_apply_and_destroy(
     fake_azure_devops: FakeAzureDevOps, tmp_path: Path
 ) -> None:
     marker = tmp_path / "MARKER"
-    corpus = hostile_corpus(marker)
+    # '$(' is refused before sending (a macro in the pipeline's variables: test_dispatch_target_review.py)
+    corpus = {name: value.replace("$(", "$ (") for name, value in hostile_corpus(marker).items()}
     module = azure_module(fake_azure_devops, tmp_path, [{"name": name, "type": "string"} for name in corpus])
     module.set(**corpus)
     module.apply()
