@@ -101,3 +101,17 @@ def test_the_readme_receiver_accepts_once_per_dispatch_and_refuses_a_wrong_secre
     while not (home / "jobs.txt").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert (home / "jobs.txt").read_text(encoding="utf-8") == "apply https://meshstack.example/runs/1\n"
+
+
+def test_the_readme_receiver_remembers_a_key_only_once_its_job_started(receiver: tuple[str, Path]) -> None:
+    from tests.test_webhook_receiver_sketch import deliver, wait_for
+
+    url, home = receiver
+    deploy = home / "deploy.sh"
+    deploy.chmod(0o644)  # cannot start: the key must stay unknown
+    status, body = deliver(url, "cid-readme", secret=SECRET)
+    assert status == 500 and "cannot start the job" in str(body["message"])
+    deploy.chmod(0o755)
+    status, body = deliver(url, "cid-readme", secret=SECRET)  # the dispatcher's retry: now the job starts
+    assert status == 202, body
+    assert wait_for(home / "jobs.txt") == "apply https://meshstack.example/runs/1\n"

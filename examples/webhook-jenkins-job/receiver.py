@@ -55,16 +55,20 @@ class Receiver(BaseHTTPRequestHandler):
         if event not in EVENTS or event != self.headers.get("X-Meshpipe-Event") or set(inputs) - set(INPUTS):
             return self.answer(422, {"message": "unknown event or undeclared inputs"})
         key = self.headers.get("Idempotency-Key") or payload["correlation_id"]
-        with LOCK:
-            if key in JOBS:  # a retry of a dispatch already accepted: never a second job
-                return self.answer(202, {"id": JOBS[key], "duplicate": True})
-            JOBS[key] = job = str(uuid.uuid4())
         env = dict(os.environ, MESHPIPE_EVENT=payload["event"], MESHPIPE_PHASE=payload["phase"])
         env["MESHSTACK_RUN_URL"] = str(inputs.get("buildingBlockRunUrl") or "")
         # Strings as they are; numbers, booleans, lists and maps as JSON text (true, not Python's True).
         text = {name: value if isinstance(value, str) else json.dumps(value) for name, value in inputs.items()}
         env.update({f"MESHPIPE_INPUT_{name.upper()}": value for name, value in text.items()})
-        subprocess.Popen(COMMAND, env=env)  # argv, never a shell: inputs are untrusted
+        with LOCK:  # held while starting: two deliveries of one key never start two jobs
+            if key in JOBS:  # a retry of a dispatch already accepted: never a second job
+                return self.answer(202, {"id": JOBS[key], "duplicate": True})
+            try:
+                subprocess.Popen(COMMAND, env=env)  # argv, never a shell: inputs are untrusted
+            except OSError as exc:  # not started, so not remembered: the dispatcher's retry starts it
+                return self.answer(500, {"message": f"cannot start the job: {exc.strerror}"})
+            # Remembered only after the start: a crash in between must not turn the delivery into a "duplicate".
+            JOBS[key] = job = str(uuid.uuid4())
         self.answer(202, {"id": job})
 
 

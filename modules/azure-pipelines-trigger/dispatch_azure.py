@@ -15,6 +15,12 @@ A PAT goes as ``Authorization: Basic base64(":" + PAT)``, an Entra ID access tok
 ``X-TFS-FedAuthRedirect: Suppress``, so a bad credential answers 401 instead of the sign-in page with status 203;
 a 203 that arrives anyway is treated as a 401 (it is never a success). The correlation id travels as a template
 parameter that the pipeline's ``name:`` contains, so the run list finds a run whose answer was lost.
+
+A value holding ``$(`` is refused before anything is sent: the pipeline makes each parameter a variable, and Azure
+Pipelines expands ``$(NAME)`` macros in variable values
+(https://learn.microsoft.com/azure/devops/pipelines/process/variables#macro-syntax-variables), so a value such as
+``$(System.AccessToken)`` could read a secret into a step. Unverified (no Azure DevOps here): whether the agent
+expands a macro inside a value that came from a template parameter; the refusal assumes it does.
 """
 
 from __future__ import annotations
@@ -290,6 +296,15 @@ class AzureClient(BaseClient):
         return f"the pipeline's name: must contain ${{{{ parameters.{self.config.correlation_input} }}}}"
 
     # ----------------------------------------------------------------------------------------- per target
+
+    def check_inputs(self, inputs: Mapping[str, str]) -> None:
+        """Refuse a value with ``$(``, which Azure Pipelines would expand as a macro in the parameter's variable."""
+        for name, value in inputs.items():
+            if isinstance(value, str) and "$(" in value:
+                raise ConfigError(
+                    f"input {name!r}: its value contains '$(', which Azure Pipelines expands as a macro in the "
+                    "pipeline's variables; remove the '$(' from the value"
+                )
 
     def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
         """Run the pipeline once: after an answer that may hide a started run (5xx, timeout, dropped connection)

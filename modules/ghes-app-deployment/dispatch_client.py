@@ -89,7 +89,8 @@ class BaseClient:
 
     A target subclass sets the wording (``service``, ``run_word``, ``run_title``) and implements :meth:`dispatch`,
     :meth:`search` and :meth:`run_state`; it may override :meth:`is_rate_limited`, :meth:`rate_limit_delay`,
-    :meth:`hint`, :meth:`read_hint`, :meth:`failure_hint`, :meth:`correlation_hint` and :meth:`missing_run_hint`.
+    :meth:`hint`, :meth:`read_hint`, :meth:`failure_hint`, :meth:`correlation_hint`, :meth:`missing_run_hint`
+    and :meth:`check_inputs`.
     """
 
     #: the service's name in messages ("the run continues on GitHub")
@@ -146,6 +147,10 @@ class BaseClient:
         return f"the {self.run_word}'s name must contain the input {self.config.correlation_input}"
 
     # ----------------------------------------------------------------------------------------- per target
+
+    def check_inputs(self, inputs: Mapping[str, str]) -> None:
+        """Refuse values the service would misread (a :class:`ConfigError` naming the input, never its value),
+        before anything is sent or remembered; by default every value is fine."""
 
     def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
         """Start the run at most once (modulo provably safe retries); return ``(run_id or None, html_url or "")``."""

@@ -615,6 +615,7 @@ def run(argv: list[str], environ: Mapping[str, str], clock: Clock | None = None)
         environ, "MESHPIPE_DISPATCH_HTTP_TIMEOUT_SECONDS", _sibling("dispatch_net").HTTP_TIMEOUT_SECONDS, 0.1
     )
     client = make_client(config, environ, deadline, clock or Clock())
+    client.check_inputs(inputs)  # before the marker: a refused value never leaves a dispatch to resume
     marker = Marker(cid) if deterministic else None
     try:
         dispatch_and_wait(client, inputs, cid, marker, settle_seconds(environ))

@@ -16,8 +16,18 @@ GitLab's REST v4 (https://docs.gitlab.com/api/pipelines/, https://docs.gitlab.co
 Both answers are the pipeline (``id``, ``web_url``, ``status``), so no search is needed after a normal dispatch.
 After a lost answer, a 5xx or a timeout the pipeline may exist: it is looked up by its ``name`` (the project's
 ``workflow:name`` renders the correlation input into it) with the access token before anything is sent again; with
-only a trigger token nothing is sent again and the dispatch fails with one line saying why. Input values go as
-strings: GitLab reads a string given to a ``number``, ``boolean`` or ``array`` input as JSON (``BaseInput``).
+only a trigger token nothing is sent again and the dispatch fails with one line saying why. The search reads at most
+``SEARCH_PAGES`` pages of ``per_page=100`` pipelines (GitLab's largest page,
+https://docs.gitlab.com/api/rest/#pagination), newest first, following ``X-Next-Page``. Input values go as strings:
+GitLab reads a string given to a ``number``, ``boolean`` or ``array`` input as JSON (``BaseInput``).
+
+With ``values: variables`` a value holding ``$`` is refused before anything is sent: GitLab expands ``$NAME`` in a
+CI/CD variable's value unless the variable is raw (https://docs.gitlab.com/ci/variables/#prevent-cicd-variable-expansion),
+and the pipeline API's ``variables`` take only ``key``, ``value`` and ``variable_type``
+(https://docs.gitlab.com/api/pipelines/#create-a-new-pipeline; the trigger API an object of strings), so a value
+cannot be sent raw. Unverified (no GitLab here): in which places GitLab expands a pipeline variable created through
+the API; the refusal assumes the worst. ``values: inputs`` is not affected (the pipeline declares the variables it
+makes of inputs ``expand: false``).
 """
 
 from __future__ import annotations
@@ -49,7 +59,17 @@ if TYPE_CHECKING:
     from dispatch import Config
     from dispatch_net import Http
 
-__all__ = ["DEFAULT_API_URL", "GITLAB_KEYS", "TARGET", "GitLabClient", "Settings", "make_client", "parse_settings"]
+__all__ = [
+    "DEFAULT_API_URL",
+    "GITLAB_KEYS",
+    "PER_PAGE",
+    "SEARCH_PAGES",
+    "TARGET",
+    "GitLabClient",
+    "Settings",
+    "make_client",
+    "parse_settings",
+]
 
 TARGET = "gitlab"
 DEFAULT_API_URL = "https://gitlab.com/api/v4"
@@ -62,6 +82,9 @@ SUCCEEDED = ("success",)
 ENDED = ("success", "failed", "canceled", "skipped", "manual")
 #: how far before the dispatch the search for a lost pipeline looks (clock skew between runner and GitLab)
 LIST_LOOKBACK_SECONDS = 120
+#: the search for a lost pipeline reads at most this many pages of PER_PAGE pipelines (newest first)
+SEARCH_PAGES = 5
+PER_PAGE = 100
 _PROJECT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-/")
 
 
@@ -289,6 +312,17 @@ class GitLabClient(BaseClient):
 
         return refuse
 
+    def check_inputs(self, inputs: Mapping[str, str]) -> None:
+        """``values: variables``: refuse a value with ``$``, which GitLab would expand as a variable reference."""
+        if self.settings.values != "variables":
+            return
+        for name, value in inputs.items():
+            if isinstance(value, str) and "$" in value:
+                raise ConfigError(
+                    f"input {name!r}: its value contains '$', which GitLab expands in a CI/CD variable (the pipeline "
+                    "API cannot send it raw); remove the '$' or use gitlab.values: inputs"
+                )
+
     def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
         """Create the pipeline once (modulo provably safe retries); return ``(pipeline id, web_url)``."""
         url, body, headers = self._request(inputs)
@@ -314,18 +348,27 @@ class GitLabClient(BaseClient):
         return pipeline["id"], web_url
 
     def search(self, correlation_id: str, since: float) -> dict[str, Any] | None:
-        """One look at the project's recent pipelines on the ref for one whose ``name`` carries the correlation id."""
+        """One look at the project's recent pipelines on the ref for one whose ``name`` carries the correlation id:
+        at most ``SEARCH_PAGES`` pages of ``PER_PAGE``, newest first (a busy ref pushes the pipeline off page 1)."""
         ref = self.settings.ref or ""
         for prefix in ("refs/heads/", "refs/tags/"):
             ref = ref[len(prefix) :] if ref.startswith(prefix) else ref
         after = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since - LIST_LOOKBACK_SECONDS))
-        query = f"ref={_percent(ref, '')}&updated_after={_percent(after, '')}&per_page=50"
-        pipelines = self.get(f"{self.project_url}/pipelines?{query}", self.hint, headers=self._read_headers())
-        for pipeline in pipelines if isinstance(pipelines, list) else []:
-            named = isinstance(pipeline, dict) and correlation_id in str(pipeline.get("name") or "")
-            if named and pipeline.get("id") is not None:
-                web_url = str(pipeline.get("web_url") or "")
-                return {"id": pipeline["id"], "html_url": web_url, "web_url": web_url}
+        query = f"ref={_percent(ref, '')}&updated_after={_percent(after, '')}&per_page={PER_PAGE}"
+        headers = self._read_headers()
+        for page in range(1, SEARCH_PAGES + 1):
+            url = f"{self.project_url}/pipelines?{query}&page={page}"
+            answer = self.call("GET", url, hint=self.hint, headers=headers)
+            pipelines = answer.json()
+            pipelines = pipelines if isinstance(pipelines, list) else []
+            for pipeline in pipelines:
+                named = isinstance(pipeline, dict) and correlation_id in str(pipeline.get("name") or "")
+                if named and pipeline.get("id") is not None:
+                    web_url = str(pipeline.get("web_url") or "")
+                    return {"id": pipeline["id"], "html_url": web_url, "web_url": web_url}
+            next_page = answer.headers.get("x-next-page")  # empty on the last page; absent: go by the page size
+            if len(pipelines) < PER_PAGE or (next_page is not None and not next_page.strip()):
+                return None
         return None
 
     def run_state(self, run_id: Any) -> tuple[str, bool, bool, str]:

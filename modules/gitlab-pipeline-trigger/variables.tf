@@ -7,8 +7,8 @@ variable "gitlab_api_url" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^https?://[^\\s/?#]+(/[^\\s?#]*)?/api/v4/?$", var.gitlab_api_url))
-    error_message = "gitlab_api_url must be GitLab's REST API URL ending in /api/v4."
+    condition     = can(regex("^https?://[^\\s/?#@]+(/[^\\s?#]*)?/api/v4/?$", var.gitlab_api_url))
+    error_message = "gitlab_api_url must be GitLab's REST API URL ending in /api/v4, without a query, a fragment or user:password@."
   }
 }
 

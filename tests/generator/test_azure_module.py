@@ -56,7 +56,12 @@ def azure_module(fake: FakeAzureDevOps, tmp_path: Path, inputs: list[dict[str, A
         "name": "azure-trigger-under-test",
         "description": "Azure Pipelines against the fake Azure DevOps.",
         "target": "azure_devops",
-        "azure_devops": {"org_url": fake.org_url, "project": PROJECT, "ref": "refs/heads/main"},
+        "azure_devops": {
+            "org_url": fake.org_url,
+            "project": PROJECT,
+            "ref": "refs/heads/main",
+            "allow_secret_inputs": True,
+        },
         "pipelines": {"apply": apply_id, "destroy": destroy_id},
         "auth": {"mode": "pat", "pat_env": "AZURE_DEVOPS_PAT"},
         "correlation_input": CORRELATION,
@@ -173,7 +178,8 @@ def test_hostile_values_arrive_byte_exact_in_apply_and_destroy(
     fake_azure_devops: FakeAzureDevOps, tmp_path: Path
 ) -> None:
     marker = tmp_path / "MARKER"
-    corpus = hostile_corpus(marker)
+    # '$(' is refused before sending (a macro in the pipeline's variables: test_dispatch_target_review.py)
+    corpus = {name: value.replace("$(", "$ (") for name, value in hostile_corpus(marker).items()}
     module = azure_module(fake_azure_devops, tmp_path, [{"name": name, "type": "string"} for name in corpus])
     module.set(**corpus)
     module.apply()

@@ -372,9 +372,9 @@ HOSTILE = {
     "shell": "; touch marker && echo pwned | cat > marker2 & rm -rf / #",
     "quotes": "it's \"quoted\" 'twice'",
     "backticks": "`touch marker`",
-    "subshell": "$(touch marker)",
+    "subshell": "$ (touch marker) $HOME ${HOME}",  # '$(' is refused: a macro (test_dispatch_target_review.py)
     "newlines": "line1\nline2\r\nline3\n",
-    "macros": "$(Build.BuildId) $[variables.x] ${{ parameters.name }} ##vso[task.setvariable variable=x]y",
+    "macros": "$[variables.x] ${{ parameters.name }} ##vso[task.setvariable variable=x]y",
     "percent": "%{ for x in y }%{ endfor } %s %n %%",
     "unicode": "grüße 日本語 🚀 \u202e\u0000 \\x00 \\n",
     "big": "x" * 60 * 1024,

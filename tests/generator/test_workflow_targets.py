@@ -45,14 +45,23 @@ SPECS: dict[str, dict[str, Any]] = {
     "gitlab": {
         **COMMON,
         "target": "gitlab",
-        "gitlab": {"api_url": {"default": "https://gitlab.com/api/v4"}, "project": "acme/db", "values": "inputs"},
+        "gitlab": {
+            "api_url": {"default": "https://gitlab.com/api/v4"},
+            "project": "acme/db",
+            "values": "inputs",
+            "allow_secret_inputs": True,
+        },
         "pipelines": {"apply": "main", "destroy": "main"},
         "phase_input": "meshpipe_phase",
     },
     "azure_devops": {
         **COMMON,
         "target": "azure_devops",
-        "azure_devops": {"org_url": {"default": "https://dev.azure.com/acme"}, "project": "Data"},
+        "azure_devops": {
+            "org_url": {"default": "https://dev.azure.com/acme"},
+            "project": "Data",
+            "allow_secret_inputs": True,
+        },
         "pipelines": {"apply": 7, "destroy": 7},
         "phase_input": "meshpipe_phase",
     },

@@ -7,8 +7,8 @@ variable "azure_devops_org_url" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^https?://[^\\s]+$", var.azure_devops_org_url))
-    error_message = "azure_devops_org_url must be an http(s) URL."
+    condition     = can(regex("^https?://[^\\s/?#@]+(/[^\\s?#]*)?$", var.azure_devops_org_url))
+    error_message = "azure_devops_org_url must be an http(s) URL without a query, a fragment or user:password@."
   }
 }
 

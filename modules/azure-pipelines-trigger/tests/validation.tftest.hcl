@@ -7,7 +7,7 @@ variables {
   apply_pipeline_id    = 12
 }
 
-# azure_devops_org_url must be an http(s) URL.
+# azure_devops_org_url must be an http(s) URL without a query, a fragment or user:password@.
 run "rejects_invalid_azure_devops_org_url_1" {
   command = plan
 

@@ -18,6 +18,7 @@ from meshpipe.generator.spec import (
     REPOSITORY,
     TARGET_BLOCKS,
     Auth,
+    Input,
     ModuleSpec,
     Setting,
 )
@@ -42,6 +43,8 @@ from meshpipe.generator.spec_targets import (
     input_nouns,
     parse_target,
     phase_input_setting,
+    reserved_name,
+    secret_input_problem,
 )
 
 __all__ = ["TOP_KEYS", "SpecParser"]
@@ -218,7 +221,31 @@ class SpecParser(SpecReader):
             phase_input=phase_input,
         )
         self.limits(spec)
+        self.target_inputs(target, parts.allow_secret_inputs, inputs, correlation_input, phase_input)
         return spec
+
+    def target_inputs(
+        self,
+        target: str,
+        allow_secret_inputs: bool,
+        inputs: tuple[Input, ...],
+        correlation_input: Setting,
+        phase_input: Setting | None,
+    ) -> None:
+        """A GitLab or Azure Pipelines spec's input names keep clear of reserved ones, and its secret inputs are
+        allowed explicitly (see :mod:`meshpipe.generator.spec_targets`)."""
+        named = [(f"inputs[{index}].name", item.name, False) for index, item in enumerate(inputs)]
+        named.append(("correlation_input", correlation_input.value, True))
+        if phase_input is not None:
+            named.append(("phase_input", phase_input.value, True))
+        for path, name, filled in named:
+            why = reserved_name(target, name, filled=filled) if isinstance(name, str) else None
+            if why is not None:
+                self.fail(path, f"{name!r} is a reserved name ({why}); choose another name")
+        for index, item in enumerate(inputs):
+            problem = secret_input_problem(target, allow_secret_inputs) if item.kind == "secret" else None
+            if problem is not None:
+                self.fail(f"inputs[{index}].sensitive", problem)
 
     def github(self, github: Mapping[str, Any]) -> tuple[Setting, Setting, Setting]:
         """The ``github:`` settings: API URL, repository and ref."""

@@ -20,6 +20,26 @@ GitHub's (file + key path, unknown keys, that service's name rules). The rules a
 - Webhook: an ``https://`` URL, or ``http://`` to 127.0.0.1/localhost/[::1] only (a local receiver); no user
   information in the URL (credentials come from the environment). Event names: 1-100 of letters, digits and
   ``_.:-`` (sent as a header value).
+- ``api_url`` (GitLab) and ``org_url`` (Azure DevOps) have no query, no fragment and no user information: the
+  dispatcher appends paths to them, and credentials come from the environment.
+- Reserved input names (:func:`reserved_name`): a GitLab or Azure Pipelines input reaches every job as an
+  environment variable under its own name (Azure: upper-cased, https://learn.microsoft.com/azure/devops/pipelines/
+  process/variables#environment-variables), so it may not take a name that already means something there:
+  ``MESHPIPE_*`` (the reporter template's own variables), ``MESHSTACK_*`` and ``buildingBlockRun`` (the reporter's
+  run locator and credentials), GitLab's ``CI_*``/``GITLAB_*`` predefined variables
+  (https://docs.gitlab.com/ci/variables/predefined_variables/), ``FF_*`` runner feature flags
+  (https://docs.gitlab.com/runner/configuration/feature-flags/) and ``TRIGGER_PAYLOAD``; Azure's predefined
+  namespaces ``System.``/``Build.``/``Agent.``/``Pipeline.``/``Environment.``/``Resources.``/``Release.``/``Task.``
+  (https://learn.microsoft.com/azure/devops/pipelines/build/variables; a parameter ``system_x`` becomes the
+  environment variable ``SYSTEM_X``, like ``System.X``) and the prefixes Microsoft reserves for the system,
+  ``endpoint``, ``input``, ``secret``, ``path`` and ``securefile`` ("regardless of capitalization",
+  https://learn.microsoft.com/azure/devops/pipelines/process/variables#user-defined-variables). Unverified: which
+  value wins when a parameter's variable and a predefined one map to the same environment variable.
+- Secret inputs (``sensitive: true``) of GitLab and Azure Pipelines need ``allow_secret_inputs: true`` in the
+  target's block: GitLab keeps a pipeline's inputs and variables with the pipeline, readable by project members
+  (``GET /projects/:id/pipelines/:pipeline_id/variables``, https://docs.gitlab.com/api/pipelines/), and Azure
+  Pipelines returns a run's ``templateParameters`` with the run (``Runs - Get``, api-version 7.1) and shows them on
+  the run's page; neither masks them. (Whether GitLab's pipeline page shows inputs to every reader is unverified.)
 """
 
 from __future__ import annotations
@@ -31,12 +51,13 @@ from typing import TYPE_CHECKING, Any
 
 from meshpipe.contract import AZURE_AUTH_MODES, GITLAB_AUTH_MODES, PHASE_INPUT
 from meshpipe.generator.spec import ENV_NAME, TARGET_AUTH_DEFAULTS, TARGET_BLOCKS, ModuleSpec, Setting
-from meshpipe.generator.spec_checks import API_URL_CHECK, MISSING, Check, one_of, pattern
+from meshpipe.generator.spec_checks import MISSING, Check, boolean, one_of, pattern
 
 if TYPE_CHECKING:
     from meshpipe.generator.spec_parser import SpecParser
 
 __all__ = [
+    "AZURE_ORG_URL_PATTERN",
     "AZURE_PARAMETER_PATTERN",
     "AZURE_PROJECT_PATTERN",
     "AZURE_REF_PATTERN",
@@ -53,13 +74,16 @@ __all__ = [
     "credential_purposes",
     "input_name_pattern",
     "parse_target",
+    "reserved_name",
+    "secret_input_problem",
 ]
 
 #: spec keys that only GitHub has
 GITHUB_ONLY_KEYS = ("github", "event", "workflows", "event_types", "workflow_inputs")
 
 # RE2-compatible (the same text goes into Terraform validations) and anchored.
-GITLAB_API_URL_PATTERN = r"^https?://[^\s/?#]+(/[^\s?#]*)?/api/v4/?$"
+GITLAB_API_URL_PATTERN = r"^https?://[^\s/?#@]+(/[^\s?#]*)?/api/v4/?$"
+AZURE_ORG_URL_PATTERN = r"^https?://[^\s/?#@]+(/[^\s?#]*)?$"
 GITLAB_PROJECT_PATTERN = r"^([0-9]+|[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+)$"
 GITLAB_REF_PATTERN = r"^[^\s~^:?*\[\\-][^\s~^:?*\[\\]{0,254}$"
 GITLAB_INPUT_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
@@ -79,6 +103,84 @@ INPUT_NOUNS = {
     "azure_devops": "Azure Pipelines parameter",
     "webhook": "webhook input",
 }
+
+
+#: (upper-cased prefix, why) of the names no GitLab or Azure Pipelines input may take (see the module docstring)
+_RESERVED_PREFIXES = {
+    "common": (
+        ("MESHPIPE_", "meshpipe's own variables (the reporter template's MESHPIPE_STEPS, MESHPIPE_BUNDLE_SHA256, ...)"),
+        ("MESHSTACK_", "the reporter's run locator and credentials (MESHSTACK_RUN_URL, MESHSTACK_CLIENT_SECRET, ...)"),
+    ),
+    "gitlab": (
+        ("CI_", "GitLab's predefined CI/CD variables"),
+        ("GITLAB_", "GitLab's predefined CI/CD variables"),
+        ("FF_", "GitLab Runner's feature flags, which it reads from CI/CD variables"),
+    ),
+    "azure_devops": (
+        *((f"{space}_", f"the environment variables of Azure's predefined {space.title()}.* variables")
+          for space in ("SYSTEM", "BUILD", "AGENT", "PIPELINE", "ENVIRONMENT", "RESOURCES", "RELEASE", "TASK")),
+        *((prefix, "a variable prefix Azure Pipelines reserves for the system")
+          for prefix in ("ENDPOINT", "INPUT", "SECRET", "PATH", "SECUREFILE")),
+    ),
+}  # fmt: skip
+#: upper-cased whole names no GitLab or Azure Pipelines input may take
+_RESERVED_NAMES = {
+    "common": {"BUILDINGBLOCKRUN": "the reporter reads a meshStack run object from it"},
+    "gitlab": {"TRIGGER_PAYLOAD": "GitLab's file variable with a triggered pipeline's request"},
+    "azure_devops": {},
+}
+
+
+#: the MESHPIPE_* variables the reporter and its CI templates read (action/, meshpipe.report)
+MESHPIPE_READS = frozenset(
+    {
+        "MESHPIPE_ALLOW_FOREIGN_RUN_URL", "MESHPIPE_BEST_EFFORT", "MESHPIPE_BEST_EFFORT_FLAG", "MESHPIPE_BUNDLE_SHA256",
+        "MESHPIPE_BUNDLE_URL", "MESHPIPE_DOTENV_FILE", "MESHPIPE_HOME", "MESHPIPE_JOB_STATUS", "MESHPIPE_PYTHON",
+        "MESHPIPE_RETRY_ATTEMPTS", "MESHPIPE_RETRY_BASE_DELAY", "MESHPIPE_STATE_DIR", "MESHPIPE_STEPS",
+        "MESHPIPE_TIMEOUT", "MESHPIPE_WEBHOOK_SECRET",
+    }
+)  # fmt: skip
+
+
+def reserved_name(target: str, name: str, *, filled: bool = False) -> str | None:
+    """Why ``name`` may not be a GitLab or Azure Pipelines input (it reaches the job as an environment variable that
+    already means something), or None; other targets reserve nothing.
+
+    ``filled``: a name whose value the dispatcher fills (``correlation_input``, ``phase_input``), where meshpipe's
+    own ``meshpipe_*`` names are fine unless the reporter reads them (:data:`MESHPIPE_READS`).
+    """
+    if target not in ("gitlab", "azure_devops"):
+        return None
+    upper = name.upper()
+    if filled and upper in MESHPIPE_READS:
+        return "the reporter and its CI templates read it"
+    for group in ("common", target):
+        why = _RESERVED_NAMES[group].get(upper)
+        if why is not None:
+            return why
+        for prefix, why in _RESERVED_PREFIXES[group]:
+            if filled and prefix == "MESHPIPE_":
+                continue
+            if upper.startswith(prefix):
+                return f"{prefix.rstrip('_')}* is {why}" if prefix.endswith("_") else f"{prefix.lower()}* is {why}"
+    return None
+
+
+def secret_input_problem(target: str, allowed: bool) -> str | None:
+    """Why a secret input needs ``allow_secret_inputs: true`` for ``target`` (None when allowed or not needed)."""
+    if allowed or target not in ("gitlab", "azure_devops"):
+        return None
+    if target == "gitlab":
+        return (
+            "a secret input, but GitLab keeps a pipeline's inputs and variables with the pipeline, readable by project "
+            "members and unmasked; set `gitlab.allow_secret_inputs: true` to send it anyway, or let the pipeline read "
+            "the secret from a masked CI/CD variable"
+        )
+    return (
+        "a secret input, but Azure Pipelines keeps a run's templateParameters with the run, shown on its page and "
+        "returned by the REST API, unmasked; set `azure_devops.allow_secret_inputs: true` to send it anyway, or let "
+        "the pipeline read the secret from a secret variable or variable group"
+    )
 
 
 def input_name_pattern(target: str, values: str | None) -> tuple[str, str]:
@@ -103,6 +205,8 @@ class TargetParts:
     destroy: Setting
     auth: tuple[tuple[str, str], ...]
     values: str | None = None
+    #: GitLab and Azure DevOps: ``allow_secret_inputs`` (secret inputs are visible in the service's UI and API)
+    allow_secret_inputs: bool = False
 
 
 def _no_double_dot(check: Check) -> Check:
@@ -131,10 +235,12 @@ def parse_target(parser: SpecParser, top: Mapping[str, Any], target: str) -> Tar
 
 
 def _gitlab(parser: SpecParser, top: Mapping[str, Any], block: str, phases_key: str) -> TargetParts:
-    body = parser.mapping(top[block], block, ("api_url", "project", "values"), ("project",))
+    body = parser.mapping(top[block], block, ("api_url", "project", "values", "allow_secret_inputs"), ("project",))
     values = parser.check(body.get("values", "inputs"), f"{block}.values", one_of(("inputs", "variables")))
+    allow_secrets = parser.check(body.get("allow_secret_inputs", False), f"{block}.allow_secret_inputs", boolean)
     api_url_check = pattern(
-        re.compile(GITLAB_API_URL_PATTERN), "GitLab's REST API URL ending in /api/v4 (https://HOST/api/v4)"
+        re.compile(GITLAB_API_URL_PATTERN),
+        "GitLab's REST API URL ending in /api/v4 (https://HOST/api/v4), without a query, a fragment or user:password@",
     )
     api_url = parser.setting(
         body, "api_url", block, variable="gitlab_api_url", check=api_url_check, default="https://gitlab.com/api/v4"
@@ -148,12 +254,18 @@ def _gitlab(parser: SpecParser, top: Mapping[str, Any], block: str, phases_key: 
     )
     ref_check = _no_double_dot(pattern(re.compile(GITLAB_REF_PATTERN), "a branch or tag name"))
     apply, destroy = _phases(parser, top, phases_key, "ref", ref_check, apply_default="main")
-    return TargetParts(api_url, project, None, apply, destroy, _auth(parser, top, "gitlab"), values)
+    return TargetParts(api_url, project, None, apply, destroy, _auth(parser, top, "gitlab"), values, allow_secrets)
 
 
 def _azure_devops(parser: SpecParser, top: Mapping[str, Any], block: str, phases_key: str) -> TargetParts:
-    body = parser.mapping(top[block], block, ("org_url", "project", "ref"), ("org_url", "project"))
-    api_url = parser.setting(body, "org_url", block, variable="azure_devops_org_url", check=API_URL_CHECK)
+    keys = ("org_url", "project", "ref", "allow_secret_inputs")
+    body = parser.mapping(top[block], block, keys, ("org_url", "project"))
+    allow_secrets = parser.check(body.get("allow_secret_inputs", False), f"{block}.allow_secret_inputs", boolean)
+    org_url_check = pattern(
+        re.compile(AZURE_ORG_URL_PATTERN),
+        "the organization's http(s) URL (https://dev.azure.com/ORG) without a query, a fragment or user:password@",
+    )
+    api_url = parser.setting(body, "org_url", block, variable="azure_devops_org_url", check=org_url_check)
     project = parser.setting(
         body,
         "project",
@@ -170,7 +282,8 @@ def _azure_devops(parser: SpecParser, top: Mapping[str, Any], block: str, phases
         default="refs/heads/main",
     )
     apply, destroy = _phases(parser, top, phases_key, "pipeline_id", _pipeline_id)
-    return TargetParts(api_url, project, ref, apply, destroy, _auth(parser, top, "azure_devops"))
+    auth = _auth(parser, top, "azure_devops")
+    return TargetParts(api_url, project, ref, apply, destroy, auth, allow_secret_inputs=allow_secrets)
 
 
 def _webhook(parser: SpecParser, top: Mapping[str, Any], block: str, phases_key: str) -> TargetParts:

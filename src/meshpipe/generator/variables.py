@@ -213,9 +213,16 @@ def target_validations(spec: ModuleSpec, name: str, ref: str, optional: bool) ->
         return (Validation(condition, message + (" Use null for none." if optional else "")),)
 
     if name == "gitlab_api_url":
-        return matches(rules.GITLAB_API_URL_PATTERN, "gitlab_api_url must be GitLab's REST API URL ending in /api/v4.")
+        return matches(
+            rules.GITLAB_API_URL_PATTERN,
+            "gitlab_api_url must be GitLab's REST API URL ending in /api/v4, without a query, a fragment or "
+            "user:password@.",
+        )
     if name == "azure_devops_org_url":
-        return (Validation(f'can(regex("^https?://[^\\\\s]+$", {ref}))', f"{name} must be an http(s) URL."),)
+        return matches(
+            rules.AZURE_ORG_URL_PATTERN,
+            "azure_devops_org_url must be an http(s) URL without a query, a fragment or user:password@.",
+        )
     if name == "gitlab_project":
         return matches(rules.GITLAB_PROJECT_PATTERN, "gitlab_project must be a full path (group/project) or an id.")
     if name in ("apply_ref", "destroy_ref"):

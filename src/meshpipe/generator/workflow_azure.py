@@ -6,8 +6,10 @@ sent, and reads each string by the declared type
 (https://learn.microsoft.com/azure/devops/pipelines/process/runtime-parameters). So the file declares exactly the
 module's inputs under ``parameters:``, shows the correlation id in ``name:`` (the dispatcher finds a run by its name
 after a lost answer), is never triggered by a push or a pull request, and picks the job for the phase at compile time
-(``${{ if eq(parameters.PHASE, 'apply') }}``). Parameters reach the steps as job variables, hence as environment
-variables upper-cased (``bucketName`` -> ``BUCKETNAME``); scripts read them from there, never from the script text.
+(``${{ if eq(parameters.PHASE, 'apply') }}``). Without a phase input (``phase_input: null``) each phase is its own
+pipeline (``pipelines.apply``/``destroy`` ids), so each gets its own file with only that phase's job. Parameters
+reach the steps as job variables, hence as environment variables upper-cased (``bucketName`` -> ``BUCKETNAME``);
+scripts read them from there, never from the script text.
 
 Unverified (no Azure DevOps here): whether the agent expands a macro such as ``$(System.AccessToken)`` inside a
 variable's value that came from a parameter (Microsoft documents macro expansion for variables set in YAML, not for
@@ -20,7 +22,7 @@ import json
 
 from meshpipe.generator.spec import RUN_URL_INPUT, ModuleSpec
 from meshpipe.generator.workflow import SentInput, yaml_key
-from meshpipe.generator.workflow_gitlab import SHA256_PLACEHOLDER, pipeline_inputs
+from meshpipe.generator.workflow_gitlab import SHA256_PLACEHOLDER, pipeline_inputs, pipeline_phases
 
 __all__ = ["AZURE_TEMPLATE", "render_azure_parameters", "render_azure_pipeline"]
 
@@ -67,12 +69,11 @@ def _phase_name(spec: ModuleSpec) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _name(spec: ModuleSpec) -> str:
+def _name(spec: ModuleSpec, phase: str) -> str:
     """The run's name (its "build number"): Azure allows no ``"/:<>\\|?@*`` in it, so no brackets around the id."""
     parts = [spec.name]
-    phase = _phase_name(spec)
-    if phase is not None:
-        parts.append(f"${{{{ parameters.{phase} }}}}")
+    name = _phase_name(spec)
+    parts.append(f"${{{{ parameters.{name} }}}}" if name is not None else phase)
     correlation = spec.correlation_input.value
     if isinstance(correlation, str):
         parts.append(f"${{{{ parameters.{correlation} }}}}")
@@ -80,9 +81,10 @@ def _name(spec: ModuleSpec) -> str:
 
 
 def render_azure_pipeline(
-    spec: ModuleSpec, *, header: str, run: str | None = None, reporter_sha256: str | None = None
+    spec: ModuleSpec, *, header: str, phase: str = "apply", run: str | None = None, reporter_sha256: str | None = None
 ) -> str:
-    """An ``azure-pipelines.yml`` for ``spec``: parameters, ``name:``, and the job of the phase that fired it.
+    """An ``azure-pipelines.yml`` for ``spec``: parameters, ``name:``, and the job of the phase that fired it (both
+    phases' jobs gated on the phase input, or only ``phase``'s without one: :func:`pipeline_phases`).
 
     The job's steps come from the reporter's steps template (fetch and register, the job's own steps, a final
     ``condition: always()`` step finishing the run with ``$(Agent.JobStatus)``); its own step runs ``run`` (a
@@ -99,7 +101,7 @@ def render_azure_pipeline(
         render_azure_parameters(spec).rstrip("\n"),
         "",
         "# The Trigger Module finds its run by the correlation id in the run's name after a lost answer.",
-        f"name: {_scalar(_name(spec))}",
+        f"name: {_scalar(_name(spec, phase))}",
         "",
         "resources:",
         "  repositories:",
@@ -119,8 +121,8 @@ def render_azure_pipeline(
     ]
     lines += [f"  {yaml_key(item.name)}: ${{{{ parameters.{item.name} }}}}" for item in pipeline_inputs(spec)]
     lines += ["", "jobs:"]
-    phases = ["apply", "destroy"] if spec.destroy.value is not None or spec.destroy.exposed else ["apply"]
-    for phase in phases:
+    served = pipeline_phases(spec, phase)
+    for phase in served:  # each job is written for its own phase
         pad = "  "
         if phase_name is not None:
             lines.append(f"  - ${{{{ if eq(parameters.{phase_name}, '{phase}') }}}}:")

@@ -4,7 +4,9 @@ Errors are what the service refuses when the pipeline is created: an input (GitL
 parameter (Azure Pipelines ``parameters:``) the module sends but the file does not declare, one the file declares
 without a default that the module never sends, an allow-list (``options``/``values``) missing a value the module can
 send, a declared type the module's values do not have. Warnings are risks: a pipeline name without the correlation
-id (the dispatcher cannot find the pipeline after a lost answer) or without the phase.
+id (the dispatcher cannot find the pipeline after a lost answer) or without the phase, and, without a phase input
+(``phase_input: null``), a file whose ``apply`` and ``destroy`` jobs both run in every pipeline (nothing tells the
+phases apart: render one file per phase).
 """
 
 from __future__ import annotations
@@ -98,6 +100,17 @@ def _name_findings(title: str, where: str, wanted: list[tuple[str, str]]) -> lis
     return findings
 
 
+def _both_phases(spec: ModuleSpec, jobs: set[str], where: str) -> list[Finding]:
+    """Without a phase input, a file with ungated ``apply`` and ``destroy`` jobs runs both phases every time."""
+    if isinstance(getattr(spec.phase_input, "value", None), str) or not {"apply", "destroy"} <= jobs:
+        return []
+    message = (
+        "jobs apply and destroy both run in every pipeline, but without phase_input nothing tells the phases apart: "
+        "keep one phase per file (meshpipe workflow render SPEC --phase apply / --phase destroy)"
+    )
+    return [Finding("warning", where, message)]
+
+
 def check_gitlab_pipeline(spec: ModuleSpec, documents: list[Any]) -> list[Finding]:
     """Every mismatch between ``spec``'s module and a parsed ``.gitlab-ci.yml`` (its YAML documents)."""
     documents = [document for document in documents if document is not None]
@@ -126,7 +139,8 @@ def check_gitlab_pipeline(spec: ModuleSpec, documents: list[Any]) -> list[Findin
     title = str(workflow.get("name") or "") if isinstance(workflow, Mapping) else ""
     wanted = [(what, reference.format(name)) for what, name in (("correlation id", correlation), ("phase", phase))
               if isinstance(name, str)]  # fmt: skip
-    return findings + _name_findings(title, "workflow.name", wanted)
+    ungated = {str(name) for name, job in config.items() if isinstance(job, Mapping) and "rules" not in job}
+    return findings + _name_findings(title, "workflow.name", wanted) + _both_phases(spec, ungated, "(jobs)")
 
 
 def check_azure_pipeline(spec: ModuleSpec, data: Any) -> list[Finding]:
@@ -144,4 +158,7 @@ def check_azure_pipeline(spec: ModuleSpec, data: Any) -> list[Finding]:
     correlation, phase = spec.correlation_input.value, getattr(spec.phase_input, "value", None)
     wanted = [(what, f"${{{{ parameters.{name} }}}}") for what, name in (("correlation id", correlation),
               ("phase", phase)) if isinstance(name, str)]  # fmt: skip
-    return findings + _name_findings(str(data.get("name") or ""), "name", wanted)
+    listed = data.get("jobs")
+    jobs = listed if isinstance(listed, list) else []
+    ungated = {str(job["job"]) for job in jobs if isinstance(job, Mapping) and "job" in job and "condition" not in job}
+    return findings + _name_findings(str(data.get("name") or ""), "name", wanted) + _both_phases(spec, ungated, "jobs")

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from meshpipe.generator.cli_options import out_file_option, spec_argument
+
+if TYPE_CHECKING:
+    from meshpipe.generator.spec import ModuleSpec
 
 __all__ = ["workflow"]
 
@@ -28,7 +32,8 @@ def workflow() -> None:
     type=click.Choice(PHASES),
     default="apply",
     show_default=True,
-    help="Which workflow (GitHub; a GitLab or Azure pipeline serves both phases).",
+    help="Which workflow (GitHub) or pipeline (GitLab, Azure Pipelines with `phase_input: null`; with a phase input "
+    "one pipeline serves both phases).",
 )
 @out_file_option("Write the skeleton to FILE (never over an existing file unless --force) instead of stdout.")
 @click.option("--inputs-only", is_flag=True, help="Print only the inputs block, to paste into an existing file.")
@@ -58,7 +63,9 @@ def render(
     For the spec's target: a GitHub Actions workflow per phase (`on.workflow_dispatch.inputs`, a `run-name`
     showing the correlation id), a `.gitlab-ci.yml` (`spec: inputs`, or the CI/CD variables, and a `workflow: name`
     showing the correlation id and the phase), an `azure-pipelines.yml` (`parameters:` and a `name:` showing them),
-    or, for a webhook, a receiver sketch in Python that verifies the signature. Input types follow the spec, inputs
+    or, for a webhook, a receiver sketch in Python that verifies the signature. A GitLab or Azure Pipelines spec
+    with `phase_input: null` gets one file per phase (--phase), since nothing in a pipeline would tell the phases
+    apart. Input types follow the spec, inputs
     the module always sends are required, and `buildingBlockRunUrl`, the correlation input and the phase input are
     declared. The jobs are a starting point to edit.
 
@@ -74,7 +81,7 @@ def render(
     from meshpipe.generator.headers import comment_safe, control_character, relative_label
     from meshpipe.generator.headers import header as generated_header
     from meshpipe.generator.spec import load_spec
-    from meshpipe.generator.workflow_targets import render_inputs_block, render_skeleton, skeleton_file
+    from meshpipe.generator.workflow_targets import per_phase, render_inputs_block, render_skeleton, skeleton_file
 
     check_paths(SPEC=spec, **{"-o/--out": output_file})
     parsed = load_spec(spec)
@@ -83,10 +90,11 @@ def render(
             raise OptionError("--inputs-only prints a fragment to paste; it cannot be combined with -o/--out")
         click.echo(render_inputs_block(parsed, str(spec)), nl=False)
         return
+    phased = per_phase(parsed)
+    if phased and phase == "destroy" and parsed.destroy.value is None and not parsed.destroy.exposed:
+        raise OptionError(f"{spec}: the spec has no destroy phase; render --phase apply")
     if parsed.target == "github":
         phase_file = parsed.apply.value if phase == "apply" else parsed.destroy.value
-        if phase == "destroy" and phase_file is None and not parsed.destroy.exposed:
-            raise OptionError(f"{spec}: the spec has no destroy phase; render --phase apply")
     else:
         phase_file = skeleton_file(parsed)
     if (run is not None or reporter_sha256 is not None) and parsed.target not in ("gitlab", "azure_devops"):
@@ -101,7 +109,8 @@ def render(
     # to edit, so the file is generated and a later render replaces it.
     complete = run is not None or parsed.target == "webhook"
     if complete:
-        words = ["meshpipe", "workflow", "render", label] + ([] if run is None else ["--run", run])
+        words = ["meshpipe", "workflow", "render", label] + (["--phase", phase] if phased and run else [])
+        words += [] if run is None else ["--run", run]
         words += [] if reporter_sha256 is None else ["--reporter-sha256", reporter_sha256]
         header = generated_header(label, command=shlex.join([*words, "-o", name]), where="in this file's directory")
     else:
@@ -129,7 +138,22 @@ def render(
     write_file(text, output_file, force=True, protect=[spec])
     if isinstance(phase_file, str) and output_file.name != phase_file:
         click.echo(f"note: the module dispatches {phase_file}; name the file so", err=True)
+    _phase_note(parsed, phase, phased)
     click.echo(f"wrote {output_file}", err=True)
+
+
+def _phase_note(parsed: ModuleSpec, phase: str, phased: bool) -> None:
+    """Say where a GitLab or Azure Pipelines file for one phase goes, and that the other phase needs its own."""
+    if not phased or parsed.target == "github":
+        return
+    setting = parsed.apply if phase == "apply" else parsed.destroy
+    where = "the ref" if parsed.target == "gitlab" else "the pipeline"
+    item = setting.value if setting.value is not None else f"var.{setting.variable}"
+    other = "destroy" if phase == "apply" else "apply"
+    has_other = other == "apply" or parsed.destroy.value is not None or parsed.destroy.exposed
+    rest = f"; render --phase {other} for the other phase" if has_other else ""
+    note = f"note: phase_input is null, so this file serves the {phase} phase only ({where} {item}){rest}"
+    click.echo(note, err=True)
 
 
 @workflow.command("check")

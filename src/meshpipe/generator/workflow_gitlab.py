@@ -6,10 +6,12 @@ https://docs.gitlab.com/ci/inputs/). With ``values: variables`` the module sends
 declaration; the file lists them under ``variables:`` with a description (what GitLab shows for a manual run).
 
 Either way ``workflow: name`` shows the correlation id (the dispatcher finds a pipeline by its ``name`` after a lost
-answer) and the phase, and the jobs run the reporter through the template ``action/gitlab/meshpipe.yml``. Inputs
-reach a job as variables declared ``expand: false``: GitLab interpolates ``$[[ inputs.x ]]`` into the parsed value,
-and without ``expand: false`` a ``$NAME`` inside an untrusted value would be expanded; scripts read them from the
-environment, never from the script text.
+answer) and the phase. With a ``phase_input`` one file serves both phases, each job gated on it (``rules:``); without
+one (``phase_input: null``) nothing in a pipeline tells the phases apart, so each phase gets its own file (the
+``.gitlab-ci.yml`` on the phase's ref) with only that phase's job. The jobs run the reporter through the template
+``action/gitlab/meshpipe.yml``. Inputs reach a job as variables declared ``expand: false``: GitLab interpolates
+``$[[ inputs.x ]]`` into the parsed value, and without ``expand: false`` a ``$NAME`` inside an untrusted value would be
+expanded; scripts read them from the environment, never from the script text.
 
 Unverified (no GitLab here): whether GitLab accepts ``default: null`` for an optional non-string input (meshpipe
 writes it for a typed input the module may leave out): gitlab-org/gitlab!110630 documents ``default: null`` as
@@ -32,6 +34,7 @@ __all__ = [
     "SHA256_PLACEHOLDER",
     "TEMPLATE_BASE",
     "pipeline_inputs",
+    "pipeline_phases",
     "render_gitlab_inputs",
     "render_gitlab_pipeline",
 ]
@@ -113,11 +116,18 @@ def _reference(spec: ModuleSpec, name: str) -> str:
     return f"$[[ inputs.{name} ]]" if spec.values == "inputs" else f"${name}"
 
 
-def _title(spec: ModuleSpec) -> str:
+def pipeline_phases(spec: ModuleSpec, phase: str) -> list[str]:
+    """The phases one pipeline file serves: both (those the module fires) when a phase input tells them apart, else
+    only ``phase``."""
+    if _phase_name(spec) is None:
+        return [phase]
+    return [item for item in PHASES if item == "apply" or spec.destroy.value is not None or spec.destroy.exposed]
+
+
+def _title(spec: ModuleSpec, phase: str) -> str:
     parts = [spec.name]
-    phase = _phase_name(spec)
-    if phase is not None:
-        parts.append(_reference(spec, phase))
+    name = _phase_name(spec)
+    parts.append(_reference(spec, name) if name is not None else phase)
     correlation = spec.correlation_input.value
     if isinstance(correlation, str):
         parts.append(f"[{_reference(spec, correlation)}]")
@@ -159,9 +169,10 @@ def _rule(spec: ModuleSpec, phase: str) -> list[str]:
 
 
 def render_gitlab_pipeline(
-    spec: ModuleSpec, *, header: str, run: str | None = None, reporter_sha256: str | None = None
+    spec: ModuleSpec, *, header: str, phase: str = "apply", run: str | None = None, reporter_sha256: str | None = None
 ) -> str:
-    """A ``.gitlab-ci.yml`` for ``spec``: the declared inputs, ``workflow: name``, and one job per phase.
+    """A ``.gitlab-ci.yml`` for ``spec``: the declared inputs, ``workflow: name``, and one job per phase it serves
+    (:func:`pipeline_phases`: both, gated on the phase input, or only ``phase`` without one).
 
     Each job extends the reporter template's hidden ``.meshpipe`` job (``before_script`` registers the job with the
     meshStack run, ``after_script`` finishes it with ``$CI_JOB_STATUS``) and runs ``run`` (a command that reads the
@@ -176,7 +187,7 @@ def render_gitlab_pipeline(
     lines += [
         "# The Trigger Module finds its pipeline by the correlation id in the pipeline's name after a lost answer.",
         "workflow:",
-        f"  name: {_scalar(_title(spec))}",
+        f"  name: {_scalar(_title(spec, phase))}",
         "",
         "include:",
         "  # meshpipe's reporter template (action.yml's counterpart): pin the release whose meshpipe.pyz you pin.",
@@ -187,8 +198,8 @@ def render_gitlab_pipeline(
         "",
     ]
     lines += [*(_input_variables(spec) if spec.values == "inputs" else _declared_variables(spec)), ""]
-    phases = [phase for phase in PHASES if phase == "apply" or spec.destroy.value is not None or spec.destroy.exposed]
-    for phase in phases:
+    served = pipeline_phases(spec, phase)
+    for phase in served:  # each job is written for its own phase
         lines += [f"{phase}:", "  extends: .meshpipe", *_rule(spec, phase)]
         if run is None:
             register = f"{phase}={phase.capitalize()} the building block"

@@ -1,8 +1,8 @@
 """The pipeline definition of each target: which renderer writes the skeleton and which file it is.
 
 GitHub keeps a workflow per phase (:mod:`.workflow`); a GitLab (:mod:`.workflow_gitlab`) or Azure Pipelines
-(:mod:`.workflow_azure`) pipeline serves both phases, told apart by the phase input; a webhook gets a receiver
-sketch (:mod:`.workflow_webhook`).
+(:mod:`.workflow_azure`) pipeline serves both phases, told apart by the phase input, or without one
+(``phase_input: null``) one phase per file, like GitHub; a webhook gets a receiver sketch (:mod:`.workflow_webhook`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from meshpipe.generator.errors import OptionError
 from meshpipe.generator.spec import ModuleSpec
 
-__all__ = ["SKELETON_FILES", "render_inputs_block", "render_skeleton", "skeleton_file"]
+__all__ = ["SKELETON_FILES", "per_phase", "render_inputs_block", "render_skeleton", "skeleton_file"]
 
 #: target -> the file a skeleton is usually saved as (GitHub: the phase's workflow file from the spec)
 SKELETON_FILES = {"gitlab": ".gitlab-ci.yml", "azure_devops": "azure-pipelines.yml", "webhook": "receiver.py"}
@@ -19,6 +19,16 @@ SKELETON_FILES = {"gitlab": ".gitlab-ci.yml", "azure_devops": "azure-pipelines.y
 def skeleton_file(spec: ModuleSpec) -> str:
     """The usual file name of a non-GitHub target's pipeline definition."""
     return SKELETON_FILES[spec.target]
+
+
+def per_phase(spec: ModuleSpec) -> bool:
+    """Whether the spec's pipeline side is one file per phase: GitHub, and GitLab or Azure Pipelines without a phase
+    input (nothing in one pipeline would tell the phases apart)."""
+    if spec.target == "github":
+        return True
+    if spec.target not in ("gitlab", "azure_devops"):
+        return False
+    return not isinstance(getattr(spec.phase_input, "value", None), str)
 
 
 def render_inputs_block(spec: ModuleSpec, spec_label: str) -> str:
@@ -46,16 +56,16 @@ def render_inputs_block(spec: ModuleSpec, spec_label: str) -> str:
 def render_skeleton(
     spec: ModuleSpec, *, phase: str, header: str, run: str | None = None, reporter_sha256: str | None = None
 ) -> str:
-    """The skeleton pipeline definition for the spec's target (``phase`` matters for GitHub only; ``run`` and
-    ``reporter_sha256`` for GitLab and Azure Pipelines only)."""
+    """The skeleton pipeline definition for the spec's target (``phase`` matters for GitHub, and for GitLab and Azure
+    Pipelines without a phase input; ``run`` and ``reporter_sha256`` for GitLab and Azure Pipelines only)."""
     if spec.target == "gitlab":
         from meshpipe.generator.workflow_gitlab import render_gitlab_pipeline
 
-        return render_gitlab_pipeline(spec, header=header, run=run, reporter_sha256=reporter_sha256)
+        return render_gitlab_pipeline(spec, header=header, phase=phase, run=run, reporter_sha256=reporter_sha256)
     if spec.target == "azure_devops":
         from meshpipe.generator.workflow_azure import render_azure_pipeline
 
-        return render_azure_pipeline(spec, header=header, run=run, reporter_sha256=reporter_sha256)
+        return render_azure_pipeline(spec, header=header, phase=phase, run=run, reporter_sha256=reporter_sha256)
     if spec.target == "webhook":
         from meshpipe.generator.workflow_webhook import render_webhook_receiver
 

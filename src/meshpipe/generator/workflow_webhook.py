@@ -3,7 +3,8 @@
 The protocol (contract: ``X-Meshpipe-Signature-256: sha256=HMAC-SHA256(secret, "<timestamp>.<body>")``,
 ``X-Meshpipe-Timestamp``, ``Idempotency-Key`` = the correlation id, the same for every retry of one dispatch) is
 meshpipe's own. The sketch verifies the signature in constant time, refuses a timestamp older than five minutes,
-runs one job per idempotency key (a retry gets the first answer), and starts the job with the payload in its
+runs one job per idempotency key (a retry gets the first answer; the key is remembered only once the job
+started, so a failed start is retried, not lost), and starts the job with the payload in its
 environment (``MESHPIPE_EVENT``, ``MESHPIPE_PHASE``, ``MESHSTACK_RUN_URL``, each input as ``MESHPIPE_INPUT_<NAME>``),
 never in a command line. It names the inputs the module sends, so a receiver written from it refuses anything else.
 """
@@ -81,16 +82,20 @@ class Receiver(BaseHTTPRequestHandler):
         if event not in EVENTS or event != self.headers.get("{event_header}") or set(inputs) - set(INPUTS):
             return self.answer(422, {{"message": "unknown event or undeclared inputs"}})
         key = self.headers.get("{idempotency_header}") or payload["correlation_id"]
-        with LOCK:
-            if key in JOBS:  # a retry of a dispatch already accepted: never a second job
-                return self.answer(202, {{"id": JOBS[key], "duplicate": True}})
-            JOBS[key] = job = str(uuid.uuid4())
         env = dict(os.environ, MESHPIPE_EVENT=payload["event"], MESHPIPE_PHASE=payload["phase"])
         env["MESHSTACK_RUN_URL"] = str(inputs.get("{run_url_input}") or "")
         # Strings as they are; numbers, booleans, lists and maps as JSON text (true, not Python's True).
         text = {{name: value if isinstance(value, str) else json.dumps(value) for name, value in inputs.items()}}
         env.update({{f"MESHPIPE_INPUT_{{name.upper()}}": value for name, value in text.items()}})
-        subprocess.Popen(COMMAND, env=env)  # argv, never a shell: inputs are untrusted
+        with LOCK:  # held while starting: two deliveries of one key never start two jobs
+            if key in JOBS:  # a retry of a dispatch already accepted: never a second job
+                return self.answer(202, {{"id": JOBS[key], "duplicate": True}})
+            try:
+                subprocess.Popen(COMMAND, env=env)  # argv, never a shell: inputs are untrusted
+            except OSError as exc:  # not started, so not remembered: the dispatcher's retry starts it
+                return self.answer(500, {{"message": f"cannot start the job: {{exc.strerror}}"}})
+            # Remembered only after the start: a crash in between must not turn the delivery into a "duplicate".
+            JOBS[key] = job = str(uuid.uuid4())
         self.answer(202, {{"id": job}})
 
 

@@ -5,7 +5,7 @@ variables {
   database_name = "alpha-orders"
 }
 
-# azure_devops_org_url must be an http(s) URL.
+# azure_devops_org_url must be an http(s) URL without a query, a fragment or user:password@.
 run "rejects_invalid_azure_devops_org_url_1" {
   command = plan
 

@@ -5,7 +5,7 @@ variables {
   namespace_name = "alpha-dev"
 }
 
-# gitlab_api_url must be GitLab's REST API URL ending in /api/v4.
+# gitlab_api_url must be GitLab's REST API URL ending in /api/v4, without a query, a fragment or user:password@.
 run "rejects_invalid_gitlab_api_url_1" {
   command = plan
 
