@@ -132,3 +132,29 @@ def test_the_search_stops_at_the_last_page(fake_gitlab: FakeGitLab) -> None:
     _busy_ref(fake_gitlab, 3)
     assert _client(fake_gitlab).search("cid-absent", time.time()) is None
     assert _pages(fake_gitlab) == [("1", "100")]
+
+
+# ------------------------------------------------------------------------------------------------ API base URLs
+
+
+@pytest.mark.parametrize("suffix", ["?private_token=x", "#top"])
+def test_gitlab_refuses_an_api_url_with_a_query_or_fragment(
+    fake_gitlab: FakeGitLab, tmp_path: Path, suffix: str
+) -> None:
+    gitlab.setup_project(fake_gitlab)
+    result = gitlab.run_dispatcher(fake_gitlab, tmp_path, gitlab={"api_url": fake_gitlab.api_url + suffix})
+    line = gitlab.one_error_line(result)
+    assert "MESHPIPE_DISPATCH.gitlab.api_url: expected an API base URL without ? or #" in line
+    assert fake_gitlab.log() == []
+
+
+@pytest.mark.parametrize("suffix", ["?api-version=6.0", "#runs"])
+def test_azure_refuses_an_org_url_with_a_query_or_fragment(
+    fake_azure_devops: FakeAzureDevOps, tmp_path: Path, suffix: str
+) -> None:
+    pipeline_id = azure.setup_pipeline(fake_azure_devops)
+    org_url = fake_azure_devops.org_url + suffix
+    result = azure.run_dispatcher(fake_azure_devops, tmp_path, pipeline_id, azure={"org_url": org_url})
+    assert result.returncode != 0
+    assert "MESHPIPE_DISPATCH.azure_devops.org_url: expected an API base URL without ? or #" in result.stderr
+    assert fake_azure_devops.log() == []
