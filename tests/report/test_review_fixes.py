@@ -1,0 +1,84 @@
+"""Adversarial review of the reporter (issue 12 follow-up): each test reproduces one finding."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from meshpipe.report._exec import _TAIL_BYTES
+from meshpipe.report.job_status import job_status_to_run_status
+from meshpipe.report.model import SYSTEM_MESSAGE_LIMIT, USER_MESSAGE_LIMIT
+from tests.report.conftest import Job
+
+CANARY = "canary-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def _fragments(secret: str, shortest: int = 6) -> list[str]:
+    """Every prefix and suffix of ``secret`` at least ``shortest`` characters long."""
+    return [secret[:n] for n in range(shortest, len(secret) + 1)] + [secret[-n:] for n in range(shortest, len(secret))]
+
+
+# -- 1: GitLab's timedout (and any unknown job status) finishes the run FAILED --------------------------------------
+
+
+@pytest.mark.parametrize("environ", [{"CI_JOB_STATUS": "timedout"}, {"CI_JOB_STATUS": "skipped-by-a-new-runner"}])
+def test_auto_maps_timedout_and_unknown_gitlab_statuses_to_failed(environ: dict[str, str]) -> None:
+    assert job_status_to_run_status("auto", "gitlab", environ) == "FAILED"
+
+
+@pytest.mark.parametrize(("job_status", "warned"), [("timedout", False), ("no-such-status", True)])
+def test_finish_with_timedout_or_an_unknown_job_status_finishes_failed(job: Job, job_status: str, warned: bool) -> None:
+    """Reproduction: ``finish --job-status "$CI_JOB_STATUS"`` after a GitLab timeout was a usage error (exit 2),
+    and the run stayed IN_PROGRESS for good."""
+    _ok(job("register", "--step", "a=A"))
+    result = _ok(job("finish", "--job-status", job_status))
+    assert job.fake.run(job.run.uuid).sources["github"]["status"] == "FAILED"
+    assert ("is not one meshpipe knows; the run finishes FAILED" in result.stderr) is warned
+
+
+# -- 2: redacted before it is cut ---------------------------------------------------------------------------------
+
+
+def test_exec_tail_cut_inside_a_secret_leaks_no_part_of_it(job: Job) -> None:
+    """Reproduction: the command's output is cut to its last bytes before redaction; a token straddling the cut
+    left its end unredacted in the system message sent to meshStack."""
+    _ok(job("register", "--step", "apply=Apply"))
+    token = job.run.run_token
+    half = len(token) // 2
+    # The kept tail's first byte falls in the middle of the token; the colour codes after it take bytes of the tail
+    # but vanish from the message, so the cut survives into what is sent.
+    filler = (_TAIL_BYTES - (len(token) - half)) // 4
+    half = len(token) - (_TAIL_BYTES - 4 * filler)
+    script = (
+        "import os, sys; t = os.environ['MESHSTACK_RUN_TOKEN']; "
+        f"sys.stdout.write(t + '\\x1b[0m' * {filler}); sys.exit(1)"
+    )
+    result = job("exec", "apply", "--", sys.executable, "-c", script)
+    assert result.returncode == 1
+    message = str(job.steps()[0]["systemMessage"])
+    assert len(token) >= 12 and not [part for part in _fragments(token) if part in message], message
+
+
+@pytest.mark.parametrize(
+    ("flag", "limit"), [("--user-message", USER_MESSAGE_LIMIT), ("--system-message", SYSTEM_MESSAGE_LIMIT)]
+)
+def test_a_long_message_cut_inside_a_masked_secret_leaks_no_part_of_it(job: Job, flag: str, limit: int) -> None:
+    """Reproduction: ``Run._capped`` redacted only a window of a long message, so a secret longer than the window's
+    margin that straddled the window's edge was not matched and its start (user) or end (system) was sent."""
+    _ok(job("register", "--step", "apply=Apply"))
+    secret = "s" + "ecret" * 20000  # a masked value longer than the redaction window's margin (a key file, say)
+    mask = f"import sys; sys.stdout.write('::add-mask::' + {secret!r} + '\\n')"
+    _ok(job("exec", "apply", "--", sys.executable, "-c", mask))
+    text = "m" * (limit - 100) + secret if flag == "--user-message" else secret + "m" * (limit - 100)
+    result = job("step", "apply", "--status", "FAILED", flag, text)
+    assert result.returncode == 0, result.stderr[-2000:]
+    step = job.steps()[0]
+    message = str(step["userMessage" if flag == "--user-message" else "systemMessage"])
+    assert "ecret" not in message, message[-200:]
