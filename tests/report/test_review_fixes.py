@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from meshpipe.report._exec import _TAIL_BYTES
+from meshpipe.report.ci_gitlab import GitLabRunner, dotenv_line
 from meshpipe.report.job_status import job_status_to_run_status
 from meshpipe.report.model import SYSTEM_MESSAGE_LIMIT, USER_MESSAGE_LIMIT
 from tests.report.conftest import Job
@@ -82,3 +85,28 @@ def test_a_long_message_cut_inside_a_masked_secret_leaks_no_part_of_it(job: Job,
     step = job.steps()[0]
     message = str(step["userMessage" if flag == "--user-message" else "systemMessage"])
     assert "ecret" not in message, message[-200:]
+
+
+# -- 3: GitLab dotenv: $ escaped, names within GitLab's rules, one line per value ----------------------------------
+
+
+def test_dotenv_escapes_dollar_so_a_later_job_does_not_expand_it() -> None:
+    """Reproduction: an input ``price=$HOME`` was written as is; GitLab expands ``$NAME`` in a variable's value
+    where a later job uses it (``$$`` is the escape), so the later job saw another variable's value."""
+    assert dotenv_line("price", "costs $HOME or $$5") == "price=costs $$HOME or $$$$5\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [("a" * 256, "longer than GitLab's 255 characters"), ("ünicode", "not a valid dotenv"), ("a b", "not a valid")],
+)
+def test_dotenv_refuses_names_gitlab_would_reject(tmp_path: Path, name: str, problem: str) -> None:
+    """Reproduction: a 256-character input name went into the dotenv file; GitLab's ``Ci::HasVariable`` allows at
+    most 255, and one invalid variable fails the whole dotenv report (every output lost)."""
+    stderr = io.StringIO()
+    runner = GitLabRunner(dotenv_file=tmp_path / "out.env", stdout=io.StringIO(), stderr=stderr)
+    assert problem in str(runner.output_name_problem(name))
+    runner.set_output(name, "v")
+    runner.set_output("a" * 255, "v")
+    assert (tmp_path / "out.env").read_text() == "a" * 255 + "=v\n"
+    assert problem in stderr.getvalue()
