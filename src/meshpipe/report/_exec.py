@@ -187,7 +187,8 @@ def exec_step(
                         user_message=failure_message or f"{name} failed",
                         system_message=f"cannot start {argv[0]}: {exc}",
                     )
-                sys.stderr.write(f"meshpipe: error: cannot start {argv[0]!r}: {exc.strerror or exc}\n")
+                message = f"meshpipe: error: cannot start {argv[0]!r}: {exc.strerror or exc}"
+                sys.stderr.write(run.runner.printable(message) + "\n")
                 return 127
         for value in outcome.masks:
             with guard():
@@ -212,5 +213,6 @@ def exec_step(
         if code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             shown = code if code >= 0 else 128 - code
-            sys.stderr.write(f"meshpipe: {argv[0]} {how}, so step {step_id!r} failed; meshpipe exits with {shown}\n")
+            message = f"meshpipe: {argv[0]} {how}, so step {step_id!r} failed; meshpipe exits with {shown}"
+            sys.stderr.write(run.runner.printable(message) + "\n")
         return code if code >= 0 else 128 - code
