@@ -341,6 +341,14 @@ def test_azure_parameters_reach_the_scripts_only_as_data(azure: Azure, tmp_path:
     assert not list(tmp_path.rglob("pwned*")) and "EVIL" not in log.variables
 
 
+def test_azure_run_url_parameter_cannot_expand_a_macro(azure: Azure) -> None:
+    """Reproduction: a run URL parameter holding ``$(MESHSTACK_CLIENT_SECRET)`` reached ``env:`` as it was, the agent
+    expanded the macro, and the secret travelled in the run URL (printed, sent, written as the run_url output)."""
+    log = azure("true", runUrl=azure.run.url + "/$(MESHSTACK_CLIENT_SECRET)")  # no such run: register fails
+    assert SECRET not in log.text
+    assert azure.run.url + "/%24(MESHSTACK_CLIENT_SECRET)/status/source" in log.text, log.text
+
+
 def test_template_inputs_never_become_script_text() -> None:
     """Inputs and parameters are spliced in before any shell runs: they may only fill variables, never scripts."""
     gitlab_body = list(yaml.safe_load_all(GITLAB_TEMPLATE.read_text()))[1]
@@ -355,7 +363,10 @@ def test_template_inputs_never_become_script_text() -> None:
     for step in bash_steps:
         # no template expression and no $(macro): the agent would splice a value into the script text
         assert "${{" not in step["bash"] and not re.search(r"\$\([\w.]+\)", step["bash"])
-        assert all(re.fullmatch(r"\$\{\{ parameters\.\w+ \}\}|\$\([\w.]+\)", v) for v in step["env"].values())
+        expressions = (
+            r"\$\{\{ parameters\.\w+ \}\}|\$\{\{ replace\(parameters\.\w+, '\$\(', '%24\('\) \}\}|\$\([\w.]+\)"
+        )
+        assert all(re.fullmatch(expressions, v) for v in step["env"].values())
     assert bash_steps[-1]["condition"] == "always()"
 
 

@@ -110,3 +110,52 @@ def test_dotenv_refuses_names_gitlab_would_reject(tmp_path: Path, name: str, pro
     runner.set_output("a" * 255, "v")
     assert (tmp_path / "out.env").read_text() == "a" * 255 + "=v\n"
     assert problem in stderr.getvalue()
+
+
+# -- 8: Azure: the run URL written as an output cannot expand a macro ----------------------------------------------
+
+
+def test_azure_run_url_output_encodes_macro_syntax(job: Job) -> None:
+    """Reproduction: ``show --ci-output`` on Azure wrote the run URL as is; a later step that uses the output
+    variable gets ``$(System.AccessToken)`` in it expanded by the agent."""
+    url = job.run.url + "?tag=$(System.AccessToken)"
+    result = job(
+        "show",
+        "--ci-output",
+        TF_BUILD="True",
+        GITHUB_ACTIONS="",
+        AGENT_TEMPDIRECTORY=str(job.temp),
+        MESHSTACK_RUN_URL=url,
+    )
+    assert result.returncode == 0, result.stderr
+    wanted = f"##vso[task.setvariable variable=run_url;isOutput=true]{job.run.url}?tag=%AZP2524(System.AccessToken)"
+    assert wanted in result.stdout.splitlines(), result.stdout
+    assert not [line for line in result.stdout.splitlines() if line.startswith("##vso[") and "$(" in line]
+
+
+# -- 4: Azure: error text quoting user input starts no logging command ---------------------------------------------
+
+_INJECTION = "x##vso[task.setvariable variable=EVIL]pwned"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("finish", "--status", _INJECTION),  # click's usage error quotes the value
+        ("register", "--step", "=" + _INJECTION),  # a BadParameter raised by the command
+        ("exec", "apply", "--", _INJECTION),  # exec's own error line names the command
+    ],
+)
+def test_azure_error_lines_are_defused(job: Job, args: tuple[str, ...]) -> None:
+    """Reproduction: on an Azure agent (which obeys ``##vso[`` anywhere in a line of stdout or stderr) the error
+    line echoed a user-controlled value as is, so it could set a variable."""
+    azure = {"TF_BUILD": "True", "GITHUB_ACTIONS": "", "AGENT_TEMPDIRECTORY": str(job.temp)}
+    result = job(*args, **azure)
+    assert result.returncode != 0
+    assert "##vso[task.setvariable" not in result.stdout + result.stderr, result.stderr
+    assert "## vso[task.setvariable variable=EVIL]" in result.stderr
+
+
+def test_error_lines_off_azure_are_unchanged(job: Job) -> None:
+    result = job("finish", "--status", _INJECTION)
+    assert result.returncode == 2 and _INJECTION in result.stderr

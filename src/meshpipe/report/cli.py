@@ -338,7 +338,7 @@ def show(current: Run, *, ci_output: bool, as_json: bool) -> None:
         for step_id, name, status in steps:
             runner.info(f"step:     {_one_line(step_id)} ({_one_line(name)}) {status}")
     if ci_output:
-        values = {"behavior": obj.behavior, "run_url": obj.url}
+        values = {"behavior": obj.behavior, "run_url": runner.url_output(obj.url)}
         sensitive = set()
         for key, item in obj.inputs.items():
             why = "would replace a built-in output" if key in values else runner.output_name_problem(key)
