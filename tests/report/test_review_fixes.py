@@ -159,3 +159,22 @@ def test_azure_error_lines_are_defused(job: Job, args: tuple[str, ...]) -> None:
 def test_error_lines_off_azure_are_unchanged(job: Job) -> None:
     result = job("finish", "--status", _INJECTION)
     assert result.returncode == 2 and _INJECTION in result.stderr
+
+
+# -- 5: MESHPIPE_REDACT_VARIABLES ------------------------------------------------------------------------------------
+
+
+def test_redact_variables_names_more_secrets(job: Job) -> None:
+    """Reproduction: a job's own secret (a cloud key the command echoes) went to meshStack in the log tail; there
+    was no way to name it."""
+    env = {"CLOUD_KEY": "canary-cloud-key", "MESHPIPE_REDACT_VARIABLES": " UNSET_ONE, CLOUD_KEY ,,"}
+    _ok(job("register", "--step", "apply=Apply", **env))
+    script = "import os; print('key=' + os.environ['CLOUD_KEY']); raise SystemExit(2)"
+    assert job("exec", "apply", "--", sys.executable, "-c", script, **env).returncode == 2
+    assert job.steps()[0]["systemMessage"] == "key=***\n[meshpipe] exit code 2"
+    _ok(job("step", "apply", "--status", "FAILED", "--user-message", "bad canary-cloud-key", **env))
+    assert job.steps()[0]["userMessage"] == "bad ***"
+
+
+def test_redact_variables_is_documented_in_help(job: Job) -> None:
+    assert "MESHPIPE_REDACT_VARIABLES" in " ".join(_ok(job("--help")).stdout.split())

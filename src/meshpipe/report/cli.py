@@ -131,6 +131,8 @@ def run() -> None:
     the environment only (GitLab: masked variables; Azure: secrets mapped with env:): MESHSTACK_RUN_TOKEN,
     MESHSTACK_API_TOKEN, MESHSTACK_CLIENT_ID + MESHSTACK_CLIENT_SECRET, or the token file meshstack_token.json in
     the job's temp directory; they are sent only to MESHSTACK_ENDPOINT (else the run URL's origin).
+    MESHPIPE_REDACT_VARIABLES: a comma-separated list of more environment variables whose values are secrets,
+    replaced by *** in every message meshpipe sends or prints (as the credentials are).
 
     \b
     Example:

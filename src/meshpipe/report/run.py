@@ -69,6 +69,8 @@ class Run:
         #: every secret this job knows of; shared with the transport so its error messages are redacted too
         self.redactor = transport.redactor if transport is not None else Redactor()
         self.redactor.add_fingerprints(self.state.masks)
+        for value in settings.redact_values:  # MESHPIPE_REDACT_VARIABLES
+            self.redactor.add(value)
         if self._object is not None:
             self._add_sensitive_inputs(self._object)
 
