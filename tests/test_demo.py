@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +132,55 @@ def test_a_failing_gitlab_job_fails_the_run_through_its_after_script(tmp_path: P
     assert "source gitlab (the pipeline): FAILED" in result.stdout
     assert "namespace name 'alpha-dev' must be 2-40 lower-case letters" in result.stdout
     assert "GitLab pipeline 5000001 'gitlab-namespace apply [" in result.stdout and "': failed" in result.stdout
+
+
+def _processes_under(directory: Path) -> list[str]:
+    """Live processes whose working directory or command line lies under ``directory``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue  # gone, or not ours to read
+        if str(directory) in cmdline or cwd.startswith(str(directory)):
+            found.append(f"{proc.name}: {cmdline.strip()} (in {cwd})")
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="reads /proc to find orphans")
+@pytest.mark.parametrize("moment", ["runner    | $ terraform", "meshStack | step github/"])
+def test_sigterm_stops_the_sandbox_and_every_child_process(tmp_path: Path, moment: str) -> None:
+    """Reproduction: ``meshpipe demo`` ended at once on SIGTERM (Python's default), leaving terraform and the
+    workflow's processes -- each in a session of its own -- running against servers that were gone."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "PYTHONUNBUFFERED": "1"}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "meshpipe", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert demo.stdout is not None
+        seen = []
+        for line in demo.stdout:
+            seen.append(line)
+            if moment in line:
+                break
+        assert any(moment in line for line in seen), "".join(seen)
+        demo.send_signal(signal.SIGTERM)
+        _, stderr = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    left = _processes_under(temp)  # at once: what the demo stopped, it waited for
+    assert left == [], left
+    assert demo.returncode == 128 + signal.SIGTERM, stderr
+    assert "meshpipe demo: SIGTERM; the sandbox and its processes are stopped" in stderr
+    assert list(temp.iterdir()) == []  # the sandbox's temporary directories are gone too

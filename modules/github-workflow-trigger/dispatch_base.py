@@ -273,13 +273,17 @@ def positive(data: Mapping[str, Any], key: str, default: float, path: str = "") 
     return float(value)
 
 
-def http_url(data: Mapping[str, Any], key: str, default: str | None = None, path: str = "") -> str:
-    """The http(s) URL ``data[key]`` without a trailing slash, with a printable host and no credentials in it."""
+def http_url(data: Mapping[str, Any], key: str, default: str | None = None, path: str = "", base: bool = False) -> str:
+    """The http(s) URL ``data[key]`` without a trailing slash, with a printable host and no credentials in it.
+
+    ``base``: the URL is an API base that paths are appended to, so a query or fragment in it is refused too.
+    """
     url = string(data, key, default, path).rstrip("/")
     scheme, _, rest = url.partition("://")
     host = rest.split("/", 1)[0]
     rule(scheme in ("http", "https") and printable(host), path + key, "expected an http(s) URL", url)
     rule("@" not in host, path + key, "expected a URL without credentials (they come from the environment)")
+    rule(not base or not ("?" in url or "#" in url), path + key, "expected an API base URL without ? or #", url)
     return url
 
 

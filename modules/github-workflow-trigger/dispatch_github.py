@@ -84,7 +84,7 @@ class Settings:
     """GitHub's part of the configuration: where to dispatch, what, and with which credentials."""
 
     def __init__(self, data: Mapping[str, Any], phase: str) -> None:
-        self.api_url = http_url(data, "api_url", DEFAULT_API_URL)
+        self.api_url = http_url(data, "api_url", DEFAULT_API_URL, base=True)
         self.repository = string(data, "repository")
         owner, _, repo = self.repository.partition("/")
         rule(

@@ -101,7 +101,7 @@ class Settings:
 
     def __init__(self, data: Mapping[str, Any], phase: str) -> None:
         gitlab = section(data, "gitlab", GITLAB_KEYS, phase)
-        self.api_url = http_url(gitlab, "api_url", DEFAULT_API_URL, path="gitlab.")
+        self.api_url = http_url(gitlab, "api_url", DEFAULT_API_URL, path="gitlab.", base=True)
         rule(
             self.api_url.endswith("/api/v4"),
             "gitlab.api_url",

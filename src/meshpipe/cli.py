@@ -7,7 +7,9 @@ every CI step) never pays for jinja2, PyYAML or the fakes.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from typing import TextIO
 
 import click
 
@@ -61,6 +63,32 @@ def cli() -> None:
     """
 
 
+class _DefusedStream:
+    """A text stream that breaks up Azure Pipelines logging commands (``##vso[``) in what is written to it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from meshpipe.report.ci_azure import defuse
+
+        return self._stream.write(defuse(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _error_stream() -> TextIO:
+    """stderr; on an Azure Pipelines agent defused: the agent obeys ``##vso[`` anywhere in a line of stdout *and*
+    stderr, and an error message quotes what the user passed (click's usage errors quote the bad value)."""
+    if os.environ.get("TF_BUILD", "").lower() == "true":  # meshpipe.report.ci.detect_ci, without importing it
+        return _DefusedStream(sys.stderr)  # type: ignore[return-value]
+    return sys.stderr
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: maps :class:`MeshpipeError` to one line on stderr and its exit code (1, or 2
     for a usage error); click's usage errors exit 2, Ctrl-C 130.
@@ -79,8 +107,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        exc.show(file=_error_stream())
         sys.exit(exc.exit_code)
     except MeshpipeError as exc:
-        click.echo(f"meshpipe: error: {exc}", err=True)
+        click.echo(f"meshpipe: error: {exc}", file=_error_stream())
         sys.exit(exc.exit_code)

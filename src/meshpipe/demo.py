@@ -13,17 +13,25 @@ meshStack's HTTP backend, and its own source (the runner's UUID) on every run.
 3. meshStack deletes the block: a ``DESTROY`` run. The definition is async, so the runner first applies with the
    DESTROY run (nothing fires), then destroys, which fires the destroy workflow with the DESTROY run's URL.
 4. Each run's timeline is printed, the runner's source and the workflow's source side by side, and checked.
+
+SIGTERM (a service manager, ``timeout``, a CI job being cancelled) ends the demo like Ctrl-C does: the command that
+runs is stopped with its process group, the sandbox's fakes stop theirs, temporary directories are removed, and the
+exit status is 128 + 15. Python's default for SIGTERM is to end at once, which would leave terraform and the
+pipelines -- each in a session of its own -- running without the servers they talk to.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import signal
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from meshpipe.contract import RUN_URL_INPUT
@@ -45,7 +53,7 @@ if TYPE_CHECKING:
     from meshpipe.fakes.runner import RunOutcome
     from meshpipe.sandbox_runs import BlockRuns
 
-__all__ = ["DEMO_BLOCKS", "DEMO_INPUTS", "Check", "DemoBlock", "run_demo"]
+__all__ = ["DEMO_BLOCKS", "DEMO_INPUTS", "Check", "DemoBlock", "Terminated", "run_demo"]
 
 #: What the consuming workspace entered when it ordered the block.
 DEMO_INPUTS: dict[str, Any] = {"bucket_name": "alpha-dev-data", "versioning": True, "retention_days": 30}
@@ -263,6 +271,34 @@ class _Demo:
             loop.stop()
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived while the demo ran (a BaseException, like KeyboardInterrupt: no ``except Exception`` in the
+    demo's code swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` in the main thread, so every ``with`` around the demo cleans up; a
+    second SIGTERM while that happens is ignored (SIGKILL still ends it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed by the main thread
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_demo(
     *,
     example: str | None = None,
@@ -285,6 +321,7 @@ def run_demo(
             echo("  runner    | " + shown)
 
     with (
+        _sigterm_unwinds() if not keep_running else contextlib.nullcontext(),
         StopSignal() if keep_running else contextlib.nullcontext() as stop,
         Sandbox(example or chosen.example, flavour=flavour) as box,
         tempfile.TemporaryDirectory(prefix="meshpipe-demo-") as tmp,

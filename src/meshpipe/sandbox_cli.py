@@ -192,10 +192,14 @@ def demo(keep_running: bool, target: str, example: str | None, timeout: float, f
       make demo                       # the same as: .venv/bin/meshpipe demo
       meshpipe demo --target gitlab   # or azure_devops, webhook
     """
-    from meshpipe.demo import run_demo
+    from meshpipe.demo import Terminated, run_demo
 
-    ok = run_demo(
-        example=example, keep_running=keep_running, timeout=timeout, flavour=flavour, target=target, echo=click.echo
-    )
+    try:
+        ok = run_demo(
+            example=example, keep_running=keep_running, timeout=timeout, flavour=flavour, target=target, echo=click.echo
+        )
+    except Terminated as exc:
+        click.echo(f"meshpipe demo: {exc}; the sandbox and its processes are stopped", err=True)
+        click.get_current_context().exit(128 + exc.signum)
     if not ok:
         click.get_current_context().exit(1)  # meshpipe.cli.main turns the code ctx.exit returns into the exit status

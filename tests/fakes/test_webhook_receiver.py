@@ -312,9 +312,32 @@ def test_a_command_gets_the_delivery_as_its_environment(
         "MESHPIPE_MODULE": "team-bucket",
         "MESHPIPE_PAYLOAD_FILE": json.loads(env_line)["MESHPIPE_PAYLOAD_FILE"],
         "MESHPIPE_PHASE": "apply",
+        "MESHPIPE_STATE_DIR": json.loads(env_line)["MESHPIPE_STATE_DIR"],
         "MESHSTACK_RUN_URL": "https://ms.example/runs/7",
     }
     assert bytes.fromhex(body_hex) == encode(data)
+
+
+def test_each_job_keeps_the_reporters_state_in_its_own_temp_dir(fake_webhook: FakeWebhookReceiver) -> None:
+    """Reproduction: the job's command got no state directory, so ``meshpipe run`` in two jobs for the same run (a
+    redelivery with a new key, a retry) shared one per-user state file: the second saw the first's terminal status."""
+    script = (
+        "import os, pathlib\n"
+        "state = pathlib.Path(os.environ['MESHPIPE_STATE_DIR'])\n"
+        "print(state, state.is_dir(), oct(state.stat().st_mode & 0o777), list(state.iterdir()))\n"
+        "print(os.path.dirname(os.environ['MESHPIPE_PAYLOAD_FILE']))\n"
+    )
+    fake_webhook.configure(status_url=True, command=[sys.executable, "-c", script])
+    inputs = {"buildingBlockRunUrl": "https://ms.example/runs/7"}
+    seen = []
+    for key in ("mp-00000000000000a1", "mp-00000000000000a2"):
+        answer = deliver(fake_webhook, payload(inputs=inputs, correlation_id=key)).json()
+        assert wait_for_status(fake_webhook, answer["status_url"], {"succeeded", "failed"})["status"] == "succeeded"
+        state_line, workdir = fake_webhook.job(int(answer["id"])).log.splitlines()[:2]
+        state, is_dir, mode, entries = state_line.split(" ", 3)
+        assert state.startswith(workdir + "/") and (is_dir, mode, entries) == ("True", "0o700", "[]")
+        seen.append(state)
+    assert seen[0] != seen[1]
 
 
 def test_a_failing_command_fails_the_job(fake_webhook: FakeWebhookReceiver) -> None:

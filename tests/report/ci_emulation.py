@@ -9,11 +9,11 @@ Only what the templates rely on is emulated, each after the CI's documentation:
   ``CI_JOB_STATUS`` set to ``success``, ``failed`` or ``canceled``. The shell is ``sh`` (dash here), as in an image
   without bash.
 - Azure Pipelines (learn.microsoft.com ``pipelines/process/templates``, ``expressions``, ``scripts/logging-commands``):
-  ``${{ parameters.NAME }}`` (a boolean renders as ``True``/``False``), ``${{ each step in parameters.X }}`` over a
-  stepList, ``$(Name)`` macros in ``env:`` (an unknown one stays literal), variables exported upper-cased with ``.`` ->
-  ``_``, each ``bash`` step a ``bash --noprofile --norc`` of its own, ``condition: always()``, ``Agent.JobStatus``,
-  and the logging commands ``task.prependpath``, ``task.setvariable`` and ``task.setsecret`` (parsed anywhere in a
-  line, unescaped as the agent does).
+  ``${{ parameters.NAME }}`` (a boolean renders as ``True``/``False``), ``${{ replace(parameters.NAME, 'a', 'b') }}``,
+  ``${{ each step in parameters.X }}`` over a stepList, ``$(Name)`` macros in ``env:`` (an unknown one stays
+  literal), variables exported upper-cased with ``.`` -> ``_``, each ``bash`` step a ``bash --noprofile --norc`` of
+  its own, ``condition: always()``, ``Agent.JobStatus``, and the logging commands ``task.prependpath``,
+  ``task.setvariable`` and ``task.setsecret`` (parsed anywhere in a line, unescaped as the agent does).
 """
 
 from __future__ import annotations
@@ -159,6 +159,11 @@ def azure_steps(parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
         if isinstance(node, dict):
             return {k: expand(v) for k, v in node.items()}
         if isinstance(node, str):
+            node = re.sub(
+                r"\$\{\{ replace\(parameters\.(\w+), '([^']*)', '([^']*)'\) \}\}",
+                lambda m: render(values[m.group(1)]).replace(m.group(2), m.group(3)),
+                node,
+            )
             return re.sub(r"\$\{\{ parameters\.(\w+) \}\}", lambda m: render(values[m.group(1)]), node)
         return node
 

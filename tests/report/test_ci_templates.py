@@ -132,7 +132,7 @@ def test_gitlab_job_registers_runs_its_steps_and_finishes_with_the_job_status(gi
     # Outputs as a dotenv report: sensitive and hostile (multi-line-free but not name-safe) values handled.
     dotenv = (gitlab.project / "meshpipe.env").read_text()
     assert dotenv.splitlines()[:3] == ["behavior=APPLY", f"run_url={gitlab.run.url}", "bucket_name=alpha"]
-    assert f"note={HOSTILE}" in dotenv.splitlines()
+    assert "note=" + HOSTILE.replace("$", "$$") in dotenv.splitlines()  # $$: GitLab's escape for a literal $
     assert "password" not in dotenv and SENSITIVE not in dotenv
     assert "input 'password' is sensitive; not written to the dotenv file" in log.text
     # The summary has no place in GitLab but the log; the state stayed beside the project, private.
@@ -210,6 +210,66 @@ def test_gitlab_refuses_a_bundle_that_is_not_the_pinned_one(gitlab: GitLab) -> N
     log = gitlab("true", **{"bundle-sha256": "0" * 64})
     assert log.exit_codes[0] != 0
     assert f"has sha256 {_sha256()}, not the pinned {'0' * 64}; refusing to run it" in log.text
+    assert gitlab.fake.log() == []
+
+
+def _home(gitlab: GitLab) -> Path:
+    return Path(f"{gitlab.project}.tmp") / f"meshpipe-{_sha256()[:16]}"
+
+
+def _evil_pyz(path: Path, marker: Path) -> None:
+    """A zipapp that leaves ``marker`` when it runs: what a poisoned cache holds."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("__main__.py", f"open({str(marker)!r}, 'w').close()\n")
+
+
+def test_gitlab_kept_bundle_is_rehashed_and_a_poisoned_cache_never_runs(gitlab: GitLab, tmp_path: Path) -> None:
+    """Reproduction: the directory the bundle is kept in outlives the job (shell executor, reused builds volume);
+    another pipeline planted bin/meshpipe, lib/__main__.py and a bin/terraform there, and the next job ran them
+    with its credentials, because a kept bundle was trusted by its path alone."""
+    home, marker = _home(gitlab), tmp_path / "pwned"
+    (home / "bin").mkdir(parents=True)
+    (home / "lib").mkdir()
+    for planted in (home / "bin" / "meshpipe", home / "bin" / "terraform", home / "lib" / "__main__.py"):
+        planted.write_text(f"#!/bin/sh\ntouch {marker}\n")
+        planted.chmod(0o755)
+    _evil_pyz(home / "meshpipe.pyz", marker)
+    log = gitlab("meshpipe run exec plan -- true")
+    assert log.exit_codes == [0, 0], log.text
+    assert not marker.exists() and sorted(p.name for p in (home / "bin").iterdir()) == ["meshpipe"]
+    assert hashlib.sha256((home / "meshpipe.pyz").read_bytes()).hexdigest() == _sha256()
+    assert gitlab.fake.run(gitlab.run.uuid).sources["gitlab"]["status"] == "SUCCEEDED"
+
+
+def test_gitlab_bundle_swapped_during_the_job_is_refused_by_the_wrapper(gitlab: GitLab, tmp_path: Path) -> None:
+    evil, marker = tmp_path / "evil.pyz", tmp_path / "pwned"
+    _evil_pyz(evil, marker)
+    log = gitlab(f'cp {evil} "$MESHPIPE_HOME/meshpipe.pyz"', "meshpipe run exec plan -- true")
+    assert log.exit_codes[0] != 0 and not marker.exists()
+    assert "meshpipe.pyz is not the pinned bundle any more; refusing to run it" in log.text
+    assert log.exit_codes[1] == 0  # after_script fetches the pinned bundle again and finishes the run
+    assert gitlab.fake.run(gitlab.run.uuid).sources["gitlab"]["status"] == "FAILED"
+
+
+def test_gitlab_bundle_url_comes_from_the_ci_variable_when_the_input_is_empty(gitlab: GitLab) -> None:
+    gitlab.env["MESHPIPE_BUNDLE_URL"] = PYZ.as_uri()  # a project or group CI/CD variable
+    log = gitlab("true", **{"bundle-url": ""})
+    assert log.exit_codes == [0, 0], log.text
+
+
+def test_gitlab_bundle_download_is_bounded_in_time_and_size(gitlab: GitLab) -> None:
+    from tests.report.servers import drip, endless_body, raw_server
+
+    gitlab.env["MESHPIPE_BUNDLE_MAX_SECONDS"] = "2"
+    with raw_server(drip(interval=0.2, seconds=60)) as slow:
+        log = gitlab("true", **{"bundle-url": slow.url + "/meshpipe.pyz"})
+    assert log.exit_codes[0] != 0 and "took longer than 2 s; refusing it" in log.text, log.text
+    del gitlab.env["MESHPIPE_BUNDLE_MAX_SECONDS"]
+    with raw_server(endless_body()) as endless:
+        log = gitlab("true", **{"bundle-url": endless.url + "/meshpipe.pyz"})
+    assert log.exit_codes[0] != 0 and "is larger than 50000000 bytes; refusing it" in log.text, log.text
     assert gitlab.fake.log() == []
 
 
@@ -341,6 +401,22 @@ def test_azure_parameters_reach_the_scripts_only_as_data(azure: Azure, tmp_path:
     assert not list(tmp_path.rglob("pwned*")) and "EVIL" not in log.variables
 
 
+def test_azure_run_url_parameter_cannot_expand_a_macro(azure: Azure) -> None:
+    """Reproduction: a run URL parameter holding ``$(MESHSTACK_CLIENT_SECRET)`` reached ``env:`` as it was, the agent
+    expanded the macro, and the secret travelled in the run URL (printed, sent, written as the run_url output)."""
+    log = azure("true", runUrl=azure.run.url + "/$(MESHSTACK_CLIENT_SECRET)")  # no such run: register fails
+    assert SECRET not in log.text
+    assert azure.run.url + "/%24(MESHSTACK_CLIENT_SECRET)/status/source" in log.text, log.text
+
+
+def test_azure_fetch_errors_are_defused(azure: Azure, tmp_path: Path) -> None:
+    """Reproduction: the fetch step's error quoted the bundle URL (a parameter) as is, on stderr, which the agent
+    reads for logging commands too."""
+    log = azure("true", bundleUrl=(tmp_path / "none" / "##vso[task.setvariable variable=EVIL]x").as_uri())
+    assert log.exit_codes[0] != 0 and "cannot fetch" in log.text
+    assert "EVIL" not in log.variables and "## vso[task.setvariable variable=EVIL]x" in log.text
+
+
 def test_template_inputs_never_become_script_text() -> None:
     """Inputs and parameters are spliced in before any shell runs: they may only fill variables, never scripts."""
     gitlab_body = list(yaml.safe_load_all(GITLAB_TEMPLATE.read_text()))[1]
@@ -355,7 +431,10 @@ def test_template_inputs_never_become_script_text() -> None:
     for step in bash_steps:
         # no template expression and no $(macro): the agent would splice a value into the script text
         assert "${{" not in step["bash"] and not re.search(r"\$\([\w.]+\)", step["bash"])
-        assert all(re.fullmatch(r"\$\{\{ parameters\.\w+ \}\}|\$\([\w.]+\)", v) for v in step["env"].values())
+        expressions = (
+            r"\$\{\{ parameters\.\w+ \}\}|\$\{\{ replace\(parameters\.\w+, '\$\(', '%24\('\) \}\}|\$\([\w.]+\)"
+        )
+        assert all(re.fullmatch(expressions, v) for v in step["env"].values())
     assert bash_steps[-1]["condition"] == "always()"
 
 

@@ -88,7 +88,7 @@ class Settings:
         path = "azure_devops."
         rule(data.get(TARGET) is not None, TARGET, "required with target azure_devops")
         values = section(data, TARGET, KEYS, phase)
-        self.org_url = http_url(values, "org_url", path=path)
+        self.org_url = http_url(values, "org_url", path=path, base=True)
         self.project = string(values, "project", path=path)
         rule(
             len(self.project) <= MAX_PROJECT_LENGTH and all(" " <= char != "\x7f" for char in self.project),

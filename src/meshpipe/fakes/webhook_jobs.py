@@ -11,6 +11,10 @@ until :meth:`WebhookJob.finish`. A job with a command is in progress while the c
 * ``MESHPIPE_INPUT_<NAME>`` per input, the name upper-cased with every character outside ``A-Z0-9_`` as ``_``; a
   string as it is, any other JSON value (number, boolean, list, map) as compact JSON;
 * ``MESHSTACK_RUN_URL``: the ``buildingBlockRunUrl`` input, where the reporter (``meshpipe run``) finds its run;
+* ``MESHPIPE_STATE_DIR``: a directory in the job's own temporary directory, where the reporter keeps its state
+  between the job's ``meshpipe run`` calls (the CI's job temp dir elsewhere). Without it the reporter falls back to a
+  per-user directory with one file per run URL, which two jobs for the same run (a redelivery, a retried job) would
+  share: the second would find the first one's steps and terminal status;
 * ``PATH``, ``HOME``, ``LANG``, ``TMPDIR``, ... and ``LC_*``/``PYTHON*`` from the host; nothing else of the host's
   environment (its credentials) reaches the command.
 """
@@ -122,7 +126,11 @@ class WebhookJob(CommandWork):
             handle.write(self.body)
         env = host_environment()
         env.update(job_environment(self.payload))
-        env.update({"MESHPIPE_JOB_ID": str(self.id), "MESHPIPE_PAYLOAD_FILE": payload_file})
+        state_dir = os.path.join(root, "meshpipe-state")  # the reporter's state: this job's own, never shared
+        os.mkdir(state_dir, 0o700)
+        env.update(
+            {"MESHPIPE_JOB_ID": str(self.id), "MESHPIPE_PAYLOAD_FILE": payload_file, "MESHPIPE_STATE_DIR": state_dir}
+        )
         in_background(self._run_to_end, env, root, name=f"fake-webhook-job-{self.id}")
 
     def stop(self) -> None:

@@ -34,6 +34,8 @@ class _Outcome:
     def __init__(self) -> None:
         self.code = 0
         self.tail = b""
+        #: whether the command wrote more than the tail keeps (the tail starts in the middle of its output)
+        self.cut = False
         self.signal: int | None = None
         #: values the command masked with ``::add-mask::`` (in the order seen)
         self.masks: list[str] = []
@@ -129,6 +131,7 @@ def stream_command(argv: list[str], signals: _Signals) -> _Outcome:
             tail += chunk
             if len(tail) > _TAIL_BYTES:
                 del tail[: len(tail) - _TAIL_BYTES]
+                outcome.cut = True
         scanner.close()
         outcome.code = proc.wait()
     finally:
@@ -141,8 +144,15 @@ def stream_command(argv: list[str], signals: _Signals) -> _Outcome:
     return outcome
 
 
-def _tail_text(raw: bytes, note: str = "") -> str | None:
-    text = (_ANSI.sub("", raw.decode("utf-8", errors="replace")).rstrip() + note).strip("\n")
+def _tail_text(run: Run, outcome: _Outcome, note: str = "") -> str | None:
+    """The output's tail for the system message: redacted before anything is cut or stripped from it."""
+    text = run.redact(outcome.tail.decode("utf-8", errors="replace"))
+    if outcome.cut:
+        # The tail starts where the output was cut, maybe inside a secret that no rule matches any more: its first
+        # characters -- as many as the longest secret has, less one -- can be part of one, so they go too (redaction
+        # never makes text longer, so they cover the part whatever was replaced after it).
+        text = text[max(run.redactor.longest - 1, 0) :]
+    text = (_ANSI.sub("", text).rstrip() + note).strip("\n")
     return cap_system_message(text) if text else None
 
 
@@ -177,7 +187,8 @@ def exec_step(
                         user_message=failure_message or f"{name} failed",
                         system_message=f"cannot start {argv[0]}: {exc}",
                     )
-                sys.stderr.write(f"meshpipe: error: cannot start {argv[0]!r}: {exc.strerror or exc}\n")
+                message = f"meshpipe: error: cannot start {argv[0]!r}: {exc.strerror or exc}"
+                sys.stderr.write(run.runner.printable(message) + "\n")
                 return 127
         for value in outcome.masks:
             with guard():
@@ -186,21 +197,22 @@ def exec_step(
         if received is not None:
             note = f"\n[meshpipe] received {signal.Signals(received).name}; the command was stopped"
             with guard():
-                step.abort(user_message=f"{name} was cancelled", system_message=_tail_text(outcome.tail, note))
+                step.abort(user_message=f"{name} was cancelled", system_message=_tail_text(run, outcome, note))
                 run.finish("ABORTED", skip_if_finished=True)
             return 128 + received
         code = outcome.code
         with guard():
             if code == 0:
-                step.succeed(user_message=user_message or f"{name} succeeded", system_message=_tail_text(outcome.tail))
+                step.succeed(user_message=user_message or f"{name} succeeded", system_message=_tail_text(run, outcome))
             else:
                 shown = code if code >= 0 else 128 - code  # killed by a signal: shell convention
                 step.fail(
                     user_message=failure_message or f"{name} failed (exit code {shown})",
-                    system_message=_tail_text(outcome.tail, f"\n[meshpipe] exit code {shown}"),
+                    system_message=_tail_text(run, outcome, f"\n[meshpipe] exit code {shown}"),
                 )
         if code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             shown = code if code >= 0 else 128 - code
-            sys.stderr.write(f"meshpipe: {argv[0]} {how}, so step {step_id!r} failed; meshpipe exits with {shown}\n")
+            message = f"meshpipe: {argv[0]} {how}, so step {step_id!r} failed; meshpipe exits with {shown}"
+            sys.stderr.write(run.runner.printable(message) + "\n")
         return code if code >= 0 else 128 - code

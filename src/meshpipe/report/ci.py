@@ -114,6 +114,10 @@ class CiRunner:
         """Why ``name`` cannot be an output in this CI, or None."""
         return None
 
+    def url_output(self, url: str) -> str:
+        """A URL as it is written as an output (the run URL): here unchanged."""
+        return url
+
     def set_output(self, name: str, value: str, *, sensitive: bool = False) -> None:
         """Make ``name=value`` an output of the step; printed here (the caller leaves sensitive values out)."""
         self.info(f"{name}={value}")

@@ -119,6 +119,12 @@ class AzureRunner(CiRunner):
             return f"starts with a prefix Azure Pipelines reserves ({', '.join(_RESERVED_PREFIXES)})"
         return None
 
+    def url_output(self, url: str) -> str:
+        """``$(`` as ``%24(``: the agent expands ``$(NAME)`` macros where a later step uses the variable (in its
+        ``env:``, its inputs, its script text), so a run URL holding ``$(System.AccessToken)`` would turn into one that
+        carries the token. ``%24`` is the same ``$`` to every URL parser (RFC 3986, section 2.1)."""
+        return url.replace("$(", "%24(")
+
     def set_output(self, name: str, value: str, *, sensitive: bool = False) -> None:
         """``task.setvariable variable=NAME;isOutput=true`` (with ``issecret=true`` for a sensitive value)."""
         properties = {"variable": name, "isOutput": "true"}

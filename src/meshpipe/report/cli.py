@@ -16,7 +16,7 @@ import click
 
 from meshpipe.report.ci import runner_for_environment
 from meshpipe.report.errors import ConnectionFailed, RateLimitError, ReporterError, ServerError
-from meshpipe.report.job_status import JOB_STATUS_CHOICES, JOB_STATUSES, job_status_to_run_status
+from meshpipe.report.job_status import JOB_STATUSES, UNKNOWN_JOB_STATUS_RUN_STATUS, read_job_status
 from meshpipe.report.model import STEP_STATUSES, TERMINAL_STATUSES, parse_output_flag, parse_outputs_json
 from meshpipe.report.run import Run
 from meshpipe.report.settings import Settings
@@ -131,6 +131,8 @@ def run() -> None:
     the environment only (GitLab: masked variables; Azure: secrets mapped with env:): MESHSTACK_RUN_TOKEN,
     MESHSTACK_API_TOKEN, MESHSTACK_CLIENT_ID + MESHSTACK_CLIENT_SECRET, or the token file meshstack_token.json in
     the job's temp directory; they are sent only to MESHSTACK_ENDPOINT (else the run URL's origin).
+    MESHPIPE_REDACT_VARIABLES: a comma-separated list of more environment variables whose values are secrets,
+    replaced by *** in every message meshpipe sends or prints (as the credentials are).
 
     \b
     Example:
@@ -256,12 +258,12 @@ def exec_(
 @click.option("--status", type=click.Choice(sorted(TERMINAL_STATUSES)), help="The terminal run status.")
 @click.option(
     "--job-status",
-    type=click.Choice(JOB_STATUS_CHOICES),
     metavar="STATUS",
     help=(
         "The CI's job status: GitHub ${{ job.status }} (success, failure, cancelled), GitLab $CI_JOB_STATUS"
-        " (success, failed, canceled), Azure Pipelines $(Agent.JobStatus) (Succeeded, SucceededWithIssues, Failed,"
-        " Canceled, Skipped), or auto (read CI_JOB_STATUS / AGENT_JOBSTATUS) -> SUCCEEDED, FAILED or ABORTED."
+        " (success, failed, timedout, canceled), Azure Pipelines $(Agent.JobStatus) (Succeeded,"
+        " SucceededWithIssues, Failed, Canceled, Skipped), or auto (read CI_JOB_STATUS / AGENT_JOBSTATUS) ->"
+        " SUCCEEDED, FAILED or ABORTED; any other status is FAILED, with a warning."
     ),
 )
 @_command
@@ -283,9 +285,13 @@ def finish(current: Run, *, status: str | None, job_status: str | None) -> None:
         raise click.UsageError("give exactly one of --status and --job-status")
     if job_status is not None:
         try:
-            status = job_status_to_run_status(job_status, current.settings.ci, os.environ)
+            known = read_job_status(job_status, current.settings.ci, os.environ)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--job-status") from None
+        status = JOB_STATUSES.get(known)
+        if status is None:
+            status = UNKNOWN_JOB_STATUS_RUN_STATUS
+            current.runner.warning(f"job status {known!r} is not one meshpipe knows; the run finishes {status}")
     assert status is not None
     # Checked under the job's terminal lock: a parallel `finish` of the same job cannot send a second status.
     if not current.finish(status, skip_if_finished=job_status is not None):
@@ -334,7 +340,7 @@ def show(current: Run, *, ci_output: bool, as_json: bool) -> None:
         for step_id, name, status in steps:
             runner.info(f"step:     {_one_line(step_id)} ({_one_line(name)}) {status}")
     if ci_output:
-        values = {"behavior": obj.behavior, "run_url": obj.url}
+        values = {"behavior": obj.behavior, "run_url": runner.url_output(obj.url)}
         sensitive = set()
         for key, item in obj.inputs.items():
             why = "would replace a built-in output" if key in values else runner.output_name_problem(key)

@@ -26,7 +26,7 @@ def build_transport(settings: Settings, runner: CiRunner, redactor: Redactor | N
     credentials = settings.require_credentials()
 
     def progress(line: str) -> None:
-        runner.stderr.write(line + "\n")
+        runner.stderr.write(runner.printable(line) + "\n")  # it can quote meshStack's answer
         runner.stderr.flush()
 
     transport = Transport(

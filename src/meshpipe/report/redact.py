@@ -76,6 +76,11 @@ class Redactor:
                 self._values.append(form)
         self._values.sort(key=len, reverse=True)  # longest first: a secret that contains another is replaced whole
 
+    @property
+    def longest(self) -> int:
+        """The length of the longest secret known (0 when none): how much of a cut text's edge can be part of one."""
+        return max([len(value) for value in self._values] + [length for length, _ in self._fingerprints], default=0)
+
     def add_fingerprint(self, length: int, digest: str) -> None:
         """Remember a secret known only by its fingerprint."""
         if length >= MIN_SECRET_LENGTH:

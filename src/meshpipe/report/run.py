@@ -12,9 +12,7 @@ from meshpipe.report.errors import ConfigurationError, NotFoundError, TerminalSt
 from meshpipe.report.model import (
     RUN_STATUSES,
     STEP_STATUSES,
-    SYSTEM_MESSAGE_LIMIT,
     TERMINAL_STATUSES,
-    USER_MESSAGE_LIMIT,
     Input,
     Output,
     RunObject,
@@ -71,6 +69,8 @@ class Run:
         #: every secret this job knows of; shared with the transport so its error messages are redacted too
         self.redactor = transport.redactor if transport is not None else Redactor()
         self.redactor.add_fingerprints(self.state.masks)
+        for value in settings.redact_values:  # MESHPIPE_REDACT_VARIABLES
+            self.redactor.add(value)
         if self._object is not None:
             self._add_sensitive_inputs(self._object)
 
@@ -257,16 +257,11 @@ class Run:
 
     def _capped(self, kind: str, text: str) -> str:
         """``text`` redacted, then cut to meshStack's limit (user: its start, system: its end), saying so."""
-        # Redacting megabytes by fingerprint would take seconds; only what can survive the cut is redacted (with a
-        # margin far beyond any secret, so the cut never leaves half of one).
-        margin = 65536
-        if kind == "user":
-            redacted = self.redact(text[: USER_MESSAGE_LIMIT + margin])
-            capped = cap_user_message(redacted)
-        else:
-            redacted = self.redact(text[-(SYSTEM_MESSAGE_LIMIT + margin) :])
-            capped = cap_system_message(redacted)
-        if capped != redacted or len(text) > len(redacted) + margin:
+        # Redacted whole before the cut: a secret straddling the cut (or the edge of any window taken first) would be
+        # matched by no rule and leave its start (user) or end (system) in what is sent.
+        redacted = self.redact(text)
+        capped = cap_user_message(redacted) if kind == "user" else cap_system_message(redacted)
+        if capped != redacted:
             self.runner.stderr.write(
                 f"meshpipe: note: the {kind} message has {len(text)} characters; sent cut to {len(capped)} "
                 f"({'its start' if kind == 'user' else 'its end'} is kept)\n"

@@ -18,6 +18,10 @@ that ``after_script``, a separate shell (with the Docker executor even a separat
 ``script``. Off a CI: a per-user directory (``$XDG_RUNTIME_DIR/meshpipe`` or ``$TMPDIR/meshpipe-<uid>``) with one
 file per run URL. The CI itself is detected by :func:`meshpipe.report.ci.detect_ci`.
 
+Extra secrets: ``MESHPIPE_REDACT_VARIABLES``, a comma-separated list of environment variable names whose values are
+redacted (``***``) from everything meshpipe sends or prints, like the credentials it knows of (a name that is unset
+or empty is skipped).
+
 Tuning for tests and impatient pipelines: ``MESHPIPE_RETRY_BASE_DELAY`` (seconds, default 1),
 ``MESHPIPE_RETRY_ATTEMPTS`` (default 5), ``MESHPIPE_TIMEOUT`` (total seconds per request, default 30).
 """
@@ -106,6 +110,8 @@ class Settings:
     state_dir_private: bool = False
     #: the source id when neither a flag, the environment nor an earlier step names one
     default_source_id: str = "github"
+    #: the values of the variables ``MESHPIPE_REDACT_VARIABLES`` names: secrets to redact like the credentials
+    redact_values: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def state_path(self) -> Path | None:
@@ -196,6 +202,7 @@ class Settings:
             dotenv_file=_dotenv_file(env),
             state_dir_private=private and own_state_dir is None,
             default_source_id=DEFAULT_SOURCE_IDS.get(ci, "github"),
+            redact_values=_redact_values(env),
         )
 
     def require_run_url(self) -> str:
@@ -316,6 +323,12 @@ def _source_id(flag: str | None, env_value: str | None) -> str | None:
         name = "--source-id" if flag is not None else "MESHSTACK_SOURCE_ID"
         raise ConfigurationError(f"{name} must be a non-empty, printable source id")
     return value
+
+
+def _redact_values(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The values of the variables ``MESHPIPE_REDACT_VARIABLES`` names (comma-separated; unset ones skipped)."""
+    names = (name.strip() for name in env.get("MESHPIPE_REDACT_VARIABLES", "").split(","))
+    return tuple(env[name] for name in dict.fromkeys(names) if name and env.get(name))
 
 
 def _user_state_dir(env: Mapping[str, str]) -> Path:

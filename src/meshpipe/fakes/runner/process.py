@@ -90,15 +90,21 @@ def run_command(
     for thread in threads:
         thread.start()
     reason = None
-    while process.poll() is None:
-        if cancelled.is_set():
-            reason = f"{label} cancelled: meshStack aborted the run"
-        elif time.monotonic() > deadline:
-            reason = f"{label} cancelled: the run's time is up"
-        if reason:
-            _stop(process)
-            break
-        cancelled.wait(0.1)
+    try:
+        while process.poll() is None:
+            if cancelled.is_set():
+                reason = f"{label} cancelled: meshStack aborted the run"
+            elif time.monotonic() > deadline:
+                reason = f"{label} cancelled: the run's time is up"
+            if reason:
+                _stop(process)
+                break
+            cancelled.wait(0.1)
+    except BaseException:
+        # Interrupted here (``meshpipe demo`` turns SIGTERM into an exception so its sandbox stops cleanly): the
+        # command's process group has a session of its own and would outlive us.
+        _stop(process)
+        raise
     for thread in threads:
         thread.join(GRACE_SECONDS)
     if reason:
