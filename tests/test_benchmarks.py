@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.generator.test_dispatch_integration import CANARY, PYTHON, SCRIPT
+from tests.generator.support import DISPATCH_PYTHON as PYTHON
+from tests.generator.support import DISPATCH_SCRIPT as SCRIPT
+from tests.generator.test_dispatch_integration import CANARY
 from tests.generator.test_dispatch_startup import imported as dispatcher_imports
 
 ROOT = Path(__file__).resolve().parents[1]
