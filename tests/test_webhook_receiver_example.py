@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.local_process import free_port, listening
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- meshpipe:webhook-receiver-example"
@@ -32,12 +33,6 @@ def example() -> str:
     return block.group(1)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def receiver(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The example running in ``tmp_path`` with a ``deploy.sh`` that records each job."""
@@ -47,23 +42,8 @@ def receiver(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     deploy.chmod(0o755)
     port = free_port()
     env = {"PATH": os.environ["PATH"], "MESHPIPE_WEBHOOK_SECRET": SECRET, "PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, "receiver.py"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                assert time.monotonic() < deadline, "the example receiver did not start"
-                time.sleep(0.05)
+    with listening([sys.executable, "receiver.py"], tmp_path, env, port, what="the example receiver"):
         yield f"http://127.0.0.1:{port}/hook", tmp_path
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def dispatch(url: str, cwd: Path, secret: str = SECRET) -> subprocess.CompletedProcess[str]:

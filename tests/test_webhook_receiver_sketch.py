@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -20,16 +18,11 @@ import pytest
 from meshpipe.generator.spec import load_spec
 from meshpipe.generator.workflow_webhook import render_webhook_receiver
 from meshpipe.webhook import sign
+from tests.local_process import free_port, listening
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "examples" / "webhook-jenkins-job" / "spec.yaml"
 SECRET = "whsec-sketch-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -38,26 +31,9 @@ def sketch(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     (tmp_path / "receiver.py").write_text(render_webhook_receiver(load_spec(SPEC), header="# test"), encoding="utf-8")
     port = free_port()
     env = {"PATH": os.environ["PATH"], "MESHPIPE_WEBHOOK_SECRET": SECRET}
-    process = subprocess.Popen(
-        [sys.executable, "receiver.py", str(port), "--", "./job.sh"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "the sketch did not start"
-                time.sleep(0.05)
+    argv = [sys.executable, "receiver.py", str(port), "--", "./job.sh"]
+    with listening(argv, tmp_path, env, port, what="the sketch"):
         yield f"http://127.0.0.1:{port}/hook", tmp_path
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def deliver(url: str, key: str, *, secret: str = SECRET) -> tuple[int | None, dict[str, object]]:

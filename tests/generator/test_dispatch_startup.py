@@ -7,16 +7,13 @@ exit; the wrapper's own imports are subtracted.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from meshpipe.fakes.github import FakeGitHub
-from tests.generator.support import DISPATCH_PYTHON as PYTHON
-from tests.generator.support import DISPATCH_SCRIPT as SCRIPT
+from tests.generator.support import run_dispatch_script
 from tests.generator.test_dispatch_integration import CANARY, setup_repo
 
 WRAPPER = """
@@ -41,17 +38,8 @@ OTHER_TARGETS = {"dispatch_gitlab", "dispatch_azure", "dispatch_webhook"}
 
 
 def imported(cwd: Path, phase: str, config: dict[str, Any], env: dict[str, str] | None = None) -> set[str]:
-    environ = {"PATH": os.environ.get("PATH", ""), "MESHPIPE_DISPATCH": json.dumps(config), **(env or {})}
-    # Like test_dispatch_integration.run_dispatcher, but under -I -S with an import probe.
-    result = subprocess.run(
-        [PYTHON, "-I", "-S", "-c", WRAPPER, str(SCRIPT), phase],
-        env=environ,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    flags = ("-I", "-S", "-c", WRAPPER)  # the dispatcher as the module runs it, under an import probe
+    result = run_dispatch_script(config, cwd, phase, env=env or {}, variable="MESHPIPE_DISPATCH", python_flags=flags)
     line = [x for x in result.stderr.splitlines() if x.startswith("MODULES ")]
     assert line, result.stderr
     return set(json.loads(line[0].removeprefix("MODULES ")))

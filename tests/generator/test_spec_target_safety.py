@@ -12,26 +12,8 @@ import pytest
 
 from meshpipe.generator.errors import SpecError
 from meshpipe.generator.spec import load_spec, parse_spec
+from tests.generator.test_spec_targets import AZURE, GITLAB, WEBHOOK
 
-GITLAB: dict[str, Any] = {
-    "name": "gl-trigger",
-    "description": "A GitLab trigger.",
-    "target": "gitlab",
-    "gitlab": {"project": "platform/infra"},
-}
-AZURE: dict[str, Any] = {
-    "name": "ado-trigger",
-    "description": "An Azure Pipelines trigger.",
-    "target": "azure_devops",
-    "azure_devops": {"org_url": "https://dev.azure.com/octo", "project": "Platform"},
-    "pipelines": {"apply": 12},
-}
-WEBHOOK: dict[str, Any] = {
-    "name": "hook-trigger",
-    "description": "A webhook trigger.",
-    "target": "webhook",
-    "webhook": {"url": "https://hooks.example.com/meshpipe"},
-}
 SECRET = {"name": "api_key", "sensitive": True, "env": "API_KEY"}
 
 
