@@ -3,6 +3,9 @@ environment inputs behind write-only values, and every attribute is one the mesh
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,3 +86,20 @@ def test_gitlab_publishes_the_tokens_its_mode_needs(auth: dict[str, str], wait: 
     )
     definition = build_definition(spec, spec_path="gl.yaml", is_async=True)
     assert {item.name for item in definition.inputs if item.is_environment} == secrets
+
+
+def test_definition_render_warns_when_the_module_repository_is_a_placeholder(tmp_path: Path) -> None:
+    """Reproduction: a GitLab spec's definition silently pointed at https://github.com/OWNER/REPOSITORY.git."""
+    spec = SPECS / "gitlab-pipeline-trigger.yaml"
+
+    def render(*extra: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "meshpipe", "definition", "render", str(spec), *extra]
+        return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=tmp_path)
+
+    bare = render()
+    assert bare.returncode == 0, bare.stderr
+    assert "https://github.com/OWNER/REPOSITORY.git" in bare.stdout
+    assert "meshpipe: warning: the definition points at the placeholder" in bare.stderr
+    assert "--repository-url" in bare.stderr
+    named = render("--repository-url", "https://gitlab.com/acme/blocks.git")
+    assert named.returncode == 0 and "warning" not in named.stderr, named.stderr

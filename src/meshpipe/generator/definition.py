@@ -62,6 +62,7 @@ __all__ = [
     "IO_TYPES",
     "OUTPUT_ASSIGNMENTS",
     "OUTPUT_TYPES",
+    "PLACEHOLDER_REPOSITORY",
     "PROVIDER_SOURCE",
     "PROVIDER_VERSION",
     "REQUIRED_TERRAFORM",
@@ -79,6 +80,8 @@ __all__ = [
 
 DEFINITION_TEMPLATE = "definition.tf.j2"
 DESCRIPTION_LIMIT = 255
+#: the repository named when none is known (another target's project is not where the module lives)
+PLACEHOLDER_REPOSITORY = "OWNER/REPOSITORY"
 #: module variables meshStack's runner sets on every run (never an input of the definition)
 MESHSTACK_PROVIDED = frozenset(name for name, _ in MESHSTACK_VARIABLES)
 
@@ -283,7 +286,7 @@ def build_definition(
     description = spec.description if len(spec.description) <= DESCRIPTION_LIMIT else spec.description[:252] + "..."
     # The repository that hosts the module: GitHub's target repository is a good guess, another target's project is not.
     target_repository = spec.repository.value if spec.target == "github" and spec.repository is not None else None
-    repository = target_repository if isinstance(target_repository, str) else "OWNER/REPOSITORY"
+    repository = target_repository if isinstance(target_repository, str) else PLACEHOLDER_REPOSITORY
     return Definition(
         spec_path=spec_path,
         module=spec.name,
