@@ -198,7 +198,8 @@ class Transport:
         """Send one request with retries; return the parsed JSON answer (None when empty).
 
         Statuses in ``ok_statuses`` (e.g. 409 for a registration) count as success. Raises an
-        :class:`~meshpipe.report.errors.APIError` subclass or :class:`~meshpipe.report.errors.ConnectionFailed`.
+        :class:`~meshpipe.report.errors.APIError` subclass or :class:`~meshpipe.report.errors.ConnectionFailed`
+        (:class:`~meshpipe.report.errors.BudgetSpent` when the ``deadline`` leaves no time for another attempt).
         """
         self._check_origin(url)
         if self.budget is None:
