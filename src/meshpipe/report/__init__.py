@@ -18,6 +18,7 @@ This package uses only the standard library's HTTP client and imports it when a 
 from meshpipe.report.errors import (
     APIError,
     AuthenticationError,
+    BudgetSpent,
     ConfigurationError,
     ConflictError,
     ConnectionFailed,
@@ -38,6 +39,7 @@ from meshpipe.report.settings import Credentials, Settings
 __all__ = [
     "APIError",
     "AuthenticationError",
+    "BudgetSpent",
     "ConfigurationError",
     "ConflictError",
     "ConnectionFailed",

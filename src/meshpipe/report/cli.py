@@ -57,6 +57,15 @@ def _common_options(func: F) -> F:
         ),
     )(func)
     func = click.option("--run-url", metavar="URL", help="The run URL (meshStack's buildingBlockRunUrl).")(func)
+    func = click.option(
+        "--deadline",
+        type=float,
+        metavar="SECONDS",
+        help=(
+            "The time budget of all this command's requests and retries (also MESHPIPE_DEADLINE_SECONDS; 0: none)."
+            " Default: none, except 240 s for finish on GitLab CI (after_script is stopped after 5 minutes)."
+        ),
+    )(func)
     return func
 
 
@@ -101,6 +110,7 @@ def _command(func: F) -> F:
         best_effort: bool,
         source_id: str | None,
         allow_foreign_run_url: bool,
+        deadline: float | None,
         **kwargs: Any,
     ) -> Any:
         guard = _BestEffortGuard(best_effort, environ=os.environ)
@@ -111,6 +121,8 @@ def _command(func: F) -> F:
                 run_b64=run_b64,
                 source_id=source_id,
                 allow_foreign_run_url=allow_foreign_run_url,
+                deadline=deadline,
+                command=click.get_current_context().info_name,
             )
             guard.run = Run(settings)
             return func(guard.run, *args, **kwargs)
@@ -133,6 +145,8 @@ def run() -> None:
     the job's temp directory; they are sent only to MESHSTACK_ENDPOINT (else the run URL's origin).
     MESHPIPE_REDACT_VARIABLES: a comma-separated list of more environment variables whose values are secrets,
     replaced by *** in every message meshpipe sends or prints (as the credentials are).
+    MESHPIPE_DEADLINE_SECONDS (or --deadline): the time budget of one command's requests and retries together;
+    none by default, except 240 s for finish on GitLab CI, whose after_script is stopped after 5 minutes.
 
     \b
     Example:

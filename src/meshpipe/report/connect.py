@@ -38,6 +38,7 @@ def build_transport(settings: Settings, runner: CiRunner, redactor: Redactor | N
         credential_label=credentials.label,
         redactor=redactor,
         proxy_env=settings.proxy_env,
+        deadline=settings.deadline,
         **seams,
     )
     if credentials.kind == "api_key":

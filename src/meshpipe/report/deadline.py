@@ -1,4 +1,5 @@
-"""The total deadline of one HTTP exchange (connect, send, headers and body together), see :class:`Watchdog`."""
+"""Time bounds of the transport: the total deadline of one HTTP exchange (connect, send, headers and body
+together, :class:`Watchdog`) and the time budget of one command's requests (:class:`Budget`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,41 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Callable, Iterator
 
-__all__ = ["Watchdog"]
+__all__ = ["Budget", "Watchdog"]
+
+
+class Budget:
+    """The time one command may spend talking to meshStack: requests and the pauses between retries, summed.
+
+    Only time inside :meth:`running` counts, so ``meshpipe run exec`` does not charge its command's run time to the
+    reports before and after it. Nested use (a login sent while a request is being sent) counts once.
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._spent = 0.0
+        self._since: float | None = None
+
+    def left(self) -> float:
+        """Seconds still to spend (zero or less: the budget is spent)."""
+        running = self._clock() - self._since if self._since is not None else 0.0
+        return self.seconds - self._spent - running
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Count the time spent inside this block (the outermost block only)."""
+        if self._since is not None:
+            yield
+            return
+        self._since = self._clock()
+        try:
+            yield
+        finally:
+            self._spent += self._clock() - self._since
+            self._since = None
 
 
 class Watchdog:
@@ -20,6 +54,7 @@ class Watchdog:
     def __init__(self, seconds: float) -> None:
         import threading  # only once a request is sent
 
+        self.seconds = seconds
         self.deadline = time.monotonic() + seconds
         self.expired = threading.Event()
         self._lock = threading.Lock()

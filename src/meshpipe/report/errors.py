@@ -7,7 +7,8 @@
         ├── ConfigurationError             no run locator, no credentials, a malformed run object or flag
         ├── TerminalStatusError            a second terminal run status, refused before anything is sent
         ├── ConnectionFailed               meshStack could not be reached (after the retries)
-        │   └── ResponseTooLarge           an answer over the size cap (never read to the end)
+        │   ├── ResponseTooLarge           an answer over the size cap (never read to the end)
+        │   └── BudgetSpent                the command's time budget ran out before meshStack answered well
         └── APIError                       meshStack answered with an error status (method, url, status, message)
             ├── ValidationError            400, 422
             ├── AuthenticationError        401
@@ -33,6 +34,7 @@ __all__ = [
     "STATUS_ERRORS",
     "APIError",
     "AuthenticationError",
+    "BudgetSpent",
     "ConfigurationError",
     "ConflictError",
     "ConnectionFailed",
@@ -83,6 +85,24 @@ class ResponseTooLarge(ConnectionFailed):
         self.method = method
         self.url = url
         self.reason = f"answer over {limit} bytes"
+
+
+class BudgetSpent(ConnectionFailed):
+    """Raised when the command's time budget (``MESHPIPE_DEADLINE_SECONDS``, ``--deadline``) leaves no time for
+    the next attempt. ``reason`` is what happened last (an error status, a timeout, or that nothing was sent).
+
+    A :class:`ConnectionFailed`: meshStack did not answer well in time, so ``--best-effort`` turns it into a warning.
+    """
+
+    def __init__(self, method: str, url: str, last: str, seconds: float) -> None:
+        self.seconds = seconds
+        ReporterError.__init__(
+            self,
+            f"{method} {url} -> {last}; gave up: the time budget of {seconds:g} s is spent (MESHPIPE_DEADLINE_SECONDS)",
+        )
+        self.method = method
+        self.url = url
+        self.reason = last
 
 
 class APIError(ReporterError):

@@ -301,9 +301,11 @@ class Run:
         return True
 
     def _terminal_wait(self) -> float:
-        # Another process sending the terminal status holds the lock for at most its whole retry budget.
+        # Another process sending the terminal status holds the lock for at most its whole retry budget; a command
+        # with a time budget does not wait past it.
         s = self.settings
-        return s.timeout * s.retry_attempts + _MAX_PAUSE * max(0, s.retry_attempts - 1) + 10.0
+        wait = s.timeout * s.retry_attempts + _MAX_PAUSE * max(0, s.retry_attempts - 1) + 10.0
+        return wait if s.deadline is None else min(wait, s.deadline)
 
     def summary_markdown(self) -> str:
         """A Markdown table of the steps, their statuses and messages, as reported from this job."""

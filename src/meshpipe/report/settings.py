@@ -24,6 +24,17 @@ or empty is skipped).
 
 Tuning for tests and impatient pipelines: ``MESHPIPE_RETRY_BASE_DELAY`` (seconds, default 1),
 ``MESHPIPE_RETRY_ATTEMPTS`` (default 5), ``MESHPIPE_TIMEOUT`` (total seconds per request, default 30).
+
+A time budget for one command: ``--deadline`` or ``MESHPIPE_DEADLINE_SECONDS`` bounds the time all of a command's
+requests and retry pauses take together (``0``: no budget; see :mod:`meshpipe.report.transport`). Without either
+there is no budget -- the per-request bounds above allow 5 x 30 s plus 4 pauses of up to 60 s -- except for
+``finish`` on GitLab CI, which gets :data:`GITLAB_FINISH_DEADLINE` (240 s): ``finish`` runs in ``after_script``,
+which the runner stops after 5 minutes by default (gitlab-org/gitlab-runner#2716: "The after_script timeout is
+currently hardcoded to 5 minutes"; since gitlab-org/gitlab-runner!4335 the job variable ``RUNNER_AFTER_SCRIPT_TIMEOUT``
+changes it, docs.gitlab.com ``ci/runners/configure_runners``, "Set script and after_script timeouts"; *unverified*:
+the exact runner release, 16.4 by secondary sources), and a killed ``finish`` leaves the run IN_PROGRESS without a
+word in the log. 240 s leaves a minute for fetching the bundle before it and for the error line. A job that raises
+``RUNNER_AFTER_SCRIPT_TIMEOUT`` can raise ``MESHPIPE_DEADLINE_SECONDS`` with it.
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ __all__ = [
     "DEFAULT_RETRY_ATTEMPTS",
     "DEFAULT_RETRY_BASE_DELAY",
     "DEFAULT_TIMEOUT",
+    "GITLAB_FINISH_DEADLINE",
     "TOKEN_FILE_NAME",
     "Credentials",
     "Settings",
@@ -68,6 +80,8 @@ __all__ = [
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRY_BASE_DELAY = 1.0
 DEFAULT_RETRY_ATTEMPTS = 5
+#: the time budget of ``finish`` on GitLab CI, under ``after_script``'s default 5-minute limit (module docstring)
+GITLAB_FINISH_DEADLINE = 240.0
 
 #: the proxy variables the transport honours (lower or upper case)
 _PROXY_VARIABLES = ("https_proxy", "http_proxy", "no_proxy")
@@ -91,6 +105,8 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     retry_base_delay: float = DEFAULT_RETRY_BASE_DELAY
     retry_attempts: int = DEFAULT_RETRY_ATTEMPTS
+    #: the time budget in seconds of all the command's requests together; None: no budget (module docstring)
+    deadline: float | None = None
     #: ``MESHSTACK_ENDPOINT`` without a trailing slash: the only place credentials go (see the module docstring)
     endpoint: str | None = None
     allow_foreign_run_url: bool = False
@@ -161,10 +177,13 @@ class Settings:
         state_run_url: str | None = None,
         source_id: str | None = None,
         allow_foreign_run_url: bool = False,
+        deadline: float | None = None,
+        command: str | None = None,
     ) -> Settings:
         """Resolve from ``environ`` (a plain dict in tests) and the command-line flags.
 
         ``state_run_url`` is the run URL recorded by an earlier step (read by the caller from the state file).
+        ``deadline`` is ``--deadline``; ``command`` the ``meshpipe run`` command, which picks the default budget.
         """
         env = {k: v for k, v in environ.items() if v != ""}
         ci = detect_ci(env)
@@ -192,6 +211,7 @@ class Settings:
             timeout=_number(env, "MESHPIPE_TIMEOUT", DEFAULT_TIMEOUT),
             retry_base_delay=_number(env, "MESHPIPE_RETRY_BASE_DELAY", DEFAULT_RETRY_BASE_DELAY),
             retry_attempts=int(_number(env, "MESHPIPE_RETRY_ATTEMPTS", DEFAULT_RETRY_ATTEMPTS)),
+            deadline=_deadline(deadline, env, ci, command),
             endpoint=endpoint_url(env.get(MESHSTACK_ENDPOINT_ENV)),
             allow_foreign_run_url=allow_foreign_run_url or _flag(env, "MESHPIPE_ALLOW_FOREIGN_RUN_URL"),
             source_id=_source_id(source_id, env.get("MESHSTACK_SOURCE_ID")),
@@ -339,6 +359,24 @@ def _user_state_dir(env: Mapping[str, str]) -> Path:
     user = str(getuid()) if getuid else env.get("USERNAME", "user")
     # Not tempfile.gettempdir(): it costs milliseconds at every start-up for the same answer.
     return Path(env.get("TMPDIR") or "/tmp") / f"meshpipe-{user}"
+
+
+def _deadline(flag: float | None, env: Mapping[str, str], ci: str, command: str | None) -> float | None:
+    """The command's time budget: ``--deadline``, else ``MESHPIPE_DEADLINE_SECONDS``, else the CI's default; 0 is
+    none."""
+    if flag is not None:
+        if flag < 0 or flag != flag:
+            raise ConfigurationError("--deadline must be a number of seconds, 0 or more")
+        seconds = flag
+    elif "MESHPIPE_DEADLINE_SECONDS" in env:
+        seconds = _number(env, "MESHPIPE_DEADLINE_SECONDS", 0.0)
+        if seconds != seconds:  # NaN would never run out
+            raise ConfigurationError("MESHPIPE_DEADLINE_SECONDS='nan' is not a number")
+    elif ci == "gitlab" and command == "finish":
+        seconds = GITLAB_FINISH_DEADLINE
+    else:
+        return None
+    return seconds or None
 
 
 def _path(value: str | None) -> Path | None:

@@ -11,6 +11,12 @@ second is cut off at it, not kept alive by per-read timeouts: :mod:`meshpipe.rep
 :data:`MAX_RESPONSE_BYTES` are not read further. Credentials go only to the trusted origins (see
 :mod:`meshpipe.report.settings`).
 
+A command can also have a total *budget* (``deadline``: ``MESHPIPE_DEADLINE_SECONDS``, see
+:mod:`meshpipe.report.settings` for its defaults): the time all its requests and pauses may take together. A retry
+whose pause would not end before the budget does is not started, each request's deadline is cut to what is left,
+and when nothing is left the request fails with :class:`~meshpipe.report.errors.BudgetSpent`, naming what happened
+last. A CI that kills a step after a fixed time (GitLab's ``after_script``) then still gets to print why.
+
 One transport for the CLI and the library, over the standard library's ``http.client``: a one-shot
 ``meshpipe run step`` process does not pay for importing ``requests`` (about half its start-up), and the deadline
 needs the socket, which ``requests`` hides. ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` are honoured.
@@ -25,14 +31,16 @@ import random as _random
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
 from meshpipe import __version__
 from meshpipe.contract import RUN_MEDIA_TYPE
 from meshpipe.report.credentials import TokenSource
-from meshpipe.report.deadline import Watchdog
+from meshpipe.report.deadline import Budget, Watchdog
 from meshpipe.report.errors import (
+    BudgetSpent,
     ConfigurationError,
     ConnectionFailed,
     ResponseTooLarge,
@@ -129,6 +137,7 @@ class Transport:
     ``trusted_origins`` (``scheme://host[:port]``) are the only places a request may go: every request of the
     reporter carries a credential (a bearer token, or the API key in the login body). ``on_retry`` receives one
     progress line per retry. ``credential_label`` names the credential in a 401's hint (never its value).
+    ``deadline`` is the total budget in seconds of every :meth:`send` together (None: only per-request bounds).
     """
 
     def __init__(
@@ -145,8 +154,10 @@ class Transport:
         credential_label: str | None = None,
         proxy_env: Mapping[str, str] | None = None,
         redactor: Redactor | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.timeout = timeout
+        self.budget = Budget(deadline) if deadline is not None else None
         self.attempts = max(1, attempts)
         self.base_delay = base_delay
         self.auth: TokenSource | None = None
@@ -187,9 +198,16 @@ class Transport:
         """Send one request with retries; return the parsed JSON answer (None when empty).
 
         Statuses in ``ok_statuses`` (e.g. 409 for a registration) count as success. Raises an
-        :class:`~meshpipe.report.errors.APIError` subclass or :class:`~meshpipe.report.errors.ConnectionFailed`.
+        :class:`~meshpipe.report.errors.APIError` subclass or :class:`~meshpipe.report.errors.ConnectionFailed`
+        (:class:`~meshpipe.report.errors.BudgetSpent` when the ``deadline`` leaves no time for another attempt).
         """
         self._check_origin(url)
+        if self.budget is None:
+            return self._send(method, url, body, media_type, auth, ok_statuses)
+        with self.budget.running():
+            return self._send(method, url, body, media_type, auth, ok_statuses)
+
+    def _send(self, method: str, url: str, body: Any, media_type: str, auth: bool, ok_statuses: Sequence[int]) -> Any:
         headers = {"Accept": media_type, "User-Agent": USER_AGENT}
         data = None
         if body is not None:
@@ -198,19 +216,23 @@ class Transport:
         delays = backoff_delays(self.attempts - 1, base=self.base_delay, random=self._random)
         relogged = False
         attempt = 0
+        last = "not sent"
         while True:
             request_headers = dict(headers)
             if auth and self.auth:
                 request_headers["Authorization"] = f"Bearer {self.auth.token()}"
+            limit = self._limit(method, url, last)
             try:
-                answer = self._exchange(method, url, request_headers, data)
+                answer = self._exchange(method, url, request_headers, data, limit)
             except (OSError, http.client.HTTPException) as exc:
+                last = self._reason(exc, limit)
+                if limit < self.timeout and isinstance(exc, TimeoutError):
+                    raise self._spent(method, url, last) from None  # cut short by the budget, not by the server
                 if should_retry(method, exc) and attempt < len(delays):
-                    self._retrying(method, url, self._reason(exc), delays[attempt], attempt)
-                    self._sleep(delays[attempt])
+                    self._pause(method, url, last, delays[attempt], attempt)
                     attempt += 1
                     continue
-                raise ConnectionFailed(method, url, self._reason(exc)) from None
+                raise ConnectionFailed(method, url, last) from None
             status = answer.status
             if status == 401 and auth and self.auth and not relogged and self.auth.refresh():
                 relogged = True
@@ -218,8 +240,10 @@ class Transport:
             if should_retry(method, status) and attempt < len(delays):
                 wait = parse_retry_after(answer.headers.get("retry-after")) if status in (429, 503) else None
                 pause = delays[attempt] if wait is None else wait
-                self._retrying(method, url, f"{status}", pause, attempt)
-                self._sleep(pause)
+                last = _status_line(status, self._server_message(answer.body))
+                if wait is not None:
+                    last += f" (Retry-After {wait:g} s)"
+                self._pause(method, url, last, pause, attempt, progress=f"{status}")
                 attempt += 1
                 continue
             if status >= 400 and status not in ok_statuses:
@@ -239,15 +263,35 @@ class Transport:
                 "is trusted (MESHSTACK_ENDPOINT, else the run URL's origin; a run object's links cannot change it)"
             )
 
-    def _retrying(self, method: str, url: str, what: str, pause: float, attempt: int) -> None:
+    def _limit(self, method: str, url: str, last: str) -> float:
+        """The deadline of the next exchange: the per-request timeout, cut to what is left of the budget."""
+        if self.budget is None:
+            return self.timeout
+        left = self.budget.left()
+        if left <= 0:
+            raise self._spent(method, url, last)
+        return min(self.timeout, left)
+
+    def _pause(self, method: str, url: str, last: str, pause: float, attempt: int, *, progress: str = "") -> None:
+        """Announce and sleep before a retry; a pause that would outlast the budget is not started."""
+        left = None if self.budget is None else self.budget.left()
+        if left is not None and pause >= left:
+            raise self._spent(method, url, last)
         if self.on_retry is not None:
-            self.on_retry(
-                f"meshpipe: {method} {url} -> {what}; retry {attempt + 1} of {self.attempts - 1} in {pause:.1f} s"
-            )
+            line = f"meshpipe: {method} {url} -> {progress or last}; retry {attempt + 1} of {self.attempts - 1} in "
+            line += f"{pause:.1f} s"
+            if left is not None and self.budget is not None:
+                line += f" ({left:.0f} s of the {self.budget.seconds:g} s budget left)"
+            self.on_retry(line)
+        self._sleep(pause)
+
+    def _spent(self, method: str, url: str, last: str) -> BudgetSpent:
+        assert self.budget is not None
+        return BudgetSpent(method, url, last, self.budget.seconds)
 
     # -- one exchange, bounded ---------------------------------------------------------------------------------
 
-    def _exchange(self, method: str, url: str, headers: dict[str, str], data: bytes | None) -> _Answer:
+    def _exchange(self, method: str, url: str, headers: dict[str, str], data: bytes | None, limit: float) -> _Answer:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"{url!r} is not an http(s) URL")
@@ -259,7 +303,7 @@ class Transport:
         if proxy and key[0] == "http":  # a plain-HTTP proxy takes the absolute URL and its credentials per request
             target = url
             headers = {**headers, **proxy[2]}
-        watchdog = Watchdog(self.timeout)
+        watchdog = Watchdog(limit)
         try:
             conn = self._connections.pop(key, None)
             if conn is not None and conn.sock is not None:
@@ -274,7 +318,7 @@ class Transport:
             return self._roundtrip(key, conn, method, url, target, headers, data, watchdog)
         except (OSError, http.client.HTTPException):
             if watchdog.expired.is_set():
-                raise TimeoutError(f"no complete answer within {self.timeout:g} s") from None
+                raise TimeoutError(f"no complete answer within {limit:g} s") from None
             raise
         finally:
             watchdog.stop()
@@ -342,7 +386,7 @@ class Transport:
                 if len(body) > self.max_response_bytes:
                     raise ResponseTooLarge(method, url, self.max_response_bytes)
             if watchdog.expired.is_set():  # a body without a length ends at the cut, looking complete
-                raise TimeoutError(f"no complete answer within {self.timeout:g} s")
+                raise TimeoutError(f"no complete answer within {watchdog.seconds:g} s")
             keep = not response.will_close
             headers_in = {k.lower(): v for k, v in response.getheaders()}
             return _Answer(response.status, headers_in, bytes(body))
@@ -353,11 +397,11 @@ class Transport:
             else:
                 conn.close()
 
-    def _reason(self, exc: BaseException) -> str:
+    def _reason(self, exc: BaseException, limit: float) -> str:
         if isinstance(exc, ResponseTooLarge):
             return exc.reason
         if isinstance(exc, (TimeoutError, socket.timeout)):
-            return f"no complete answer within {self.timeout:g} s"
+            return f"no complete answer within {round(limit, 2):g} s"
         if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
             text = f"[Errno {exc.errno}] {exc.strerror}"
         elif isinstance(exc, http.client.RemoteDisconnected):
@@ -408,6 +452,15 @@ def _proxy_for(scheme: str, host: str, env: Mapping[str, str]) -> tuple[str, int
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
     return parts.hostname, parts.port or 80, headers
+
+
+def _status_line(status: int, message: str) -> str:
+    """``503 Service Unavailable: message``, as an :class:`~meshpipe.report.errors.APIError` names a status."""
+    try:
+        text = f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        text = f"{status} Error"
+    return f"{text}: {message}" if message else text
 
 
 def _json_or_none(body: bytes) -> Any:
