@@ -17,7 +17,7 @@ from meshpipe.report.settings import GITLAB_FINISH_DEADLINE, Settings
 from meshpipe.report.transport import Transport
 from tests.report.conftest import Job, base_env, run_cli
 
-BUDGET_SPENT = "gave up: the time budget of 1 s is spent (MESHPIPE_DEADLINE_SECONDS)"
+BUDGET_SPENT = "gave up: the time budget of 1 s is spent (--deadline, MESHPIPE_DEADLINE_SECONDS)"
 
 
 def _error_line(stderr: str) -> str:
@@ -76,7 +76,9 @@ def test_transport_raises_budget_spent_naming_the_last_status(fake_meshstack: Fa
         transport.send("GET", run.url, auth=False)
     assert isinstance(caught.value, ConnectionFailed)  # --best-effort and callers treat it as unreachable
     assert caught.value.reason.startswith("502 Bad Gateway")
-    assert str(caught.value).endswith("gave up: the time budget of 0.5 s is spent (MESHPIPE_DEADLINE_SECONDS)")
+    assert str(caught.value).endswith(
+        "gave up: the time budget of 0.5 s is spent (--deadline, MESHPIPE_DEADLINE_SECONDS)"
+    )
     assert len(fake_meshstack.log("GET")) == 2  # pauses 0.3 then 0.6: the second would pass the budget
 
 

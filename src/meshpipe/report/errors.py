@@ -98,7 +98,8 @@ class BudgetSpent(ConnectionFailed):
         self.seconds = seconds
         ReporterError.__init__(
             self,
-            f"{method} {url} -> {last}; gave up: the time budget of {seconds:g} s is spent (MESHPIPE_DEADLINE_SECONDS)",
+            f"{method} {url} -> {last}; gave up: the time budget of {seconds:g} s is spent "
+            "(--deadline, MESHPIPE_DEADLINE_SECONDS)",
         )
         self.method = method
         self.url = url
