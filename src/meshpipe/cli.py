@@ -84,9 +84,14 @@ class _DefusedStream:
 def _error_stream() -> TextIO:
     """stderr; on an Azure Pipelines agent defused: the agent obeys ``##vso[`` anywhere in a line of stdout *and*
     stderr, and an error message quotes what the user passed (click's usage errors quote the bad value)."""
-    if os.environ.get("TF_BUILD", "").lower() == "true":  # meshpipe.report.ci.detect_ci, without importing it
+    if _on_azure():
         return _DefusedStream(sys.stderr)  # type: ignore[return-value]
     return sys.stderr
+
+
+def _on_azure() -> bool:
+    """Whether this runs on an Azure Pipelines agent (:func:`meshpipe.report.ci.detect_ci`, without importing it)."""
+    return os.environ.get("TF_BUILD", "").lower() == "true"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -112,3 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     except MeshpipeError as exc:
         click.echo(f"meshpipe: error: {exc}", file=_error_stream())
         sys.exit(exc.exit_code)
+    except Exception:
+        if not _on_azure():
+            raise
+        # A bug's traceback can quote user text too; on Azure it is printed defused, like every other error line.
+        import traceback
+
+        _error_stream().write(traceback.format_exc())
+        sys.exit(1)

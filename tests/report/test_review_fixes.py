@@ -6,6 +6,7 @@ import io
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,6 +155,27 @@ def test_azure_error_lines_are_defused(job: Job, args: tuple[str, ...]) -> None:
     assert result.returncode != 0
     assert "##vso[task.setvariable" not in result.stdout + result.stderr, result.stderr
     assert "## vso[task.setvariable variable=EVIL]" in result.stderr
+
+
+def test_an_unexpected_traceback_on_azure_is_defused(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    """Reproduction: a bug's traceback went to stderr as is; on an Azure agent a user value quoted in the exception
+    text could set a variable. The seam: the command group raises an exception meshpipe does not know."""
+    import meshpipe.cli as entry
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError(_INJECTION)
+
+    monkeypatch.setattr(entry.cli, "main", broken)
+    monkeypatch.setenv("TF_BUILD", "True")
+    with pytest.raises(SystemExit) as exited:
+        entry.main(["run", "show"])
+    assert exited.value.code == 1
+    stderr = capsys.readouterr().err
+    assert "Traceback" in stderr and "RuntimeError" in stderr
+    assert "##vso[" not in stderr and "## vso[task.setvariable variable=EVIL]" in stderr
+    monkeypatch.setenv("TF_BUILD", "")
+    with pytest.raises(RuntimeError):  # elsewhere Python prints it as ever
+        entry.main(["run", "show"])
 
 
 def test_error_lines_off_azure_are_unchanged(job: Job) -> None:
