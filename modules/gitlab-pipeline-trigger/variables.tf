@@ -59,8 +59,8 @@ variable "correlation_input" {
   default     = "meshpipe_correlation_id"
 
   validation {
-    condition     = var.correlation_input == null ? true : can(regex("^[A-Za-z0-9_-]{1,255}$", var.correlation_input))
-    error_message = "correlation_input must be null or a GitLab spec:inputs name matching ^[A-Za-z0-9_-]{1,255}$."
+    condition     = var.correlation_input == null ? true : can(regex("^[A-Za-z0-9_]{1,255}$", var.correlation_input))
+    error_message = "correlation_input must be null or a GitLab spec:inputs name that is also a CI/CD variable key matching ^[A-Za-z0-9_]{1,255}$."
   }
 }
 
@@ -70,8 +70,8 @@ variable "phase_input" {
   default     = "meshpipe_phase"
 
   validation {
-    condition     = var.phase_input == null ? true : can(regex("^[A-Za-z0-9_-]{1,255}$", var.phase_input))
-    error_message = "phase_input must be null or a GitLab spec:inputs name matching ^[A-Za-z0-9_-]{1,255}$."
+    condition     = var.phase_input == null ? true : can(regex("^[A-Za-z0-9_]{1,255}$", var.phase_input))
+    error_message = "phase_input must be null or a GitLab spec:inputs name that is also a CI/CD variable key matching ^[A-Za-z0-9_]{1,255}$."
   }
 }
 

@@ -110,6 +110,12 @@ BAD_SPECS = [
         "a GitLab spec:inputs name",
     ),
     (
+        "gitlab_input_name_dash",  # the rendered pipeline file makes each input a CI/CD variable of the same name
+        with_(GITLAB, inputs=[{"name": "my-input", "value": "x"}]),
+        "inputs[0].name",
+        "a GitLab spec:inputs name that is also a CI/CD variable key",
+    ),
+    (
         "gitlab_variable_key",
         with_(GITLAB, gitlab={"project": "a/b", "values": "variables"}, inputs=[{"name": "my-var", "value": "x"}]),
         "inputs[0].name",

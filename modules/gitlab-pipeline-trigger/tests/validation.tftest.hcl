@@ -49,7 +49,7 @@ run "rejects_invalid_destroy_ref_1" {
   expect_failures = [var.destroy_ref]
 }
 
-# correlation_input must be null or a GitLab spec:inputs name matching ^[A-Za-z0-9_-]{1,255}$.
+# correlation_input must be null or a GitLab spec:inputs name that is also a CI/CD variable key matching ^[A-Za-z0-9_]{1,255}$.
 run "rejects_invalid_correlation_input_1" {
   command = plan
 
@@ -60,7 +60,7 @@ run "rejects_invalid_correlation_input_1" {
   expect_failures = [var.correlation_input]
 }
 
-# phase_input must be null or a GitLab spec:inputs name matching ^[A-Za-z0-9_-]{1,255}$.
+# phase_input must be null or a GitLab spec:inputs name that is also a CI/CD variable key matching ^[A-Za-z0-9_]{1,255}$.
 run "rejects_invalid_phase_input_1" {
   command = plan
 

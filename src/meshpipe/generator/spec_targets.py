@@ -9,10 +9,11 @@ GitHub's (file + key path, unknown keys, that service's name rules). The rules a
   of ``Gitlab::PathRegex``). Refs follow ``git check-ref-format`` (no spaces, ``~^:?*[\\``, ``..``).
 - GitLab ``spec:inputs`` names: ``Gitlab::Ci::Config::Header::Input`` validates the key with
   ``AlphanumericValidator``, which only demands a string (``lib/gitlab/config/entry/validators.rb``); meshpipe
-  keeps to letters, digits, ``_`` and ``-`` so that every name works in ``$[[ inputs.NAME ]]`` (a ``.`` would read
-  as a path). At most 20 inputs per pipeline (``Ci::Pipeline::INPUTS_LIMIT``: "There cannot be more than 20
-  inputs"). CI/CD
-  variable keys: ``^[A-Za-z0-9_]+$``, at most 255 characters (https://docs.gitlab.com/ci/variables/).
+  keeps to letters, digits and ``_``: every name must work in ``$[[ inputs.NAME ]]`` (a ``.`` would read as a
+  path), and the pipeline file meshpipe renders makes each input a CI/CD variable of the same name, whose key
+  allows no ``-`` (below; a shell could not read it either). At most 20 inputs per pipeline
+  (``Ci::Pipeline::INPUTS_LIMIT``: "There cannot be more than 20 inputs"). CI/CD variable keys:
+  ``^[A-Za-z0-9_]+$``, at most 255 characters (https://docs.gitlab.com/ci/variables/).
 - Azure DevOps project names: at most 64 characters, none of ``/ : \\ ~ & % ; @ ' " ? < > | # $ * { } , + = [ ]``
   or control characters, not starting with ``_`` or ``.``, not ending with ``.`` (https://learn.microsoft.com/azure/devops/organizations/
   settings/naming-restrictions). Pipeline ids are positive integers. Runtime parameter names are identifiers
@@ -63,7 +64,6 @@ __all__ = [
     "AZURE_REF_PATTERN",
     "GITHUB_ONLY_KEYS",
     "GITLAB_API_URL_PATTERN",
-    "GITLAB_INPUT_PATTERN",
     "GITLAB_PROJECT_PATTERN",
     "GITLAB_REF_PATTERN",
     "GITLAB_VARIABLE_PATTERN",
@@ -86,7 +86,6 @@ GITLAB_API_URL_PATTERN = r"^https?://[^\s/?#@]+(/[^\s?#]*)?/api/v4/?$"
 AZURE_ORG_URL_PATTERN = r"^https?://[^\s/?#@]+(/[^\s?#]*)?$"
 GITLAB_PROJECT_PATTERN = r"^([0-9]+|[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+)$"
 GITLAB_REF_PATTERN = r"^[^\s~^:?*\[\\-][^\s~^:?*\[\\]{0,254}$"
-GITLAB_INPUT_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
 GITLAB_VARIABLE_PATTERN = r"^[A-Za-z0-9_]{1,255}$"
 _AZURE_FORBIDDEN = "/:\\\\~&%;@'\"?<>|#$*{},+=\\[\\]\\x00-\\x1f"
 AZURE_PROJECT_PATTERN = f"^[^_.\\s{_AZURE_FORBIDDEN}]([^{_AZURE_FORBIDDEN}]{{0,62}}[^.\\s{_AZURE_FORBIDDEN}])?$"
@@ -188,7 +187,8 @@ def input_name_pattern(target: str, values: str | None) -> tuple[str, str]:
     if target == "gitlab":
         if values == "variables":
             return GITLAB_VARIABLE_PATTERN, "a GitLab CI/CD variable key"
-        return GITLAB_INPUT_PATTERN, "a GitLab spec:inputs name"
+        # The rendered pipeline file declares each input as a variable too (module docstring).
+        return GITLAB_VARIABLE_PATTERN, "a GitLab spec:inputs name that is also a CI/CD variable key"
     if target == "azure_devops":
         return AZURE_PARAMETER_PATTERN, "an Azure Pipelines parameter name"
     return WEBHOOK_INPUT_PATTERN, "an input name"
