@@ -286,6 +286,13 @@ def test_without_status_url_mode_there_is_no_status_endpoint(fake_webhook: FakeW
     assert signed_get(fake_webhook, fake_webhook.base_url + "/jobs/1").status_code == 404
 
 
+def run_job(fake: FakeWebhookReceiver, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Deliver ``data`` to a fake whose command is configured, wait until its job succeeded: (answer, log lines)."""
+    answer = deliver(fake, data).json()
+    assert wait_for_status(fake, answer["status_url"], {"succeeded", "failed"})["status"] == "succeeded"
+    return answer, fake.job(int(answer["id"])).log.splitlines()
+
+
 def test_a_command_gets_the_delivery_as_its_environment(
     fake_webhook: FakeWebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -299,9 +306,8 @@ def test_a_command_gets_the_delivery_as_its_environment(
     fake_webhook.configure(status_url=True, command=[sys.executable, "-c", script])
     hostile = "$(id) `x`; \"'\\ \u00e9\U0001f600"
     data = payload(inputs={"buildingBlockRunUrl": "https://ms.example/runs/7", "team-name": hostile, "zones": ["a"]})
-    answer = deliver(fake_webhook, data).json()
-    assert wait_for_status(fake_webhook, answer["status_url"], {"succeeded", "failed"})["status"] == "succeeded"
-    env_line, body_hex = fake_webhook.job(int(answer["id"])).log.splitlines()[:2]
+    answer, log = run_job(fake_webhook, data)
+    env_line, body_hex = log[:2]
     assert json.loads(env_line) == {
         "MESHPIPE_CORRELATION_ID": "mp-0123456789abcdef",
         "MESHPIPE_EVENT": "apply",
@@ -331,9 +337,7 @@ def test_each_job_keeps_the_reporters_state_in_its_own_temp_dir(fake_webhook: Fa
     inputs = {"buildingBlockRunUrl": "https://ms.example/runs/7"}
     seen = []
     for key in ("mp-00000000000000a1", "mp-00000000000000a2"):
-        answer = deliver(fake_webhook, payload(inputs=inputs, correlation_id=key)).json()
-        assert wait_for_status(fake_webhook, answer["status_url"], {"succeeded", "failed"})["status"] == "succeeded"
-        state_line, workdir = fake_webhook.job(int(answer["id"])).log.splitlines()[:2]
+        state_line, workdir = run_job(fake_webhook, payload(inputs=inputs, correlation_id=key))[1][:2]
         state, is_dir, mode, entries = state_line.split(" ", 3)
         assert state.startswith(workdir + "/") and (is_dir, mode, entries) == ("True", "0o700", "[]")
         seen.append(state)
