@@ -147,3 +147,17 @@ def test_the_modules_variables_validate_the_same_urls() -> None:
     spec = parse_spec(with_(AZURE, azure_devops={"org_url": {"default": "https://dev.azure.com/octo"}}), "a")
     (validation,) = target_validations(spec, "azure_devops_org_url", "var.azure_devops_org_url", False) or ()
     assert "?#@" in validation.condition and "user:password@" in validation.error_message
+
+
+def test_the_reserved_meshpipe_names_are_every_variable_the_reporter_and_its_templates_read() -> None:
+    """Reproduction: MESHPIPE_REDACT_VARIABLES and the templates' bundle variables were read but not reserved, so a
+    correlation or phase input could take their names."""
+    import re
+
+    from meshpipe.generator.spec_targets import MESHPIPE_READS
+
+    root = Path(__file__).resolve().parents[2]
+    sources = [*(root / "src" / "meshpipe" / "report").glob("*.py"), root / "action.yml"]
+    sources += [*(root / "action").glob("*/*.yml")]
+    read = {name for path in sources for name in re.findall(r"MESHPIPE_[A-Z0-9_]*[A-Z0-9]", path.read_text())}
+    assert read - MESHPIPE_READS == set()
