@@ -48,7 +48,17 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "ValidationError",
     "api_error",
+    "status_line",
 ]
+
+
+def status_line(status: int, message: str = "") -> str:
+    """``503 Service Unavailable: message``: a status, its phrase (``Error`` when unknown) and the server's message."""
+    try:
+        text = f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        text = f"{status} Error"
+    return f"{text}: {message}" if message else text
 
 
 class ReporterError(MeshpipeError):
@@ -118,13 +128,7 @@ class APIError(ReporterError):
         self.message = message
         if hint is not None:
             self.hint = hint
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = "Error"
-        text = f"{method} {url} -> {status} {reason}"
-        if message:
-            text += f": {message}"
+        text = f"{method} {url} -> {status_line(status, message)}"
         if self.hint:
             text += f" (hint: {self.hint})"
         super().__init__(text)

@@ -31,7 +31,6 @@ import random as _random
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,6 +44,7 @@ from meshpipe.report.errors import (
     ConnectionFailed,
     ResponseTooLarge,
     api_error,
+    status_line,
 )
 from meshpipe.report.locator import origin
 from meshpipe.report.redact import Redactor
@@ -240,7 +240,7 @@ class Transport:
             if should_retry(method, status) and attempt < len(delays):
                 wait = parse_retry_after(answer.headers.get("retry-after")) if status in (429, 503) else None
                 pause = delays[attempt] if wait is None else wait
-                last = _status_line(status, self._server_message(answer.body))
+                last = status_line(status, self._server_message(answer.body))
                 if wait is not None:
                     last += f" (Retry-After {wait:g} s)"
                 self._pause(method, url, last, pause, attempt, progress=f"{status}")
@@ -452,15 +452,6 @@ def _proxy_for(scheme: str, host: str, env: Mapping[str, str]) -> tuple[str, int
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
     return parts.hostname, parts.port or 80, headers
-
-
-def _status_line(status: int, message: str) -> str:
-    """``503 Service Unavailable: message``, as an :class:`~meshpipe.report.errors.APIError` names a status."""
-    try:
-        text = f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        text = f"{status} Error"
-    return f"{text}: {message}" if message else text
 
 
 def _json_or_none(body: bytes) -> Any:
