@@ -16,7 +16,7 @@ import click
 
 from meshpipe.report.ci import runner_for_environment
 from meshpipe.report.errors import ConnectionFailed, RateLimitError, ReporterError, ServerError
-from meshpipe.report.job_status import JOB_STATUSES, UNKNOWN_JOB_STATUS_RUN_STATUS, read_job_status
+from meshpipe.report.job_status import JOB_STATUSES, read_job_status, run_status_of
 from meshpipe.report.model import STEP_STATUSES, TERMINAL_STATUSES, parse_output_flag, parse_outputs_json
 from meshpipe.report.run import Run
 from meshpipe.report.settings import Settings
@@ -302,9 +302,8 @@ def finish(current: Run, *, status: str | None, job_status: str | None) -> None:
             known = read_job_status(job_status, current.settings.ci, os.environ)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--job-status") from None
-        status = JOB_STATUSES.get(known)
-        if status is None:
-            status = UNKNOWN_JOB_STATUS_RUN_STATUS
+        status = run_status_of(known)
+        if known not in JOB_STATUSES:
             current.runner.warning(f"job status {known!r} is not one meshpipe knows; the run finishes {status}")
     assert status is not None
     # Checked under the job's terminal lock: a parallel `finish` of the same job cannot send a second status.

@@ -36,6 +36,7 @@ __all__ = [
     "UNKNOWN_JOB_STATUS_RUN_STATUS",
     "job_status_to_run_status",
     "read_job_status",
+    "run_status_of",
 ]
 
 #: a CI's job status -> meshStack's terminal run status (case matters: each CI spells its own)
@@ -77,7 +78,12 @@ def read_job_status(job_status: str, ci: str, environ: Mapping[str, str]) -> str
     return job_status
 
 
+def run_status_of(job_status: str) -> str:
+    """The terminal run status for a job status as the CI spells it: FAILED for one meshpipe does not know."""
+    return JOB_STATUSES.get(job_status, UNKNOWN_JOB_STATUS_RUN_STATUS)
+
+
 def job_status_to_run_status(job_status: str, ci: str, environ: Mapping[str, str]) -> str:
     """The terminal run status for ``job_status`` (``auto``: the CI's variable): FAILED for a status meshpipe does
     not know; ValueError with a hint as :func:`read_job_status` raises it."""
-    return JOB_STATUSES.get(read_job_status(job_status, ci, environ), UNKNOWN_JOB_STATUS_RUN_STATUS)
+    return run_status_of(read_job_status(job_status, ci, environ))
