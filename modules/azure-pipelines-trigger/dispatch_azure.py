@@ -297,14 +297,10 @@ class AzureClient(BaseClient):
 
     # ----------------------------------------------------------------------------------------- per target
 
-    def check_inputs(self, inputs: Mapping[str, str]) -> None:
-        """Refuse a value with ``$(``, which Azure Pipelines would expand as a macro in the parameter's variable."""
-        for name, value in inputs.items():
-            if isinstance(value, str) and "$(" in value:
-                raise ConfigError(
-                    f"input {name!r}: its value contains '$(', which Azure Pipelines expands as a macro in the "
-                    "pipeline's variables; remove the '$(' from the value"
-                )
+    def expansion(self) -> tuple[str, str] | None:
+        """``$(``, which Azure Pipelines would expand as a macro in the parameter's variable."""
+        why = "which Azure Pipelines expands as a macro in the pipeline's variables; remove the '$(' from the value"
+        return "$(", why
 
     def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
         """Run the pipeline once: after an answer that may hide a started run (5xx, timeout, dropped connection)

@@ -10,7 +10,7 @@ run's state (:meth:`BaseClient.run_state`) and its hints. Nothing here imports H
 
 from __future__ import annotations
 
-from dispatch_base import ApiError, Clock, DispatchError, TransportError, log
+from dispatch_base import ApiError, Clock, ConfigError, DispatchError, TransportError, log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class BaseClient:
     A target subclass sets the wording (``service``, ``run_word``, ``run_title``) and implements :meth:`dispatch`,
     :meth:`search` and :meth:`run_state`; it may override :meth:`is_rate_limited`, :meth:`rate_limit_delay`,
     :meth:`hint`, :meth:`read_hint`, :meth:`failure_hint`, :meth:`correlation_hint`, :meth:`missing_run_hint`
-    and :meth:`check_inputs`.
+    and :meth:`expansion`.
     """
 
     #: the service's name in messages ("the run continues on GitHub")
@@ -148,9 +148,20 @@ class BaseClient:
 
     # ----------------------------------------------------------------------------------------- per target
 
+    def expansion(self) -> tuple[str, str] | None:
+        """``(mark, why)``: the text the service would expand in a value and how it would, or None (the default)."""
+        return None
+
     def check_inputs(self, inputs: Mapping[str, str]) -> None:
         """Refuse values the service would misread (a :class:`ConfigError` naming the input, never its value),
-        before anything is sent or remembered; by default every value is fine."""
+        before anything is sent or remembered: a value holding :meth:`expansion`'s mark."""
+        found = self.expansion()
+        if found is None:
+            return
+        mark, why = found
+        for name, value in inputs.items():
+            if isinstance(value, str) and mark in value:
+                raise ConfigError(f"input {name!r}: its value contains {mark!r}, {why}")
 
     def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
         """Start the run at most once (modulo provably safe retries); return ``(run_id or None, html_url or "")``."""

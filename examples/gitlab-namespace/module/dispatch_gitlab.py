@@ -312,16 +312,12 @@ class GitLabClient(BaseClient):
 
         return refuse
 
-    def check_inputs(self, inputs: Mapping[str, str]) -> None:
-        """``values: variables``: refuse a value with ``$``, which GitLab would expand as a variable reference."""
+    def expansion(self) -> tuple[str, str] | None:
+        """``values: variables``: ``$``, which GitLab would expand as a variable reference."""
         if self.settings.values != "variables":
-            return
-        for name, value in inputs.items():
-            if isinstance(value, str) and "$" in value:
-                raise ConfigError(
-                    f"input {name!r}: its value contains '$', which GitLab expands in a CI/CD variable (the pipeline "
-                    "API cannot send it raw); remove the '$' or use gitlab.values: inputs"
-                )
+            return None
+        why = "which GitLab expands in a CI/CD variable (the pipeline API cannot send it raw)"
+        return "$", f"{why}; remove the '$' or use gitlab.values: inputs"
 
     def dispatch(self, inputs: Mapping[str, str], correlation_id: str, settle_seconds: float) -> tuple[Any, str]:
         """Create the pipeline once (modulo provably safe retries); return ``(pipeline id, web_url)``."""
