@@ -162,6 +162,11 @@ class ModuleSpec:
     #: GitLab and Azure DevOps: the input that receives the phase (``apply``/``destroy``); ``None`` for the others
     phase_input: Setting | None = None
 
+    @property
+    def fires_destroy(self) -> bool:
+        """Whether the module fires a destroy phase (a fixed destroy workflow, ref or pipeline, or a variable)."""
+        return self.destroy.value is not None or self.destroy.exposed
+
     def sends_json_value(self, kind: str) -> bool:
         """Whether a typed input of ``kind`` is sent as a JSON value rather than as text (non-strings JSON-encoded).
 

@@ -91,7 +91,7 @@ def render(
         click.echo(render_inputs_block(parsed, str(spec)), nl=False)
         return
     phased = per_phase(parsed)
-    if phased and phase == "destroy" and parsed.destroy.value is None and not parsed.destroy.exposed:
+    if phased and phase == "destroy" and not parsed.fires_destroy:
         raise OptionError(f"{spec}: the spec has no destroy phase; render --phase apply")
     if parsed.target == "github":
         phase_file = parsed.apply.value if phase == "apply" else parsed.destroy.value
@@ -150,7 +150,7 @@ def _phase_note(parsed: ModuleSpec, phase: str, phased: bool) -> None:
     where = "the ref" if parsed.target == "gitlab" else "the pipeline"
     item = setting.value if setting.value is not None else f"var.{setting.variable}"
     other = "destroy" if phase == "apply" else "apply"
-    has_other = other == "apply" or parsed.destroy.value is not None or parsed.destroy.exposed
+    has_other = other == "apply" or parsed.fires_destroy
     rest = f"; render --phase {other} for the other phase" if has_other else ""
     note = f"note: phase_input is null, so this file serves the {phase} phase only ({where} {item}){rest}"
     click.echo(note, err=True)

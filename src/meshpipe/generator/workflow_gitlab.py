@@ -121,7 +121,7 @@ def pipeline_phases(spec: ModuleSpec, phase: str) -> list[str]:
     only ``phase``."""
     if _phase_name(spec) is None:
         return [phase]
-    return [item for item in PHASES if item == "apply" or spec.destroy.value is not None or spec.destroy.exposed]
+    return [item for item in PHASES if item == "apply" or spec.fires_destroy]
 
 
 def _title(spec: ModuleSpec, phase: str) -> str:
